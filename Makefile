@@ -1,0 +1,68 @@
+# talon-operator — `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export TALON_E2E_DIR ?= $(HOME)/.cache/talon-operator/e2e
+KUBECONFIG_E2E := $(TALON_E2E_DIR)/kubeconfig
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+.PHONY: install
+install: $(NODE_MODULES_STAMP) ## Install npm dependencies (npm ci)
+
+.PHONY: build
+build: install ## Compile TypeScript to dist/
+	rm -rf dist && npx tsc -p tsconfig.json
+
+.PHONY: generate
+generate: build ## Regenerate crds/ and config/rbac/role.yaml from the TypeScript sources
+	node dist/scripts/gen-crds.js
+	node dist/scripts/gen-rbac.js
+
+.PHONY: check-generated
+check-generated: build ## Fail when committed CRDs or RBAC differ from the generators
+	node dist/scripts/gen-crds.js --check
+	node dist/scripts/gen-rbac.js --check
+
+.PHONY: test-unit
+test-unit: build ## Unit tests (operator/src/**/*.test.ts)
+	npm run --silent test:unit
+
+.PHONY: test-integration
+test-integration: build ## Integration tests: real HTTP servers and protocol peers on loopback
+	npm run --silent test:integration
+
+.PHONY: test-e2e
+test-e2e: build ## E2E tests against a real kube-apiserver (starts and stops the local plane unless TALON_E2E_KUBECONFIG is set)
+	bash scripts/e2e.sh
+
+.PHONY: test
+test: build check-generated test-unit test-integration test-e2e ## Everything CI runs: build, generated-file checks, unit, integration, e2e
+
+.PHONY: cluster-build
+cluster-build: ## Build (or reuse cached) kube-apiserver, kube-controller-manager, kubectl, etcd, kwok
+	bash e2e/cluster/build.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start the local control plane in the background; kubeconfig at $(TALON_E2E_DIR)/kubeconfig
+	bash e2e/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process cluster-up started
+	bash e2e/cluster/down.sh
+
+.PHONY: dev
+dev: build ## Run the operator locally on the embedded control plane (starts it if needed)
+	bash scripts/dev.sh
+
+.PHONY: bench
+bench: build ## Run the benchmarks (figures go in bench/RESULTS.md by hand)
+	node dist/bench/match.bench.js
+	node dist/bench/intake.bench.js

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the e2e tier. Against TALON_E2E_KUBECONFIG when set (an existing cluster, named
+# explicitly); otherwise starts the local control plane and always stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${TALON_E2E_KUBECONFIG:-}" ]; then
+  trap 'bash e2e/cluster/down.sh' EXIT
+  bash e2e/cluster/up.sh
+fi
+npm run --silent test:e2e
