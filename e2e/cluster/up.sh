@@ -123,7 +123,8 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
 # --- kwok --------------------------------------------------------------------------
 # Exec runs on this host: run it as nobody (65534), never as the user running the tests.
 mkdir -p "$D/containers"
-echo "talon-e2e container log line" > "$D/containers/default.log"
+# CRI log format, which kwok parses: <RFC3339Nano> <stream> <P|F> <text>
+printf "%s stdout F talon-e2e container log line\n%s stderr F second line\n" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" > "$D/containers/default.log"
 {
   for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do

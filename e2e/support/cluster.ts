@@ -1,0 +1,86 @@
+/**
+ * How e2e tests reach a cluster. Only two sources, never a plain KUBECONFIG (these tests
+ * delete pods and drain nodes): TALON_E2E_KUBECONFIG names an existing cluster explicitly;
+ * otherwise the local control plane started by `make cluster-up` at $TALON_E2E_DIR/kubeconfig.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+
+export function e2eKubeconfigPath(): string {
+  const explicit = process.env.TALON_E2E_KUBECONFIG;
+  if (explicit) return explicit;
+  const dir = process.env.TALON_E2E_DIR ?? join(homedir(), '.cache', 'talon-operator', 'e2e');
+  return join(dir, 'kubeconfig');
+}
+
+export function loadE2EKubeConfig(): k8s.KubeConfig {
+  const path = e2eKubeconfigPath();
+  if (!existsSync(path)) {
+    throw new Error(`no e2e cluster: ${path} does not exist; run 'make cluster-up' or set TALON_E2E_KUBECONFIG`);
+  }
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+/** Polls `fn` until it returns a value other than undefined/false, or throws after timeoutMs. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** A namespace for one test file; deleted (best effort) by the returned cleanup. */
+export async function createNamespace(core: k8s.CoreV1Api, prefix: string): Promise<string> {
+  const name = uniqueName(prefix);
+  await core.createNamespace({ body: { metadata: { name, labels: { 'talon.dev/e2e': 'true' } } } });
+  return name;
+}
+
+export async function deleteNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
+  await core.deleteNamespace({ name }).catch(() => undefined);
+}
+
+/** A pod bound directly to a kwok node (no scheduler needed); kwok marks it Running. */
+export function podManifest(
+  name: string,
+  opts: { node?: string; labels?: Record<string, string>; ownerReferences?: k8s.V1OwnerReference[] } = {},
+): k8s.V1Pod {
+  return {
+    metadata: { name, labels: opts.labels ?? { app: name }, ...(opts.ownerReferences ? { ownerReferences: opts.ownerReferences } : {}) },
+    spec: {
+      nodeName: opts.node ?? 'kwok-node-0',
+      containers: [{ name: 'main', image: 'registry.invalid/fake:1' }],
+      tolerations: [{ operator: 'Exists' }],
+    },
+  };
+}
+
+export async function waitForPodRunning(core: k8s.CoreV1Api, namespace: string, name: string): Promise<k8s.V1Pod> {
+  return eventually(`pod ${namespace}/${name} Running`, async () => {
+    const p = await core.readNamespacedPod({ name, namespace });
+    return p.status?.phase === 'Running' ? p : undefined;
+  });
+}
