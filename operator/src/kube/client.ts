@@ -1,0 +1,65 @@
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  PolicyV1Api,
+} from '@kubernetes/client-node';
+
+export interface LoadKubeConfigOptions {
+  /** Path of a kubeconfig file; when set it wins over everything else. */
+  readonly kubeconfig?: string;
+}
+
+/**
+ * Loads the client configuration: an explicit `kubeconfig` path wins; otherwise the
+ * in-cluster service account when KUBERNETES_SERVICE_HOST is set; otherwise client-node's
+ * default (KUBECONFIG, then ~/.kube/config). Throws if the chosen file cannot be read or
+ * parsed, or if no current cluster results.
+ */
+export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  if (opts.kubeconfig) {
+    kc.loadFromFile(opts.kubeconfig);
+  } else if (process.env.KUBERNETES_SERVICE_HOST) {
+    kc.loadFromCluster();
+  } else {
+    kc.loadFromDefault();
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new Error('kubeconfig has no current cluster');
+  }
+  return kc;
+}
+
+/** Every Kubernetes API client the operator uses, built from one KubeConfig. */
+export interface Clients {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly networking: NetworkingV1Api;
+  readonly policy: PolicyV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly events: EventsV1Api;
+  readonly apiext: ApiextensionsV1Api;
+  readonly coordination: CoordinationV1Api;
+  readonly kc: KubeConfig;
+}
+
+/** Builds the API clients; a structural superset of actionners' `KubeClients`. */
+export function makeClients(kc: KubeConfig): Clients {
+  return Object.freeze({
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    networking: kc.makeApiClient(NetworkingV1Api),
+    policy: kc.makeApiClient(PolicyV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    events: kc.makeApiClient(EventsV1Api),
+    apiext: kc.makeApiClient(ApiextensionsV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    kc,
+  });
+}
