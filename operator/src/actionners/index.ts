@@ -1,0 +1,25 @@
+/**
+ * THE list of built-in actionners. Adding an actionner is one new file plus one line here;
+ * RBAC (scripts/gen-rbac.ts), docs and the chart's role follow from its declaration.
+ */
+import type { Actionner } from './types.js';
+import { annotationActionner } from './kubernetes/annotation.js';
+import { labelActionner } from './kubernetes/label.js';
+import { terminateActionner } from './kubernetes/terminate.js';
+import { networkPolicyActionner } from './kubernetes/networkpolicy.js';
+import { deleteActionner } from './kubernetes/delete.js';
+import { cordonActionner } from './kubernetes/cordon.js';
+import { drainActionner } from './kubernetes/drain.js';
+
+/** A fresh array of every built-in actionner, in documentation order. */
+export function builtinActionners(): Actionner[] {
+  return [
+    terminateActionner,
+    labelActionner,
+    annotationActionner,
+    networkPolicyActionner,
+    deleteActionner,
+    cordonActionner,
+    drainActionner,
+  ];
+}

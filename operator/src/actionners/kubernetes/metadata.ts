@@ -1,0 +1,156 @@
+/**
+ * Shared implementation of kubernetes:label and kubernetes:annotation (talon-compat §4): set or
+ * remove metadata keys on the alert's pod, or on that pod's node (`level: node`). One JSON merge
+ * patch per call: a key with value "" becomes `null` in the patch, which removes it; a missing
+ * labels/annotations map needs no special handling. Idempotent.
+ */
+import { Type, type TObject } from '@sinclair/typebox';
+import { StringEnum } from '../../api/v1alpha1/types.js';
+import {
+  failed,
+  ok,
+  skipped,
+  type ActionContext,
+  type ActionResult,
+  type Actionner,
+  type ActionnerScope,
+  type ObjectRef,
+  type PrecheckResult,
+} from '../types.js';
+import type { EventTarget, FalcoEvent } from '../../engine/event.js';
+import { POD_FIELDS, apiFailure, isNotFound, mergePatch, requestOptions } from './common.js';
+
+/** A Kubernetes qualified name (label/annotation key): optional DNS-subdomain prefix, `/`, name. */
+export const QUALIFIED_NAME_PATTERN =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+/** A label value, or "" (which removes the label). */
+export const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+
+export const LEVELS = ['pod', 'node'] as const;
+export type Level = (typeof LEVELS)[number];
+
+export type MetadataField = 'labels' | 'annotations';
+
+export interface MetadataKind<K extends MetadataField> {
+  readonly field: K;
+  readonly actionner: string;
+  readonly description: string;
+  /** Past participle for messages: "labeled", "annotated". */
+  readonly done: string;
+  /** Result reason on success: "Labeled", "Annotated". */
+  readonly reason: string;
+  readonly valuePattern?: string;
+  readonly example: Readonly<Record<string, string>>;
+}
+
+
+/** Parameters of kubernetes:label (K = 'labels') and kubernetes:annotation (K = 'annotations'). */
+export type MetadataParams<K extends MetadataField> = Readonly<Record<K, Readonly<Record<string, string>>>> & {
+  readonly level: Level;
+};
+
+function paramsSchema(kind: MetadataKind<MetadataField>): TObject {
+  const valueLimits = kind.valuePattern ? { maxLength: 63, pattern: kind.valuePattern } : {};
+  return Type.Object(
+    {
+      [kind.field]: Type.Record(Type.String(), Type.String(valueLimits), {
+        minProperties: 1,
+        propertyNames: { pattern: QUALIFIED_NAME_PATTERN, maxLength: 317 },
+        description: 'Keys to set; an empty value removes the key.',
+      }),
+      level: StringEnum(LEVELS, { default: 'pod', description: "'pod' (default) or 'node' (the pod's node)." }),
+    },
+    { additionalProperties: false },
+  );
+}
+
+function describeChanges(map: Readonly<Record<string, string>>): string {
+  const set = Object.entries(map).filter(([, v]) => v !== '');
+  const removed = Object.keys(map).filter((k) => map[k] === '');
+  const parts: string[] = [];
+  if (set.length) parts.push(`set ${set.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  if (removed.length) parts.push(`removed ${removed.join(', ')}`);
+  return parts.join('; ');
+}
+
+const aborted = (signal: AbortSignal): ActionResult | undefined =>
+  signal.aborted ? failed('Aborted', 'the action was aborted before it completed') : undefined;
+
+/** Builds the label or annotation actionner. */
+export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>): Actionner<MetadataParams<K>> {
+  const schema = paramsSchema(kind);
+
+  return {
+    info: {
+      name: kind.actionner,
+      description: kind.description,
+      requiredFields: POD_FIELDS,
+      defaultContinue: true,
+      destructive: false,
+      scope: 'pod',
+      output: 'none',
+      rbac: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['patch'] },
+      ],
+      example: { [kind.field]: kind.example, level: 'pod' },
+    },
+    paramsSchema: schema,
+
+    scopeFor(params: MetadataParams<K>): ActionnerScope {
+      return params.level === 'node' ? 'node' : 'pod';
+    },
+
+    precheck(_event: FalcoEvent, target: EventTarget): PrecheckResult {
+      if (target.pod === undefined || target.namespace === undefined) {
+        return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace (k8s.pod.name, k8s.ns.name)' };
+      }
+      return { ok: true };
+    },
+
+    async run(ctx: ActionContext<MetadataParams<K>>): Promise<ActionResult> {
+      const { pod, namespace } = ctx.target;
+      if (pod === undefined || namespace === undefined) {
+        return skipped('MissingFields', 'the alert names no pod and namespace');
+      }
+      const map = ctx.params[kind.field];
+      const body = {
+        metadata: { [kind.field]: Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v === '' ? null : v])) },
+      };
+      const podDesc = `the pod '${pod}' in the namespace '${namespace}'`;
+      const changes = describeChanges(map);
+
+      if (ctx.params.level !== 'node') {
+        const stop = aborted(ctx.signal);
+        if (stop) return stop;
+        try {
+          await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal));
+        } catch (err) {
+          return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`patching ${podDesc}`, err);
+        }
+        const ref: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod };
+        return ok(kind.reason, `${podDesc} has been ${kind.done} (${changes})`, [ref]);
+      }
+
+      let stop = aborted(ctx.signal);
+      if (stop) return stop;
+      let nodeName: string | undefined;
+      try {
+        nodeName = (await ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal))).spec?.nodeName;
+      } catch (err) {
+        return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`reading ${podDesc}`, err);
+      }
+      if (!nodeName) return skipped('NotScheduled', `${podDesc} is not scheduled on a node`);
+      stop = aborted(ctx.signal);
+      if (stop) return stop;
+      const nodeDesc = `the node '${nodeName}'`;
+      try {
+        await ctx.kube.core.patchNode({ name: nodeName, body }, mergePatch(ctx.signal));
+      } catch (err) {
+        return isNotFound(err) ? skipped('NotFound', `${nodeDesc} no longer exists`) : apiFailure(`patching ${nodeDesc}`, err);
+      }
+      const ref: ObjectRef = { apiVersion: 'v1', kind: 'Node', name: nodeName };
+      return ok(kind.reason, `${nodeDesc} of ${podDesc} has been ${kind.done} (${changes})`, [ref]);
+    },
+  };
+}

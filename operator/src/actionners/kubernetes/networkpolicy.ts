@@ -1,0 +1,212 @@
+/**
+ * kubernetes:networkpolicy — quarantine the alert's pod, and only that pod.
+ *
+ * Fixes Talon's defects (talon-compat §4, §10.5): the pod gets a quarantine label whose value
+ * is its uid and the policy selects exactly that label (Talon selected the whole owner
+ * workload); ingress and egress are both denied; DNS stays allowed unless `allowDNS: false`;
+ * namespace allows use the real `kubernetes.io/metadata.name` key; the policy is owned by the
+ * pod (garbage-collected with it), labelled as ours and optionally expires (`ttl`, removed by
+ * the TTL sweeper). Create-or-update is idempotent.
+ */
+import { isIP } from 'node:net';
+import { Type, type Static } from '@sinclair/typebox';
+import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod } from '@kubernetes/client-node';
+import { ok, skipped, type Actionner } from '../types.js';
+import {
+  apiFailure,
+  boundedName,
+  EXPIRES_AT_ANNOTATION,
+  isNotFound,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  mergePatch,
+  podRef,
+  POD_FIELDS,
+  QUARANTINE_LABEL,
+  refOf,
+  requestOptions,
+  RULE_LABEL,
+} from './common.js';
+
+export const DURATION_PATTERN = '^([0-9]+(ms|s|m|h|d))+$';
+
+export const NetworkPolicyParams = Type.Object(
+  {
+    allowDNS: Type.Boolean({ default: true, description: 'Keep egress to kube-dns (kube-system pods labelled k8s-app=kube-dns) on port 53 UDP/TCP.' }),
+    allowCIDRs: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Egress allowed to these CIDRs (e.g. 10.0.0.0/8).' }),
+    allowNamespaces: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { default: [], description: 'Egress allowed to pods of these namespaces.' }),
+    ttl: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'Remove the quarantine after this long (e.g. "1h", "30m"); absent: keep it until the pod goes.' })),
+  },
+  { additionalProperties: false },
+);
+export type NetworkPolicyParams = Static<typeof NetworkPolicyParams>;
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a duration like "1h30m"; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  if (!new RegExp(DURATION_PATTERN).test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/([0-9]+)(ms|s|m|h|d)/g)) total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  return total;
+}
+
+/** Whether `cidr` is an IPv4 or IPv6 CIDR block. */
+export function isCIDR(cidr: string): boolean {
+  const slash = cidr.indexOf('/');
+  if (slash < 0) return false;
+  const family = isIP(cidr.slice(0, slash));
+  const bits = cidr.slice(slash + 1);
+  if (family === 0 || !/^[0-9]{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+export const quarantinePolicyName = (pod: string): string => boundedName('talon-quarantine-', pod);
+
+/** The egress rules the parameters allow (none: all egress denied). */
+export function egressRules(params: NetworkPolicyParams): V1NetworkPolicyEgressRule[] {
+  const rules: V1NetworkPolicyEgressRule[] = [];
+  if (params.allowDNS) {
+    rules.push({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+    });
+  }
+  if (params.allowCIDRs.length > 0) rules.push({ to: params.allowCIDRs.map((cidr) => ({ ipBlock: { cidr } })) });
+  if (params.allowNamespaces.length > 0) {
+    rules.push({ to: params.allowNamespaces.map((ns) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } })) });
+  }
+  return rules;
+}
+
+function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params: NetworkPolicyParams, now: number): V1NetworkPolicy {
+  const ttlMs = params.ttl === undefined ? undefined : parseDuration(params.ttl);
+  const podName = pod.metadata?.name ?? '';
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: quarantinePolicyName(podName),
+      namespace: pod.metadata?.namespace ?? '',
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63) },
+      ...(ttlMs !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: new Date(now + ttlMs).toISOString() } } : {}),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false }],
+    },
+    spec: {
+      podSelector: { matchLabels: { [QUARANTINE_LABEL]: quarantine } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [],
+      egress: egressRules(params),
+    },
+  };
+}
+
+export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
+  info: {
+    name: 'kubernetes:networkpolicy',
+    description: 'Quarantine the pod of the alert: a NetworkPolicy denying its ingress and egress (DNS kept by default), optionally expiring',
+    requiredFields: POD_FIELDS,
+    defaultContinue: true,
+    destructive: false,
+    scope: 'pod',
+    output: 'none',
+    rbac: [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'create', 'update', 'delete'] },
+    ],
+    example: { allowDNS: true, allowCIDRs: ['10.0.0.0/8'], allowNamespaces: ['monitoring'], ttl: '1h' },
+  },
+  paramsSchema: NetworkPolicyParams,
+
+  precheck(_ev, target, params) {
+    if (target.pod === undefined || target.namespace === undefined) return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace' };
+    const bad = params.allowCIDRs.find((c) => !isCIDR(c));
+    if (bad !== undefined) return { ok: false, reason: 'InvalidParameters', message: `allowCIDRs: '${bad}' is not a CIDR block` };
+    return { ok: true };
+  },
+
+  async run(ctx) {
+    const name = ctx.target.pod as string;
+    const namespace = ctx.target.namespace as string;
+    const what = `pod '${name}' in namespace '${namespace}'`;
+    const opts = requestOptions(ctx.signal);
+
+    let pod: V1Pod;
+    try {
+      pod = await ctx.kube.core.readNamespacedPod({ name, namespace }, opts);
+    } catch (err) {
+      if (isNotFound(err)) return skipped('PodNotFound', `the ${what} does not exist; nothing to isolate`);
+      return apiFailure(`reading the ${what}`, err);
+    }
+    const quarantine = pod.metadata?.uid ?? name;
+    const desired = desiredPolicy(pod, quarantine, ctx.rule.name, ctx.params, Date.now());
+    const policyName = desired.metadata?.name as string;
+
+    let verb: 'created' | 'updated' | 'unchanged';
+    let stored: V1NetworkPolicy;
+    try {
+      const existing = await ctx.kube.networking.readNamespacedNetworkPolicy({ name: policyName, namespace }, opts).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+      if (existing === undefined) {
+        stored = await ctx.kube.networking.createNamespacedNetworkPolicy({ namespace, body: desired }, opts);
+        verb = 'created';
+      } else if (
+        JSON.stringify(existing.spec) === JSON.stringify(desired.spec) &&
+        existing.metadata?.annotations?.[EXPIRES_AT_ANNOTATION] === desired.metadata?.annotations?.[EXPIRES_AT_ANNOTATION]
+      ) {
+        stored = existing;
+        verb = 'unchanged';
+      } else {
+        const body: V1NetworkPolicy = {
+          ...desired,
+          metadata: {
+            ...desired.metadata,
+            resourceVersion: existing.metadata?.resourceVersion,
+            labels: { ...existing.metadata?.labels, ...desired.metadata?.labels },
+            annotations: { ...omit(existing.metadata?.annotations, EXPIRES_AT_ANNOTATION), ...desired.metadata?.annotations },
+          },
+        };
+        stored = await ctx.kube.networking.replaceNamespacedNetworkPolicy({ name: policyName, namespace, body }, opts);
+        verb = 'updated';
+      }
+    } catch (err) {
+      return apiFailure(`writing NetworkPolicy '${policyName}' in namespace '${namespace}'`, err);
+    }
+
+    try {
+      if (pod.metadata?.labels?.[QUARANTINE_LABEL] !== quarantine) {
+        pod = await ctx.kube.core.patchNamespacedPod({ name, namespace, body: { metadata: { labels: { [QUARANTINE_LABEL]: quarantine } } } }, mergePatch(ctx.signal));
+      }
+    } catch (err) {
+      if (isNotFound(err)) return skipped('PodNotFound', `the ${what} disappeared before it could be labelled`);
+      return apiFailure(`labelling the ${what}`, err);
+    }
+
+    const expires = desired.metadata?.annotations?.[EXPIRES_AT_ANNOTATION];
+    const allowed = describeAllowed(ctx.params);
+    return ok(
+      'Isolated',
+      `the ${what} is isolated by NetworkPolicy '${policyName}' (${verb}): all ingress denied, egress ${allowed}${expires ? `, until ${expires}` : ''}`,
+      [podRef(pod, namespace, name), refOf('networking.k8s.io/v1', 'NetworkPolicy', stored, { namespace, name: policyName })],
+    );
+  },
+};
+
+function omit(map: Record<string, string> | undefined, key: string): Record<string, string> {
+  const out = { ...map };
+  delete out[key];
+  return out;
+}
+
+function describeAllowed(p: NetworkPolicyParams): string {
+  const parts: string[] = [];
+  if (p.allowDNS) parts.push('DNS');
+  if (p.allowCIDRs.length > 0) parts.push(`CIDRs ${p.allowCIDRs.join(', ')}`);
+  if (p.allowNamespaces.length > 0) parts.push(`namespaces ${p.allowNamespaces.join(', ')}`);
+  return parts.length === 0 ? 'all denied' : `allowed only to ${parts.join('; ')}`;
+}

@@ -1,0 +1,352 @@
+/**
+ * The talon.dev/v1alpha1 API (DESIGN.md §2), written once as TypeBox schemas.
+ *
+ * These schemas are the single source for the CRDs in `crds/` (via `crd.ts`) and for the
+ * validators in `validation.ts`. They are kept structural in the Kubernetes sense: every node
+ * has a `type`, free-form maps are `x-kubernetes-preserve-unknown-fields`, enums are plain
+ * `enum` lists (no anyOf), and cross-field rules are CEL `x-kubernetes-validations`, which
+ * `validation.ts` also evaluates offline. Spec schemas carry no `default`: defaults are
+ * applied by the compiler, so what users apply is what `kubectl get -o yaml` shows.
+ */
+import { Type, type ObjectOptions, type Static, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+
+export const GROUP = 'talon.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const TALON_RULE_KIND = 'TalonRule';
+export const TALON_RULE_PLURAL = 'talonrules';
+export const TALON_ACTION_KIND = 'TalonAction';
+export const TALON_ACTION_PLURAL = 'talonactions';
+
+/** A CEL rule as the apiserver's `x-kubernetes-validations` entries take it. */
+export interface CelValidation {
+  readonly rule: string;
+  readonly message: string;
+}
+
+/** An object that rejects unknown keys offline (the apiserver prunes or, with strict field validation, rejects them). */
+const Strict = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+  Type.Object(properties, { ...options, additionalProperties: false });
+
+const validations = (...rules: CelValidation[]) => ({ 'x-kubernetes-validations': rules });
+
+/** A string restricted to `values`, rendered as a plain `enum` (structural, unlike a union of literals). */
+export function StringEnum<const T extends readonly string[]>(
+  values: T,
+  options: Record<string, unknown> = {},
+): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+}
+
+/** A free-form object: any keys, any values; kept as is by the apiserver. */
+const FreeForm = (description: string) =>
+  Type.Unsafe<Record<string, unknown>>({
+    type: 'object',
+    description,
+    'x-kubernetes-preserve-unknown-fields': true,
+  });
+
+const Text = (maxLength: number, description?: string) =>
+  Type.String({ maxLength, ...(description ? { description } : {}) });
+
+export const ACTIONNER_PATTERN = '^[a-z0-9]+:[a-z0-9]+$';
+export const PRIORITY_PATTERN =
+  '^(<|>|=|<=|>=)?(debug|informational|notice|warning|error|critical|alert|emergency)$';
+/** `0`, or one or more `<integer><unit>` with unit ms, s, m or h (e.g. `30s`, `5m`, `1h30m`). */
+export const DURATION_PATTERN = '^(0|([0-9]+(ms|s|m|h))+)$';
+
+const ActionnerName = (description: string) =>
+  Type.String({
+    maxLength: 63,
+    description,
+    ...validations({
+      rule: `self.matches('${ACTIONNER_PATTERN}')`,
+      message: "must be 'category:name' in lower case, e.g. kubernetes:terminate",
+    }),
+  });
+
+export const ADDITIONAL_CONTEXTS = ['k8snode', 'aws'] as const;
+
+export const OutputSpecSchema = Strict({
+  target: Type.String({
+    maxLength: 63,
+    description: 'Artifact target, e.g. aws:s3, gcp:gcs, local:file.',
+    ...validations({
+      rule: `self.matches('${ACTIONNER_PATTERN}')`,
+      message: "must be 'category:name' in lower case, e.g. aws:s3",
+    }),
+  }),
+  parameters: Type.Optional(FreeForm("Parameters of the output target.")),
+});
+export type OutputSpec = Static<typeof OutputSpecSchema>;
+
+/** Fields an action may set, whether defined in a TalonAction or inline in a rule. */
+const actionFields = {
+  description: Type.Optional(Text(1024)),
+  parameters: Type.Optional(
+    FreeForm("The actionner's parameters; validated against its schema, unknown keys are an error."),
+  ),
+  continue: Type.Optional(
+    Type.Boolean({ description: "Run the rule's next action after this one; default: the actionner's default." }),
+  ),
+  ignoreErrors: Type.Optional(
+    Type.Boolean({ description: "A failure of this action does not stop the rule's remaining actions." }),
+  ),
+  timeoutSeconds: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 3600, description: 'Per-run timeout; default from the operator config.' }),
+  ),
+  output: Type.Optional(OutputSpecSchema),
+  additionalContexts: Type.Optional(
+    Type.Array(StringEnum(ADDITIONAL_CONTEXTS), {
+      maxItems: ADDITIONAL_CONTEXTS.length,
+      description: 'Enrich the alert before the action runs.',
+    }),
+  ),
+};
+
+export const TalonActionSpecSchema = Strict({
+  actionner: ActionnerName('The actionner, category:name; must exist.'),
+  ...actionFields,
+});
+export type TalonActionSpec = Static<typeof TalonActionSpecSchema>;
+
+/**
+ * One entry of `TalonRule.spec.actions`: either a reference (`action`, naming a TalonAction in
+ * the rule's namespace, with overrides) or an inline action (`name` + `actionner` + fields).
+ */
+export const RuleActionSchema = Strict(
+  {
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'A TalonAction in this namespace.' })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Name of an inline action.' })),
+    actionner: Type.Optional(ActionnerName('The actionner of an inline action, category:name.')),
+    ...actionFields,
+  },
+  validations(
+    {
+      rule: 'has(self.action) != has(self.actionner)',
+      message: "exactly one of 'action' (a TalonAction reference) or 'actionner' (an inline action) must be set",
+    },
+    { rule: '!has(self.actionner) || has(self.name)', message: "an inline action needs a 'name'" },
+    {
+      rule: '!has(self.action) || !(has(self.name) || has(self.description) || has(self.output) || has(self.additionalContexts))',
+      message: "a reference ('action') may only override parameters, continue, ignoreErrors and timeoutSeconds",
+    },
+  ),
+);
+export type RuleAction = Static<typeof RuleActionSchema>;
+
+export const MATCH_OPERATORS = [
+  'In',
+  'NotIn',
+  'Exists',
+  'DoesNotExist',
+  'StartsWith',
+  'EndsWith',
+  'Contains',
+  'Matches',
+  'Gt',
+  'Lt',
+] as const;
+export type MatchOperator = (typeof MATCH_OPERATORS)[number];
+
+export const OutputFieldSelectorSchema = Strict(
+  {
+    key: Type.String({ minLength: 1, maxLength: 256, description: 'Falco output field, e.g. k8s.ns.name.' }),
+    operator: StringEnum(MATCH_OPERATORS),
+    values: Type.Optional(Type.Array(Text(1024), { maxItems: 64 })),
+  },
+  validations(
+    {
+      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+      message: 'values must be empty when operator is Exists or DoesNotExist',
+    },
+    {
+      rule: "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1)",
+      message: 'operators Gt and Lt take exactly one value',
+    },
+    {
+      rule: "self.operator in ['Exists', 'DoesNotExist', 'Gt', 'Lt'] || (has(self.values) && size(self.values) > 0)",
+      message: 'operators In, NotIn, StartsWith, EndsWith, Contains and Matches need at least one value',
+    },
+  ),
+);
+export type OutputFieldSelector = Static<typeof OutputFieldSelectorSchema>;
+
+export const MatchSpecSchema = Strict({
+  rules: Type.Optional(
+    Type.Array(Text(512), { maxItems: 256, description: 'Falco rule names (OR); empty = any.' }),
+  ),
+  priority: Type.Optional(
+    Type.String({
+      maxLength: 32,
+      description: '[<|>|=|<=|>=]Level, e.g. >=Warning (case-insensitive level names).',
+      ...validations({
+        rule: `self.lowerAscii().matches('${PRIORITY_PATTERN}')`,
+        message:
+          'must be [<|>|=|<=|>=]Level with Level one of Debug, Informational, Notice, Warning, Error, Critical, Alert, Emergency',
+      }),
+    }),
+  ),
+  sources: Type.Optional(Type.Array(Text(256), { maxItems: 32, description: 'Event sources (OR).' })),
+  tags: Type.Optional(
+    Type.Array(Type.Array(Text(256), { maxItems: 32 }), {
+      maxItems: 64,
+      description: 'OR of AND-groups of Falco tags.',
+    }),
+  ),
+  outputFields: Type.Optional(
+    Type.Array(OutputFieldSelectorSchema, { maxItems: 32, description: 'AND of selector-style expressions.' }),
+  ),
+  condition: Type.Optional(Text(4096, 'A CEL expression over the alert, compiled once.')),
+});
+export type MatchSpec = Static<typeof MatchSpecSchema>;
+
+export const TalonRuleSpecSchema = Strict({
+  description: Type.Optional(Text(1024)),
+  suspend: Type.Optional(Type.Boolean({ description: 'Matched and counted, but no action runs.' })),
+  dryRun: Type.Optional(Type.Boolean({ description: 'Record what would be done; do nothing.' })),
+  order: Type.Optional(
+    Type.Integer({ minimum: -1000000, maximum: 1000000, description: 'Evaluation order in its scope; lower first.' }),
+  ),
+  continue: Type.Optional(Type.Boolean({ description: 'false = later rules are not evaluated for this event.' })),
+  cooldown: Type.Optional(
+    Type.String({
+      maxLength: 32,
+      description: 'Same rule + same target within this window is suppressed, e.g. 30s, 5m, 1h.',
+      ...validations({
+        rule: `self.matches('${DURATION_PATTERN}')`,
+        message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
+      }),
+    }),
+  ),
+  match: Type.Optional(MatchSpecSchema),
+  actions: Type.Array(RuleActionSchema, { minItems: 1, maxItems: 32, description: 'Run in order.' }),
+  notifiers: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 63 }), {
+      maxItems: 16,
+      description: "Added to the operator's default notifiers.",
+    }),
+  ),
+});
+export type TalonRuleSpec = Static<typeof TalonRuleSpecSchema>;
+
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+
+export const ConditionSchema = Strict({
+  type: Type.String({ minLength: 1, maxLength: 316 }),
+  status: StringEnum(CONDITION_STATUSES),
+  reason: Type.String({ minLength: 1, maxLength: 1024 }),
+  message: Type.String({ maxLength: 32768 }),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  lastTransitionTime: Type.String({ format: 'date-time' }),
+});
+export type Condition = Static<typeof ConditionSchema>;
+
+const Conditions = Type.Array(ConditionSchema, {
+  maxItems: 8,
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+});
+
+export const OUTCOME_RESULTS = ['Succeeded', 'Failed', 'Skipped', 'DryRun'] as const;
+export type OutcomeResult = (typeof OUTCOME_RESULTS)[number];
+
+export const OutcomeTargetSchema = Strict({
+  kind: Type.String(),
+  namespace: Type.Optional(Type.String()),
+  name: Type.String(),
+});
+
+export const LastOutcomeSchema = Strict({
+  time: Type.String({ format: 'date-time' }),
+  falcoRule: Type.String(),
+  target: Type.Optional(OutcomeTargetSchema),
+  action: Type.String(),
+  actionner: Type.Optional(Type.String()),
+  result: StringEnum(OUTCOME_RESULTS),
+  reason: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String({ maxLength: 1024 })),
+});
+export type LastOutcome = Static<typeof LastOutcomeSchema>;
+
+/** The most outcomes `status.lastOutcomes` holds (newest first). */
+export const MAX_LAST_OUTCOMES = 10;
+
+const Counter = () => Type.Integer({ minimum: 0 });
+
+export const ResultCountsSchema = Strict({
+  succeeded: Type.Optional(Counter()),
+  failed: Type.Optional(Counter()),
+  skipped: Type.Optional(Counter()),
+  dryRun: Type.Optional(Counter()),
+});
+export type ResultCounts = Static<typeof ResultCountsSchema>;
+
+export const TalonRuleStatusSchema = Strict({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(Conditions),
+  matchedEvents: Type.Optional(Counter()),
+  suppressedEvents: Type.Optional(Counter()),
+  results: Type.Optional(ResultCountsSchema),
+  lastMatchedTime: Type.Optional(Type.String({ format: 'date-time' })),
+  lastOutcomes: Type.Optional(Type.Array(LastOutcomeSchema, { maxItems: MAX_LAST_OUTCOMES })),
+});
+export type TalonRuleStatus = Static<typeof TalonRuleStatusSchema>;
+
+export const TalonActionStatusSchema = Strict({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(Conditions),
+});
+export type TalonActionStatus = Static<typeof TalonActionStatusSchema>;
+
+/** A custom resource as read from the API (metadata as the client returns it). */
+export interface CustomResource<Spec, Status> {
+  apiVersion?: string;
+  kind?: string;
+  metadata: V1ObjectMeta;
+  spec: Spec;
+  status?: Status;
+}
+export type TalonRule = CustomResource<TalonRuleSpec, TalonRuleStatus>;
+export type TalonAction = CustomResource<TalonActionSpec, TalonActionStatus>;
+
+/** What `crd.ts` needs to know about each kind. */
+export interface KindSchemas {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortName: string;
+  readonly spec: TSchema;
+  readonly status: TSchema;
+}
+
+export const TALON_RULE_SCHEMAS: KindSchemas = {
+  kind: TALON_RULE_KIND,
+  plural: TALON_RULE_PLURAL,
+  singular: 'talonrule',
+  shortName: 'trule',
+  spec: TalonRuleSpecSchema,
+  status: TalonRuleStatusSchema,
+};
+
+export const TALON_ACTION_SCHEMAS: KindSchemas = {
+  kind: TALON_ACTION_KIND,
+  plural: TALON_ACTION_PLURAL,
+  singular: 'talonaction',
+  shortName: 'taction',
+  spec: TalonActionSpecSchema,
+  status: TalonActionStatusSchema,
+};
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = new RegExp(DURATION_PATTERN);
+
+/** Milliseconds of a duration such as `30s`, `5m`, `1h30m`, `250ms` or `0`; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  if (!DURATION_RE.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/([0-9]+)(ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS_MS[m[2]!] ?? 0);
+  return Number.isSafeInteger(total) ? total : undefined;
+}
