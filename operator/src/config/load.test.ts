@@ -1,0 +1,248 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type LoadResult } from './load.js';
+import { CONFIG_KEYS, configKeysMarkdown, parseSize, type Config } from './schema.js';
+
+let dir = '';
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'talon-config-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function ok(r: LoadResult): Config {
+  if (!r.ok) assert.fail(`expected a config, got errors:\n${r.errors.join('\n')}`);
+  return r.config;
+}
+
+function errors(r: LoadResult): readonly string[] {
+  if (r.ok) assert.fail('expected errors');
+  return r.errors;
+}
+
+describe('loadConfig', () => {
+  test('defaults, with the mode chosen by the environment', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none' } }));
+    assert.deepEqual(c, {
+      listen: { address: '0.0.0.0', port: 2803 },
+      auth: { mode: 'none' },
+      metrics: { port: 0 },
+      controlNamespace: 'talon-system',
+      protectedNamespaces: ['kube-system', 'talon-system'],
+      bodyLimitBytes: 1048576,
+      dedup: { windowMs: 10_000 },
+      queue: { concurrency: 32, maxPending: 100_000 },
+      safety: { destructiveActionsPerMinute: 30, dryRun: false, cloudNamespaces: [] },
+      defaultNotifiers: ['k8sevents'],
+      notifiers: {},
+      logLevel: 'info',
+      logFormat: 'json',
+      statusFlushIntervalMs: 3000,
+      defaultActionTimeoutMs: 30_000,
+    });
+  });
+
+  test('the result is deep-frozen', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none' } }));
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.listen) && Object.isFrozen(c.protectedNamespaces) && Object.isFrozen(c.safety.cloudNamespaces));
+    assert.throws(() => {
+      (c.listen as { port: number }).port = 1;
+    }, TypeError);
+  });
+
+  test('the auth mode must be explicit', () => {
+    assert.deepEqual(errors(loadConfig({ env: {} })), [
+      "auth: missing required field 'mode': none, token or mtls (none must be chosen explicitly)",
+    ]);
+  });
+
+  test('a full file, converted', () => {
+    const token = file('token', 's3cret\n');
+    const path = file(
+      'full.yaml',
+      `listen: {address: 127.0.0.1, port: 9000}
+auth: {mode: token, tokenFile: ${token}}
+metrics: {port: 9090}
+controlNamespace: security
+protectedNamespaces: [kube-system, falco]
+bodyLimit: 512KiB
+dedup: {window: 1m30s}
+queue: {concurrency: 4, maxPending: 10}
+safety: {destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: [prod]}
+defaultNotifiers: [k8sevents, slack]
+notifiers: {slack: {webhookUrl: "https://hooks.example/x"}}
+logLevel: debug
+logFormat: text
+statusFlushInterval: 500ms
+defaultActionTimeout: 1h
+`,
+    );
+    const c = ok(loadConfig({ file: path, env: { POD_NAMESPACE: 'talon' } }));
+    assert.deepEqual(c.listen, { address: '127.0.0.1', port: 9000 });
+    assert.deepEqual(c.auth, { mode: 'token', tokenFile: token });
+    assert.equal(c.metrics.port, 9090);
+    assert.equal(c.controlNamespace, 'security');
+    assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco', 'security', 'talon']);
+    assert.equal(c.bodyLimitBytes, 512 * 1024);
+    assert.equal(c.dedup.windowMs, 90_000);
+    assert.deepEqual(c.queue, { concurrency: 4, maxPending: 10 });
+    assert.deepEqual(c.safety, { destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: ['prod'] });
+    assert.deepEqual(c.defaultNotifiers, ['k8sevents', 'slack']);
+    assert.deepEqual(c.notifiers, { slack: { webhookUrl: 'https://hooks.example/x' } });
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(c.logFormat, 'text');
+    assert.equal(c.statusFlushIntervalMs, 500);
+    assert.equal(c.defaultActionTimeoutMs, 3_600_000);
+  });
+
+  test('environment overrides win over the file and are coerced', () => {
+    const path = file('base.yaml', 'auth: {mode: none}\nlisten: {port: 1000}\nsafety: {dryRun: false}\n');
+    const c = ok(
+      loadConfig({
+        file: path,
+        env: {
+          TALON_LISTEN_PORT: '2000',
+          TALON_LISTEN_ADDRESS: '::',
+          TALON_SAFETY_DRYRUN: 'TRUE',
+          TALON_SAFETY_DESTRUCTIVEACTIONSPERMINUTE: '0',
+          TALON_PROTECTEDNAMESPACES: ' a, b ,,c',
+          TALON_BODYLIMIT: '2048',
+          TALON_DEDUP_WINDOW: '5s',
+          TALON_QUEUE_CONCURRENCY: '8',
+          TALON_CONTROLNAMESPACE: 'ctl',
+          TALON_LOGLEVEL: 'warn',
+          TALON_METRICS_PORT: '',
+          TALON_PORT: 'tcp://10.0.0.1:2803',
+          POD_NAMESPACE: 'own',
+        },
+      }),
+    );
+    assert.deepEqual(c.listen, { address: '::', port: 2000 });
+    assert.equal(c.safety.dryRun, true);
+    assert.equal(c.safety.destructiveActionsPerMinute, 0);
+    assert.deepEqual(c.protectedNamespaces, ['a', 'b', 'c', 'ctl', 'own']);
+    assert.equal(c.bodyLimitBytes, 2048);
+    assert.equal(c.dedup.windowMs, 5000);
+    assert.equal(c.queue.concurrency, 8);
+    assert.equal(c.controlNamespace, 'ctl');
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.metrics.port, 0);
+  });
+
+  test('controlNamespace defaults to POD_NAMESPACE', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'falco' } }));
+    assert.equal(c.controlNamespace, 'falco');
+    assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco']);
+  });
+
+  test('an empty file means defaults', () => {
+    const c = ok(loadConfig({ file: file('empty.yaml', '# nothing\n'), env: { TALON_AUTH_MODE: 'none' } }));
+    assert.equal(c.listen.port, 2803);
+  });
+
+  test('every error is reported, naming the key or the variable', () => {
+    const path = file(
+      'bad.yaml',
+      `listen: {prot: 80, port: 70000}
+auth: {mode: token}
+bodyLimit: 1 lightyear
+dedup: {window: 10}
+queue: {concurrency: 0}
+protectedNamespaces: [Kube_System]
+logLevel: verbose
+extra: 1
+`,
+    );
+    const errs = errors(loadConfig({ file: path, env: { TALON_SAFETY_DRYRUN: 'maybe', TALON_QUEUE_MAXPENDING: '1e3' } }));
+    const expected = [
+      'TALON_SAFETY_DRYRUN: "maybe" is not a boolean (true or false)',
+      'TALON_QUEUE_MAXPENDING: "1e3" is not an integer',
+      "listen.prot: unknown field 'prot' (did you mean 'port'?)",
+      'listen.port: must be <= 65535',
+      'dedup.window: must be a duration such as 500ms, 10s, 5m or 1h30m',
+      'queue.concurrency: must be >= 1',
+      'protectedNamespaces[0]: must be a namespace name (lower-case letters, digits and -, at most 63)',
+      'logLevel: must be one of: error, warn, info, debug',
+      "extra: unknown field 'extra'",
+    ];
+    for (const e of expected) assert.ok(errs.some((x) => x.startsWith(e)), `missing "${e}" in:\n${errs.join('\n')}`);
+  });
+
+  test('semantic errors after the schema', () => {
+    const path = file('sem.yaml', 'auth: {mode: token}\nbodyLimit: 1 lightyear\nmetrics: {port: 2803}\ntls: {certFile: /nonexistent/c}\n');
+    assert.deepEqual([...errors(loadConfig({ file: path, env: {} }))].sort(), [
+      'auth.tokenFile: required when auth.mode is token',
+      'bodyLimit: "1 lightyear" is not a size between 1 byte and 1GiB (e.g. 512KiB, 1MiB, 1048576)',
+      'metrics.port: must differ from listen.port (0 serves /metrics on the webhook port)',
+      'tls: certFile and keyFile must be set together',
+    ]);
+  });
+
+  test('token and TLS files are checked', () => {
+    const empty = file('empty-token', '  \n');
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: empty } })), [`auth.tokenFile: ${empty} is empty`]);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: join(dir, 'nope') } })), [
+      `auth.tokenFile: cannot read ${join(dir, 'nope')}: ENOENT`,
+    ]);
+    assert.deepEqual([...errors(loadConfig({ env: { TALON_AUTH_MODE: 'mtls' } }))].sort(), [
+      'tls.certFile: required when auth.mode is mtls',
+      'tls.clientCAFile: required when auth.mode is mtls',
+      'tls.keyFile: required when auth.mode is mtls',
+    ]);
+    const junk = file('junk.pem', 'not a pem');
+    const errs = errors(loadConfig({ env: { TALON_AUTH_MODE: 'mtls', TALON_TLS_CERTFILE: junk, TALON_TLS_KEYFILE: junk, TALON_TLS_CLIENTCAFILE: junk } }));
+    assert.equal(errs.length, 1);
+    assert.match(errs[0]!, /^tls: the certificate, key or client CA cannot be used: /);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_TLS_CLIENTCAFILE: junk } })), [
+      'tls.clientCAFile: client certificates are only checked when auth.mode is mtls (auth.mode is none)',
+    ]);
+  });
+
+  test('file problems', () => {
+    assert.match(errors(loadConfig({ file: join(dir, 'missing.yaml'), env: {} }))[0]!, /^config file .*missing\.yaml: ENOENT/);
+    assert.match(errors(loadConfig({ file: file('list.yaml', '- a\n'), env: {} }))[0]!, /must be a mapping/);
+    assert.match(errors(loadConfig({ file: file('broken.yaml', 'listen: {port: 1\n'), env: {} }))[0]!, /^config file .*broken\.yaml: /);
+    assert.match(errors(loadConfig({ file: file('dup.yaml', 'logLevel: info\nlogLevel: debug\n'), env: {} }))[0]!, /^config file .*dup\.yaml: .*unique/i);
+    assert.deepEqual(errors(loadConfig({ file: file('scalar-section.yaml', 'auth: {mode: none}\nlisten: 5\n'), env: { TALON_LISTEN_PORT: '1' } })), [
+      'TALON_LISTEN_PORT: cannot override listen.port: listen in the config file is not a mapping',
+      'listen: must be object',
+    ]);
+  });
+});
+
+describe('schema helpers', () => {
+  test('parseSize', () => {
+    const cases: [number | string, number | undefined][] = [
+      [1048576, 1048576],
+      ['1048576', 1048576],
+      ['512KiB', 524288],
+      ['1MiB', 1048576],
+      ['1mib', 1048576],
+      ['1Mi', 1048576],
+      ['1MB', 1_000_000],
+      ['1.5KiB', 1536],
+      ['2 GiB', 2 * 1024 ** 3],
+      ['1 lightyear', undefined],
+      ['-1', undefined],
+      ['', undefined],
+      [1.5, undefined],
+    ];
+    for (const [input, bytes] of cases) assert.equal(parseSize(input), bytes, String(input));
+  });
+
+  test('every environment variable is TALON_ + its path, and the Markdown table lists it', () => {
+    const md = configKeysMarkdown();
+    for (const k of CONFIG_KEYS) {
+      assert.equal(k.env, `TALON_${k.path.replace(/\./g, '_').toUpperCase()}`);
+      assert.ok(md.includes(`\`${k.env}\``), k.env);
+    }
+  });
+});

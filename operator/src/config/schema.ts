@@ -1,0 +1,204 @@
+/**
+ * The operator configuration (DESIGN.md §7): the schema of the YAML file with its defaults,
+ * the table of `TALON_*` environment overrides, and the resolved, frozen `Config` the rest of
+ * the operator reads. Durations and sizes are converted once, into fields named `…Ms` and
+ * `…Bytes`.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DURATION_PATTERN, parseDuration } from '../api/v1alpha1/types.js';
+import type { LogFormat, LogLevel } from '../observability/logger.js';
+
+export const AUTH_MODES = ['none', 'token', 'mtls'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export const LOG_FORMATS = ['json', 'text'] as const;
+
+const Section = <T extends Record<string, TSchema>>(properties: T, description: string) =>
+  Type.Object(properties, { additionalProperties: false, default: {}, description });
+
+const Namespace = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 });
+const Duration = (defaultValue: string, description: string) =>
+  Type.String({ pattern: DURATION_PATTERN, default: defaultValue, description: `${description} (e.g. 500ms, 10s, 5m, 1h30m)` });
+const Port = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: defaultValue, description });
+const Enum = <T extends readonly string[]>(values: T, extra: { default?: T[number]; description: string }) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...extra });
+
+/** The YAML file's schema. Unknown keys are errors (typos must not be silently ignored). */
+export const ConfigFileSchema = Type.Object(
+  {
+    listen: Section(
+      {
+        address: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Webhook listen address.' }),
+        port: Port(2803, 'Webhook port (Talon compatible); 0 picks a free port.'),
+      },
+      'Where Falco / Falcosidekick post alerts.',
+    ),
+    auth: Type.Object(
+      {
+        mode: Enum(AUTH_MODES, { description: 'Alert authentication: none (logged as a warning), token (Bearer) or mtls (client certificates).' }),
+        tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'File holding the bearer token (token mode); re-read when it changes.' })),
+      },
+      { additionalProperties: false, default: {}, description: 'The mode is required: it must be chosen explicitly.' },
+    ),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          certFile: Type.Optional(Type.String({ minLength: 1, description: 'Serving certificate (PEM); enables HTTPS.' })),
+          keyFile: Type.Optional(Type.String({ minLength: 1, description: 'Private key of certFile (PEM).' })),
+          clientCAFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle that signs client certificates (mtls mode).' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    metrics: Section({ port: Port(0, 'Port of a separate /metrics listener; 0 serves /metrics on the webhook port.') }, 'Prometheus metrics.'),
+    controlNamespace: Type.Optional({ ...Namespace, description: 'Namespace whose rules act cluster-wide; default $POD_NAMESPACE, else talon-system.' }),
+    protectedNamespaces: Type.Array(Namespace, {
+      default: ['kube-system'],
+      description: 'Never acted upon; the control namespace and the operator’s own are always added.',
+    }),
+    bodyLimit: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], {
+      default: '1MiB',
+      description: 'Largest accepted alert body: bytes, or 512KiB, 1MiB, 1MB, …',
+    }),
+    dedup: Section({ window: Duration('10s', 'Duplicate deliveries within this window are dropped') }, 'Duplicate-delivery suppression.'),
+    queue: Section(
+      {
+        concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'Targets worked on concurrently.' }),
+        maxPending: Type.Integer({ minimum: 1, default: 100_000, description: 'Work items held before new ones are refused.' }),
+      },
+      'The keyed work queue.',
+    ),
+    safety: Section(
+      {
+        destructiveActionsPerMinute: Type.Integer({
+          minimum: 0,
+          default: 30,
+          description: 'Cluster-wide budget of destructive actions (terminate, delete, drain, cordon) per minute.',
+        }),
+        dryRun: Type.Boolean({ default: false, description: 'Global dry-run: record what would be done, do nothing.' }),
+        cloudNamespaces: Type.Array(Namespace, {
+          default: [],
+          description: 'Namespaces whose tenant rules may use cloud actionners and outputs.',
+        }),
+      },
+      'Safety limits.',
+    ),
+    defaultNotifiers: Type.Array(Type.String({ minLength: 1 }), { default: ['k8sevents'], description: 'Notifiers every rule uses.' }),
+    notifiers: Type.Record(Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown()), {
+      default: {},
+      description: 'Notifier configurations by name (slack, webhook, …).',
+    }),
+    logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
+    logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
+    statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
+    defaultActionTimeout: Duration('30s', 'Action timeout when the action sets none'),
+  },
+  { additionalProperties: false },
+);
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+
+/** The resolved configuration: validated, defaulted, converted, deep-frozen. */
+export interface Config {
+  readonly listen: { readonly address: string; readonly port: number };
+  readonly auth: { readonly mode: AuthMode; readonly tokenFile?: string };
+  /** Present when the webhook serves HTTPS (certFile and keyFile set). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCAFile?: string };
+  /** `port` 0: /metrics is served on the webhook port. */
+  readonly metrics: { readonly port: number };
+  readonly controlNamespace: string;
+  /** Includes the control namespace and the operator's own namespace ($POD_NAMESPACE). */
+  readonly protectedNamespaces: readonly string[];
+  readonly bodyLimitBytes: number;
+  readonly dedup: { readonly windowMs: number };
+  readonly queue: { readonly concurrency: number; readonly maxPending: number };
+  readonly safety: {
+    readonly destructiveActionsPerMinute: number;
+    readonly dryRun: boolean;
+    readonly cloudNamespaces: readonly string[];
+  };
+  readonly defaultNotifiers: readonly string[];
+  readonly notifiers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly statusFlushIntervalMs: number;
+  readonly defaultActionTimeoutMs: number;
+}
+
+/** How an environment variable's text becomes a config value. */
+export type EnvKind = 'string' | 'integer' | 'boolean' | 'list' | 'size';
+
+export interface ConfigKey {
+  /** Dotted path in the YAML file. */
+  readonly path: string;
+  readonly env: string;
+  readonly kind: EnvKind;
+  /** The default as shown to users. */
+  readonly default: string;
+  readonly description: string;
+}
+
+/**
+ * Every key that an environment variable can override. An empty variable counts as unset.
+ * `list` values are comma-separated; `boolean` accepts true/false/1/0/yes/no.
+ */
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  { path: 'listen.address', env: 'TALON_LISTEN_ADDRESS', kind: 'string', default: '0.0.0.0', description: 'Webhook listen address.' },
+  { path: 'listen.port', env: 'TALON_LISTEN_PORT', kind: 'integer', default: '2803', description: 'Webhook port.' },
+  { path: 'auth.mode', env: 'TALON_AUTH_MODE', kind: 'string', default: '(required)', description: 'none, token or mtls.' },
+  { path: 'auth.tokenFile', env: 'TALON_AUTH_TOKENFILE', kind: 'string', default: '', description: 'Bearer token file (token mode).' },
+  { path: 'tls.certFile', env: 'TALON_TLS_CERTFILE', kind: 'string', default: '', description: 'Serving certificate; enables HTTPS.' },
+  { path: 'tls.keyFile', env: 'TALON_TLS_KEYFILE', kind: 'string', default: '', description: 'Serving key.' },
+  { path: 'tls.clientCAFile', env: 'TALON_TLS_CLIENTCAFILE', kind: 'string', default: '', description: 'Client CA bundle (mtls mode).' },
+  { path: 'metrics.port', env: 'TALON_METRICS_PORT', kind: 'integer', default: '0', description: 'Separate /metrics port; 0 = webhook port.' },
+  { path: 'controlNamespace', env: 'TALON_CONTROLNAMESPACE', kind: 'string', default: '$POD_NAMESPACE or talon-system', description: 'Namespace of cluster-wide rules.' },
+  { path: 'protectedNamespaces', env: 'TALON_PROTECTEDNAMESPACES', kind: 'list', default: 'kube-system', description: 'Never acted upon (+ control and own namespace).' },
+  { path: 'bodyLimit', env: 'TALON_BODYLIMIT', kind: 'size', default: '1MiB', description: 'Largest alert body.' },
+  { path: 'dedup.window', env: 'TALON_DEDUP_WINDOW', kind: 'string', default: '10s', description: 'Duplicate-delivery window.' },
+  { path: 'queue.concurrency', env: 'TALON_QUEUE_CONCURRENCY', kind: 'integer', default: '32', description: 'Targets worked on concurrently.' },
+  { path: 'queue.maxPending', env: 'TALON_QUEUE_MAXPENDING', kind: 'integer', default: '100000', description: 'Work items held at most.' },
+  { path: 'safety.destructiveActionsPerMinute', env: 'TALON_SAFETY_DESTRUCTIVEACTIONSPERMINUTE', kind: 'integer', default: '30', description: 'Destructive-action budget per minute.' },
+  { path: 'safety.dryRun', env: 'TALON_SAFETY_DRYRUN', kind: 'boolean', default: 'false', description: 'Global dry-run.' },
+  { path: 'safety.cloudNamespaces', env: 'TALON_SAFETY_CLOUDNAMESPACES', kind: 'list', default: '', description: 'Tenant namespaces allowed cloud actionners.' },
+  { path: 'defaultNotifiers', env: 'TALON_DEFAULTNOTIFIERS', kind: 'list', default: 'k8sevents', description: 'Notifiers of every rule.' },
+  { path: 'logLevel', env: 'TALON_LOGLEVEL', kind: 'string', default: 'info', description: 'error, warn, info, debug.' },
+  { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
+  { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
+  { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },
+];
+
+/** The key table as Markdown, for the README. */
+export function configKeysMarkdown(): string {
+  const rows = CONFIG_KEYS.map((k) => `| \`${k.path}\` | \`${k.env}\` | ${k.default === '' ? '' : `\`${k.default}\``} | ${k.description} |`);
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier configurations by name. |'].join('\n');
+}
+
+export { parseDuration };
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  ki: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1000 ** 2,
+  g: 1024 ** 3,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1000 ** 3,
+};
+
+/** Bytes of a size: an integer, or a number with a unit (B, KB, KiB, Ki, MB, MiB, Mi, GB, GiB, Gi; any case). Undefined when malformed. */
+export function parseSize(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  if (m === null) return undefined;
+  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}

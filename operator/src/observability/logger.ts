@@ -1,0 +1,47 @@
+/**
+ * Logger factory. Messages are constant sentences; data goes in fields (`rule`, `action`,
+ * `actionner`, `target`, `trace_id`, …) so log pipelines can index them.
+ */
+import winston from 'winston';
+import type { Writable } from 'node:stream';
+
+export type Logger = winston.Logger;
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'json' | 'text';
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+  /** Where lines go; stdout when absent. */
+  readonly stream?: Writable;
+  /** Drop every line (tests). */
+  readonly silent?: boolean;
+}
+
+function bigintSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+const textLine = winston.format.printf((info) => {
+  const { timestamp, level, message, ...fields } = info;
+  const data = Object.keys(fields).length === 0 ? '' : ` ${JSON.stringify(fields, bigintSafe)}`;
+  return `${String(timestamp)} ${level.toUpperCase()} ${String(message)}${data}`;
+});
+
+/** A new logger writing one line per entry: JSON objects (`format: 'json'`) or `time LEVEL message {fields}`. */
+export function createLogger(options: LoggerOptions): Logger {
+  const format =
+    options.format === 'json'
+      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      : winston.format.combine(winston.format.timestamp(), textLine);
+  const transport = options.stream
+    ? new winston.transports.Stream({ stream: options.stream })
+    : new winston.transports.Console();
+  return winston.createLogger({
+    level: options.level,
+    format,
+    transports: [transport],
+    silent: options.silent ?? false,
+    exitOnError: false,
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Prometheus metrics of the operator, on a registry of its own (never prom-client's global
+ * default registry). Every label set is bounded: no pod, rule or namespace names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** `result` label values of talon_events_received_total. */
+export type ReceivedResult = 'accepted' | 'rejected' | 'unauthorized' | 'too_large' | 'error';
+/** `result` label values of talon_actions_total (an outcome's result, lower-case). */
+export type ActionResultLabel = 'succeeded' | 'failed' | 'skipped' | 'dryrun';
+export type NotificationResultLabel = 'succeeded' | 'failed';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Alerts posted to the webhook, by how the webhook answered. */
+  readonly eventsReceived: Counter<'result'>;
+  /** Accepted alerts dropped as duplicate deliveries. */
+  readonly eventsDeduplicated: Counter;
+  /** Accepted alerts that matched at least one rule. */
+  readonly eventsMatched: Counter;
+  /** (rule, alert) matches, by the rule's scope: `cluster` | `tenant`. */
+  readonly ruleMatches: Counter<'scope'>;
+  /** Matches that caused no action: cooldown, merged into a pending item, suspended rule. */
+  readonly eventsSuppressed: Counter;
+  readonly actions: Counter<'actionner' | 'result'>;
+  readonly notifications: Counter<'notifier' | 'result'>;
+  readonly actionDuration: Histogram<'actionner'>;
+  /** From the webhook accepting an alert to the start of an action it caused. */
+  readonly ingestToAction: Histogram<'actionner'>;
+  /** Work items queued or running. */
+  readonly queueDepth: Gauge;
+  /** CEL conditions that failed to evaluate (counted as not matched). */
+  readonly celErrors: Counter;
+  /** The Prometheus text exposition of the registry. */
+  text(): Promise<string>;
+  readonly contentType: string;
+}
+
+export interface MetricsOptions {
+  /** Process metrics (CPU, memory, event loop lag, GC); default true. */
+  readonly defaultMetrics?: boolean;
+}
+
+const ACTION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A new registry holding every operator metric. Call once per process (or per test). */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    eventsReceived: new Counter({
+      name: 'talon_events_received_total',
+      help: 'Falco alerts posted to the webhook, by answer: accepted, rejected (bad input), unauthorized, too_large, error.',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    eventsDeduplicated: new Counter({
+      name: 'talon_events_deduplicated_total',
+      help: 'Accepted alerts dropped as duplicate deliveries.',
+      registers,
+    }),
+    eventsMatched: new Counter({
+      name: 'talon_events_matched_total',
+      help: 'Accepted alerts that matched at least one rule.',
+      registers,
+    }),
+    ruleMatches: new Counter({
+      name: 'talon_rule_matches_total',
+      help: 'Rule matches (one per rule and alert), by rule scope: cluster or tenant.',
+      labelNames: ['scope'] as const,
+      registers,
+    }),
+    eventsSuppressed: new Counter({
+      name: 'talon_events_suppressed_total',
+      help: 'Rule matches that caused no action (cooldown, merged into a pending item, suspended rule).',
+      registers,
+    }),
+    actions: new Counter({
+      name: 'talon_actions_total',
+      help: 'Action runs, by actionner and result (succeeded, failed, skipped, dryrun).',
+      labelNames: ['actionner', 'result'] as const,
+      registers,
+    }),
+    notifications: new Counter({
+      name: 'talon_notifications_total',
+      help: 'Notifications sent, by notifier and result (succeeded, failed).',
+      labelNames: ['notifier', 'result'] as const,
+      registers,
+    }),
+    actionDuration: new Histogram({
+      name: 'talon_action_duration_seconds',
+      help: 'Duration of action runs, by actionner.',
+      labelNames: ['actionner'] as const,
+      buckets: ACTION_BUCKETS,
+      registers,
+    }),
+    ingestToAction: new Histogram({
+      name: 'talon_ingest_to_action_seconds',
+      help: 'Time from the webhook accepting an alert to the start of an action it caused, by actionner.',
+      labelNames: ['actionner'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'talon_queue_depth',
+      help: 'Work items queued or running.',
+      registers,
+    }),
+    celErrors: new Counter({
+      name: 'talon_cel_errors_total',
+      help: 'CEL match conditions that failed to evaluate (treated as not matched).',
+      registers,
+    }),
+    text: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}
