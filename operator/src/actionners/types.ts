@@ -70,6 +70,8 @@ export interface ObjectRef {
   readonly kind: string;
   readonly namespace?: string;
   readonly name: string;
+  /** Set when known: Events regarding an object are found by `kubectl describe` through its uid. */
+  readonly uid?: string;
 }
 
 export interface Artifact {

@@ -123,20 +123,24 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
       if (ctx.params.level !== 'node') {
         const stop = aborted(ctx.signal);
         if (stop) return stop;
+        let uid: string | undefined;
         try {
-          await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal));
+          uid = (await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal))).metadata?.uid;
         } catch (err) {
           return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`patching ${podDesc}`, err);
         }
-        const ref: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod };
+        const ref: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod, ...(uid ? { uid } : {}) };
         return ok(kind.reason, `${podDesc} has been ${kind.done} (${changes})`, [ref]);
       }
 
       let stop = aborted(ctx.signal);
       if (stop) return stop;
       let nodeName: string | undefined;
+      let podUid: string | undefined;
       try {
-        nodeName = (await ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal))).spec?.nodeName;
+        const p = await ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal));
+        nodeName = p.spec?.nodeName;
+        podUid = p.metadata?.uid;
       } catch (err) {
         return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`reading ${podDesc}`, err);
       }
@@ -150,7 +154,8 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
         return isNotFound(err) ? skipped('NotFound', `${nodeDesc} no longer exists`) : apiFailure(`patching ${nodeDesc}`, err);
       }
       const ref: ObjectRef = { apiVersion: 'v1', kind: 'Node', name: nodeName };
-      return ok(kind.reason, `${nodeDesc} of ${podDesc} has been ${kind.done} (${changes})`, [ref]);
+      const podRef: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod, ...(podUid ? { uid: podUid } : {}) };
+      return ok(kind.reason, `${nodeDesc} of ${podDesc} has been ${kind.done} (${changes})`, [ref, podRef]);
     },
   };
 }

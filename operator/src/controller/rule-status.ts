@@ -1,0 +1,267 @@
+/**
+ * Coalesces what the dispatcher reports into TalonRule status (DESIGN.md §2 status, §5):
+ * `matchedEvents`, `suppressedEvents`, `results` {succeeded, failed, skipped, dryRun},
+ * `lastMatchedTime` and `lastOutcomes` (newest first, at most `maxOutcomes`).
+ *
+ * Counting contract: counters are cumulative across restarts and replicas. The first flush of
+ * a rule reads its stored status (`getStatus`) and adds this process's deltas to it; every
+ * patch carries the resourceVersion it was computed from, so a concurrent writer makes it
+ * fail with 409, after which the status is re-read and the deltas re-applied. A failed patch
+ * keeps its deltas for the next flush: nothing is lost or counted twice. A rule that no
+ * longer exists (404, or `getStatus` → undefined) is forgotten.
+ *
+ * Only rules with something new are patched, at most one patch per rule per `flush()`;
+ * flushes do not overlap.
+ */
+import type { FalcoEvent } from '../engine/event.js';
+import { silentLog, type LogPort, type Outcome, type OutcomeSink, type OutcomeTarget, type RuleRef, type SuppressReason } from '../engine/outcome.js';
+import { fromKubeError } from '../errors.js';
+
+export interface ResultCounts {
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  dryRun: number;
+}
+
+export interface LastOutcome {
+  readonly time: string;
+  readonly falcoRule: string;
+  readonly target: OutcomeTarget;
+  readonly action: string;
+  readonly actionner: string;
+  readonly result: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** The counter part of TalonRule status this aggregator owns. */
+export interface RuleStatusCounters {
+  readonly matchedEvents: number;
+  readonly suppressedEvents: number;
+  readonly results: Readonly<ResultCounts>;
+  readonly lastMatchedTime?: string;
+  readonly lastOutcomes: readonly LastOutcome[];
+}
+
+/** What `getStatus` returns: the stored status (any part may be missing) and its resourceVersion. */
+export interface RuleStatusSnapshot {
+  readonly resourceVersion?: string;
+  readonly status?: Partial<RuleStatusCounters>;
+}
+
+export interface RuleStatusDeps {
+  /** The rule's current status; undefined when the rule does not exist. */
+  getStatus(namespace: string, name: string): Promise<RuleStatusSnapshot | undefined>;
+  /**
+   * Merge-patches `patch` into the rule's status subresource, only if the rule is still at
+   * `resourceVersion` when given (else a 409 error); returns the new resourceVersion.
+   */
+  patchStatus(namespace: string, name: string, patch: RuleStatusCounters, resourceVersion?: string): Promise<string | undefined>;
+  readonly maxOutcomes?: number;
+  readonly messageMax?: number;
+  readonly log?: LogPort;
+  /** Wall clock for lastMatchedTime, ms since the epoch (default Date.now). */
+  readonly now?: () => number;
+}
+
+interface Delta {
+  matched: number;
+  suppressed: number;
+  results: ResultCounts;
+  lastMatchedTime: string | undefined;
+  outcomes: LastOutcome[];
+}
+
+interface RuleState {
+  readonly namespace: string;
+  readonly name: string;
+  base: RuleStatusCounters | undefined;
+  resourceVersion: string | undefined;
+  delta: Delta;
+}
+
+const emptyDelta = (): Delta => ({ matched: 0, suppressed: 0, results: { succeeded: 0, failed: 0, skipped: 0, dryRun: 0 }, lastMatchedTime: undefined, outcomes: [] });
+
+const isEmpty = (d: Delta): boolean =>
+  d.matched === 0 && d.suppressed === 0 && d.results.succeeded === 0 && d.results.failed === 0 && d.results.skipped === 0 && d.results.dryRun === 0 && d.outcomes.length === 0 && d.lastMatchedTime === undefined;
+
+const RESULT_KEY: Readonly<Record<Outcome['result'], keyof ResultCounts>> = { Succeeded: 'succeeded', Failed: 'failed', Skipped: 'skipped', DryRun: 'dryRun' };
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+
+function normalise(s: Partial<RuleStatusCounters> | undefined): RuleStatusCounters {
+  const r = (s?.results ?? {}) as Partial<ResultCounts>;
+  return {
+    matchedEvents: num(s?.matchedEvents),
+    suppressedEvents: num(s?.suppressedEvents),
+    results: { succeeded: num(r.succeeded), failed: num(r.failed), skipped: num(r.skipped), dryRun: num(r.dryRun) },
+    ...(typeof s?.lastMatchedTime === 'string' ? { lastMatchedTime: s.lastMatchedTime } : {}),
+    lastOutcomes: Array.isArray(s?.lastOutcomes) ? s.lastOutcomes : [],
+  };
+}
+
+const later = (a: string | undefined, b: string | undefined): string | undefined => (a === undefined ? b : b === undefined ? a : a > b ? a : b);
+
+export class RuleStatusAggregator implements OutcomeSink {
+  private readonly deps: RuleStatusDeps;
+  private readonly maxOutcomes: number;
+  private readonly messageMax: number;
+  private readonly log: LogPort;
+  private readonly now: () => number;
+  private readonly rules = new Map<string, RuleState>();
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: RuleStatusDeps) {
+    this.deps = deps;
+    this.maxOutcomes = deps.maxOutcomes ?? 10;
+    this.messageMax = deps.messageMax ?? 512;
+    this.log = deps.log ?? silentLog;
+    this.now = deps.now ?? Date.now;
+  }
+
+  matched(rule: RuleRef, _ev: FalcoEvent): void {
+    const d = this.state(rule).delta;
+    d.matched += 1;
+    d.lastMatchedTime = later(d.lastMatchedTime, new Date(this.now()).toISOString());
+  }
+
+  suppressed(rule: RuleRef, _ev: FalcoEvent, _why: SuppressReason): void {
+    this.state(rule).delta.suppressed += 1;
+  }
+
+  record(o: Outcome): void {
+    const d = this.state(o.rule).delta;
+    d.results[RESULT_KEY[o.result]] += 1;
+    d.outcomes.unshift({
+      time: o.time,
+      falcoRule: o.falcoRule,
+      target: o.target,
+      action: o.action,
+      actionner: o.actionner,
+      result: o.result,
+      reason: o.reason,
+      message: o.message.length > this.messageMax ? `${o.message.slice(0, this.messageMax - 1)}…` : o.message,
+    });
+    if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
+  }
+
+  /** The status this process would write now for a rule (stored base + unflushed deltas), for tests and debugging. */
+  view(namespace: string, name: string): RuleStatusCounters | undefined {
+    const s = this.rules.get(`${namespace}/${name}`);
+    return s === undefined ? undefined : this.combine(s.base ?? normalise(undefined), s.delta);
+  }
+
+  /** Patches every rule with unflushed changes; concurrent calls share one flush. */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushAll().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  start(intervalMs: number): void {
+    this.stop();
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer; call `flush()` afterwards to write what is left. */
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private state(rule: RuleRef): RuleState {
+    const key = `${rule.namespace}/${rule.name}`;
+    let s = this.rules.get(key);
+    if (s === undefined) {
+      s = { namespace: rule.namespace, name: rule.name, base: undefined, resourceVersion: undefined, delta: emptyDelta() };
+      this.rules.set(key, s);
+    }
+    return s;
+  }
+
+  private combine(base: RuleStatusCounters, d: Delta): RuleStatusCounters {
+    const lastMatchedTime = later(base.lastMatchedTime, d.lastMatchedTime);
+    return {
+      matchedEvents: base.matchedEvents + d.matched,
+      suppressedEvents: base.suppressedEvents + d.suppressed,
+      results: {
+        succeeded: base.results.succeeded + d.results.succeeded,
+        failed: base.results.failed + d.results.failed,
+        skipped: base.results.skipped + d.results.skipped,
+        dryRun: base.results.dryRun + d.results.dryRun,
+      },
+      ...(lastMatchedTime !== undefined ? { lastMatchedTime } : {}),
+      lastOutcomes: [...d.outcomes, ...base.lastOutcomes].slice(0, this.maxOutcomes),
+    };
+  }
+
+  private async flushAll(): Promise<void> {
+    for (const [key, s] of [...this.rules]) {
+      if (isEmpty(s.delta)) continue;
+      await this.flushOne(key, s);
+    }
+  }
+
+  private async flushOne(key: string, s: RuleState): Promise<void> {
+    try {
+      if (s.base === undefined) {
+        const snap = await this.deps.getStatus(s.namespace, s.name);
+        if (snap === undefined) {
+          this.rules.delete(key);
+          return;
+        }
+        s.base = normalise(snap.status);
+        s.resourceVersion = snap.resourceVersion;
+      }
+    } catch (err) {
+      this.failed(key, s, err, 'read');
+      return;
+    }
+    const sending = s.delta;
+    s.delta = emptyDelta();
+    const next = this.combine(s.base, sending);
+    try {
+      const rv = await this.deps.patchStatus(s.namespace, s.name, next, s.resourceVersion);
+      s.base = next;
+      s.resourceVersion = rv;
+    } catch (err) {
+      s.delta = this.merge(s.delta, sending);
+      this.failed(key, s, err, 'patch');
+    }
+  }
+
+  /** Deltas that arrived during a failed patch come on top of (are newer than) the ones it carried. */
+  private merge(newer: Delta, older: Delta): Delta {
+    return {
+      matched: newer.matched + older.matched,
+      suppressed: newer.suppressed + older.suppressed,
+      results: {
+        succeeded: newer.results.succeeded + older.results.succeeded,
+        failed: newer.results.failed + older.results.failed,
+        skipped: newer.results.skipped + older.results.skipped,
+        dryRun: newer.results.dryRun + older.results.dryRun,
+      },
+      lastMatchedTime: later(newer.lastMatchedTime, older.lastMatchedTime),
+      outcomes: [...newer.outcomes, ...older.outcomes].slice(0, this.maxOutcomes),
+    };
+  }
+
+  private failed(key: string, s: RuleState, err: unknown, op: string): void {
+    const e = fromKubeError(err);
+    if (e.status === 404) {
+      this.rules.delete(key);
+      return;
+    }
+    if (e.status === 409) {
+      s.base = undefined;
+      s.resourceVersion = undefined;
+      this.log.debug('rule status conflict', { rule: key, op });
+      return;
+    }
+    this.log.warn('rule status write failed', { rule: key, op, code: e.code, error: e.message });
+  }
+}

@@ -1,0 +1,339 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { Type } from '@sinclair/typebox';
+import { ActionnerRegistry } from '../actionners/registry.js';
+import { builtinActionners } from '../actionners/index.js';
+import { ok, type Actionner, type ActionnerInfo } from '../actionners/types.js';
+import type { TalonAction, TalonActionSpec, TalonRule, TalonRuleSpec } from '../api/v1alpha1/types.js';
+import { compileAction, compileRule, mergeParameters, referencedActions, type CompileDeps } from './compiler.js';
+import type { FalcoEvent } from './event.js';
+
+function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<typeof Type.Object>[0] = {}): Actionner {
+  return {
+    info: {
+      name,
+      description: name,
+      requiredFields: [],
+      defaultContinue: true,
+      destructive: false,
+      scope: 'pod',
+      output: 'none',
+      rbac: [],
+      example: {},
+      ...info,
+    },
+    paramsSchema: Type.Object(props, { additionalProperties: false }),
+    precheck: () => ({ ok: true }),
+    run: async () => ok('Done', 'done'),
+  };
+}
+
+const FAKED = new Set(['kubernetes:terminate', 'kubernetes:cordon', 'kubernetes:networkpolicy']);
+const registry = new ActionnerRegistry([
+  ...builtinActionners().filter((a) => !FAKED.has(a.info.name)),
+  fake('kubernetes:terminate', { defaultContinue: false, destructive: true }, {
+    gracePeriodSeconds: Type.Integer({ minimum: 0, default: 30 }),
+    ignoreDaemonSets: Type.Boolean({ default: false }),
+  }),
+  fake('kubernetes:cordon', { scope: 'node', destructive: true }),
+  fake('kubernetes:networkpolicy', {}, {
+    allowCidr: Type.Array(Type.String(), { default: [] }),
+    selector: Type.Record(Type.String(), Type.String(), { default: {} }),
+  }),
+  fake('aws:lambda', { scope: 'cloud' }, { functionName: Type.String() }),
+  fake('kubernetes:log', { output: 'allowed' }, { tailLines: Type.Integer({ default: 20 }) }),
+  fake('kubernetes:tcpdump', { output: 'required' }),
+]);
+
+const deps = (over: Partial<CompileDeps> = {}): CompileDeps => ({
+  registry,
+  controlNamespace: 'talon-system',
+  defaultTimeoutMs: 10_000,
+  cloudNamespaces: new Set<string>(),
+  ...over,
+});
+
+const talonAction = (name: string, spec: TalonActionSpec, namespace = 'talon-system'): TalonAction => ({
+  apiVersion: 'talon.dev/v1alpha1',
+  kind: 'TalonAction',
+  metadata: { name, namespace, generation: 1 },
+  spec,
+});
+
+const talonRule = (spec: TalonRuleSpec, namespace = 'talon-system', name = 'terminal-shell'): TalonRule => ({
+  apiVersion: 'talon.dev/v1alpha1',
+  kind: 'TalonRule',
+  metadata: { name, namespace, uid: 'uid-1', generation: 7 },
+  spec,
+});
+
+const lookup = (...actions: TalonAction[]) => (name: string) => actions.find((a) => a.metadata.name === name);
+
+const labelSuspicious = talonAction('label-suspicious', {
+  actionner: 'kubernetes:label',
+  parameters: { labels: { 'talon.dev/suspicious': 'true', keep: 'a' } },
+});
+
+const shellRule = (): TalonRuleSpec => ({
+  cooldown: '5m',
+  match: {
+    rules: ['Terminal shell in container'],
+    outputFields: [{ key: 'k8s.ns.name', operator: 'NotIn', values: ['kube-system'] }],
+  },
+  actions: [
+    { action: 'label-suspicious', parameters: { labels: { keep: 'b', 'talon.dev/shell': 'true' } } },
+    { name: 'kill', actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 0 }, timeoutSeconds: 30 },
+  ],
+});
+
+function event(rule: string, fields: Record<string, string>): FalcoEvent {
+  return {
+    rule,
+    priority: 'Notice',
+    priorityLevel: 3,
+    source: 'syscall',
+    time: '',
+    hostname: 'n',
+    output: '',
+    tags: [],
+    outputFields: fields,
+    receivedAt: 0,
+    traceId: 't',
+  };
+}
+
+test('a valid cluster rule compiles: references merged, defaults applied, everything frozen', () => {
+  const res = compileRule(talonRule(shellRule()), lookup(labelSuspicious), deps());
+  assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
+  const r = res.rule;
+  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(
+    [r.key, r.namespace, r.name, r.uid, r.generation, r.scope, r.order, r.continue, r.suspend, r.dryRun, r.cooldownMs],
+    ['talon-system/terminal-shell', 'talon-system', 'terminal-shell', 'uid-1', 7, 'cluster', 0, true, false, false, 300_000],
+  );
+  assert.equal(r.actions.length, 2);
+  const [label, kill] = r.actions;
+  assert.equal(label!.name, 'label-suspicious');
+  assert.equal(label!.actionner.info.name, 'kubernetes:label');
+  assert.deepEqual(label!.params, { labels: { 'talon.dev/suspicious': 'true', keep: 'b', 'talon.dev/shell': 'true' }, level: 'pod' });
+  assert.deepEqual([label!.continue, label!.ignoreErrors, label!.timeoutMs], [true, false, 10_000]);
+  assert.deepEqual([kill!.name, kill!.continue, kill!.timeoutMs], ['kill', false, 30_000]);
+  assert.deepEqual(kill!.params, { gracePeriodSeconds: 0, ignoreDaemonSets: false });
+  assert.ok(Object.isFrozen(r) && Object.isFrozen(r.actions) && Object.isFrozen(label) && Object.isFrozen(label!.params));
+  assert.deepEqual(res.conditions.accepted, { status: 'True', reason: 'Valid', message: '' });
+  assert.equal(r.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'shop' })), true);
+  assert.equal(r.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'kube-system' })), false);
+  assert.deepEqual(labelSuspicious.spec.parameters, { labels: { 'talon.dev/suspicious': 'true', keep: 'a' } }, 'TalonAction untouched');
+});
+
+test('reference overrides: lists replace, maps merge, continue/ignoreErrors/timeout override', () => {
+  const np = talonAction('isolate', {
+    actionner: 'kubernetes:networkpolicy',
+    parameters: { allowCidr: ['10.0.0.0/8', '192.168.0.0/16'], selector: { a: '1', b: '2' } },
+    continue: true,
+    timeoutSeconds: 5,
+  });
+  const res = compileRule(
+    talonRule({
+      actions: [{ action: 'isolate', parameters: { allowCidr: ['172.16.0.0/12'], selector: { b: '3' } }, continue: false, ignoreErrors: true, timeoutSeconds: 9 }],
+    }),
+    lookup(np),
+    deps(),
+  );
+  assert.ok(res.ok);
+  const a = res.rule.actions[0]!;
+  assert.deepEqual(a.params, { allowCidr: ['172.16.0.0/12'], selector: { a: '1', b: '3' } });
+  assert.deepEqual([a.continue, a.ignoreErrors, a.timeoutMs], [false, true, 9_000]);
+});
+
+test('mergeParameters is recursive for maps and never mutates its inputs', () => {
+  const base = { m: { x: { y: 1, z: 2 } }, l: [1, 2], s: 'a' };
+  const over = { m: { x: { z: 3 } }, l: [3], n: null };
+  assert.deepEqual(mergeParameters(base, over), { m: { x: { y: 1, z: 3 } }, l: [3], s: 'a', n: null });
+  assert.deepEqual(base, { m: { x: { y: 1, z: 2 } }, l: [1, 2], s: 'a' });
+  assert.deepEqual(mergeParameters(undefined, undefined), {});
+});
+
+test('an unknown parameter names the action, the actionner and the fix', () => {
+  const spec = shellRule();
+  spec.actions[1]!.parameters = { grace_period_seconds: 0 };
+  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(!res.ok);
+  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.conditions.accepted, {
+    status: 'False',
+    reason: 'InvalidParameters',
+    message: "spec.actions[1] kubernetes:terminate: unknown parameter 'grace_period_seconds' (did you mean 'gracePeriodSeconds'?)",
+  });
+  assert.deepEqual(res.conditions.resolvedRefs, { status: 'True', reason: 'Resolved', message: '' });
+});
+
+test('an unknown actionner is refused with a hint', () => {
+  const spec = shellRule();
+  spec.actions[1]!.actionner = 'kubernetes:terminat';
+  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'UnknownActionner');
+  assert.equal(res.conditions.accepted.message, "spec.actions[1]: unknown actionner 'kubernetes:terminat' (did you mean 'kubernetes:terminate'?)");
+});
+
+test('a missing TalonAction: ResolvedRefs=False/ActionNotFound, Accepted stays True', () => {
+  const res = compileRule(talonRule(shellRule(), 'shop'), lookup(), deps());
+  assert.ok(!res.ok);
+  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.equal(res.conditions.accepted.status, 'True');
+  assert.deepEqual(res.conditions.resolvedRefs, {
+    status: 'False',
+    reason: 'ActionNotFound',
+    message: "spec.actions[0]: TalonAction 'label-suspicious' not found in the namespace 'shop'",
+  });
+});
+
+test('a reference to an invalid TalonAction: ActionNotReady with its problem', () => {
+  const broken = talonAction('label-suspicious', { actionner: 'kubernetes:label', parameters: { lables: { a: 'b' } } });
+  const res = compileRule(talonRule(shellRule()), lookup(broken), deps());
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.resolvedRefs.reason, 'ActionNotReady');
+  assert.match(res.conditions.resolvedRefs.message, /^spec\.actions\[0\]: TalonAction 'label-suspicious' is not valid: .*unknown parameter 'lables' \(did you mean 'labels'\?\)/);
+});
+
+test('tenant rules: pod-level actions allowed, node-level and node-scoped actionners refused', () => {
+  const tenantLabel = talonAction('label-suspicious', labelSuspicious.spec, 'shop');
+  const okRes = compileRule(talonRule(shellRule(), 'shop'), lookup(tenantLabel), deps());
+  assert.ok(okRes.ok);
+  assert.equal(okRes.rule.scope, 'tenant');
+
+  const spec = shellRule();
+  spec.actions[0]!.parameters = { level: 'node' };
+  spec.actions.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
+  const res = compileRule(talonRule(spec, 'shop'), lookup(tenantLabel), deps());
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.match(res.conditions.accepted.message, /^spec\.actions\[0\] kubernetes:label: acts on the node level, which tenant rules may not do; only rules in the namespace 'talon-system' may; spec\.actions\[2\] kubernetes:cordon: acts on the node level/);
+
+  const cluster = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(cluster.ok, 'the same actions are fine in the control namespace');
+});
+
+test('cloud actionners and outputs: tenant rules only in allowed namespaces', () => {
+  const spec: TalonRuleSpec = {
+    actions: [
+      { name: 'lambda', actionner: 'aws:lambda', parameters: { functionName: 'f' } },
+      { name: 'logs', actionner: 'kubernetes:log', output: { target: 'aws:s3', parameters: { bucket: 'b' } } },
+      { name: 'local-logs', actionner: 'kubernetes:log', output: { target: 'local:file' } },
+    ],
+  };
+  const refused = compileRule(talonRule(spec, 'shop'), lookup(), deps());
+  assert.ok(!refused.ok);
+  assert.equal(refused.conditions.accepted.reason, 'ScopeNotAllowed');
+  const msg = refused.conditions.accepted.message;
+  assert.match(msg, /spec\.actions\[0\] aws:lambda: uses the operator's cloud credentials/);
+  assert.match(msg, /spec\.actions\[1\] kubernetes:log: output 'aws:s3'/);
+  assert.doesNotMatch(msg, /actions\[2\]/);
+
+  const allowed = compileRule(talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
+  assert.ok(allowed.ok);
+  assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'b' } });
+});
+
+test('outputs: refused where the actionner produces no artifact, required where it must', () => {
+  const res = compileRule(
+    talonRule({
+      actions: [
+        { name: 'l', actionner: 'kubernetes:label', parameters: { labels: { a: 'b' } }, output: { target: 'local:file' } },
+        { name: 'cap', actionner: 'kubernetes:tcpdump' },
+      ],
+    }),
+    lookup(),
+    deps(),
+  );
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'InvalidOutput');
+  assert.equal(
+    res.conditions.accepted.message,
+    "spec.actions[0] kubernetes:label: produces no artifact; remove 'output'; spec.actions[1] kubernetes:tcpdump: needs an 'output' target for its artifact",
+  );
+});
+
+test('an invalid spec: InvalidSpec naming the field; refs still reported and resolved', () => {
+  const spec = shellRule();
+  spec.cooldown = 'soon';
+  const res = compileRule(talonRule(spec), lookup(), deps());
+  assert.ok(!res.ok);
+  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.conditions.accepted, {
+    status: 'False',
+    reason: 'InvalidSpec',
+    message: 'spec.cooldown: must be a duration such as 30s, 5m, 1h or 1h30m',
+  });
+  assert.equal(res.conditions.resolvedRefs.reason, 'ActionNotFound');
+  assert.deepEqual(referencedActions({ actions: [{ action: 'a' }, { action: 'a' }, { name: 'x' }, 7] }), ['a']);
+  assert.deepEqual(referencedActions(null), []);
+});
+
+test('an invalid match: InvalidMatch naming the field', () => {
+  const spec = shellRule();
+  spec.match = { outputFields: [{ key: 'proc.name', operator: 'Matches', values: ['(unclosed'] }] };
+  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'InvalidMatch');
+  assert.match(res.conditions.accepted.message, /^spec\.match\.outputFields\[0\]/);
+});
+
+test('many problems: the message is capped', () => {
+  const actions = Array.from({ length: 8 }, (_, i) => ({ name: `a${i}`, actionner: 'kubernetes:nothing' }));
+  const res = compileRule(talonRule({ actions }), lookup(), deps());
+  assert.ok(!res.ok);
+  assert.match(res.conditions.accepted.message, /spec\.actions\[4\]: unknown actionner 'kubernetes:nothing'; \(and 3 more\)$/);
+  assert.equal(registry.suggest('kubernets:label'), 'kubernetes:label');
+  assert.equal(registry.suggest('kubernetes:lable'), 'kubernetes:label');
+  assert.equal(registry.suggest('calico:networkpolicy'), undefined);
+});
+
+test('compileAction: Accepted and Ready', () => {
+  const good = compileAction(labelSuspicious, deps());
+  assert.deepEqual(good, {
+    ok: true,
+    conditions: { accepted: { status: 'True', reason: 'Valid', message: '' }, ready: { status: 'True', reason: 'Valid', message: '' } },
+  });
+
+  const bad = compileAction(talonAction('kill', { actionner: 'kubernetes:terminate', parameters: { grace_period_seconds: 0 } }), deps());
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.conditions.accepted, {
+    status: 'False',
+    reason: 'InvalidParameters',
+    message: "spec kubernetes:terminate: unknown parameter 'grace_period_seconds' (did you mean 'gracePeriodSeconds'?)",
+  });
+  assert.deepEqual(bad.conditions.ready, { status: 'False', reason: 'NotAccepted', message: bad.conditions.accepted.message });
+
+  const badSpec = compileAction(talonAction('x', { actionner: 'Kubernetes:Label' }), deps());
+  assert.equal(badSpec.conditions.accepted.reason, 'InvalidSpec');
+  assert.match(badSpec.conditions.accepted.message, /^spec\.actionner: /);
+
+  const tenantCordon = compileAction(talonAction('cordon', { actionner: 'kubernetes:cordon' }, 'shop'), deps());
+  assert.equal(tenantCordon.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.ok(compileAction(talonAction('cordon', { actionner: 'kubernetes:cordon' }), deps()).ok);
+});
+
+test('the samples in config/samples compile (run from the repository root)', (t) => {
+  const dir = join(process.cwd(), 'config', 'samples');
+  if (!existsSync(dir)) {
+    t.skip(`no config/samples under ${process.cwd()}`);
+    return;
+  }
+  const docs = ['talon.dev_v1alpha1_talonaction.yaml', 'talon.dev_v1alpha1_talonrule.yaml'].flatMap((f) =>
+    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as TalonRule | TalonAction),
+  );
+  const actions = docs.filter((d) => d.kind === 'TalonAction') as TalonAction[];
+  const rules = docs.filter((d) => d.kind === 'TalonRule') as TalonRule[];
+  assert.equal(actions.length, 1);
+  assert.equal(rules.length, 1);
+  for (const a of actions) assert.ok(compileAction(a, deps()).ok, a.metadata.name);
+  const res = compileRule(rules[0]!, lookup(...actions), deps());
+  assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
+  assert.equal(res.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'shop' })), true);
+  assert.equal(res.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'kube-system' })), false);
+});

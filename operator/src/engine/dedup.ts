@@ -1,0 +1,97 @@
+/**
+ * Drops duplicate deliveries of one Falco alert (the same alert via two paths, DESIGN.md §3).
+ *
+ * The key is deterministic: (hostname, rule, source, `evt.time` from output_fields if present
+ * else `time`, output). Falcosidekick's `uuid` is regenerated per hop and is never used.
+ * Keys are stored as the SHA-256 of the length-prefixed parts (44 characters), so memory does
+ * not grow with the size of `output`, parts cannot run into each other, and two different
+ * alerts cannot share a key, even crafted ones. Keys are the same on every replica.
+ */
+import { hash } from 'node:crypto';
+import type { FalcoEvent } from './event.js';
+
+export const DEFAULT_DEDUP_MAX_ENTRIES = 100_000;
+
+/** The time part of the dedup key: output_fields `evt.time` as exact decimal, else `time`. */
+function eventTime(ev: FalcoEvent): string {
+  const t = Object.prototype.hasOwnProperty.call(ev.outputFields, 'evt.time') ? ev.outputFields['evt.time'] : undefined;
+  if (typeof t === 'bigint' || typeof t === 'number' || typeof t === 'string') return String(t);
+  return ev.time;
+}
+
+export class Deduplicator {
+  readonly #windowMs: number;
+  readonly #now: () => number;
+  readonly #maxEntries: number;
+  /** key → first-seen time. */
+  readonly #seen = new Map<string, number>();
+  /**
+   * (key, first-seen time) in first-seen order, from `#head`: expiry and eviction pop here.
+   * An entry whose time no longer equals the map's is stale and skipped. (Deleting from the
+   * front of a Map and iterating it again is O(deleted entries) in V8, hence this queue.)
+   */
+  #queueKeys: string[] = [];
+  #queueTimes: number[] = [];
+  #head = 0;
+
+  /**
+   * @param windowMs an alert seen again within this many ms of its first sighting is a
+   *   duplicate; 0 disables deduplication.
+   * @param now monotonic clock in ms (default performance.now).
+   * @param maxEntries cap on remembered alerts; the oldest are forgotten first.
+   */
+  constructor(windowMs: number, now: () => number = () => performance.now(), maxEntries = DEFAULT_DEDUP_MAX_ENTRIES) {
+    if (!(windowMs >= 0)) throw new RangeError(`dedup window must be >= 0 ms, got ${windowMs}`);
+    if (!(maxEntries >= 1)) throw new RangeError(`dedup maxEntries must be >= 1, got ${maxEntries}`);
+    this.#windowMs = windowMs;
+    this.#now = now;
+    this.#maxEntries = Math.floor(maxEntries);
+  }
+
+  /** Alerts currently remembered. */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** The dedup key of an alert. */
+  keyOf(ev: FalcoEvent): string {
+    const time = eventTime(ev);
+    const parts = `${ev.hostname.length}:${ev.hostname}${ev.rule.length}:${ev.rule}${ev.source.length}:${ev.source}${time.length}:${time}${ev.output}`;
+    return hash('sha256', parts, 'base64');
+  }
+
+  /** true when the same alert was first seen less than `windowMs` ago; otherwise remembers it. */
+  isDuplicate(ev: FalcoEvent): boolean {
+    if (this.#windowMs === 0) return false;
+    const now = this.#now();
+    this.#expire(now);
+    const key = this.keyOf(ev);
+    const first = this.#seen.get(key);
+    if (first !== undefined && now - first < this.#windowMs) return true;
+    while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
+    this.#seen.set(key, now);
+    this.#queueKeys.push(key);
+    this.#queueTimes.push(now);
+    return false;
+  }
+
+  #expire(now: number): void {
+    while (this.#head < this.#queueTimes.length && now - (this.#queueTimes[this.#head] as number) >= this.#windowMs) {
+      this.#popOldest();
+    }
+  }
+
+  /** Forgets the oldest queued alert (if still current); false when the queue is empty. */
+  #popOldest(): boolean {
+    if (this.#head >= this.#queueKeys.length) return false;
+    const key = this.#queueKeys[this.#head] as string;
+    if (this.#seen.get(key) === this.#queueTimes[this.#head]) this.#seen.delete(key);
+    this.#head++;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#queueKeys.length) {
+      this.#queueKeys = this.#queueKeys.slice(this.#head);
+      this.#queueTimes = this.#queueTimes.slice(this.#head);
+      this.#head = 0;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,333 @@
+/**
+ * Records outcomes as events.k8s.io/v1 Events (DESIGN.md §5): for each outcome one Event
+ * regarding the target object (related: the TalonRule) and one regarding the TalonRule
+ * (related: the target; the only one when the alert names no object). reason = result,
+ * action = actionner, note = message, type Warning for failures and BudgetExceeded/QueueFull.
+ *
+ * Aggregation: occurrences with the same regarding object, reason, action and note shape
+ * (digits ignored) within `windowMs` of the previous one form a series: the first is created
+ * as an Event without `series`, later ones patch `series.count` / `series.lastObservedTime`.
+ * Counting contract: an Event without `series` stands for 1 occurrence, one with `series`
+ * for `series.count`; once flushed, the stored Events of a series add up exactly to the
+ * occurrences recorded (an Event that vanished — TTL — starts a new series with the rest).
+ *
+ * Rate limit: every API call for a regarding object takes a token from that object's bucket
+ * (`burst`, one token back per `refillMs`). Without a token the occurrences stay pending in
+ * their series and are written by a later `flush()`. One call per series is in flight at a
+ * time; what arrives meanwhile is folded into the next call. `record` never blocks and
+ * never throws; API failures are logged and retried at the next flush, up to `maxFailures`
+ * consecutive failures per series, after which its pending occurrences are dropped and
+ * counted in `dropped()`.
+ */
+import { isWarning, silentLog, type LogPort, type Outcome, type OutcomeSink, type OutcomeTarget } from '../engine/outcome.js';
+import { fromKubeError } from '../errors.js';
+
+export const REPORTING_CONTROLLER = 'talon.dev/operator';
+const RULE_API_VERSION = 'talon.dev/v1alpha1';
+const NOTE_MAX = 1024;
+
+export interface EventObjectReference {
+  apiVersion?: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+}
+
+/** An events.k8s.io/v1 Event as sent on create. */
+export interface EventBody {
+  apiVersion: 'events.k8s.io/v1';
+  kind: 'Event';
+  metadata: { name: string; namespace: string };
+  /** MicroTime: RFC 3339 with exactly 6 fractional digits. */
+  eventTime: string;
+  series?: { count: number; lastObservedTime: string };
+  reportingController: string;
+  reportingInstance: string;
+  action: string;
+  reason: string;
+  note: string;
+  type: 'Normal' | 'Warning';
+  regarding: EventObjectReference;
+  related?: EventObjectReference;
+}
+
+/** The merge patch sent to extend a series. */
+export interface SeriesPatch {
+  series: { count: number; lastObservedTime: string };
+}
+
+/** Wire to EventsV1Api: createNamespacedEvent / patchNamespacedEvent (merge patch). Errors carry the HTTP status as `.code`. */
+export interface EventsPort {
+  create(namespace: string, body: EventBody): Promise<unknown>;
+  patch(namespace: string, name: string, body: SeriesPatch): Promise<unknown>;
+}
+
+export interface EventRecorderOptions {
+  readonly port: EventsPort;
+  /** The operator pod's name. */
+  readonly reportingInstance: string;
+  /** Wall clock, ms since the epoch (default Date.now). */
+  readonly now?: () => number;
+  /** Series window (default 10 min). */
+  readonly windowMs?: number;
+  /** Per-object bucket size (default 25). */
+  readonly burst?: number;
+  /** Per-object refill period of one token (default 5 s). */
+  readonly refillMs?: number;
+  /** Series kept in memory (default 4096); beyond, idle ones are forgotten first. */
+  readonly maxSeries?: number;
+  readonly maxFailures?: number;
+  readonly log?: LogPort;
+}
+
+interface Series {
+  readonly key: string;
+  readonly objectKey: string;
+  readonly namespace: string;
+  readonly template: Omit<EventBody, 'metadata' | 'eventTime' | 'series'>;
+  eventName: string | undefined;
+  /** Occurrences the current stored Event accounts for. */
+  written: number;
+  /** Occurrences not yet written. */
+  pending: number;
+  lastObserved: number;
+  inFlight: boolean;
+  failures: number;
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+}
+
+/** MicroTime text of a ms timestamp. */
+export function microTime(ms: number): string {
+  const iso = new Date(Math.floor(ms)).toISOString();
+  return `${iso.slice(0, 23)}000Z`;
+}
+
+function objectKey(o: EventObjectReference): string {
+  return `${o.kind}/${o.namespace ?? ''}/${o.name}`;
+}
+
+function targetRef(t: OutcomeTarget): EventObjectReference | undefined {
+  if (t.kind === 'None' || t.name === '') return undefined;
+  return {
+    ...(t.apiVersion !== undefined ? { apiVersion: t.apiVersion } : {}),
+    kind: t.kind,
+    name: t.name,
+    ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
+    ...(t.uid !== undefined ? { uid: t.uid } : {}),
+  };
+}
+
+export class EventRecorder implements OutcomeSink {
+  private readonly port: EventsPort;
+  private readonly instance: string;
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  private readonly burst: number;
+  private readonly refillMs: number;
+  private readonly maxSeries: number;
+  private readonly maxFailures: number;
+  private readonly log: LogPort;
+  private readonly series = new Map<string, Series>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private nameSeq = 0;
+  private droppedCount = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: EventRecorderOptions) {
+    this.port = opts.port;
+    this.instance = opts.reportingInstance;
+    this.now = opts.now ?? Date.now;
+    this.windowMs = opts.windowMs ?? 600_000;
+    this.burst = opts.burst ?? 25;
+    this.refillMs = opts.refillMs ?? 5000;
+    this.maxSeries = opts.maxSeries ?? 4096;
+    this.maxFailures = opts.maxFailures ?? 5;
+    this.log = opts.log ?? silentLog;
+  }
+
+  record(o: Outcome): void {
+    const rule: EventObjectReference = { apiVersion: RULE_API_VERSION, kind: 'TalonRule', namespace: o.rule.namespace, name: o.rule.name, ...(o.rule.uid ? { uid: o.rule.uid } : {}) };
+    const target = targetRef(o.target);
+    const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
+    const common = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const) };
+    if (target !== undefined) this.occur(target, rule, note, common);
+    const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
+    this.occur(rule, target, ruleNote.slice(0, NOTE_MAX), common);
+  }
+
+  matched(): void {}
+
+  suppressed(): void {}
+
+  /** Writes pending occurrences that have tokens, and forgets idle series past their window. */
+  async flush(): Promise<void> {
+    const now = this.now();
+    for (const s of this.series.values()) {
+      if (s.pending > 0) this.write(s);
+      else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.series.delete(s.key);
+    }
+    for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
+    await this.idle();
+  }
+
+  /** Resolves once no API call is in flight. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  /** Occurrences still waiting for a token or a retry. */
+  pending(): number {
+    let n = 0;
+    for (const s of this.series.values()) n += s.pending;
+    return n;
+  }
+
+  /** Occurrences given up on (persistent API failures or memory bound). */
+  dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Flushes every `intervalMs` until `stop()`. */
+  start(intervalMs: number): void {
+    this.stop();
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private occur(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: { reason: string; action: string; type: 'Normal' | 'Warning' }): void {
+    const now = this.now();
+    const oKey = objectKey(regarding);
+    const key = `${oKey}\u0000${common.reason}\u0000${common.action}\u0000${note.replace(/[0-9]+/g, '#')}`;
+    let s = this.series.get(key);
+    if (s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs) {
+      s.eventName = undefined;
+      s.written = 0;
+    }
+    if (s === undefined) {
+      this.makeRoom();
+      s = {
+        key,
+        objectKey: oKey,
+        namespace: regarding.namespace ?? 'default',
+        template: {
+          apiVersion: 'events.k8s.io/v1',
+          kind: 'Event',
+          reportingController: REPORTING_CONTROLLER,
+          reportingInstance: this.instance,
+          action: common.action,
+          reason: common.reason,
+          note,
+          type: common.type,
+          regarding,
+          ...(related !== undefined ? { related } : {}),
+        },
+        eventName: undefined,
+        written: 0,
+        pending: 0,
+        lastObserved: now,
+        inFlight: false,
+        failures: 0,
+      };
+      this.series.set(key, s);
+    } else {
+      this.series.delete(key);
+      this.series.set(key, s);
+    }
+    s.pending += 1;
+    s.lastObserved = now;
+    this.write(s);
+  }
+
+  private makeRoom(): void {
+    if (this.series.size < this.maxSeries) return;
+    for (const s of this.series.values()) {
+      if (!s.inFlight && s.pending === 0) {
+        this.series.delete(s.key);
+        return;
+      }
+    }
+    const oldest = this.series.values().next().value as Series | undefined;
+    if (oldest !== undefined && !oldest.inFlight) {
+      this.droppedCount += oldest.pending;
+      this.log.warn('events dropped', { reason: 'too many event series', count: oldest.pending, regarding: oldest.objectKey });
+      this.series.delete(oldest.key);
+    }
+  }
+
+  private takeToken(objectKey: string): boolean {
+    const now = this.now();
+    let b = this.buckets.get(objectKey);
+    if (b === undefined) {
+      b = { tokens: this.burst, last: now };
+      this.buckets.set(objectKey, b);
+    }
+    b.tokens = Math.min(this.burst, b.tokens + Math.max(0, now - b.last) / this.refillMs);
+    b.last = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private write(s: Series): void {
+    if (s.inFlight || s.pending === 0 || !this.takeToken(s.objectKey)) return;
+    const n = s.pending;
+    s.pending = 0;
+    s.inFlight = true;
+    const p = this.send(s, n).finally(() => {
+      s.inFlight = false;
+      this.inFlight.delete(p);
+      if (s.pending > 0 && s.failures === 0) this.write(s);
+    });
+    this.inFlight.add(p);
+  }
+
+  private async send(s: Series, n: number): Promise<void> {
+    const observed = microTime(s.lastObserved);
+    try {
+      if (s.eventName === undefined) {
+        const name = this.eventName(s.template.regarding.name);
+        const body: EventBody = { ...s.template, metadata: { name, namespace: s.namespace }, eventTime: observed, ...(n >= 2 ? { series: { count: n, lastObservedTime: observed } } : {}) };
+        await this.port.create(s.namespace, body);
+        s.eventName = name;
+        s.written = n;
+      } else {
+        await this.port.patch(s.namespace, s.eventName, { series: { count: s.written + n, lastObservedTime: observed } });
+        s.written += n;
+      }
+      s.failures = 0;
+    } catch (err) {
+      const e = fromKubeError(err);
+      s.pending += n;
+      if (e.status === 404 && s.eventName !== undefined) {
+        s.eventName = undefined;
+        s.written = 0;
+        return;
+      }
+      s.failures += 1;
+      this.log.warn('event write failed', { regarding: s.objectKey, reason: s.template.reason, code: e.code, error: e.message, attempt: s.failures });
+      if (s.failures >= this.maxFailures) {
+        this.droppedCount += s.pending;
+        this.log.error('events dropped', { regarding: s.objectKey, reason: s.template.reason, count: s.pending });
+        s.pending = 0;
+        s.failures = 0;
+      }
+    }
+  }
+
+  private eventName(regardingName: string): string {
+    this.nameSeq = (this.nameSeq + 1) % 0x10000;
+    const suffix = `${Math.floor(this.now()).toString(16)}${this.nameSeq.toString(16).padStart(4, '0')}`;
+    return `${regardingName.slice(0, 253 - suffix.length - 1)}.${suffix}`;
+  }
+}

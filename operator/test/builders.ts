@@ -1,0 +1,114 @@
+/**
+ * Test builders: FalcoEvents from plain objects or from sample JSON files.
+ * Not the production parser (http/); just enough to feed the engine in tests.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/engine/event.js';
+import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/engine/match.js';
+import type { CompiledRule } from '../src/engine/types.js';
+
+/** A frozen FalcoEvent from a Falco-shaped object (`rule`, `priority`, `output_fields`, …). */
+export function eventFrom(obj: Record<string, unknown>): FalcoEvent {
+  const text = (k: string): string => (typeof obj[k] === 'string' ? (obj[k] as string) : '');
+  const priority = text('priority');
+  const source = text('source');
+  const tags = Array.isArray(obj.tags) ? (obj.tags as string[]) : [];
+  const fields = (obj.output_fields ?? {}) as Record<string, FieldValue>;
+  const ev: FalcoEvent = {
+    rule: text('rule'),
+    priority,
+    priorityLevel: priorityLevel(priority),
+    source: source === '' ? 'syscall' : source,
+    time: text('time'),
+    hostname: text('hostname'),
+    output: text('output'),
+    tags: Object.freeze([...tags]),
+    outputFields: Object.freeze({ ...fields }),
+    ...(typeof obj.uuid === 'string' ? { uuid: obj.uuid } : {}),
+    receivedAt: 0,
+    traceId: 'test',
+  };
+  return Object.freeze(ev);
+}
+
+const BIG = '\u0000bigint:';
+
+/**
+ * Parses Falco JSON keeping integers beyond 2^53 exact (as bigint). Test-only: it quotes
+ * long integer literals that follow `:`, `[` or `,` before JSON.parse.
+ */
+export function parseFalcoJson(text: string): Record<string, unknown> {
+  const quoted = text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"\\u0000bigint:$2"');
+  return JSON.parse(quoted, (_key, value: unknown) => {
+    if (typeof value !== 'string' || !value.startsWith(BIG)) return value;
+    const big = BigInt(value.slice(BIG.length));
+    const n = Number(big);
+    return Number.isSafeInteger(n) ? n : big;
+  }) as Record<string, unknown>;
+}
+
+/**
+ * operator/test/fixtures/ of the repository: found from the compiled file's location
+ * (dist/operator/test/) or, when compiled elsewhere, from the working directory.
+ */
+export function fixturesDir(): string {
+  const candidates = [
+    fileURLToPath(new URL('../../../operator/test/fixtures', import.meta.url)),
+    join(process.cwd(), 'operator/test/fixtures'),
+  ];
+  const dir = candidates.find((d) => existsSync(join(d, 'events')));
+  if (!dir) throw new Error(`operator/test/fixtures not found (tried ${candidates.join(', ')})`);
+  return dir;
+}
+
+/** File names of the sample alerts under operator/test/fixtures/events/. */
+export function sampleFiles(): string[] {
+  return readdirSync(join(fixturesDir(), 'events'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+}
+
+/** The FalcoEvent of a sample file under operator/test/fixtures/events/. */
+export function sampleEvent(file: string): FalcoEvent {
+  return eventFrom(parseFalcoJson(readFileSync(join(fixturesDir(), 'events', file), 'utf8')));
+}
+
+export interface RuleOptions {
+  namespace?: string;
+  order?: number;
+  continue?: boolean;
+  suspend?: boolean;
+  dryRun?: boolean;
+  cooldownMs?: number;
+  match?: MatchSpec;
+}
+
+/** A CompiledRule with a compiled match block and no actions; scope from `controlNamespace`. */
+export function ruleOf(
+  name: string,
+  opts: RuleOptions = {},
+  compile: CompileMatchOptions = {},
+  controlNamespace = 'talon-system',
+): CompiledRule {
+  const namespace = opts.namespace ?? controlNamespace;
+  const compiled = compileMatch(opts.match, 'spec.match', compile);
+  if (!compiled.ok) throw new Error(`ruleOf(${name}): ${JSON.stringify(compiled.errors)}`);
+  return Object.freeze({
+    key: `${namespace}/${name}`,
+    namespace,
+    name,
+    uid: `uid-${namespace}-${name}`,
+    generation: 1,
+    scope: namespace === controlNamespace ? 'cluster' : 'tenant',
+    order: opts.order ?? 0,
+    continue: opts.continue ?? true,
+    suspend: opts.suspend ?? false,
+    dryRun: opts.dryRun ?? false,
+    cooldownMs: opts.cooldownMs ?? 0,
+    matcher: compiled.matcher,
+    actions: Object.freeze([]),
+    notifiers: Object.freeze([]),
+  });
+}
