@@ -10,7 +10,7 @@ if ! { [ -f "$D/kubeconfig" ] && "${KUBECTL[@]}" get --raw=/readyz >/dev/null 2>
   bash e2e/cluster/up.sh
 fi
 echo "kubeconfig: $D/kubeconfig   (export KUBECONFIG=$D/kubeconfig; kubectl: $K8S_BIN/kubectl)"
-"${KUBECTL[@]}" apply -f crds/ >/dev/null
+"${KUBECTL[@]}" apply -k crds/ >/dev/null
 "${KUBECTL[@]}" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 "${KUBECTL[@]}" create namespace talon-system --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f - >/dev/null
 "${KUBECTL[@]}" apply -k config/samples >/dev/null

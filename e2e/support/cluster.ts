@@ -84,3 +84,10 @@ export async function waitForPodRunning(core: k8s.CoreV1Api, namespace: string, 
     return p.status?.phase === 'Running' ? p : undefined;
   });
 }
+
+/** kubectl built with the local plane (same version), else the one on PATH. */
+export function kubectlPath(): string {
+  const cache = process.env.TALON_CACHE ?? join(homedir(), '.cache', 'talon-operator');
+  const built = join(cache, 'bin', 'k8s-v1.36.3', 'kubectl');
+  return existsSync(built) ? built : 'kubectl';
+}

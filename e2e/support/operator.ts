@@ -1,0 +1,184 @@
+/**
+ * Runs the real operator (`node dist/operator/src/cli.js run`) as a child process against
+ * the e2e cluster, with a generated config file, and talks to its webhook over HTTP.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { e2eKubeconfigPath, eventually, kubectlPath } from './cluster.js';
+
+/** Repository root (this file runs from dist/e2e/support/). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+/**
+ * Server-side applies the generated CRDs with kubectl and waits until they are Established
+ * and served. (Not through client-node's typed CRD API: its serializer expects camelCase model
+ * names and silently drops `x-kubernetes-preserve-unknown-fields` and `x-kubernetes-validations`.)
+ */
+export async function installCRDs(kc: k8s.KubeConfig): Promise<void> {
+  execFileSync(kubectlPath(), ['--kubeconfig', e2eKubeconfigPath(), 'apply', '--server-side', '--force-conflicts', '-k', join(repoRoot, 'crds')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const apiext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (const name of ['talonrules.talon.dev', 'talonactions.talon.dev']) {
+    await eventually(`CRD ${name} Established`, async () => {
+      const c = await apiext.readCustomResourceDefinition({ name });
+      return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
+    });
+  }
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  await eventually('talon.dev/v1alpha1 served', async () => {
+    await custom.listClusterCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural: 'talonrules' });
+    await custom.listClusterCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural: 'talonactions' });
+    return true;
+  });
+}
+
+export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
+  try {
+    await core.createNamespace({ body: { metadata: { name } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
+export interface OperatorOptions {
+  readonly controlNamespace?: string;
+  /** Extra config (merged at the top level of the YAML config). */
+  readonly config?: Record<string, unknown>;
+  readonly env?: Record<string, string>;
+  /** Wait for /readyz 200 before returning (default true); otherwise wait for /healthz only. */
+  readonly waitReady?: boolean;
+}
+
+export class OperatorProcess {
+  private proc: ChildProcess | undefined;
+  readonly logs: string[] = [];
+  readonly url: string;
+
+  private constructor(
+    readonly port: number,
+    private readonly configFile: string,
+    private readonly env: Record<string, string>,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  static async start(opts: OperatorOptions = {}): Promise<OperatorProcess> {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'talon-e2e-'));
+    const config = {
+      listen: { address: '127.0.0.1', port },
+      auth: { mode: 'none' },
+      controlNamespace: opts.controlNamespace ?? 'talon-system',
+      logLevel: 'info',
+      ...opts.config,
+    };
+    const configFile = join(dir, 'talon.yaml');
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
+    const op = new OperatorProcess(port, configFile, opts.env ?? {});
+    await op.spawn(opts.waitReady ?? true);
+    return op;
+  }
+
+  private async spawn(waitReady: boolean): Promise<void> {
+    const cli = join(repoRoot, 'dist', 'operator', 'src', 'cli.js');
+    const proc = spawn(process.execPath, ['--enable-source-maps', cli, 'run', '--config', this.configFile, '--kubeconfig', e2eKubeconfigPath()], {
+      env: { ...process.env, KUBECONFIG: '', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    const keep = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line) this.logs.push(line);
+      if (this.logs.length > 5000) this.logs.splice(0, this.logs.length - 5000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    if (waitReady) await this.waitReady();
+    else await this.waitPath('/healthz', 30_000);
+  }
+
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    await this.waitPath('/readyz', timeoutMs);
+  }
+
+  private async waitPath(path: string, timeoutMs: number): Promise<void> {
+    await eventually(
+      `operator ${path} 200 on ${this.url}`,
+      async () => {
+        if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) {
+          throw new Error(`operator exited with ${this.proc.exitCode}:\n${this.logs.slice(-40).join('\n')}`);
+        }
+        const r = await fetch(`${this.url}${path}`);
+        return r.status === 200;
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
+  async readyz(): Promise<{ status: number; body: string }> {
+    const r = await fetch(`${this.url}/readyz`);
+    return { status: r.status, body: await r.text() };
+  }
+
+  async post(alert: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+    const r = await fetch(`${this.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof alert === 'string' ? alert : JSON.stringify(alert),
+    });
+    return { status: r.status, body: await r.text() };
+  }
+
+  async metrics(): Promise<string> {
+    const r = await fetch(`${this.url}/metrics`);
+    return r.text();
+  }
+
+  /** Value of one Prometheus sample line (`name{labels}`), 0 when absent. */
+  async metric(sample: string): Promise<number> {
+    const text = await this.metrics();
+    for (const line of text.split('\n')) {
+      if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
+    }
+    return 0;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    p.kill('SIGTERM');
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        r();
+      }, 10_000);
+      p.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+}
+
+/** Reads a Falco sample alert shipped with the tests. */
+export function sampleAlert(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(repoRoot, 'operator', 'test', 'fixtures', 'events', name), 'utf8')) as Record<string, unknown>;
+}

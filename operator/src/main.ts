@@ -1,0 +1,231 @@
+/**
+ * Composition root: config → logger → clients → registries → informers/controller →
+ * dispatcher and outcome sinks → HTTP. Nothing else constructs long-lived objects.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { builtinActionners } from './actionners/index.js';
+import { ActionnerRegistry } from './actionners/registry.js';
+import type { OperatorIdentity } from './actionners/types.js';
+import { GROUP, VERSION, TALON_ACTION_PLURAL, TALON_RULE_PLURAL, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
+import type { Config } from './config/schema.js';
+import { RuleController } from './controller/rule-controller.js';
+import { RuleStatusAggregator } from './controller/rule-status.js';
+import { TokenBucketBudget } from './engine/budget.js';
+import { Cooldowns } from './engine/cooldown.js';
+import { Deduplicator } from './engine/dedup.js';
+import { Dispatcher } from './engine/dispatcher.js';
+import { resolveTarget, type FalcoEvent } from './engine/event.js';
+import { fanOutSinks } from './engine/outcome.js';
+import type { RuleIndex } from './engine/rule-index.js';
+import { createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
+import { loadKubeConfig, makeClients } from './kube/client.js';
+import { EventRecorder } from './kube/event-recorder.js';
+import { ResilientInformer } from './kube/informer.js';
+import { patchStatus } from './kube/status.js';
+import { TtlSweeper } from './kube/ttl-sweeper.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { metricsSink } from './observability/outcome-metrics.js';
+
+export interface OperatorOptions {
+  readonly config: Config;
+  readonly kubeconfig?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger?: Logger;
+}
+
+export interface RunningOperator {
+  readonly server: Server;
+  readonly port: number;
+  readonly metrics: Metrics;
+  /** The current compiled rule index. */
+  index(): RuleIndex;
+  /** Graceful stop: no new alerts, running actions finish (bounded), status and Events flushed. */
+  close(): Promise<void>;
+}
+
+const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
+const ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_ACTION_PLURAL}`;
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  const { config } = opts;
+  const env = opts.env ?? process.env;
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const metrics = createMetrics();
+  const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
+  const clients = makeClients(kc);
+  const registry = new ActionnerRegistry(builtinActionners());
+  const identity: OperatorIdentity = {
+    controlNamespace: config.controlNamespace,
+    protectedNamespaces: new Set(config.protectedNamespaces),
+    ...(env.POD_NAME ? { podName: env.POD_NAME } : {}),
+    ...(env.POD_NAMESPACE ? { podNamespace: env.POD_NAMESPACE } : {}),
+  };
+  warnIfUnauthenticated(config, logger);
+
+  // --- informers and the rule controller ---------------------------------------------
+  const informerLog = {
+    info: (m: string, f?: Record<string, unknown>) => logger.info(m, f),
+    warn: (m: string, f?: Record<string, unknown>) => logger.warn(m, f),
+    debug: (m: string, f?: Record<string, unknown>) => logger.debug(m, f),
+  };
+  const rules = new ResilientInformer<TalonRule>({ kc, path: RULES_PATH, logger: informerLog });
+  const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
+  let index: RuleIndex | undefined;
+  const controller = new RuleController({
+    rules,
+    actions,
+    registry,
+    controlNamespace: config.controlNamespace,
+    cloudNamespaces: new Set(config.safety.cloudNamespaces),
+    defaultTimeoutMs: config.defaultActionTimeoutMs,
+    status: {
+      patch: async (kind, namespace, name, status) => {
+        const plural = kind === 'TalonRule' ? TALON_RULE_PLURAL : TALON_ACTION_PLURAL;
+        await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural, namespace, name }, status);
+      },
+    },
+    publish: (next) => {
+      index = next;
+      logger.debug('rule index swapped', { rules: next.size });
+    },
+    logger: informerLog,
+    onConditionFailure: (rule, failure) => {
+      metrics.celErrors.inc();
+      if (failure.count === 1) logger.warn('rule condition failed to evaluate; counted as no match', { rule, kind: failure.kind, error: failure.message });
+    },
+  });
+  rules.on('add', (o) => controller.onRule('add', o));
+  rules.on('update', (o, old) => controller.onRule('update', o, old));
+  rules.on('delete', (o) => controller.onRule('delete', o));
+  actions.on('add', (o) => controller.onAction('add', o));
+  actions.on('update', (o, old) => controller.onAction('update', o, old));
+  actions.on('delete', (o) => controller.onAction('delete', o));
+
+  // --- outcomes -------------------------------------------------------------------------
+  const reportingInstance = env.POD_NAME ?? hostname();
+  const events = new EventRecorder({
+    reportingInstance,
+    log: logger,
+    port: {
+      create: (namespace, body) => clients.events.createNamespacedEvent({ namespace, body: body as never }),
+      patch: (namespace, name, body) => clients.events.patchNamespacedEvent({ namespace, name, body }, mergePatch),
+    },
+  });
+  const ruleStatus = new RuleStatusAggregator({
+    log: logger,
+    getStatus: async (namespace, name) => {
+      const r = rules.get(namespace, name);
+      if (!r) return undefined;
+      return { ...(r.metadata?.resourceVersion ? { resourceVersion: r.metadata.resourceVersion } : {}), status: (r.status ?? {}) as never };
+    },
+    patchStatus: async (namespace, name, patch, resourceVersion) => {
+      const updated = await patchStatus(
+        clients.custom,
+        { group: GROUP, version: VERSION, plural: TALON_RULE_PLURAL, namespace, name },
+        patch as unknown as Record<string, unknown>,
+        resourceVersion ? { resourceVersion } : {},
+      );
+      return updated.metadata?.resourceVersion;
+    },
+  });
+  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, events], (err, method) =>
+    logger.error('outcome sink failed', { method, error: String(err) }),
+  );
+  const dispatcher = new Dispatcher({
+    queue: config.queue,
+    kube: clients,
+    identity,
+    budget: new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    sink,
+    cooldowns: new Cooldowns(),
+    retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
+    globalDryRun: config.safety.dryRun,
+    cloudNamespaces: new Set(config.safety.cloudNamespaces),
+    log: logger,
+  });
+  const sweeper = new TtlSweeper({ kube: clients });
+
+  // --- intake -----------------------------------------------------------------------------
+  const dedup = new Deduplicator(config.dedup.windowMs);
+  const ingest = (ev: FalcoEvent): void => {
+    if (dedup.isDuplicate(ev)) {
+      metrics.eventsDeduplicated.inc();
+      return;
+    }
+    const current = index;
+    if (!current) return;
+    const target = resolveTarget(ev);
+    const matched = current.evaluate(ev, target.namespace);
+    if (matched.length === 0) return;
+    metrics.eventsMatched.inc();
+    dispatcher.dispatch(ev, matched);
+  };
+  const isReady = () => {
+    const reasons: string[] = [];
+    if (!rules.hasSynced()) reasons.push('TalonRule cache not synced');
+    if (!actions.hasSynced()) reasons.push('TalonAction cache not synced');
+    if (!controller.isLoaded()) reasons.push('rule index not loaded');
+    return { ready: reasons.length === 0, reasons };
+  };
+  const server = createServer({ config, logger, metrics, ingest, isReady });
+  const metricsServer = config.metrics.port !== 0 ? createMetricsServer({ logger, metrics }) : undefined;
+
+  await listen(server, config.listen.port, config.listen.address);
+  if (metricsServer) await listen(metricsServer, config.metrics.port, config.listen.address);
+  const port = (server.address() as AddressInfo).port;
+  logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
+
+  const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
+  queueGauge.unref();
+  void Promise.all([rules.start(), actions.start()]).then(() => {
+    if (stopping) return;
+    controller.start();
+    logger.info('caches synced; reconciling rules', { rules: rules.list().length, actions: actions.list().length });
+  });
+  const resync = setInterval(() => controller.resyncAll(), 10 * 60_000);
+  resync.unref();
+  ruleStatus.start(config.statusFlushIntervalMs);
+  events.start(1_000);
+  sweeper.start(15_000);
+
+  let stopping = false;
+  return {
+    server,
+    port,
+    metrics,
+    index: () => index ?? controller.currentIndex(),
+    close: async () => {
+      if (stopping) return;
+      stopping = true;
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections?.();
+      metricsServer?.close();
+      clearInterval(queueGauge);
+      clearInterval(resync);
+      sweeper.stop();
+      await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      controller.stop();
+      await Promise.all([rules.stop(), actions.stop()]);
+      ruleStatus.stop();
+      events.stop();
+      await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+      logger.info('operator stopped', { traceId: randomUUID() });
+    },
+  };
+}
+
+function listen(server: Server, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
