@@ -1,30 +1,31 @@
 /**
  * A level-based reconcile queue (controller-runtime style): keys, not events. A key added
  * while queued is coalesced; a key added while being processed is processed again after;
- * a failed key is retried with per-key exponential backoff. One worker processes keys in
- * FIFO order so reconciles of the same key never overlap.
+ * a failed key is retried with per-key exponential backoff. Up to `workers` keys are
+ * processed at once, in FIFO order, and one key is never processed by two workers at once.
  */
 export interface ReconcileQueueOptions {
   readonly handler: (key: string) => Promise<void>;
   readonly onError?: (key: string, err: unknown, attempt: number) => void;
+  readonly workers?: number;
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
-  /** Called when the queue becomes empty (nothing queued, processing or waiting to retry). */
-  readonly onIdle?: () => void;
 }
 
 export class ReconcileQueue {
   private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
   private readonly dirtyWhileProcessing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
-  private processing: string | undefined;
-  private running = false;
+  private active = 0;
   private stopped = false;
+  private readonly workers: number;
   private readonly base: number;
   private readonly max: number;
 
   constructor(private readonly opts: ReconcileQueueOptions) {
+    this.workers = Math.max(1, opts.workers ?? 4);
     this.base = opts.baseDelayMs ?? 200;
     this.max = opts.maxDelayMs ?? 60_000;
   }
@@ -36,17 +37,20 @@ export class ReconcileQueue {
       clearTimeout(timer);
       this.retryTimers.delete(key);
     }
-    if (this.processing === key) {
+    if (this.processing.has(key)) {
       this.dirtyWhileProcessing.add(key);
       return;
     }
     this.queued.add(key);
-    if (!this.running) void this.loop();
+    if (this.active < this.workers) {
+      this.active++;
+      void this.worker();
+    }
   }
 
-  /** Keys queued or waiting to retry, plus the one being processed. */
+  /** Keys queued, waiting to retry, or being processed. */
   get length(): number {
-    return this.queued.size + this.retryTimers.size + (this.processing ? 1 : 0);
+    return this.queued.size + this.retryTimers.size + this.processing.size;
   }
 
   stop(): void {
@@ -56,13 +60,14 @@ export class ReconcileQueue {
     this.queued.clear();
   }
 
-  private async loop(): Promise<void> {
-    this.running = true;
+  private async worker(): Promise<void> {
     try {
-      while (!this.stopped && this.queued.size > 0) {
-        const key = this.queued.values().next().value as string;
+      for (;;) {
+        if (this.stopped) return;
+        const key = this.next();
+        if (key === undefined) return;
         this.queued.delete(key);
-        this.processing = key;
+        this.processing.add(key);
         try {
           await this.opts.handler(key);
           this.failures.delete(key);
@@ -72,14 +77,19 @@ export class ReconcileQueue {
           this.opts.onError?.(key, err, attempt);
           if (!this.dirtyWhileProcessing.has(key)) this.scheduleRetry(key, attempt);
         } finally {
-          this.processing = undefined;
+          this.processing.delete(key);
         }
         if (this.dirtyWhileProcessing.delete(key)) this.queued.add(key);
       }
     } finally {
-      this.running = false;
+      this.active--;
     }
-    if (!this.stopped && this.length === 0) this.opts.onIdle?.();
+  }
+
+  /** The oldest queued key not being processed by another worker. */
+  private next(): string | undefined {
+    for (const k of this.queued) if (!this.processing.has(k)) return k;
+    return undefined;
   }
 
   private scheduleRetry(key: string, attempt: number): void {

@@ -85,6 +85,7 @@ export class RuleController {
     this.index = RuleIndex.build([], deps.controlNamespace);
     this.queue = new ReconcileQueue({
       handler: (key) => this.reconcile(key),
+      workers: 8,
       onError: (key, err, attempt) =>
         deps.logger.warn('reconcile failed; will retry', { key, attempt, error: String(err) }),
     });
