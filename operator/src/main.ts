@@ -21,6 +21,7 @@ import { Dispatcher } from './engine/dispatcher.js';
 import { resolveTarget, type FalcoEvent } from './engine/event.js';
 import { fanOutSinks } from './engine/outcome.js';
 import type { RuleIndex } from './engine/rule-index.js';
+import type { CompiledRule } from './engine/types.js';
 import { createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { EventRecorder } from './kube/event-recorder.js';
@@ -153,6 +154,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   // --- intake -----------------------------------------------------------------------------
   const dedup = new Deduplicator(config.dedup.windowMs);
+  const debug = logger.isDebugEnabled();
   const ingest = (ev: FalcoEvent): void => {
     if (dedup.isDuplicate(ev)) {
       metrics.eventsDeduplicated.inc();
@@ -162,6 +164,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (!current) return;
     const target = resolveTarget(ev);
     const matched = current.evaluate(ev, target.namespace);
+    if (debug) logEvaluation(logger, current, ev, target.namespace, matched);
     if (matched.length === 0) return;
     metrics.eventsMatched.inc();
     dispatcher.dispatch(ev, matched);
@@ -218,6 +221,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       logger.info('operator stopped', { traceId: randomUUID() });
     },
   };
+}
+
+/** Debug aid: which rules matched an alert and, for the others, the first criterion that failed. */
+function logEvaluation(logger: Logger, index: RuleIndex, ev: FalcoEvent, namespace: string | undefined, matched: readonly CompiledRule[]): void {
+  const notMatched = index
+    .explain(ev, namespace)
+    .filter((e) => !e.explanation.matched)
+    .slice(0, 20)
+    .map((e) => ({ rule: e.rule.key, failed: e.explanation.failed, reason: e.explanation.reason }));
+  logger.debug('alert evaluated', { trace_id: ev.traceId, falco_rule: ev.rule, matched: matched.map((r) => r.key), not_matched: notMatched });
 }
 
 function listen(server: Server, port: number, address: string): Promise<void> {

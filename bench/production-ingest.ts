@@ -1,0 +1,87 @@
+/**
+ * The production ingest path for the intake bench (INTAKE_BENCH_INGEST): dedup, target
+ * resolution, matching against 1,000 compiled TalonRules (built by the real compiler), and
+ * dispatch on the real keyed queue with the global dry-run switch on, so no API call is made.
+ *
+ * The bench posts one alert over and over; a real dedup would drop all but the first and
+ * skip the matching. The dedup lookup is therefore paid on every alert but its verdict is
+ * ignored, so every request pays the full match + dispatch cost.
+ */
+import { builtinActionners } from '../operator/src/actionners/index.js';
+import { ActionnerRegistry } from '../operator/src/actionners/registry.js';
+import type { KubeClients } from '../operator/src/actionners/types.js';
+import type { TalonAction, TalonRule } from '../operator/src/api/v1alpha1/types.js';
+import { TokenBucketBudget } from '../operator/src/engine/budget.js';
+import { compileRule } from '../operator/src/engine/compiler.js';
+import { Cooldowns } from '../operator/src/engine/cooldown.js';
+import { Deduplicator } from '../operator/src/engine/dedup.js';
+import { Dispatcher } from '../operator/src/engine/dispatcher.js';
+import { resolveTarget, type FalcoEvent } from '../operator/src/engine/event.js';
+import { ConditionEnvironment } from '../operator/src/engine/match.js';
+import type { Outcome } from '../operator/src/engine/outcome.js';
+import { RuleIndex } from '../operator/src/engine/rule-index.js';
+import type { CompiledRule } from '../operator/src/engine/types.js';
+
+const CONTROL = 'talon-system';
+export const RULES = 1000;
+
+function rule(i: number): TalonRule {
+  // 1 in 10 names no Falco rule (so the name index cannot skip it); 10 match the sample.
+  const named = i % 10 !== 0;
+  const matchesSample = i % 100 === 1;
+  return {
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'TalonRule',
+    metadata: { name: `rule-${i}`, namespace: CONTROL, uid: `uid-${i}`, generation: 1 },
+    spec: {
+      order: i % 7,
+      match: {
+        ...(named ? { rules: [matchesSample ? 'Terminal shell in container' : `Other rule ${i}`] } : {}),
+        priority: '>=Warning',
+        ...(named ? {} : { tags: [['never-present', `t${i}`]] }),
+        outputFields: [{ key: 'k8s.ns.name', operator: 'NotIn', values: ['kube-system', 'falco'] }],
+      },
+      actions: [{ action: 'label-it' }],
+    },
+  } as unknown as TalonRule;
+}
+
+export function buildRules(count = RULES): CompiledRule[] {
+  const registry = new ActionnerRegistry(builtinActionners());
+  const action = {
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'TalonAction',
+    metadata: { name: 'label-it', namespace: CONTROL, generation: 1 },
+    spec: { actionner: 'kubernetes:label', parameters: { labels: { 'talon.dev/suspicious': 'true' } } },
+    status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '', observedGeneration: 1 }] },
+  } as unknown as TalonAction;
+  const deps = { registry, controlNamespace: CONTROL, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>(), match: { conditions: new ConditionEnvironment() } };
+  const out: CompiledRule[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = compileRule(rule(i), () => action, deps);
+    if (!r.ok) throw new Error(`rule-${i}: ${JSON.stringify(r.conditions)}`);
+    out.push(r.rule);
+  }
+  return out;
+}
+
+export function createIngest(): (ev: FalcoEvent) => void {
+  const index = RuleIndex.build(buildRules(), CONTROL);
+  const dedup = new Deduplicator(10_000);
+  let outcomes = 0;
+  const dispatcher = new Dispatcher({
+    queue: { concurrency: 32, maxPending: 100_000 },
+    kube: {} as KubeClients,
+    identity: { controlNamespace: CONTROL, protectedNamespaces: new Set(['kube-system', CONTROL]) },
+    budget: new TokenBucketBudget(30),
+    sink: { record: (_o: Outcome) => void outcomes++, matched: () => undefined, suppressed: () => undefined },
+    cooldowns: new Cooldowns(),
+    retry: { attempts: 1, baseMs: 100 },
+    globalDryRun: true,
+  });
+  return (ev) => {
+    dedup.isDuplicate(ev);
+    const matched = index.evaluate(ev, resolveTarget(ev).namespace);
+    if (matched.length > 0) dispatcher.dispatch(ev, matched);
+  };
+}
