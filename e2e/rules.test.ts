@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig } from './support/cluster.js';
-import { OperatorProcess, ensureNamespace, installCRDs, repoRoot } from './support/operator.js';
+import { OperatorProcess, ensureNamespace, installCRDs, repoRoot, sampleAlert } from './support/operator.js';
 import { Talon, condition, kubectl } from './support/talon.js';
 
 const CONTROL = 'talon-system';
@@ -170,12 +170,19 @@ describe('TalonRule and TalonAction as custom resources', () => {
       const r = await second.readyz();
       assert.equal(r.status, 503);
       assert.match(r.body, /not synced/);
+      // An alert accepted now is held, not dropped: it is evaluated once the index loads.
+      const alert = sampleAlert('terminal-shell-in-container.json');
+      (alert.output_fields as Record<string, unknown>)['k8s.pod.name'] = 'no-such-pod';
+      assert.equal((await second.post(alert)).status, 202);
       await new Promise((res) => setTimeout(res, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
       assert.equal((await second.readyz()).status, 503);
     } finally {
       execFileSync('bash', [component, 'start', 'kube-apiserver'], { stdio: 'inherit' });
     }
     await second.waitReady(90_000);
+    const held = second;
+    await eventually('the held alert evaluated', async () => (await held.metric('talon_events_matched_total')) === 1);
+    assert.equal(await held.metric('talon_events_dropped_total'), 0);
     await talon.applyRule(CONTROL, 'after-outage', { match: { rules: ['After outage'] }, actions: [{ action: 'label-suspicious' }] });
     await talon.waitCondition('talonrules', CONTROL, 'after-outage', 'Ready', 'True', 60_000);
     assert.equal((await op.readyz()).status, 200);

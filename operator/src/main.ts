@@ -51,6 +51,8 @@ export interface RunningOperator {
 
 const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
 const ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_ACTION_PLURAL}`;
+/** Alerts accepted before the first rule index is loaded are held (then evaluated) up to this many. */
+const EARLY_ALERTS_MAX = 10_000;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
@@ -93,6 +95,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
     publish: (next) => {
       index = next;
+      for (const ev of earlyAlerts.splice(0)) ingest(ev);
       logger.debug('rule index swapped', { rules: next.size });
     },
     logger: informerLog,
@@ -154,6 +157,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   // --- intake -----------------------------------------------------------------------------
   const dedup = new Deduplicator(config.dedup.windowMs);
+  const earlyAlerts: FalcoEvent[] = [];
+  let droppedEarly = 0;
   const debug = logger.isDebugEnabled();
   const ingest = (ev: FalcoEvent): void => {
     if (dedup.isDuplicate(ev)) {
@@ -161,7 +166,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       return;
     }
     const current = index;
-    if (!current) return;
+    if (!current) {
+      // Not loaded yet (readiness is false, but Falco does not read it): hold, never drop silently.
+      if (earlyAlerts.length < EARLY_ALERTS_MAX) earlyAlerts.push(ev);
+      else {
+        metrics.eventsDropped.inc();
+        if (droppedEarly++ % 1000 === 0) logger.warn('alert dropped: rule index not loaded and the buffer is full', { trace_id: ev.traceId, dropped: droppedEarly });
+      }
+      return;
+    }
     const target = resolveTarget(ev);
     const matched = current.evaluate(ev, target.namespace);
     if (debug) logEvaluation(logger, current, ev, target.namespace, matched);

@@ -29,6 +29,7 @@ test('every operator metric is exposed', async () => {
     'talon_ingest_to_action_seconds',
     'talon_queue_depth',
     'talon_cel_errors_total',
+    'talon_events_dropped_total',
   ]) {
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }

@@ -31,6 +31,8 @@ export interface Metrics {
   readonly queueDepth: Gauge;
   /** CEL conditions that failed to evaluate (counted as not matched). */
   readonly celErrors: Counter;
+  /** Accepted alerts dropped because the pre-readiness buffer was full (should stay 0). */
+  readonly eventsDropped: Counter;
   /** The Prometheus text exposition of the registry. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -107,6 +109,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     queueDepth: new Gauge({
       name: 'talon_queue_depth',
       help: 'Work items queued or running.',
+      registers,
+    }),
+    eventsDropped: new Counter({
+      name: 'talon_events_dropped_total',
+      help: 'Accepted alerts dropped because the buffer held while the rule index was loading was full.',
       registers,
     }),
     celErrors: new Counter({
