@@ -8,10 +8,7 @@
 import { RE2JS } from 're2js';
 import type { FieldValue } from './event.js';
 
-export type FieldOperator =
-  'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'StartsWith' | 'EndsWith' | 'Contains' | 'Matches' | 'Gt' | 'Lt';
-
-export const FIELD_OPERATORS: readonly FieldOperator[] = [
+export const FIELD_OPERATORS = [
   'In',
   'NotIn',
   'Exists',
@@ -22,7 +19,8 @@ export const FIELD_OPERATORS: readonly FieldOperator[] = [
   'Matches',
   'Gt',
   'Lt',
-];
+] as const;
+export type FieldOperator = (typeof FIELD_OPERATORS)[number];
 
 /** One `match.outputFields` entry (selector style, like Kubernetes label selectors). */
 export interface OutputFieldExpr {

@@ -10,6 +10,7 @@
  */
 import { Type, type ObjectOptions, type Static, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
+import { FIELD_OPERATORS } from '../../engine/match-fields.js';
 
 export const GROUP = 'talon.dev';
 export const VERSION = 'v1alpha1';
@@ -136,18 +137,8 @@ export const RuleActionSchema = Strict(
 );
 export type RuleAction = Static<typeof RuleActionSchema>;
 
-export const MATCH_OPERATORS = [
-  'In',
-  'NotIn',
-  'Exists',
-  'DoesNotExist',
-  'StartsWith',
-  'EndsWith',
-  'Contains',
-  'Matches',
-  'Gt',
-  'Lt',
-] as const;
+/** The outputFields operators; the matcher (engine/match-fields.ts) owns the list and their semantics. */
+export const MATCH_OPERATORS = FIELD_OPERATORS;
 export type MatchOperator = (typeof MATCH_OPERATORS)[number];
 
 export const OutputFieldSelectorSchema = Strict(
