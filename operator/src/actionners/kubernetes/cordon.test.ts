@@ -34,6 +34,10 @@ test("marks the pod's node unschedulable, once", async () => {
   assert.deepEqual([r.status, r.reason], ['success', 'Cordoned']);
   assert.equal(fake.get<V1Node>('Node', undefined, 'node-7')?.spec?.unschedulable, true);
   assert.equal(fake.get<V1Node>('Node', undefined, 'node-8')?.spec?.unschedulable, undefined);
+  // The alert's pod is reported with its uid, so the Event regarding it shows in kubectl describe pod.
+  const podUid = fake.get<{ metadata?: { uid?: string } }>('Pod', 'default', 'web-1')?.metadata?.uid;
+  assert.ok(podUid);
+  assert.ok(r.objects?.some((o) => o.kind === 'Pod' && o.name === 'web-1' && o.uid === podUid));
   const rv = fake.get<V1Node>('Node', undefined, 'node-7')?.metadata?.resourceVersion;
   const again = await run(fake);
   assert.equal(again.reason, 'AlreadyCordoned');

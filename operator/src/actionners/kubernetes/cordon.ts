@@ -5,20 +5,23 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1Node } from '@kubernetes/client-node';
 import { ok, type ActionResult, type Actionner, type KubeClients, type ObjectRef } from '../types.js';
-import { apiFailure, isNotFound, mergePatch, POD_FIELDS, refOf, requestOptions } from './common.js';
+import { apiFailure, isNotFound, mergePatch, POD_FIELDS, podRef, refOf, requestOptions } from './common.js';
 
 export const CordonParams = Type.Object({}, { additionalProperties: false });
 export type CordonParams = Static<typeof CordonParams>;
 
-export type NodeLookup = { ok: true; node: string } | { ok: false; result: ActionResult };
+export type NodeLookup = { ok: true; node: string; pod: ObjectRef } | { ok: false; result: ActionResult };
 
-/** The node the alert's pod runs on. */
+/**
+ * The node the alert's pod runs on, and the pod itself (with its uid, so the outcome's Event
+ * regarding the pod is found by `kubectl describe pod`).
+ */
 export async function nodeOfPod(kube: KubeClients, namespace: string, name: string, signal: AbortSignal): Promise<NodeLookup> {
   try {
     const pod = await kube.core.readNamespacedPod({ name, namespace }, requestOptions(signal));
     const node = pod.spec?.nodeName;
     if (node === undefined || node === '') return { ok: false, result: { status: 'skipped', reason: 'PodNotScheduled', message: `pod '${name}' in namespace '${namespace}' is not on a node` } };
-    return { ok: true, node };
+    return { ok: true, node, pod: podRef(pod, namespace, name) };
   } catch (err) {
     if (isNotFound(err)) return { ok: false, result: { status: 'skipped', reason: 'PodNotFound', message: `pod '${name}' in namespace '${namespace}' does not exist; its node is unknown` } };
     return { ok: false, result: apiFailure(`reading pod '${name}' in namespace '${namespace}'`, err) };
@@ -60,7 +63,9 @@ export const cordonActionner: Actionner<CordonParams> = {
     if (!lookup.ok) return lookup.result;
     try {
       const { changed, ref } = await cordonNode(ctx.kube, lookup.node, ctx.signal);
-      return changed ? ok('Cordoned', `the node '${lookup.node}' has been cordoned`, [ref]) : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned`, [ref]);
+      return changed
+        ? ok('Cordoned', `the node '${lookup.node}' has been cordoned`, [ref, lookup.pod])
+        : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned`, [ref, lookup.pod]);
     } catch (err) {
       if (isNotFound(err)) return { status: 'skipped', reason: 'NodeNotFound', message: `the node '${lookup.node}' does not exist` };
       return apiFailure(`cordoning the node '${lookup.node}'`, err);

@@ -195,7 +195,8 @@ export const drainActionner: Actionner<DrainParams> = {
       else blocked.push(`${podKey(pod)} (${r?.why ?? 'not attempted'})`);
     }
     const kept = selection.skips.length === 0 ? '' : `; left in place: ${selection.skips.map((s) => `${s.pod} (${s.why})`).join(', ')}`;
-    const objects = [nodeRef, ...evicted];
+    const alertPodEvicted = evicted.some((o) => o.name === lookup.pod.name && o.namespace === lookup.pod.namespace);
+    const objects = [nodeRef, ...evicted, ...(alertPodEvicted ? [] : [lookup.pod])];
     if (blocked.length > 0) {
       return {
         ...failed('EvictionIncomplete', `the node '${node}' is cordoned; evicted ${evicted.length} of ${selection.evict.length} pods; could not evict: ${blocked.join(', ')}${kept}`),
