@@ -222,6 +222,15 @@ export class FieldPredicate {
     return null;
   }
 
+  /**
+   * Literals one of which the field's text (or a list element's) must contain for `test` to
+   * hold (Contains, EndsWith); null when the expression implies none (for an index).
+   */
+  get requiredSubstrings(): readonly string[] | null {
+    if (this.#op !== Op.Contains && this.#op !== Op.EndsWith) return null;
+    return this.values.includes('') ? null : this.values;
+  }
+
   /** The field's value in `fields`; undefined when absent. */
   valueIn(fields: Readonly<Record<string, FieldValue>>): FieldValue | undefined {
     return this.#ownCheck ? ownField(fields, this.key) : fields[this.key];

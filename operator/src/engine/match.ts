@@ -89,6 +89,8 @@ export interface IndexHints {
   readonly fieldIn: readonly { readonly key: string; readonly values: readonly string[] }[];
   /** StartsWith / anchored Matches: the field's text (or a list element's) starts with one of `prefixes`. */
   readonly fieldPrefix: readonly { readonly key: string; readonly prefixes: readonly string[] }[];
+  /** Contains / EndsWith: the field's text (or a list element's) contains one of `substrings`. */
+  readonly fieldContains?: readonly { readonly key: string; readonly substrings: readonly string[] }[];
   /** The `tags` criterion: the alert carries every tag of one group; null when absent. */
   readonly tagGroups: readonly (readonly string[])[] | null;
 }
@@ -214,6 +216,12 @@ class CompiledMatch implements CompiledMatcher {
         c.fields.flatMap((p) => {
           const prefixes = p.requiredPrefixes;
           return prefixes === null ? [] : [Object.freeze({ key: p.key, prefixes })];
+        }),
+      ),
+      fieldContains: Object.freeze(
+        c.fields.flatMap((p) => {
+          const substrings = p.requiredSubstrings;
+          return substrings === null ? [] : [Object.freeze({ key: p.key, substrings })];
         }),
       ),
       tagGroups: c.tags,

@@ -206,6 +206,111 @@ describe('RuleIndex access paths', () => {
   });
 });
 
+describe('RuleIndex substring access path (Contains, EndsWith)', () => {
+  let tested: string[] = [];
+  /** A rule whose matcher records each `test` call, so tests can tell which rules were candidates. */
+  const textRule = (
+    name: string,
+    operator: 'Contains' | 'EndsWith',
+    values: string[],
+    order = 0,
+    key = 'proc.cmdline',
+  ): CompiledRule => {
+    const r = ruleOf(name, {
+      order,
+      match: {
+        outputFields: [
+          { key: 'k8s.ns.name', operator: 'NotIn', values: ['kube-system'] },
+          { key, operator, values },
+        ],
+      },
+    });
+    const m = r.matcher as Matcher & { priorityMask: number; indexHints: unknown };
+    const spy = {
+      ruleNames: m.ruleNames,
+      sources: m.sources,
+      priorityMask: m.priorityMask,
+      indexHints: m.indexHints,
+      test: (e: FalcoEvent) => {
+        tested.push(name);
+        return m.test(e);
+      },
+      explain: (e: FalcoEvent) => m.explain(e),
+    };
+    return { ...r, matcher: spy };
+  };
+  const index = RuleIndex.build(
+    [
+      textRule('one', 'Contains', [' --app-7']),
+      textRule('several', 'Contains', ['needle', 'haystack', '--x'], 1),
+      textRule('overlap-abcd', 'Contains', ['abcd']),
+      textRule('overlap-bcde', 'Contains', ['bcde']),
+      textRule('overlap-abc', 'Contains', ['abc'], 2),
+      textRule('short-ab', 'Contains', ['ab'], 2),
+      textRule('single-b', 'Contains', ['b'], 2),
+      textRule('repeated', 'Contains', ['aaa'], 3),
+      textRule('ends', 'EndsWith', ['.sh', 'zz'], 3),
+      textRule('proto', 'Contains', ['ctor'], 3, 'constructor'),
+      textRule('empty', 'Contains', ['', 'q'], 4),
+      textRule('digits', 'Contains', ['234'], 3),
+    ],
+    CONTROL,
+  );
+  const run = (fields: Record<string, unknown>): { matched: string[]; tested: string[] } => {
+    tested = [];
+    const matched = index.evaluate(ev({ rule: 'r', output_fields: fields }), undefined).map((r) => r.name);
+    return { matched, tested: [...tested] };
+  };
+
+  it('finds a rule only through its substring and tests no rule whose substrings are absent', () => {
+    assert.deepEqual(run({ 'proc.cmdline': 'node x.js --app-7 --v' }), {
+      matched: ['one', 'empty'],
+      tested: ['one', 'empty'],
+    });
+    assert.deepEqual(run({ 'proc.cmdline': 'node x.js --app-8' }), { matched: ['empty'], tested: ['empty'] });
+    assert.deepEqual(run({ 'proc.cmdline': 'zzz' }), { matched: ['ends', 'empty'], tested: ['ends', 'empty'] });
+    assert.deepEqual(run({}), { matched: [], tested: ['empty'] });
+    assert.deepEqual(run({ 'proc.cmdline': null }), { matched: [], tested: ['empty'] });
+  });
+
+  it('matches any of several substrings, and a rule once however many of them occur', () => {
+    assert.deepEqual(run({ 'proc.cmdline': 'a haystack' }).matched, ['several', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': '--x needle haystack needle' }).matched, ['several', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 'needl aystack -x' }).matched, ['empty']);
+  });
+
+  it('finds overlapping, nested, repeated and short substrings', () => {
+    assert.deepEqual(run({ 'proc.cmdline': 'xabcdex' }).matched, [
+      'overlap-abcd',
+      'overlap-bcde',
+      'overlap-abc',
+      'short-ab',
+      'single-b',
+      'empty',
+    ]);
+    assert.deepEqual(run({ 'proc.cmdline': 'abcabc' }).matched, ['overlap-abc', 'short-ab', 'single-b', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 'bcd' }).matched, ['single-b', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 'aa' }).matched, ['empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 'aaaa' }).matched, ['repeated', 'empty']);
+  });
+
+  it('EndsWith is a candidate by substring and still checked in full', () => {
+    assert.deepEqual(run({ 'proc.cmdline': '/usr/run.sh' }).matched, ['ends', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': '/usr/run.sh -x' }), { matched: ['empty'], tested: ['ends', 'empty'] });
+  });
+
+  it('looks into list elements and number text, and other criteria still apply', () => {
+    assert.deepEqual(run({ 'proc.cmdline': ['x', ['run --app-7']] }).matched, ['one', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 12345 }).matched, ['digits', 'empty']);
+    assert.deepEqual(run({ 'proc.cmdline': 'q --app-7', 'k8s.ns.name': 'kube-system' }), {
+      matched: [],
+      tested: ['one', 'empty'],
+    });
+    assert.deepEqual(run({ constructor: 'constructor' }).matched, ['proto']);
+    assert.deepEqual(run({ 'proc.cmdline': 'constructor' }).matched, ['empty']);
+  });
+});
+
 describe('RuleIndex copy-on-write', () => {
   it('with / without return new indexes and leave the old one unchanged', () => {
     const a = ruleOf('a');
@@ -325,8 +430,11 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
     prefix: fc.array(
       fc.record({
         key: fc.constantFrom('proc.name', 'list', 'num'),
-        operator: fc.constantFrom('StartsWith' as const, 'Matches' as const),
-        values: fc.subarray(['a', 'ab', '1', '18446', '', '^a', '^ab', '^a.*x', 'b$'], { minLength: 1, maxLength: 2 }),
+        operator: fc.constantFrom('StartsWith' as const, 'Matches' as const, 'Contains' as const, 'EndsWith' as const),
+        values: fc.subarray(['a', 'ab', 'bx', '1', '18446', '', '^a', '^ab', '^a.*x', 'b$'], {
+          minLength: 1,
+          maxLength: 2,
+        }),
       }),
       { maxLength: 2 },
     ),

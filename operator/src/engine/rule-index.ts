@@ -12,8 +12,9 @@
  * other alerts by an `In` field value, a field prefix or tags: each rule is reachable by one
  * access path (its Falco rule names; else one `In` expression, looked up by the alert's field
  * value; else one StartsWith or `^literal…` Matches expression, looked up by the alert's field
- * prefixes; else the rarest tag of each tag group; else residual lists bucketed by source and
- * admitted priority level), and an alert's candidates are the union of the lists it hits,
+ * prefixes; else the rarest tag of each tag group; else one Contains or EndsWith expression,
+ * looked up by one pass of a multi-substring matcher over the alert's field text; else residual
+ * lists bucketed by source and admitted priority level), and an alert's candidates are the union of the lists it hits,
  * merged by precomputed position. Only residual rules are tested for every alert of their
  * source and priority. The index relies on `Matcher.ruleNames`, `Matcher.sources` and, when
  * present, `CompiledMatcher.priorityMask` and `indexHints` being implied by `test`. Names are
@@ -40,7 +41,8 @@ const EMPTY: Positions = Object.freeze([]);
  * into `rules`. Each rule sits on exactly one access path: its Falco rule names, else one
  * `In` expression (by field key and value), else one StartsWith or `^literal` Matches
  * expression (by field key and prefix), else its tag groups (by each group's rarest tag),
- * else the residual lists bucketed by source and admitted priority level.
+ * else one Contains / EndsWith expression (by field key and substring), else the residual
+ * lists bucketed by source and admitted priority level.
  */
 interface Segment {
   readonly rules: readonly CompiledRule[];
@@ -58,10 +60,95 @@ interface Segment {
   readonly prefixLengths: readonly (readonly number[])[];
   readonly byFieldPrefix: readonly ReadonlyMap<string, Positions>[];
   readonly byTag: ReadonlyMap<string, Positions>;
+  /** Parallel arrays: field key → multi-substring matcher over the field's text. */
+  readonly containsKeys: readonly string[];
+  readonly containsOwnCheck: readonly boolean[];
+  readonly byFieldSubstring: readonly SubstringIndex[];
   /** Residual rules listing no source, per admitted priority level. */
   readonly anySource: readonly Positions[];
   /** Residual rules listing sources, per source then level. */
   readonly bySource: ReadonlyMap<string, readonly Positions[]>;
+}
+
+/** One required substring: it occurs when `text.startsWith(substring, at - offset)` at a gram hit `at`. */
+interface SubstringEntry {
+  readonly substring: string;
+  /** Where the entry's gram starts within `substring`. */
+  readonly offset: number;
+  readonly positions: Positions;
+  /** The `lookupStamp` of the last lookup that found it: each entry is reported once per lookup. */
+  seen: number;
+}
+
+/**
+ * Incremented per candidate lookup (single-threaded; a double, so it never wraps in practice):
+ * found entries need no reset.
+ */
+let lookupStamp = 0;
+
+/**
+ * Multi-substring matcher: every substring is keyed by one of its grams (its rarest
+ * `GRAM`-code-unit slice among the field's substrings; the whole substring when shorter),
+ * hashed into open tables per gram length. One pass over a text looks each of its grams up
+ * and verifies the entries found in place, so a hit means the substring really occurs.
+ */
+interface SubstringIndex {
+  /** tables[len]: hash slot → entries whose gram has `len` code units; null when none. */
+  readonly tables: readonly ((SubstringEntry[] | undefined)[] | null)[];
+  /** log2 of each table's size. */
+  readonly bits: readonly number[];
+}
+
+const GRAM = 3;
+
+/** Hash of the `len` code units of `text` at `at` (len 1…GRAM), in [0, 2^bits). */
+function gramHash(text: string, at: number, len: number, bits: number): number {
+  let h = text.charCodeAt(at);
+  for (let i = 1; i < len; i++) h = (Math.imul(h, 31) + text.charCodeAt(at + i)) | 0;
+  return Math.imul(h ^ (h >>> 13), 0x9e3779b1) >>> (32 - bits);
+}
+
+function substringIndexOf(bySubstring: ReadonlyMap<string, number[]>): SubstringIndex {
+  const gramCounts = new Map<string, number>();
+  const gramsOf = (s: string): Set<string> => {
+    const n = Math.min(GRAM, s.length);
+    const grams = new Set<string>();
+    for (let i = 0; i + n <= s.length; i++) grams.add(s.slice(i, i + n));
+    return grams;
+  };
+  for (const s of bySubstring.keys()) for (const g of gramsOf(s)) gramCounts.set(g, (gramCounts.get(g) ?? 0) + 1);
+  const perLength: SubstringEntry[][] = Array.from({ length: GRAM + 1 }, () => []);
+  for (const [substring, positions] of bySubstring) {
+    const n = Math.min(GRAM, substring.length);
+    let offset = 0;
+    let best = Infinity;
+    for (let i = 0; i + n <= substring.length; i++) {
+      const count = gramCounts.get(substring.slice(i, i + n)) ?? 0;
+      if (count < best) {
+        best = count;
+        offset = i;
+      }
+    }
+    (perLength[n] as SubstringEntry[]).push({ substring, offset, positions, seen: -1 });
+  }
+  const bits = perLength.map((entries) => {
+    let b = 4;
+    while (1 << b < entries.length * 2) b++;
+    return b;
+  });
+  const tables = perLength.map((entries, len) => {
+    if (entries.length === 0) return null;
+    const b = bits[len] as number;
+    const table: (SubstringEntry[] | undefined)[] = new Array<SubstringEntry[] | undefined>(1 << b).fill(undefined);
+    for (const e of entries) {
+      const h = gramHash(e.substring, e.offset, len, b);
+      const slot = table[h];
+      if (slot) slot.push(e);
+      else table[h] = [e];
+    }
+    return table;
+  });
+  return { tables, bits };
 }
 
 function compareRules(a: CompiledRule, b: CompiledRule): number {
@@ -97,6 +184,7 @@ function segmentOf(sorted: readonly CompiledRule[]): Segment {
   const byField = new Map<string, Map<string, number[]>>();
   const byPrefix = new Map<string, Map<string, number[]>>();
   const byTag = new Map<string, number[]>();
+  const byContains = new Map<string, Map<string, number[]>>();
   const anySource = levelLists();
   const bySource = new Map<string, number[][]>();
 
@@ -143,6 +231,20 @@ function segmentOf(sorted: readonly CompiledRule[]): Segment {
       for (const tag of new Set(rarest)) push(byTag, tag, pos);
       return;
     }
+    const fieldContains = hints?.fieldContains ?? [];
+    if (fieldContains.length > 0) {
+      const shortestOf = (ss: readonly string[]) => Math.min(...ss.map((x) => x.length));
+      const best = fieldContains.reduce((a, b) =>
+        b.substrings.length < a.substrings.length ||
+        (b.substrings.length === a.substrings.length && shortestOf(b.substrings) > shortestOf(a.substrings))
+          ? b
+          : a,
+      );
+      let substrings = byContains.get(best.key);
+      if (!substrings) byContains.set(best.key, (substrings = new Map()));
+      for (const x of new Set(best.substrings)) push(substrings, x, pos);
+      return;
+    }
     const targets: number[][][] = [];
     if (sources === null) targets.push(anySource);
     else {
@@ -159,6 +261,7 @@ function segmentOf(sorted: readonly CompiledRule[]): Segment {
   });
   const fieldKeys = [...byField.keys()];
   const prefixKeys = [...byPrefix.keys()];
+  const containsKeys = [...byContains.keys()];
   return {
     rules: Object.freeze([...sorted]),
     byKey: new Map(sorted.map((r) => [r.key, r])),
@@ -174,6 +277,9 @@ function segmentOf(sorted: readonly CompiledRule[]): Segment {
     ),
     byFieldPrefix: prefixKeys.map((k) => byPrefix.get(k) as Map<string, number[]>),
     byTag,
+    containsKeys,
+    containsOwnCheck: containsKeys.map((k) => k in Object.prototype),
+    byFieldSubstring: containsKeys.map((k) => substringIndexOf(byContains.get(k) as Map<string, number[]>)),
     anySource: packedLevels(anySource),
     bySource: new Map([...bySource].map(([k, v]) => [k, packedLevels(v)])),
   };
@@ -213,6 +319,34 @@ function addPrefixHits(
   }
 }
 
+/** Adds the lists of the substrings of `index` that a field value (or a list element) contains. */
+function addSubstringHits(index: SubstringIndex, value: FieldValue, stamp: number, hits: Positions[]): void {
+  if (value === null) return;
+  if (typeof value === 'object') {
+    for (let i = 0; i < value.length; i++) addSubstringHits(index, value[i] as FieldValue, stamp, hits);
+    return;
+  }
+  const text = scalarText(value);
+  const tables = index.tables;
+  for (let len = 1; len <= GRAM; len++) {
+    const table = tables[len];
+    if (table === null || table === undefined) continue;
+    const bits = index.bits[len] as number;
+    for (let at = 0; at + len <= text.length; at++) {
+      const slot = table[gramHash(text, at, len, bits)];
+      if (slot === undefined) continue;
+      for (let j = 0; j < slot.length; j++) {
+        const e = slot[j] as SubstringEntry;
+        const start = at - e.offset;
+        if (e.seen !== stamp && start >= 0 && text.startsWith(e.substring, start)) {
+          e.seen = stamp;
+          hits.push(e.positions);
+        }
+      }
+    }
+  }
+}
+
 /** Ascending, duplicate-free union of the lists. */
 function union(lists: readonly Positions[]): Positions {
   if (lists.length === 0) return EMPTY;
@@ -231,7 +365,7 @@ function union(lists: readonly Positions[]): Positions {
   return Array.from(all.subarray(0, w));
 }
 
-/** The candidates of `ev` on the selective access paths (names, field values, tags). */
+/** The candidates of `ev` on the selective access paths (names, field values, prefixes, substrings, tags). */
 function selectiveCandidates(seg: Segment, ev: FalcoEvent): Positions {
   const hits: Positions[] = [];
   const named = seg.byName.get(ev.rule);
@@ -259,6 +393,16 @@ function selectiveCandidates(seg: Segment, ev: FalcoEvent): Positions {
           hits,
         );
       }
+    }
+  }
+  const containsKeys = seg.containsKeys;
+  if (containsKeys.length > 0) {
+    const fields = ev.outputFields;
+    const stamp = ++lookupStamp;
+    for (let i = 0; i < containsKeys.length; i++) {
+      const key = containsKeys[i] as string;
+      const value = seg.containsOwnCheck[i] ? ownField(fields, key) : fields[key];
+      if (value !== undefined) addSubstringHits(seg.byFieldSubstring[i] as SubstringIndex, value, stamp, hits);
     }
   }
   if (seg.byTag.size > 0) {
