@@ -28,7 +28,7 @@ import { EventRecorder } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
 import { TtlSweeper } from './kube/ttl-sweeper.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './observability/outcome-metrics.js';
 
@@ -72,11 +72,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   warnIfUnauthenticated(config, logger);
 
   // --- informers and the rule controller ---------------------------------------------
-  const informerLog = {
-    info: (m: string, f?: Record<string, unknown>) => logger.info(m, f),
-    warn: (m: string, f?: Record<string, unknown>) => logger.warn(m, f),
-    debug: (m: string, f?: Record<string, unknown>) => logger.debug(m, f),
-  };
+  const log = logPort(logger);
+  const informerLog = log;
   const rules = new ResilientInformer<TalonRule>({ kc, path: RULES_PATH, logger: informerLog });
   const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
   let index: RuleIndex | undefined;
@@ -115,14 +112,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const reportingInstance = env.POD_NAME ?? hostname();
   const events = new EventRecorder({
     reportingInstance,
-    log: logger,
+    log,
     port: {
       create: (namespace, body) => clients.events.createNamespacedEvent({ namespace, body: body as never }),
       patch: (namespace, name, body) => clients.events.patchNamespacedEvent({ namespace, name, body }, mergePatch),
     },
   });
   const ruleStatus = new RuleStatusAggregator({
-    log: logger,
+    log,
     getStatus: async (namespace, name) => {
       const r = rules.get(namespace, name);
       if (!r) return undefined;
@@ -151,7 +148,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
-    log: logger,
+    log,
   });
   const sweeper = new TtlSweeper({ kube: clients });
 

@@ -6,6 +6,7 @@
  */
 import type { Artifact, ObjectRef } from '../actionners/types.js';
 import type { FalcoEvent } from './event.js';
+import type { LogPort } from '../observability/logger.js';
 
 export type OutcomeResult = 'Succeeded' | 'Failed' | 'Skipped' | 'DryRun';
 
@@ -71,13 +72,8 @@ export interface OutcomeSink {
   suppressed(rule: RuleRef, ev: FalcoEvent, why: SuppressReason): void;
 }
 
-/** Minimal structured logger port; winston's Logger satisfies it. */
-export interface LogPort {
-  debug(message: string, fields?: Record<string, unknown>): unknown;
-  info(message: string, fields?: Record<string, unknown>): unknown;
-  warn(message: string, fields?: Record<string, unknown>): unknown;
-  error(message: string, fields?: Record<string, unknown>): unknown;
-}
+/** Structured logger port (defined with the logger factory). */
+export type { LogPort };
 
 export const silentLog: LogPort = {
   debug: () => undefined,

@@ -34,3 +34,17 @@ test('text: time LEVEL message {fields}', () => {
   assert.match(lines[0]!, /^\S+ WARN queue full \{"pending":3,"n":"2"\}$/);
   assert.match(lines[1]!, /^\S+ DEBUG bare$/);
 });
+
+test('logPort: levels below the logger level are no-ops, the others write', async () => {
+  const { PassThrough } = await import('node:stream');
+  const { createLogger, logPort } = await import('./logger.js');
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  stream.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+  const port = logPort(createLogger({ level: 'info', format: 'json', stream }));
+  port.debug('hidden', { a: 1 });
+  port.info('shown', { b: 2 });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(lines.length, 1);
+  assert.equal(JSON.parse(lines[0]!).message, 'shown');
+});

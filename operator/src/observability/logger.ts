@@ -45,3 +45,28 @@ export function createLogger(options: LoggerOptions): Logger {
     exitOnError: false,
   });
 }
+
+/** The structured-logging port components take (winston's Logger satisfies it). */
+export interface LogPort {
+  debug(message: string, fields?: Record<string, unknown>): unknown;
+  info(message: string, fields?: Record<string, unknown>): unknown;
+  warn(message: string, fields?: Record<string, unknown>): unknown;
+  error(message: string, fields?: Record<string, unknown>): unknown;
+}
+
+const noop = (): undefined => undefined;
+
+/**
+ * A LogPort over `logger` whose levels below the logger's level are no-ops, decided once:
+ * hot paths (a debug line per merged match during an alert storm) then cost a call, not
+ * winston's formatting pipeline. Changing the logger's level later is not reflected.
+ */
+export function logPort(logger: Logger): LogPort {
+  const on = (level: LogLevel) => logger.isLevelEnabled(level);
+  return {
+    debug: on('debug') ? (m, f) => logger.debug(m, f) : noop,
+    info: on('info') ? (m, f) => logger.info(m, f) : noop,
+    warn: on('warn') ? (m, f) => logger.warn(m, f) : noop,
+    error: (m, f) => logger.error(m, f),
+  };
+}
