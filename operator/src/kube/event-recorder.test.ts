@@ -180,3 +180,18 @@ test('an Event that vanished starts a new series; failed writes are retried at t
   assert.equal(rec.pending(), 0);
   assert.equal(port.count((e) => e.note.includes('another shape')), 2);
 });
+
+test("the rule's Events keep pods apart even when their names differ only in digits", async () => {
+  const port = new FakeEvents();
+  let t = 0;
+  const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => t });
+  for (const pod of ['b-000', 'b-001', 'b-000']) {
+    t += 1000;
+    rec.record(outcome({ target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: pod }, message: `labeled pod ${pod}` }));
+    await rec.idle();
+  }
+  const ruleEvents = [...port.events.values()].filter(onRule);
+  assert.equal(ruleEvents.length, 2);
+  const byPod = new Map(ruleEvents.map((e) => [e.related?.name, e.series?.count ?? 1]));
+  assert.deepEqual(Object.fromEntries(byPod), { 'b-000': 2, 'b-001': 1 });
+});

@@ -208,7 +208,10 @@ export class EventRecorder implements OutcomeSink {
   private occur(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: { reason: string; action: string; type: 'Normal' | 'Warning' }): void {
     const now = this.now();
     const oKey = objectKey(regarding);
-    const key = `${oKey}\u0000${common.reason}\u0000${common.action}\u0000${note.replace(/[0-9]+/g, '#')}`;
+    // The related object is part of the key: digits are masked in the note (so durations and
+    // counts do not split a series), which would otherwise fold pod b-001 into pod b-000's Event.
+    const relKey = related === undefined ? '' : objectKey(related);
+    const key = `${oKey}\u0000${relKey}\u0000${common.reason}\u0000${common.action}\u0000${note.replace(/[0-9]+/g, '#')}`;
     let s = this.series.get(key);
     if (s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs) {
       s.eventName = undefined;
