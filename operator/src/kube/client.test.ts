@@ -85,32 +85,3 @@ test('makeClients talks to the configured server with its credentials', async (t
     assert.ok(clients[k], k);
   }
 });
-
-test('KeepAliveKubeConfig reuses one keep-alive agent, and replaces it when the TLS material changes', async () => {
-  const { KeepAliveKubeConfig } = await import('./client.js');
-  const { RequestContext, HttpMethod } = await import('@kubernetes/client-node');
-  const https = (await import('node:https')).default;
-  const kc = new KeepAliveKubeConfig();
-  const load = (ca: string) =>
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: 'https://127.0.0.1:6443', caData: Buffer.from(ca).toString('base64'), skipTLSVerify: false }],
-      users: [{ name: 'u', token: 'secret-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-  load('ca-one');
-  const agentOf = async () => {
-    const ctx = new RequestContext('https://127.0.0.1:6443/api', HttpMethod.GET);
-    await kc.applySecurityAuthentication(ctx);
-    assert.equal(ctx.getHeaders().Authorization, 'Bearer secret-token', 'auth still applied per request');
-    return ctx.getAgent() as InstanceType<typeof https.Agent>;
-  };
-  const a1 = await agentOf();
-  const a2 = await agentOf();
-  assert.equal(a1, a2);
-  assert.equal((a1 as unknown as { keepAlive: boolean }).keepAlive, true);
-  load('ca-two');
-  const a3 = await agentOf();
-  assert.notEqual(a3, a1);
-  kc.destroyAgent();
-});
