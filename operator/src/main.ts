@@ -228,6 +228,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ruleStatus.stop();
       events.stop();
       await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+      kc.destroyAgent();
       logger.info('operator stopped', { traceId: randomUUID() });
     },
   };

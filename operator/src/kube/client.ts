@@ -9,6 +9,7 @@ import {
   NetworkingV1Api,
   PolicyV1Api,
 } from '@kubernetes/client-node';
+import { KeepAliveKubeConfig } from './transport.js';
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file; when set it wins over everything else. */
@@ -21,8 +22,8 @@ export interface LoadKubeConfigOptions {
  * default (KUBECONFIG, then ~/.kube/config). Throws if the chosen file cannot be read or
  * parsed, or if no current cluster results.
  */
-export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KeepAliveKubeConfig {
+  const kc = new KeepAliveKubeConfig();
   if (opts.kubeconfig) {
     kc.loadFromFile(opts.kubeconfig);
   } else if (process.env.KUBERNETES_SERVICE_HOST) {
