@@ -15,7 +15,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
-import { failed, type ActionResult, type KubeClients, type ObjectRef } from '../types.js';
+import { failed, type ActionResult, type KubeClients, type ObjectRef, type PrecheckResult } from '../types.js';
+import type { EventTarget } from '../../engine/event.js';
 
 /** Event fields naming the pod and its namespace (Talon's fallbacks). */
 export const POD_FIELDS: readonly (readonly string[])[] = [
@@ -261,4 +262,12 @@ export function boundedName(prefix: string, name: string, max = 253): string {
   for (let i = 0; i < full.length; i++) h = Math.imul(h ^ full.charCodeAt(i), 16777619) >>> 0;
   const suffix = `-${h.toString(16).padStart(8, '0')}`;
   return `${full.slice(0, max - suffix.length).replace(/[-.]+$/, '')}${suffix}`;
+}
+
+/** The precheck of every pod-targeted actionner: the alert must name a pod and its namespace. */
+export function requirePod(target: EventTarget): PrecheckResult {
+  if (target.pod === undefined || target.namespace === undefined) {
+    return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace (k8s.pod.name, k8s.ns.name)' };
+  }
+  return { ok: true };
 }

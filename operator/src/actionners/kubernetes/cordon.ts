@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1Node } from '@kubernetes/client-node';
 import { ok, type ActionResult, type Actionner, type KubeClients, type ObjectRef } from '../types.js';
-import { apiFailure, isNotFound, mergePatch, POD_FIELDS, podRef, refOf, requestOptions } from './common.js';
+import { apiFailure, isNotFound, mergePatch, POD_FIELDS, podRef, refOf, requestOptions, requirePod } from './common.js';
 
 export const CordonParams = Type.Object({}, { additionalProperties: false });
 export type CordonParams = Static<typeof CordonParams>;
@@ -54,8 +54,7 @@ export const cordonActionner: Actionner<CordonParams> = {
   paramsSchema: CordonParams,
 
   precheck(_ev, target) {
-    if (target.pod === undefined || target.namespace === undefined) return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace' };
-    return { ok: true };
+    return requirePod(target);
   },
 
   async run(ctx) {

@@ -29,6 +29,7 @@ import {
   sleep,
   workloadReplicas,
   type ReplicaCounts,
+  requirePod,
 } from './common.js';
 import { cordonNode, nodeOfPod } from './cordon.js';
 
@@ -154,8 +155,7 @@ export const drainActionner: Actionner<DrainParams> = {
   paramsSchema: DrainParams,
 
   precheck(_ev, target) {
-    if (target.pod === undefined || target.namespace === undefined) return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace' };
-    return { ok: true };
+    return requirePod(target);
   },
 
   async run(ctx) {

@@ -18,7 +18,7 @@ import {
   type PrecheckResult,
 } from '../types.js';
 import type { EventTarget, FalcoEvent } from '../../engine/event.js';
-import { POD_FIELDS, apiFailure, isNotFound, mergePatch, requestOptions } from './common.js';
+import { POD_FIELDS, apiFailure, isNotFound, mergePatch, requestOptions, requirePod } from './common.js';
 
 /** A Kubernetes qualified name (label/annotation key): optional DNS-subdomain prefix, `/`, name. */
 export const QUALIFIED_NAME_PATTERN =
@@ -102,10 +102,7 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
     },
 
     precheck(_event: FalcoEvent, target: EventTarget): PrecheckResult {
-      if (target.pod === undefined || target.namespace === undefined) {
-        return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace (k8s.pod.name, k8s.ns.name)' };
-      }
-      return { ok: true };
+      return requirePod(target);
     },
 
     async run(ctx: ActionContext<MetadataParams<K>>): Promise<ActionResult> {

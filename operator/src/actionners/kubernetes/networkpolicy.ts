@@ -26,6 +26,7 @@ import {
   refOf,
   requestOptions,
   RULE_LABEL,
+  requirePod,
 } from './common.js';
 
 export const DURATION_PATTERN = '^([0-9]+(ms|s|m|h|d))+$';
@@ -122,7 +123,8 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   paramsSchema: NetworkPolicyParams,
 
   precheck(_ev, target, params) {
-    if (target.pod === undefined || target.namespace === undefined) return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace' };
+    const pod = requirePod(target);
+    if (!pod.ok) return pod;
     const bad = params.allowCIDRs.find((c) => !isCIDR(c));
     if (bad !== undefined) return { ok: false, reason: 'InvalidParameters', message: `allowCIDRs: '${bad}' is not a CIDR block` };
     return { ok: true };

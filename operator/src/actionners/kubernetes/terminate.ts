@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
 import { fieldText } from '../../engine/event.js';
 import { ok, skipped, type Actionner } from '../types.js';
-import { apiFailure, ignoredBy, isNotFound, minHealthyGuard, MIN_HEALTHY_PATTERN, podRef, POD_FIELDS, requestOptions, statusOf } from './common.js';
+import { apiFailure, ignoredBy, isNotFound, minHealthyGuard, MIN_HEALTHY_PATTERN, podRef, POD_FIELDS, requestOptions, statusOf, requirePod } from './common.js';
 
 export const TerminateParams = Type.Object(
   {
@@ -57,8 +57,7 @@ export const terminateActionner: Actionner<TerminateParams> = {
   paramsSchema: TerminateParams,
 
   precheck(_ev, target) {
-    if (target.pod === undefined || target.namespace === undefined) return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace' };
-    return { ok: true };
+    return requirePod(target);
   },
 
   async run(ctx) {
