@@ -52,11 +52,23 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
 
-/** A namespace for one test file; deleted (best effort) by the returned cleanup. */
+/**
+ * A fresh namespace for one test file (delete it with deleteNamespace). Returns once its
+ * `default` ServiceAccount exists: until the controller manager creates it, the
+ * ServiceAccount admission plugin refuses pods in the namespace (403).
+ */
 export async function createNamespace(core: k8s.CoreV1Api, prefix: string): Promise<string> {
   const name = uniqueName(prefix);
   await core.createNamespace({ body: { metadata: { name, labels: { 'talon.dev/e2e': 'true' } } } });
+  await waitForDefaultServiceAccount(core, name);
   return name;
+}
+
+export async function waitForDefaultServiceAccount(core: k8s.CoreV1Api, namespace: string): Promise<void> {
+  await eventually(`ServiceAccount ${namespace}/default`, async () => {
+    await core.readNamespacedServiceAccount({ name: 'default', namespace });
+    return true;
+  });
 }
 
 export async function deleteNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
