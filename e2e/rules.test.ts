@@ -178,6 +178,11 @@ describe('TalonRule and TalonAction as custom resources', () => {
       assert.equal((await second.readyz()).status, 503);
     } finally {
       execFileSync('bash', [component, 'start', 'kube-apiserver'], { stdio: 'inherit' });
+      // kube-controller-manager 1.36 does not reliably resume its ServiceAccount controller
+      // after this outage (new namespaces then never get a default ServiceAccount, and pods in
+      // them are refused); restart it so the suites after this one get a healthy plane.
+      execFileSync('bash', [component, 'stop', 'kube-controller-manager'], { stdio: 'inherit' });
+      execFileSync('bash', [component, 'start', 'kube-controller-manager'], { stdio: 'inherit' });
     }
     await second.waitReady(90_000);
     const held = second;

@@ -65,10 +65,15 @@ export async function createNamespace(core: k8s.CoreV1Api, prefix: string): Prom
 }
 
 export async function waitForDefaultServiceAccount(core: k8s.CoreV1Api, namespace: string): Promise<void> {
-  await eventually(`ServiceAccount ${namespace}/default`, async () => {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace });
-    return true;
-  });
+  await eventually(
+    `ServiceAccount ${namespace}/default`,
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace });
+      return true;
+    },
+    90_000,
+    200,
+  );
 }
 
 export async function deleteNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
