@@ -27,9 +27,10 @@ generate: build ## Regenerate crds/ and config/rbac/role.yaml from the TypeScrip
 	node dist/scripts/gen-rbac.js
 
 .PHONY: check-generated
-check-generated: build ## Fail when committed CRDs or RBAC differ from the generators
+check-generated: build ## Fail when committed CRDs, RBAC or the Helm chart's copies differ from the generators
 	node dist/scripts/gen-crds.js --check
 	node dist/scripts/gen-rbac.js --check
+	node charts/talon-operator/ci/render-check.mjs
 
 .PHONY: test-unit
 test-unit: build ## Unit tests (operator/src/**/*.test.ts)
