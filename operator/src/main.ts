@@ -194,6 +194,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const port = (server.address() as AddressInfo).port;
   logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
 
+  let stopping = false;
   const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
   queueGauge.unref();
   void Promise.all([rules.start(), actions.start()]).then(() => {
@@ -207,7 +208,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   events.start(1_000);
   sweeper.start(15_000);
 
-  let stopping = false;
   return {
     server,
     port,
