@@ -63,6 +63,11 @@ export function fixturesDir(): string {
   return dir;
 }
 
+/** operator/test/fixtures/events/, the sample Falco alerts. */
+export function eventsDir(): string {
+  return join(fixturesDir(), 'events');
+}
+
 /** File names of the sample alerts under operator/test/fixtures/events/. */
 export function sampleFiles(): string[] {
   return readdirSync(join(fixturesDir(), 'events'))

@@ -7,11 +7,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { loadConfig } from '../src/config/load.js';
@@ -19,22 +18,13 @@ import { PRIORITIES, type FalcoEvent } from '../src/engine/event.js';
 import { createServer, type WebhookServer } from '../src/http/server.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
+import { eventsDir } from './builders.js';
 
 const RUNS = 3000;
 const LIMIT = 128 * 1024;
 
-function fixturesDir(): string {
-  const rel = join('operator', 'test', 'fixtures', 'events');
-  for (const start of [process.cwd(), dirname(fileURLToPath(import.meta.url))]) {
-    for (let dir = start; ; dir = dirname(dir)) {
-      if (existsSync(join(dir, rel))) return join(dir, rel);
-      if (dirname(dir) === dir) break;
-    }
-  }
-  throw new Error(`cannot find ${rel}`);
-}
 
-const FIXTURES = fixturesDir();
+const FIXTURES = eventsDir();
 const SAMPLES = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.json'))
   .map((f) => readFileSync(join(FIXTURES, f)));

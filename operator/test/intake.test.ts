@@ -8,8 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load.js';
@@ -18,17 +17,8 @@ import type { FalcoEvent } from '../src/engine/event.js';
 import { createServer, createMetricsServer } from '../src/http/server.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../src/observability/metrics.js';
+import { eventsDir } from './builders.js';
 
-function fixturesDir(): string {
-  const rel = join('operator', 'test', 'fixtures', 'events');
-  for (const start of [process.cwd(), dirname(fileURLToPath(import.meta.url))]) {
-    for (let dir = start; ; dir = dirname(dir)) {
-      if (existsSync(join(dir, rel))) return join(dir, rel);
-      if (dirname(dir) === dir) break;
-    }
-  }
-  throw new Error(`cannot find ${rel}`);
-}
 
 function config(env: Record<string, string> = {}): Config {
   const r = loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_BODYLIMIT: '16KiB', ...env } });
@@ -104,7 +94,7 @@ async function start(options: HarnessOptions = {}): Promise<Harness> {
   };
 }
 
-const FIXTURES = fixturesDir();
+const FIXTURES = eventsDir();
 const SAMPLES = readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
 
 describe('intake: sample alerts', () => {

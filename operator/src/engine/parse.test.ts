@@ -1,27 +1,16 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { findLongIntegers, isRfc3339, parseAlert, parseLossless, type ParseResult } from './parse.js';
 import type { FalcoEvent } from './event.js';
+import { eventsDir } from '../../test/builders.js';
 
 /** operator/test/fixtures/events, found from the working directory or above the compiled file. */
-function fixturesDir(): string {
-  const rel = join('operator', 'test', 'fixtures', 'events');
-  for (let dir = process.cwd(); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    if (dirname(dir) === dir) break;
-  }
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    if (dirname(dir) === dir) throw new Error(`cannot find ${rel}`);
-  }
-}
 
 const CTX = { receivedAt: 1, traceId: 't-1' };
-const FIXTURES = fixturesDir();
+const FIXTURES = eventsDir();
 const sample = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 
 function ok(body: string | Buffer): FalcoEvent {
