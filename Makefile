@@ -27,7 +27,8 @@ generate: build ## Regenerate crds/ and config/rbac/role.yaml from the TypeScrip
 	node dist/scripts/gen-rbac.js
 
 .PHONY: check-generated
-check-generated: build ## Fail when committed CRDs, RBAC or the Helm chart's copies differ from the generators
+check-generated: build ## Fail when committed CRDs, RBAC or the Helm chart's copies differ from the generators, or an import points up
+	node dist/scripts/check-layers.js
 	node dist/scripts/gen-crds.js --check
 	node dist/scripts/gen-rbac.js --check
 	node charts/talon-operator/ci/render-check.mjs

@@ -11,11 +11,11 @@
  * Timings are the best of 7 rounds, so a busy machine inflates them less.
  */
 import { sampleEvent } from '../operator/test/builders.js';
-import { Deduplicator } from '../operator/src/engine/dedup.js';
-import type { FalcoEvent } from '../operator/src/engine/event.js';
-import { compileMatch, ConditionEnvironment, type MatchSpec } from '../operator/src/engine/match.js';
-import { RuleIndex } from '../operator/src/engine/rule-index.js';
-import type { CompiledAction, CompiledRule } from '../operator/src/engine/types.js';
+import { Deduplicator } from '../operator/src/dispatch/dedup.js';
+import type { FalcoEvent } from '../operator/src/falco/event.js';
+import { compileMatch, ConditionEnvironment, type MatchSpec } from '../operator/src/rules/match.js';
+import { RuleIndex } from '../operator/src/rules/rule-index.js';
+import type { CompiledAction, CompiledRule } from '../operator/src/rules/types.js';
 import type { Actionner } from '../operator/src/actionners/types.js';
 
 const CONTROL = 'talon-system';

@@ -12,11 +12,11 @@ import { builtinActionners } from './actionners/index.js';
 import { ActionnerRegistry } from './actionners/registry.js';
 import { API_VERSION, TALON_ACTION_KIND, TALON_RULE_KIND, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
 import { loadConfig } from './config/load.js';
-import { compileAction, compileRule } from './engine/compiler.js';
-import { resolveTarget } from './engine/event.js';
-import { parseAlert } from './engine/parse.js';
-import { RuleIndex } from './engine/rule-index.js';
-import type { CompiledRule } from './engine/types.js';
+import { compileAction, compileRule } from './rules/compiler.js';
+import { resolveTarget } from './falco/event.js';
+import { parseAlert } from './falco/parse.js';
+import { RuleIndex } from './rules/rule-index.js';
+import type { CompiledRule } from './rules/types.js';
 import { startOperator } from './main.js';
 import { createLogger } from './observability/logger.js';
 

@@ -13,24 +13,27 @@ import type { OperatorIdentity } from './actionners/types.js';
 import { GROUP, VERSION, TALON_ACTION_PLURAL, TALON_RULE_PLURAL, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
 import type { Config } from './config/schema.js';
 import { RuleController } from './controller/rule-controller.js';
-import { RuleStatusAggregator } from './controller/rule-status.js';
-import { TokenBucketBudget } from './engine/budget.js';
-import { Cooldowns } from './engine/cooldown.js';
-import { Deduplicator } from './engine/dedup.js';
-import { Dispatcher } from './engine/dispatcher.js';
-import { resolveTarget, type FalcoEvent } from './engine/event.js';
-import { fanOutSinks } from './engine/outcome.js';
-import type { RuleIndex } from './engine/rule-index.js';
-import type { CompiledRule } from './engine/types.js';
+import { RuleStatusAggregator } from './notifiers/rule-status.js';
+import { TokenBucketBudget } from './dispatch/budget.js';
+import { Cooldowns } from './dispatch/cooldown.js';
+import { Deduplicator } from './dispatch/dedup.js';
+import { Intake } from './dispatch/intake.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import type { FalcoEvent } from './falco/event.js';
+import type { Outcome } from './api/v1alpha1/outcome.js';
+import { fanOutSinks } from './notifiers/types.js';
+import type { RuleIndex } from './rules/rule-index.js';
+import type { CompiledRule } from './rules/types.js';
 import { createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { EventRecorder } from './kube/event-recorder.js';
+import { recordOutcomeEvents } from './notifiers/k8sevents.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
-import { TtlSweeper } from './kube/ttl-sweeper.js';
+import { TtlSweeper } from './actionners/expiry.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
-import { metricsSink } from './observability/outcome-metrics.js';
+import { metricsSink } from './notifiers/outcome-metrics.js';
 
 export interface OperatorOptions {
   readonly config: Config;
@@ -51,8 +54,6 @@ export interface RunningOperator {
 
 const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
 const ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_ACTION_PLURAL}`;
-/** Alerts accepted before the first rule index is loaded are held (then evaluated) up to this many. */
-const EARLY_ALERTS_MAX = 10_000;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
@@ -77,6 +78,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const rules = new ResilientInformer<TalonRule>({ kc, path: RULES_PATH, logger: informerLog });
   const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
   let index: RuleIndex | undefined;
+  // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
+  const intake = new Intake({
+    dedup: new Deduplicator(config.dedup.windowMs),
+    dispatch: (ev, matched) => dispatcher.dispatch(ev, matched),
+    metrics,
+    log,
+    debug: logger.isDebugEnabled(),
+  });
+  const ingest = (ev: FalcoEvent): void => intake.ingest(ev);
   const controller = new RuleController({
     rules,
     actions,
@@ -92,7 +102,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
     publish: (next) => {
       index = next;
-      for (const ev of earlyAlerts.splice(0)) ingest(ev);
+      intake.setIndex(next);
       logger.debug('rule index swapped', { rules: next.size });
     },
     logger: informerLog,
@@ -135,7 +145,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       return updated.metadata?.resourceVersion;
     },
   });
-  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, events], (err, method) =>
+  const k8sEvents = { record: (o: Outcome) => recordOutcomeEvents(events, o), matched: () => undefined, suppressed: () => undefined };
+  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, k8sEvents], (err, method) =>
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const dispatcher = new Dispatcher({
@@ -152,33 +163,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   });
   const sweeper = new TtlSweeper({ kube: clients });
 
-  // --- intake -----------------------------------------------------------------------------
-  const dedup = new Deduplicator(config.dedup.windowMs);
-  const earlyAlerts: FalcoEvent[] = [];
-  let droppedEarly = 0;
-  const debug = logger.isDebugEnabled();
-  const ingest = (ev: FalcoEvent): void => {
-    if (dedup.isDuplicate(ev)) {
-      metrics.eventsDeduplicated.inc();
-      return;
-    }
-    const current = index;
-    if (!current) {
-      // Not loaded yet (readiness is false, but Falco does not read it): hold, never drop silently.
-      if (earlyAlerts.length < EARLY_ALERTS_MAX) earlyAlerts.push(ev);
-      else {
-        metrics.eventsDropped.inc();
-        if (droppedEarly++ % 1000 === 0) logger.warn('alert dropped: rule index not loaded and the buffer is full', { trace_id: ev.traceId, dropped: droppedEarly });
-      }
-      return;
-    }
-    const target = resolveTarget(ev);
-    const matched = current.evaluate(ev, target.namespace);
-    if (debug) logEvaluation(logger, current, ev, target.namespace, matched);
-    if (matched.length === 0) return;
-    metrics.eventsMatched.inc();
-    dispatcher.dispatch(ev, matched);
-  };
   const isReady = () => {
     const reasons: string[] = [];
     if (!rules.hasSynced()) reasons.push('TalonRule cache not synced');
@@ -234,15 +218,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   };
 }
 
-/** Debug aid: which rules matched an alert and, for the others, the first criterion that failed. */
-function logEvaluation(logger: Logger, index: RuleIndex, ev: FalcoEvent, namespace: string | undefined, matched: readonly CompiledRule[]): void {
-  const notMatched = index
-    .explain(ev, namespace)
-    .filter((e) => !e.explanation.matched)
-    .slice(0, 20)
-    .map((e) => ({ rule: e.rule.key, failed: e.explanation.failed, reason: e.explanation.reason }));
-  logger.debug('alert evaluated', { trace_id: ev.traceId, falco_rule: ev.rule, matched: matched.map((r) => r.key), not_matched: notMatched });
-}
 
 function listen(server: Server, port: number, address: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import type { FalcoEvent } from '../src/engine/event.js';
+import type { FalcoEvent } from '../src/falco/event.js';
 import { bearerCredential, createAuthenticator, warnIfUnauthenticated } from '../src/http/auth.js';
 import { createServer, type WebhookServer } from '../src/http/server.js';
 import { createLogger, type Logger } from '../src/observability/logger.js';

@@ -5,9 +5,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/engine/event.js';
-import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/engine/match.js';
-import type { CompiledRule } from '../src/engine/types.js';
+import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/falco/event.js';
+import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/rules/match.js';
+import type { CompiledRule } from '../src/rules/types.js';
 
 /** A frozen FalcoEvent from a Falco-shaped object (`rule`, `priority`, `output_fields`, …). */
 export function eventFrom(obj: Record<string, unknown>): FalcoEvent {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { loadConfig } from '../src/config/load.js';
-import { PRIORITIES, type FalcoEvent } from '../src/engine/event.js';
+import { PRIORITIES, type FalcoEvent } from '../src/falco/event.js';
 import { createServer, type WebhookServer } from '../src/http/server.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import type { FalcoEvent } from '../src/engine/event.js';
+import type { FalcoEvent } from '../src/falco/event.js';
 import { createServer, createMetricsServer } from '../src/http/server.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../src/observability/metrics.js';

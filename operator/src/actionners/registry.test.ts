@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { ActionnerRegistry, deepFreeze } from './registry.js';
+import { deepFreeze } from '../lib/freeze.js';
+import { ActionnerRegistry } from './registry.js';
 import { builtinActionners } from './index.js';
 import { ok, type Actionner } from './types.js';
 

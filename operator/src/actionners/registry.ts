@@ -4,6 +4,7 @@
  * defaults applied and deep-frozen, ready to reach `run` unchanged for every event.
  */
 import type { ValidateFunction } from 'ajv';
+import { deepFreeze } from '../lib/freeze.js';
 import { createAjv, schemaErrors, suggest, type FieldError } from '../api/v1alpha1/validation.js';
 import type { Actionner } from './types.js';
 
@@ -11,14 +12,6 @@ export type Params = Readonly<Record<string, unknown>>;
 
 export type ParamsResult = { ok: true; params: Params } | { ok: false; errors: FieldError[] };
 
-/** Recursively freezes plain objects and arrays; returns its argument. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as object)) deepFreeze(v);
-  }
-  return value;
-}
 
 interface Entry {
   readonly actionner: Actionner;

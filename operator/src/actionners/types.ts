@@ -8,15 +8,11 @@
  * also the only place that logs, counts and records outcomes.
  */
 import type { TSchema } from '@sinclair/typebox';
-import type {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  NetworkingV1Api,
-  PolicyV1Api,
-  V1PolicyRule,
-} from '@kubernetes/client-node';
-import type { EventTarget, FalcoEvent } from '../engine/event.js';
+import type { V1PolicyRule } from '@kubernetes/client-node';
+import type { KubeClients } from '../kube/client.js';
+import type { ObjectRef } from '../api/v1alpha1/outcome.js';
+import type { Artifact } from '../lib/artifact.js';
+import type { EventTarget, FalcoEvent } from '../falco/event.js';
 
 /**
  * Where an actionner acts. `pod`/`namespace` actionners may be used by tenant rules (confined
@@ -47,14 +43,7 @@ export interface ActionnerInfo {
   readonly example: Readonly<Record<string, unknown>>;
 }
 
-/** The Kubernetes API clients an actionner may use (injected; fakes in unit tests). */
-export interface KubeClients {
-  readonly core: CoreV1Api;
-  readonly apps: AppsV1Api;
-  readonly networking: NetworkingV1Api;
-  readonly policy: PolicyV1Api;
-  readonly custom: CustomObjectsApi;
-}
+export type { KubeClients };
 
 /** What the operator knows about where it runs, for guards. */
 export interface OperatorIdentity {
@@ -65,20 +54,8 @@ export interface OperatorIdentity {
   readonly podNamespace?: string;
 }
 
-export interface ObjectRef {
-  readonly apiVersion?: string;
-  readonly kind: string;
-  readonly namespace?: string;
-  readonly name: string;
-  /** Set when known: Events regarding an object are found by `kubectl describe` through its uid. */
-  readonly uid?: string;
-}
-
-export interface Artifact {
-  readonly name: string;
-  readonly contentType: string;
-  readonly data: Buffer;
-}
+export type { ObjectRef } from '../api/v1alpha1/outcome.js';
+export type { Artifact } from '../lib/artifact.js';
 
 export type ActionStatus = 'success' | 'skipped' | 'failure';
 

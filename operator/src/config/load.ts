@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parseDocument } from 'yaml';
+import { deepFreeze } from '../lib/freeze.js';
 import { createAjv, schemaErrors } from '../api/v1alpha1/validation.js';
 import { CONFIG_KEYS, ConfigFileSchema, parseDuration, parseSize, type Config, type ConfigFile, type ConfigKey } from './schema.js';
 
@@ -219,10 +220,3 @@ function checkFiles(config: Config, errors: string[]): void {
   }
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

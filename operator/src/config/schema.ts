@@ -6,7 +6,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DURATION_PATTERN, parseDuration } from '../api/v1alpha1/types.js';
-import type { LogFormat, LogLevel } from '../observability/logger.js';
+import type { LogFormat, LogLevel } from '../lib/log.js';
 
 export const AUTH_MODES = ['none', 'token', 'mtls'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];

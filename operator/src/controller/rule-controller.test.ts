@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { builtinActionners } from '../actionners/index.js';
 import { ActionnerRegistry } from '../actionners/registry.js';
 import type { TalonAction, TalonRule } from '../api/v1alpha1/types.js';
-import type { RuleIndex } from '../engine/rule-index.js';
+import type { RuleIndex } from '../rules/rule-index.js';
 import { RuleController, type ObjectStore } from './rule-controller.js';
 
 const NS = 'talon-system';

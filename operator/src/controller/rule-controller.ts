@@ -11,10 +11,10 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import type { TalonAction, TalonRule, Condition } from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition, conditionsEqual } from '../api/v1alpha1/conditions.js';
-import { compileAction, compileRule } from '../engine/compiler.js';
-import { ConditionEnvironment, type ConditionFailure } from '../engine/match.js';
-import { RuleIndex } from '../engine/rule-index.js';
-import type { CompiledRule } from '../engine/types.js';
+import { compileAction, compileRule } from '../rules/compiler.js';
+import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
+import { RuleIndex } from '../rules/rule-index.js';
+import type { CompiledRule } from '../rules/types.js';
 import { ReconcileQueue } from './reconcile-queue.js';
 
 export interface ObjectStore<T> {

@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
-import type { FalcoEvent } from '../engine/event.js';
+import type { FalcoEvent } from '../falco/event.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticator } from './auth.js';

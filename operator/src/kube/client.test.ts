@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiException } from '@kubernetes/client-node';
-import type { KubeClients } from '../actionners/types.js';
+import type { KubeClients } from './client.js';
 import { FakeApiServer } from '../../test/fakes/apiserver.js';
 import { loadKubeConfig, makeClients } from './client.js';
 

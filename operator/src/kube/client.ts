@@ -50,7 +50,16 @@ export interface Clients {
   readonly kc: KubeConfig;
 }
 
-/** Builds the API clients; a structural superset of actionners' `KubeClients`. */
+/** The Kubernetes API clients an actionner may use (injected; fakes in unit tests). */
+export interface KubeClients {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly networking: NetworkingV1Api;
+  readonly policy: PolicyV1Api;
+  readonly custom: CustomObjectsApi;
+}
+
+/** Builds the API clients; a structural superset of `KubeClients`. */
 export function makeClients(kc: KubeConfig): Clients {
   return Object.freeze({
     core: kc.makeApiClient(CoreV1Api),

@@ -1,8 +1,6 @@
 /**
- * Records outcomes as events.k8s.io/v1 Events (DESIGN.md §5): for each outcome one Event
- * regarding the target object (related: the TalonRule) and one regarding the TalonRule
- * (related: the target; the only one when the alert names no object). reason = result,
- * action = actionner, note = message, type Warning for failures and BudgetExceeded/QueueFull.
+ * Writes events.k8s.io/v1 Events for any component (the k8sevents notifier, the rule
+ * reconciler's reporter): `emit(regarding, related, note, {reason, action, type})`.
  *
  * Aggregation: occurrences with the same regarding object, reason, action and note shape
  * (digits ignored) within `windowMs` of the previous one form a series: the first is created
@@ -19,12 +17,12 @@
  * consecutive failures per series, after which its pending occurrences are dropped and
  * counted in `dropped()`.
  */
-import { isWarning, silentLog, type LogPort, type Outcome, type OutcomeSink, type OutcomeTarget } from '../engine/outcome.js';
 import { fromKubeError } from '../errors.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import { Periodic } from '../lib/periodic.js';
 
 export const REPORTING_CONTROLLER = 'talon.dev/operator';
-const RULE_API_VERSION = 'talon.dev/v1alpha1';
-const NOTE_MAX = 1024;
+export const NOTE_MAX = 1024;
 
 export interface EventObjectReference {
   apiVersion?: string;
@@ -111,18 +109,13 @@ function objectKey(o: EventObjectReference): string {
   return `${o.kind}/${o.namespace ?? ''}/${o.name}`;
 }
 
-function targetRef(t: OutcomeTarget): EventObjectReference | undefined {
-  if (t.kind === 'None' || t.name === '') return undefined;
-  return {
-    ...(t.apiVersion !== undefined ? { apiVersion: t.apiVersion } : {}),
-    kind: t.kind,
-    name: t.name,
-    ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
-    ...(t.uid !== undefined ? { uid: t.uid } : {}),
-  };
+export interface EventKind {
+  readonly reason: string;
+  readonly action: string;
+  readonly type: 'Normal' | 'Warning';
 }
 
-export class EventRecorder implements OutcomeSink {
+export class EventRecorder {
   private readonly port: EventsPort;
   private readonly instance: string;
   private readonly now: () => number;
@@ -137,7 +130,7 @@ export class EventRecorder implements OutcomeSink {
   private readonly inFlight = new Set<Promise<void>>();
   private nameSeq = 0;
   private droppedCount = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly periodic = new Periodic(() => this.flush());
 
   constructor(opts: EventRecorderOptions) {
     this.port = opts.port;
@@ -150,20 +143,6 @@ export class EventRecorder implements OutcomeSink {
     this.maxFailures = opts.maxFailures ?? 5;
     this.log = opts.log ?? silentLog;
   }
-
-  record(o: Outcome): void {
-    const rule: EventObjectReference = { apiVersion: RULE_API_VERSION, kind: 'TalonRule', namespace: o.rule.namespace, name: o.rule.name, ...(o.rule.uid ? { uid: o.rule.uid } : {}) };
-    const target = targetRef(o.target);
-    const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
-    const common = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const) };
-    if (target !== undefined) this.occur(target, rule, note, common);
-    const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
-    this.occur(rule, target, ruleNote.slice(0, NOTE_MAX), common);
-  }
-
-  matched(): void {}
-
-  suppressed(): void {}
 
   /** Writes pending occurrences that have tokens, and forgets idle series past their window. */
   async flush(): Promise<void> {
@@ -195,17 +174,16 @@ export class EventRecorder implements OutcomeSink {
 
   /** Flushes every `intervalMs` until `stop()`. */
   start(intervalMs: number): void {
-    this.stop();
-    this.timer = setInterval(() => void this.flush(), intervalMs);
-    this.timer.unref();
+    this.periodic.start(intervalMs);
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    this.periodic.stop();
   }
 
-  private occur(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: { reason: string; action: string; type: 'Normal' | 'Warning' }): void {
+  /** Records one occurrence; never blocks and never throws. `note` is cut to NOTE_MAX. */
+  emit(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: EventKind): void {
+    if (note.length > NOTE_MAX) note = `${note.slice(0, NOTE_MAX - 1)}…`;
     const now = this.now();
     const oKey = objectKey(regarding);
     // The related object is part of the key: digits are masked in the note (so durations and

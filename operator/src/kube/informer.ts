@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ApiException, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../lib/backoff.js';
 
 export interface InformerLogger {
   info(message: string, fields?: Record<string, unknown>): void;

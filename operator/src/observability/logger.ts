@@ -6,8 +6,9 @@ import winston from 'winston';
 import type { Writable } from 'node:stream';
 
 export type Logger = winston.Logger;
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type LogFormat = 'json' | 'text';
+import type { LogFormat, LogLevel, LogPort } from '../lib/log.js';
+
+export type { LogFormat, LogLevel, LogPort };
 
 export interface LoggerOptions {
   readonly level: LogLevel;
@@ -46,13 +47,6 @@ export function createLogger(options: LoggerOptions): Logger {
   });
 }
 
-/** The structured-logging port components take (winston's Logger satisfies it). */
-export interface LogPort {
-  debug(message: string, fields?: Record<string, unknown>): unknown;
-  info(message: string, fields?: Record<string, unknown>): unknown;
-  warn(message: string, fields?: Record<string, unknown>): unknown;
-  error(message: string, fields?: Record<string, unknown>): unknown;
-}
 
 const noop = (): undefined => undefined;
 

@@ -22,7 +22,7 @@
  */
 import { AbortError, ApiException, RequestContext, type ConfigurationOptions, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClients } from '../../src/actionners/types.js';
-import type { FalcoEvent, FieldValue } from '../../src/engine/event.js';
+import type { FalcoEvent, FieldValue } from '../../src/falco/event.js';
 
 export type KObj = KubernetesObject & Record<string, unknown>;
 

@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
 import { failed, type ActionResult, type KubeClients, type ObjectRef, type PrecheckResult } from '../types.js';
-import type { EventTarget } from '../../engine/event.js';
+import type { EventTarget } from '../../falco/event.js';
 
 /** Event fields naming the pod and its namespace (Talon's fallbacks). */
 export const POD_FIELDS: readonly (readonly string[])[] = [
@@ -233,25 +233,6 @@ export function kindOfResource(plural: string): { apiVersion?: string; kind: str
   if (plural === 'pods') return { apiVersion: 'v1', kind: 'Pod', namespaced: true };
   if (plural === 'nodes') return { apiVersion: 'v1', kind: 'Node', namespaced: false };
   return { kind: plural, namespaced: true };
-}
-
-/** Sleeps `ms`, rejecting with the signal's reason if it aborts first. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A Kubernetes object name: `prefix` + `name`, cut to 253 characters with a stable hash suffix when too long. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import type { V1Node } from '@kubernetes/client-node';
 import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget } from '../../engine/event.js';
+import { resolveTarget } from '../../falco/event.js';
 import type { ActionResult } from '../types.js';
 import { cordonActionner, CordonParams } from './cordon.js';
 

@@ -13,7 +13,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
-import { Backoff } from '../../kube/backoff.js';
+import { Backoff } from '../../lib/backoff.js';
 import { failed, ok, type Actionner, type ActionContext, type ObjectRef } from '../types.js';
 import {
   apiFailure,
@@ -26,11 +26,11 @@ import {
   POD_FIELDS,
   requestOptions,
   requiredReplicas,
-  sleep,
   workloadReplicas,
   type ReplicaCounts,
   requirePod,
 } from './common.js';
+import { sleep } from '../../lib/sleep.js';
 import { cordonNode, nodeOfPod } from './cordon.js';
 
 export const DrainParams = Type.Object(

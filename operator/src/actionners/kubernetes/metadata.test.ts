@@ -10,7 +10,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { resolveTarget, type FalcoEvent } from '../../engine/event.js';
+import { resolveTarget, type FalcoEvent } from '../../falco/event.js';
 import { ActionnerRegistry } from '../registry.js';
 import type { ActionContext, ActionResult, Actionner, KubeClients } from '../types.js';
 import { annotationActionner } from './annotation.js';

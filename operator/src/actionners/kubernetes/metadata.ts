@@ -17,7 +17,7 @@ import {
   type ObjectRef,
   type PrecheckResult,
 } from '../types.js';
-import type { EventTarget, FalcoEvent } from '../../engine/event.js';
+import type { EventTarget, FalcoEvent } from '../../falco/event.js';
 import { POD_FIELDS, apiFailure, isNotFound, mergePatch, requestOptions, requirePod } from './common.js';
 
 /** A Kubernetes qualified name (label/annotation key): optional DNS-subdomain prefix, `/`, name. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget, type FieldValue } from '../../engine/event.js';
+import { resolveTarget, type FieldValue } from '../../falco/event.js';
 import type { ActionResult, OperatorIdentity } from '../types.js';
 import { terminateActionner, TerminateParams } from './terminate.js';
 

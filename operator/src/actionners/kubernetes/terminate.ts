@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
-import { fieldText } from '../../engine/event.js';
+import { fieldText } from '../../falco/event.js';
 import { ok, skipped, type Actionner } from '../types.js';
 import { apiFailure, ignoredBy, isNotFound, minHealthyGuard, MIN_HEALTHY_PATTERN, podRef, POD_FIELDS, requestOptions, statusOf, requirePod } from './common.js';
 

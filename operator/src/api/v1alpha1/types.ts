@@ -10,7 +10,7 @@
  */
 import { Type, type ObjectOptions, type Static, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import { FIELD_OPERATORS } from '../../engine/match-fields.js';
+import { arityCelRules, MATCH_OPERATORS, type MatchOperator } from './operators.js';
 
 export const GROUP = 'talon.dev';
 export const VERSION = 'v1alpha1';
@@ -137,9 +137,7 @@ export const RuleActionSchema = Strict(
 );
 export type RuleAction = Static<typeof RuleActionSchema>;
 
-/** The outputFields operators; the matcher (engine/match-fields.ts) owns the list and their semantics. */
-export const MATCH_OPERATORS = FIELD_OPERATORS;
-export type MatchOperator = (typeof MATCH_OPERATORS)[number];
+export { MATCH_OPERATORS, type MatchOperator };
 
 export const OutputFieldSelectorSchema = Strict(
   {
@@ -147,20 +145,7 @@ export const OutputFieldSelectorSchema = Strict(
     operator: StringEnum(MATCH_OPERATORS),
     values: Type.Optional(Type.Array(Text(1024), { maxItems: 64 })),
   },
-  validations(
-    {
-      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
-      message: 'values must be empty when operator is Exists or DoesNotExist',
-    },
-    {
-      rule: "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1)",
-      message: 'operators Gt and Lt take exactly one value',
-    },
-    {
-      rule: "self.operator in ['Exists', 'DoesNotExist', 'Gt', 'Lt'] || (has(self.values) && size(self.values) > 0)",
-      message: 'operators In, NotIn, StartsWith, EndsWith, Contains and Matches need at least one value',
-    },
-  ),
+  validations(...arityCelRules()),
 );
 export type OutputFieldSelector = Static<typeof OutputFieldSelectorSchema>;
 

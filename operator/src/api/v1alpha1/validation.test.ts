@@ -116,7 +116,8 @@ test('operator/values consistency', () => {
     [{ key: 'a', operator: 'Gt', values: ['1', '2'] }, /exactly one value/],
     [{ key: 'a', operator: 'Lt' }, /exactly one value/],
     [{ key: 'a', operator: 'In' }, /at least one value/],
-    [{ key: 'a', operator: 'Matches', values: [] }, /at least one value/],
+    [{ key: 'a', operator: 'Matches', values: [] }, /operators Matches, Gt and Lt take exactly one value/],
+    [{ key: 'a', operator: 'Matches', values: ['a', 'b'] }, /operators Matches, Gt and Lt take exactly one value/],
     [{ key: 'a', operator: 'Contains', values: ['x'] }, null],
     [{ key: 'a', operator: 'Like', values: ['x'] }, /must be one of: In, NotIn/],
   ];

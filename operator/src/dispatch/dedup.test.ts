@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventFrom } from '../../test/builders.js';
 import { Deduplicator } from './dedup.js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 
 function ev(overrides: Record<string, unknown> = {}): FalcoEvent {
   return eventFrom({

@@ -20,7 +20,7 @@
  * present, `CompiledMatcher.priorityMask` and `indexHints` being implied by `test`. Names are
  * compared by UTF-16 code units, so the order does not depend on locale.
  */
-import type { FalcoEvent, FieldValue } from './event.js';
+import type { FalcoEvent, FieldValue } from '../falco/event.js';
 import { ALL_PRIORITY_LEVELS, type CompiledMatcher, type IndexHints } from './match.js';
 import { ownField, scalarText } from './match-fields.js';
 import type { CompiledRule, Matcher, MatchExplanation } from './types.js';

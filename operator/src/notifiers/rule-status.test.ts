@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiError, falcoEvent } from '../../test/fakes/kube.js';
-import type { Outcome, OutcomeResult } from '../engine/outcome.js';
+import { type Outcome, type OutcomeResult } from '../api/v1alpha1/outcome.js';
 import { RuleStatusAggregator, type RuleStatusCounters, type RuleStatusDeps, type RuleStatusSnapshot } from './rule-status.js';
 
 /** A status subresource with resourceVersion preconditions; failure injection per patch. */

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { eventFrom, ruleOf, type RuleOptions } from '../../test/builders.js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 import { RuleIndex } from './rule-index.js';
 import type { CompiledRule, Matcher } from './types.js';
 

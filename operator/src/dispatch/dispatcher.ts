@@ -23,14 +23,17 @@
  * returns `skipped` (e.g. IgnoredDaemonSet) counts as success, as in Talon.
  */
 import type { ActionResult, KubeClients, OperatorIdentity } from '../actionners/types.js';
-import { kindOfResource, sleep } from '../actionners/kubernetes/common.js';
+import { kindOfResource } from '../actionners/kubernetes/common.js';
+import { sleep } from '../lib/sleep.js';
 import { fromKubeError } from '../errors.js';
-import { Backoff } from '../kube/backoff.js';
-import { KeyedQueue, type WorkInfo } from '../kube/workqueue.js';
+import { Backoff } from '../lib/backoff.js';
+import { KeyedQueue, type WorkInfo } from '../lib/keyed-queue.js';
 import type { Budget } from './budget.js';
-import { field, resolveTarget, type EventTarget, type FalcoEvent } from './event.js';
-import { silentLog, type LogPort, type Outcome, type OutcomeResult, type OutcomeSink, type OutcomeTarget } from './outcome.js';
-import type { CompiledAction, CompiledRule } from './types.js';
+import { field, resolveTarget, type EventTarget, type FalcoEvent } from '../falco/event.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import { type Outcome, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { type OutcomeSink } from '../notifiers/types.js';
+import type { CompiledAction, CompiledRule } from '../rules/types.js';
 
 export interface CooldownPort {
   /** True when (rule, target) may act now, and starts its window; false while a window is open. */
@@ -340,7 +343,6 @@ export class Dispatcher {
       durationMs: Math.max(0, durationMs),
       ingestToActionMs,
       objects: res?.objects ?? [],
-      ...(res?.artifact ? { artifact: res.artifact } : {}),
       falcoRule: ev.rule,
       priority: ev.priority,
       merged,

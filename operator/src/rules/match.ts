@@ -42,7 +42,7 @@
  *   `matches()` uses RE2 (re2js). A compile or type error is a spec error; an evaluation
  *   error or a non-bool result means no match and is reported through `onConditionFailure`.
  */
-import { PRIORITIES, priorityLevel, type FalcoEvent } from './event.js';
+import { PRIORITIES, priorityLevel, type FalcoEvent } from '../falco/event.js';
 import type { Matcher, MatchExplanation } from './types.js';
 import {
   compileFieldExpr,

@@ -8,10 +8,11 @@
  * RBAC: networking.k8s.io networkpolicies list/delete; pods list/patch.
  */
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { EXPIRES_AT_ANNOTATION, isNotFound, MANAGED_BY_LABEL, MANAGED_BY_VALUE, mergePatch, QUARANTINE_LABEL, requestOptions } from '../actionners/kubernetes/common.js';
-import type { KubeClients } from '../actionners/types.js';
-import { silentLog, type LogPort } from '../engine/outcome.js';
+import { EXPIRES_AT_ANNOTATION, isNotFound, MANAGED_BY_LABEL, MANAGED_BY_VALUE, mergePatch, QUARANTINE_LABEL, requestOptions } from './kubernetes/common.js';
+import type { KubeClients } from './types.js';
+import { silentLog, type LogPort } from '../lib/log.js';
 import { fromKubeError } from '../errors.js';
+import { Periodic } from '../lib/periodic.js';
 
 export interface TtlSweeperDeps {
   readonly kube: Pick<KubeClients, 'core' | 'networking'>;
@@ -32,7 +33,7 @@ export class TtlSweeper {
   private readonly deps: TtlSweeperDeps;
   private readonly now: () => number;
   private readonly log: LogPort;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly periodic = new Periodic(() => this.sweep());
   private running: Promise<SweepResult> | undefined;
 
   constructor(deps: TtlSweeperDeps) {
@@ -50,14 +51,11 @@ export class TtlSweeper {
   }
 
   start(intervalMs: number): void {
-    this.stop();
-    this.timer = setInterval(() => void this.sweep(), intervalMs);
-    this.timer.unref();
+    this.periodic.start(intervalMs);
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    this.periodic.stop();
   }
 
   private async sweepOnce(signal?: AbortSignal): Promise<SweepResult> {

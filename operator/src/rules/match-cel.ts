@@ -8,7 +8,7 @@
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 
 /** The variables a condition sees, with their CEL types. */
 export const CONDITION_VARIABLES: Readonly<Record<string, string>> = Object.freeze({

@@ -7,9 +7,10 @@ import { terminateActionner } from '../actionners/kubernetes/terminate.js';
 import { deleteActionner } from '../actionners/kubernetes/delete.js';
 import { TokenBucketBudget, type Budget } from './budget.js';
 import { Dispatcher, describeTarget, type DispatcherDeps } from './dispatcher.js';
-import { resolveTarget, type FalcoEvent } from './event.js';
-import type { Outcome, OutcomeSink, RuleRef, SuppressReason } from './outcome.js';
-import type { CompiledAction, CompiledRule } from './types.js';
+import { resolveTarget, type FalcoEvent } from '../falco/event.js';
+import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { type OutcomeSink } from '../notifiers/types.js';
+import type { CompiledAction, CompiledRule } from '../rules/types.js';
 
 class CollectingSink implements OutcomeSink {
   readonly outcomes: Outcome[] = [];

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiError } from '../../test/fakes/kube.js';
-import type { Outcome } from '../engine/outcome.js';
-import { EventRecorder, microTime, type EventBody, type EventsPort, type SeriesPatch } from './event-recorder.js';
+import { type Outcome } from '../api/v1alpha1/outcome.js';
+import { EventRecorder, microTime, type EventBody, type EventsPort, type SeriesPatch } from '../kube/event-recorder.js';
+import { recordOutcomeEvents } from './k8sevents.js';
 
 /** An in-memory events.k8s.io store with API-server semantics for create and merge patch. */
 class FakeEvents implements EventsPort {
@@ -65,7 +66,7 @@ const onRule = (e: EventBody) => e.regarding.kind === 'TalonRule';
 test('one outcome makes an Event on the target (related: rule) and one on the rule (related: target)', async () => {
   const port = new FakeEvents();
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => 1_700_000_000_000 });
-  rec.record(outcome());
+  recordOutcomeEvents(rec, outcome());
   await rec.idle();
   const pod = [...port.events.values()].find(onPod);
   const rule = [...port.events.values()].find(onRule);
@@ -95,9 +96,9 @@ test('one outcome makes an Event on the target (related: rule) and one on the ru
 test('failures and budget refusals are Warnings; an alert without object only gets the rule Event', async () => {
   const port = new FakeEvents();
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0' });
-  rec.record(outcome({ result: 'Failed', reason: 'Forbidden' }));
-  rec.record(outcome({ result: 'Skipped', reason: 'BudgetExceeded', target: { kind: 'Pod', namespace: 'default', name: 'web-2' } }));
-  rec.record(outcome({ result: 'DryRun', reason: 'DryRun', target: { kind: 'None', name: '' } }));
+  recordOutcomeEvents(rec, outcome({ result: 'Failed', reason: 'Forbidden' }));
+  recordOutcomeEvents(rec, outcome({ result: 'Skipped', reason: 'BudgetExceeded', target: { kind: 'Pod', namespace: 'default', name: 'web-2' } }));
+  recordOutcomeEvents(rec, outcome({ result: 'DryRun', reason: 'DryRun', target: { kind: 'None', name: '' } }));
   await rec.idle();
   const types = [...port.events.values()].map((e) => `${e.regarding.kind}:${e.reason}:${e.type}`).sort();
   assert.deepEqual(types, ['Pod:Failed:Warning', 'Pod:Skipped:Warning', 'TalonRule:DryRun:Normal', 'TalonRule:Failed:Warning', 'TalonRule:Skipped:Warning']);
@@ -109,7 +110,7 @@ test('identical outcomes form a series; a Node target lands in the default names
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => t });
   for (let i = 0; i < 3; i++) {
     t += 1000;
-    rec.record(outcome({ target: { kind: 'Node', name: 'node-1' }, message: `cordoned after ${i} attempts` }));
+    recordOutcomeEvents(rec, outcome({ target: { kind: 'Node', name: 'node-1' }, message: `cordoned after ${i} attempts` }));
     await rec.idle();
   }
   const onNode = [...port.events.values()].filter((e) => e.regarding.kind === 'Node');
@@ -122,11 +123,11 @@ test('a different result or a later window starts a new Event', async () => {
   const port = new FakeEvents();
   let t = 0;
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => t, windowMs: 60_000 });
-  rec.record(outcome());
-  rec.record(outcome({ result: 'Failed', reason: 'Forbidden', message: 'nope' }));
+  recordOutcomeEvents(rec, outcome());
+  recordOutcomeEvents(rec, outcome({ result: 'Failed', reason: 'Forbidden', message: 'nope' }));
   await rec.idle();
   t += 120_000;
-  rec.record(outcome());
+  recordOutcomeEvents(rec, outcome());
   await rec.idle();
   assert.equal([...port.events.values()].filter(onPod).length, 3);
   assert.equal(port.count(onPod), 3);
@@ -139,7 +140,7 @@ test('storm: 10,000 outcomes for one pod take a bounded number of API calls and 
   const N = 10_000;
   for (let i = 0; i < N; i++) {
     t += 1;
-    rec.record(outcome());
+    recordOutcomeEvents(rec, outcome());
     if (i % 50 === 0) await Promise.resolve();
   }
   await rec.idle();
@@ -161,16 +162,16 @@ test('an Event that vanished starts a new series; failed writes are retried at t
   const port = new FakeEvents();
   let t = 0;
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => t });
-  rec.record(outcome());
+  recordOutcomeEvents(rec, outcome());
   await rec.idle();
   port.events.clear();
   t += 1000;
-  rec.record(outcome());
+  recordOutcomeEvents(rec, outcome());
   await rec.idle();
   assert.equal(port.count(onPod), 1, 'the expired Event is gone; the new one counts the new occurrence');
   port.failCreates = 2;
   t += 1000;
-  rec.record(outcome({ message: 'another shape' }));
+  recordOutcomeEvents(rec, outcome({ message: 'another shape' }));
   await rec.idle();
   assert.equal(rec.pending(), 2);
   t += 5000;
@@ -187,7 +188,7 @@ test("the rule's Events keep pods apart even when their names differ only in dig
   const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => t });
   for (const pod of ['b-000', 'b-001', 'b-000']) {
     t += 1000;
-    rec.record(outcome({ target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: pod }, message: `labeled pod ${pod}` }));
+    recordOutcomeEvents(rec, outcome({ target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: pod }, message: `labeled pod ${pod}` }));
     await rec.idle();
   }
   const ruleEvents = [...port.events.values()].filter(onRule);

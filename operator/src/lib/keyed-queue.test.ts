@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyedQueue, type WorkInfo } from './workqueue.js';
+import { KeyedQueue, type WorkInfo } from './keyed-queue.js';
 
 interface Gate {
   readonly promise: Promise<void>;

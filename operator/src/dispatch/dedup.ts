@@ -8,7 +8,7 @@
  * alerts cannot share a key, even crafted ones. Keys are the same on every replica.
  */
 import { hash } from 'node:crypto';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 
 export const DEFAULT_DEDUP_MAX_ENTRIES = 100_000;
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventFrom } from '../../test/builders.js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 import {
   compileMatch,
   ConditionEnvironment,
@@ -429,11 +429,16 @@ describe('spec errors', () => {
   it('states what is wrong', () => {
     assert.equal(
       errorsOf({ outputFields: [{ key: 'a', operator: 'Exists', values: ['x'] }] })[0]?.message,
-      'Exists takes no values',
+      'values must be empty for operator Exists, got 1',
+    );
+    // The API server's CEL and the compiler share the operator table: Matches takes exactly one regex.
+    assert.equal(
+      errorsOf({ outputFields: [{ key: 'a', operator: 'Matches', values: ['^a', '^b'] }] })[0]?.message,
+      'operator Matches takes exactly one value, got 2',
     );
     assert.equal(
       errorsOf({ outputFields: [{ key: 'a', operator: 'Gt', values: ['1', '2'] }] })[0]?.message,
-      'Gt takes exactly one value, got 2',
+      'operator Gt takes exactly one value, got 2',
     );
     assert.match(
       errorsOf({ condition: 'rule' })[0]?.message ?? '',

@@ -4,7 +4,7 @@
  * everything here is validated, defaulted and frozen once, never per event.
  */
 import type { Actionner } from '../actionners/types.js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 
 /** The result of testing one rule's match criteria against one alert. */
 export interface MatchExplanation {

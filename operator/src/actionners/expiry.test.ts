@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import { FakeKube, podFixture } from '../../test/fakes/kube.js';
-import { TtlSweeper } from './ttl-sweeper.js';
+import { TtlSweeper } from './expiry.js';
 
 const T0 = Date.parse('2024-06-01T12:00:00Z');
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { falcoEvent } from '../../test/fakes/kube.js';
-import { fanOutSinks, isWarning, type Outcome, type OutcomeSink } from './outcome.js';
+import { fanOutSinks, type OutcomeSink } from './types.js';
+import { isWarning, type Outcome } from '../api/v1alpha1/outcome.js';
 
 test('fanOutSinks delivers to every sink even when one throws', () => {
   const got: string[] = [];

@@ -3,9 +3,10 @@
  * records action duration and ingest-to-action latency, and counts matches/suppressions.
  * Labels are bounded (actionner names and four results; never rule or pod names).
  */
-import type { FalcoEvent } from '../engine/event.js';
-import type { Outcome, OutcomeSink, RuleRef, SuppressReason } from '../engine/outcome.js';
-import type { ActionResultLabel, Metrics } from './metrics.js';
+import type { FalcoEvent } from '../falco/event.js';
+import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { type OutcomeSink } from './types.js';
+import type { ActionResultLabel, Metrics } from '../observability/metrics.js';
 
 const RESULT_LABEL: Readonly<Record<Outcome['result'], ActionResultLabel>> = {
   Succeeded: 'succeeded',

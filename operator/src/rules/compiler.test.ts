@@ -9,7 +9,7 @@ import { builtinActionners } from '../actionners/index.js';
 import { ok, type Actionner, type ActionnerInfo } from '../actionners/types.js';
 import type { TalonAction, TalonActionSpec, TalonRule, TalonRuleSpec } from '../api/v1alpha1/types.js';
 import { compileAction, compileRule, mergeParameters, referencedActions, type CompileDeps } from './compiler.js';
-import type { FalcoEvent } from './event.js';
+import type { FalcoEvent } from '../falco/event.js';
 
 function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<typeof Type.Object>[0] = {}): Actionner {
   return {

@@ -6,21 +6,11 @@
  * format the number (V8 caches small-number strings).
  */
 import { RE2JS } from 're2js';
-import type { FieldValue } from './event.js';
+import { arityError, MATCH_OPERATORS, type MatchOperator } from '../api/v1alpha1/operators.js';
+import type { FieldValue } from '../falco/event.js';
 
-export const FIELD_OPERATORS = [
-  'In',
-  'NotIn',
-  'Exists',
-  'DoesNotExist',
-  'StartsWith',
-  'EndsWith',
-  'Contains',
-  'Matches',
-  'Gt',
-  'Lt',
-] as const;
-export type FieldOperator = (typeof FIELD_OPERATORS)[number];
+export const FIELD_OPERATORS = MATCH_OPERATORS;
+export type FieldOperator = MatchOperator;
 
 /** One `match.outputFields` entry (selector style, like Kubernetes label selectors). */
 export interface OutputFieldExpr {
@@ -337,8 +327,6 @@ export function anchoredLiteralPrefix(pattern: string): string {
   return literal.join('');
 }
 
-const VALUELESS: ReadonlySet<FieldOperator> = new Set(['Exists', 'DoesNotExist']);
-const SINGLE_VALUE: ReadonlySet<FieldOperator> = new Set(['Gt', 'Lt', 'Matches']);
 
 /** Compiles one expression; on problems, pushes SpecErrors and returns undefined. */
 export function compileFieldExpr(
@@ -370,13 +358,8 @@ export function compileFieldExpr(
   const op = operator as FieldOperator;
   const vals = Object.freeze([...((values ?? []) as string[])]);
   const vpath = `${path}.values`;
-  if (VALUELESS.has(op)) {
-    if (vals.length > 0) errors.push({ path: vpath, message: `${op} takes no values` });
-  } else if (SINGLE_VALUE.has(op)) {
-    if (vals.length !== 1) errors.push({ path: vpath, message: `${op} takes exactly one value, got ${vals.length}` });
-  } else if (vals.length === 0) {
-    errors.push({ path: vpath, message: `${op} needs at least one value` });
-  }
+  const arity = arityError(op, vals.length);
+  if (arity !== undefined) errors.push({ path: vpath, message: arity });
   if (errors.length > before) return undefined;
 
   let bound = NO_BOUND;

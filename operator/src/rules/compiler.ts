@@ -6,7 +6,7 @@
  * validation and defaults, match compilation, scope checks) happens here, once.
  */
 import type { ActionnerRegistry } from '../actionners/registry.js';
-import { deepFreeze } from '../actionners/registry.js';
+import { deepFreeze } from '../lib/freeze.js';
 import type { Actionner, ActionnerScope } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
 import {

@@ -13,9 +13,12 @@
  * Only rules with something new are patched, at most one patch per rule per `flush()`;
  * flushes do not overlap.
  */
-import type { FalcoEvent } from '../engine/event.js';
-import { silentLog, type LogPort, type Outcome, type OutcomeSink, type OutcomeTarget, type RuleRef, type SuppressReason } from '../engine/outcome.js';
+import type { FalcoEvent } from '../falco/event.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import { type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { type OutcomeSink } from './types.js';
 import { fromKubeError } from '../errors.js';
+import { Periodic } from '../lib/periodic.js';
 
 export interface ResultCounts {
   succeeded: number;
@@ -111,7 +114,7 @@ export class RuleStatusAggregator implements OutcomeSink {
   private readonly now: () => number;
   private readonly rules = new Map<string, RuleState>();
   private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly periodic = new Periodic(() => this.flush());
 
   constructor(deps: RuleStatusDeps) {
     this.deps = deps;
@@ -162,15 +165,12 @@ export class RuleStatusAggregator implements OutcomeSink {
   }
 
   start(intervalMs: number): void {
-    this.stop();
-    this.timer = setInterval(() => void this.flush(), intervalMs);
-    this.timer.unref();
+    this.periodic.start(intervalMs);
   }
 
   /** Stops the timer; call `flush()` afterwards to write what is left. */
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    this.periodic.stop();
   }
 
   private state(rule: RuleRef): RuleState {

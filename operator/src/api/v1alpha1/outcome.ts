@@ -1,0 +1,75 @@
+/**
+ * The outcome of one action run (DESIGN.md §5): what the dispatcher records once per action
+ * it considers (run, dry-run or skipped) and hands to every outcome sink and notifier. It is
+ * also the shape of a rule's `status.lastOutcomes` entries, hence part of the API.
+ */
+export type OutcomeResult = 'Succeeded' | 'Failed' | 'Skipped' | 'DryRun';
+
+/** A Kubernetes object an action touched. `uid` is set when known (`kubectl describe` finds Events through it). */
+export interface ObjectRef {
+  readonly apiVersion?: string;
+  readonly kind: string;
+  readonly namespace?: string;
+  readonly name: string;
+  readonly uid?: string;
+}
+
+/**
+ * The object an action is about. `kind` is a Kubernetes kind (`Pod`, `Node`, `ConfigMap`, …) or
+ * `None` when the alert names no object; `namespace` is absent for cluster-scoped objects.
+ */
+export type OutcomeTarget = ObjectRef;
+
+/** The rule an outcome or a match belongs to; `namespace` is '' for a cluster-scoped rule. */
+export interface RuleRef {
+  readonly kind?: 'TalonRule' | 'ClusterTalonRule';
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string;
+}
+
+/** Where an action's output stored its artifact. */
+export interface ArtifactLocation {
+  /** The output's `category:name`, e.g. `local:file`, `aws:s3`. */
+  readonly output: string;
+  /** Where to find it: a path, an s3:// or gs:// URL. */
+  readonly location: string;
+  readonly bytes: number;
+  readonly truncated: boolean;
+}
+
+export interface Outcome {
+  /** RFC 3339 time the action finished (or was skipped). */
+  readonly time: string;
+  readonly traceId: string;
+  readonly rule: RuleRef;
+  /** The action's name within the rule. */
+  readonly action: string;
+  /** `category:name`. */
+  readonly actionner: string;
+  readonly target: OutcomeTarget;
+  readonly result: OutcomeResult;
+  /** CamelCase, from the reasons catalogue. */
+  readonly reason: string;
+  readonly message: string;
+  /** Wall time spent running the action, retries included; 0 when it did not run. */
+  readonly durationMs: number;
+  /** From the webhook accepting the alert to the start of this action. */
+  readonly ingestToActionMs: number;
+  readonly objects: readonly ObjectRef[];
+  /** Set when the action produced an artifact and its output stored it. */
+  readonly artifact?: ArtifactLocation;
+  /** Falco rule name of the alert. */
+  readonly falcoRule: string;
+  readonly priority: string;
+  /** How many later identical matches were merged into this work item while it was pending. */
+  readonly merged: number;
+}
+
+/** Why a match produced no work item: cooldown window, merged into a pending item. */
+export type SuppressReason = 'Cooldown' | 'Merged';
+
+/** Whether an outcome deserves a Warning rather than a Normal Event. */
+export function isWarning(o: Pick<Outcome, 'result' | 'reason'>): boolean {
+  return o.result === 'Failed' || o.reason === 'BudgetExceeded' || o.reason === 'QueueFull';
+}

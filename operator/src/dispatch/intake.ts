@@ -1,0 +1,87 @@
+/**
+ * The intake stage: what happens to an accepted alert before any action runs. Duplicates
+ * (same delivery through two paths) are dropped and counted; alerts accepted before the
+ * first rule index is loaded are held (never dropped silently) and evaluated once it is;
+ * the alert is matched against the current index and the matched rules go to the dispatcher.
+ * `ingest` never blocks and never throws.
+ */
+import type { FalcoEvent } from '../falco/event.js';
+import { resolveTarget } from '../falco/event.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RuleIndex } from '../rules/rule-index.js';
+import type { CompiledRule } from '../rules/types.js';
+import type { Deduplicator } from './dedup.js';
+
+/** Alerts accepted before the first rule index is loaded are held (then evaluated) up to this many. */
+export const EARLY_ALERTS_MAX = 10_000;
+
+export interface IntakeDeps {
+  readonly dedup: Deduplicator;
+  readonly dispatch: (ev: FalcoEvent, rules: readonly CompiledRule[]) => void;
+  readonly metrics: Pick<Metrics, 'eventsDeduplicated' | 'eventsDropped' | 'eventsMatched'>;
+  readonly log?: LogPort;
+  /** Log each alert's evaluation (which rules matched, why the others did not). */
+  readonly debug?: boolean;
+  readonly earlyAlertsMax?: number;
+}
+
+export class Intake {
+  private readonly deps: IntakeDeps;
+  private readonly log: LogPort;
+  private readonly early: FalcoEvent[] = [];
+  private readonly earlyMax: number;
+  private droppedEarly = 0;
+  private index: RuleIndex | undefined;
+
+  constructor(deps: IntakeDeps) {
+    this.deps = deps;
+    this.log = deps.log ?? silentLog;
+    this.earlyMax = deps.earlyAlertsMax ?? EARLY_ALERTS_MAX;
+  }
+
+  /** Swaps in a new rule index; alerts held while none was loaded are evaluated now, in order. */
+  setIndex(index: RuleIndex): void {
+    this.index = index;
+    for (const ev of this.early.splice(0)) this.ingest(ev);
+  }
+
+  /** Alerts held until the first index is loaded. */
+  held(): number {
+    return this.early.length;
+  }
+
+  ingest(ev: FalcoEvent): void {
+    const { dedup, metrics } = this.deps;
+    if (dedup.isDuplicate(ev)) {
+      metrics.eventsDeduplicated.inc();
+      return;
+    }
+    const current = this.index;
+    if (!current) {
+      // Not loaded yet (readiness is false, but Falco does not read it): hold, never drop silently.
+      if (this.early.length < this.earlyMax) this.early.push(ev);
+      else {
+        metrics.eventsDropped.inc();
+        if (this.droppedEarly++ % 1000 === 0) this.log.warn('alert dropped: rule index not loaded and the buffer is full', { trace_id: ev.traceId, dropped: this.droppedEarly });
+      }
+      return;
+    }
+    const namespace = resolveTarget(ev).namespace;
+    const matched = current.evaluate(ev, namespace);
+    if (this.deps.debug) this.logEvaluation(current, ev, namespace, matched);
+    if (matched.length === 0) return;
+    metrics.eventsMatched.inc();
+    this.deps.dispatch(ev, matched);
+  }
+
+  /** Debug aid: which rules matched an alert and, for the others, the first criterion that failed. */
+  private logEvaluation(index: RuleIndex, ev: FalcoEvent, namespace: string | undefined, matched: readonly CompiledRule[]): void {
+    const notMatched = index
+      .explain(ev, namespace)
+      .filter((e) => !e.explanation.matched)
+      .slice(0, 20)
+      .map((e) => ({ rule: e.rule.key, failed: e.explanation.failed, reason: e.explanation.reason }));
+    this.log.debug('alert evaluated', { trace_id: ev.traceId, falco_rule: ev.rule, matched: matched.map((r) => r.key), not_matched: notMatched });
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The `k8sevents` notifier (DESIGN.md §5): for each outcome one Event regarding the target
+ * object (related: the rule) and one regarding the rule (related: the target; the only one
+ * when the alert names no object). reason = result, action = actionner, note = message,
+ * type Warning for failures and BudgetExceeded/QueueFull. Series and rate limits are the
+ * EventRecorder's.
+ */
+import { GROUP, VERSION } from '../api/v1alpha1/types.js';
+import { isWarning, type Outcome, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { NOTE_MAX, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
+
+const RULE_API_VERSION = `${GROUP}/${VERSION}`;
+
+function targetRef(t: OutcomeTarget): EventObjectReference | undefined {
+  if (t.kind === 'None' || t.name === '') return undefined;
+  return {
+    ...(t.apiVersion !== undefined ? { apiVersion: t.apiVersion } : {}),
+    kind: t.kind,
+    name: t.name,
+    ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
+    ...(t.uid !== undefined ? { uid: t.uid } : {}),
+  };
+}
+
+/** The Event reference of the rule an outcome belongs to. */
+export function ruleRefOf(o: Pick<Outcome, 'rule'>): EventObjectReference {
+  const r = o.rule;
+  const kind = r.kind ?? 'TalonRule';
+  return { apiVersion: RULE_API_VERSION, kind, ...(r.namespace !== '' ? { namespace: r.namespace } : {}), name: r.name, ...(r.uid ? { uid: r.uid } : {}) };
+}
+
+/** Writes the Events of one outcome through `recorder`; never blocks, never throws. */
+export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
+  const rule = ruleRefOf(o);
+  const target = targetRef(o.target);
+  const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
+  const kind = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const) };
+  if (target !== undefined) recorder.emit(target, rule, note, kind);
+  const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
+  recorder.emit(rule, target, ruleNote, kind);
+}
