@@ -30,7 +30,7 @@ import { EventRecorder } from './kube/event-recorder.js';
 import { recordOutcomeEvents } from './notifiers/k8sevents.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
-import { TtlSweeper } from './actionners/expiry.js';
+import { ExpirySweeper } from './actionners/expiry.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
@@ -161,7 +161,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     log,
   });
-  const sweeper = new TtlSweeper({ kube: clients });
+  const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });
 
   const isReady = () => {
     const reasons: string[] = [];

@@ -1,48 +1,72 @@
 /**
- * Removes expired quarantines (DESIGN.md §4 "Side effects have a lifecycle"): NetworkPolicies
- * labelled `app.kubernetes.io/managed-by: talon-operator` whose `talon.dev/expires-at`
- * annotation lies in the past are deleted, then the quarantine label their pod selector names
- * is removed from the pods still carrying it. Idempotent: several replicas may sweep at once
- * (404s are success). Policies without the annotation never expire here.
- *
- * RBAC: networking.k8s.io networkpolicies list/delete; pods list/patch.
+ * The one expiry mechanism for objects actions create with a lifetime (DESIGN.md §4 "Side
+ * effects have a lifecycle"). An actionner that creates such objects declares an
+ * `ExpiryHandler` for their kind (`Actionner.expiry`): how to list the objects the operator
+ * made (`app.kubernetes.io/managed-by: talon-operator`) and how to remove one and undo what
+ * it did. Objects carry `talon.dev/expires-at` (RFC 3339); the sweeper removes those whose
+ * time has passed. Objects without the annotation never expire here. Idempotent: several
+ * replicas may sweep at once (a 404 is success). Later policy actionners (Calico, Cilium)
+ * add a handler and nothing else.
  */
-import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { EXPIRES_AT_ANNOTATION, isNotFound, MANAGED_BY_LABEL, MANAGED_BY_VALUE, mergePatch, QUARANTINE_LABEL, requestOptions } from './kubernetes/common.js';
-import type { KubeClients } from './types.js';
-import { silentLog, type LogPort } from '../lib/log.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { fromKubeError } from '../errors.js';
+import { silentLog, type LogPort } from '../lib/log.js';
 import { Periodic } from '../lib/periodic.js';
+import { EXPIRES_AT_ANNOTATION } from './kubernetes/common.js';
+import type { KubeClients } from './types.js';
 
-export interface TtlSweeperDeps {
-  readonly kube: Pick<KubeClients, 'core' | 'networking'>;
+export interface ExpiryHandler {
+  /** The kind of object, e.g. `NetworkPolicy`; one handler per kind. */
+  readonly kind: string;
+  /** The objects of this kind the operator created, in every namespace. */
+  list(kube: KubeClients, signal?: AbortSignal): Promise<readonly KubernetesObject[]>;
+  /**
+   * Removes one expired object and undoes its effect; returns the `namespace/name` of other
+   * objects it released (e.g. pods whose quarantine label it removed). A 404 of the object
+   * itself must count as removed; other failures throw.
+   */
+  remove(kube: KubeClients, obj: KubernetesObject, signal?: AbortSignal): Promise<readonly string[]>;
+}
+
+export interface ExpirySweeperDeps {
+  readonly kube: KubeClients;
+  readonly handlers: readonly ExpiryHandler[];
   /** Wall clock, ms since the epoch (default Date.now). */
   readonly now?: () => number;
   readonly log?: LogPort;
 }
 
 export interface SweepResult {
-  /** `namespace/name` of the policies deleted. */
+  /** `Kind namespace/name` of the objects removed. */
   readonly deleted: readonly string[];
-  /** `namespace/name` of the pods whose quarantine label was removed. */
+  /** `namespace/name` of the objects released by the removals. */
   readonly released: readonly string[];
   readonly errors: number;
 }
 
-export class TtlSweeper {
-  private readonly deps: TtlSweeperDeps;
+/** When an object expires: ms since the epoch, or undefined when it never does. */
+export function expiresAt(obj: KubernetesObject): number | undefined {
+  const t = Date.parse(obj.metadata?.annotations?.[EXPIRES_AT_ANNOTATION] ?? '');
+  return Number.isNaN(t) ? undefined : t;
+}
+
+export class ExpirySweeper {
+  private readonly deps: ExpirySweeperDeps;
   private readonly now: () => number;
   private readonly log: LogPort;
   private readonly periodic = new Periodic(() => this.sweep());
   private running: Promise<SweepResult> | undefined;
 
-  constructor(deps: TtlSweeperDeps) {
+  constructor(deps: ExpirySweeperDeps) {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? silentLog;
+    const kinds = deps.handlers.map((h) => h.kind);
+    const dup = kinds.find((k, i) => kinds.indexOf(k) !== i);
+    if (dup !== undefined) throw new Error(`two expiry handlers for kind ${dup}`);
   }
 
-  /** One pass; concurrent calls share it. Never throws: failures are logged and counted. */
+  /** One pass over every handler; concurrent calls share it. Never throws: failures are logged and counted. */
   sweep(signal?: AbortSignal): Promise<SweepResult> {
     this.running ??= this.sweepOnce(signal).finally(() => {
       this.running = undefined;
@@ -59,52 +83,33 @@ export class TtlSweeper {
   }
 
   private async sweepOnce(signal?: AbortSignal): Promise<SweepResult> {
-    const { core, networking } = this.deps.kube;
     const deleted: string[] = [];
     const released: string[] = [];
     let errors = 0;
-    let policies: V1NetworkPolicy[];
-    try {
-      policies = (await networking.listNetworkPolicyForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, requestOptions(signal))).items;
-    } catch (err) {
-      this.log.warn('ttl sweep list failed', { error: fromKubeError(err).message });
-      return { deleted, released, errors: 1 };
-    }
     const now = this.now();
-    for (const np of policies) {
-      const expires = Date.parse(np.metadata?.annotations?.[EXPIRES_AT_ANNOTATION] ?? '');
-      if (Number.isNaN(expires) || expires > now) continue;
-      const namespace = np.metadata?.namespace ?? '';
-      const name = np.metadata?.name ?? '';
+    for (const h of this.deps.handlers) {
+      let objects: readonly KubernetesObject[];
       try {
-        await networking.deleteNamespacedNetworkPolicy({ name, namespace }, requestOptions(signal));
-        deleted.push(`${namespace}/${name}`);
-      } catch (err) {
-        if (!isNotFound(err)) {
-          errors += 1;
-          this.log.warn('ttl sweep delete failed', { policy: `${namespace}/${name}`, error: fromKubeError(err).message });
-          continue;
-        }
-      }
-      const value = np.spec?.podSelector?.matchLabels?.[QUARANTINE_LABEL];
-      if (value === undefined) continue;
-      try {
-        const pods = await core.listNamespacedPod({ namespace, labelSelector: `${QUARANTINE_LABEL}=${value}` }, requestOptions(signal));
-        for (const pod of pods.items) {
-          const podName = pod.metadata?.name ?? '';
-          try {
-            await core.patchNamespacedPod({ name: podName, namespace, body: { metadata: { labels: { [QUARANTINE_LABEL]: null } } } }, mergePatch(signal));
-            released.push(`${namespace}/${podName}`);
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
-          }
-        }
+        objects = await h.list(this.deps.kube, signal);
       } catch (err) {
         errors += 1;
-        this.log.warn('ttl sweep release failed', { policy: `${namespace}/${name}`, error: fromKubeError(err).message });
+        this.log.warn('expiry sweep list failed', { kind: h.kind, error: fromKubeError(err).message });
+        continue;
+      }
+      for (const obj of objects) {
+        const at = expiresAt(obj);
+        if (at === undefined || at > now) continue;
+        const ref = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+        try {
+          released.push(...(await h.remove(this.deps.kube, obj, signal)));
+          deleted.push(`${h.kind} ${ref}`);
+        } catch (err) {
+          errors += 1;
+          this.log.warn('expiry sweep remove failed', { kind: h.kind, object: ref, error: fromKubeError(err).message });
+        }
       }
     }
-    if (deleted.length > 0) this.log.info('expired quarantines removed', { policies: deleted, pods: released });
+    if (deleted.length > 0) this.log.info('expired objects removed', { objects: deleted, released });
     return { deleted, released, errors };
   }
 }

@@ -6,6 +6,7 @@
 import type { ValidateFunction } from 'ajv';
 import { deepFreeze } from '../lib/freeze.js';
 import { createAjv, schemaErrors, suggest, type FieldError } from '../api/v1alpha1/validation.js';
+import type { ExpiryHandler } from './expiry.js';
 import type { Actionner } from './types.js';
 
 export type Params = Readonly<Record<string, unknown>>;
@@ -48,6 +49,13 @@ export class ActionnerRegistry {
   /** Registered names, sorted. */
   names(): string[] {
     return [...this.entries.keys()].sort();
+  }
+
+  /** The expiry handlers the registered actionners declare, one per kind. */
+  expiryHandlers(): ExpiryHandler[] {
+    const byKind = new Map<string, ExpiryHandler>();
+    for (const { actionner } of this.entries.values()) if (actionner.expiry) byKind.set(actionner.expiry.kind, actionner.expiry);
+    return [...byKind.values()];
   }
 
   /**

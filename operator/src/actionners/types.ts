@@ -10,6 +10,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { V1PolicyRule } from '@kubernetes/client-node';
 import type { KubeClients } from '../kube/client.js';
+import type { ExpiryHandler } from './expiry.js';
 import type { ObjectRef } from '../api/v1alpha1/outcome.js';
 import type { Artifact } from '../lib/artifact.js';
 import type { EventTarget, FalcoEvent } from '../falco/event.js';
@@ -98,6 +99,8 @@ export interface Actionner<P = Readonly<Record<string, unknown>>> {
   /** Cheap synchronous checks of the alert against the parameters (required fields, etc.). */
   precheck(event: FalcoEvent, target: EventTarget, params: P): PrecheckResult;
   run(ctx: ActionContext<P>): Promise<ActionResult>;
+  /** For actionners that create objects with a lifetime (`ttl`): how the expiry sweeper finds and removes them. */
+  readonly expiry?: ExpiryHandler;
 }
 
 export const ok = (reason: string, message: string, objects?: readonly ObjectRef[]): ActionResult => ({

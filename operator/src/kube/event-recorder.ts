@@ -19,18 +19,14 @@
  */
 import { fromKubeError } from '../errors.js';
 import { silentLog, type LogPort } from '../lib/log.js';
+import type { ObjectRef } from '../lib/object-ref.js';
 import { Periodic } from '../lib/periodic.js';
 
 export const REPORTING_CONTROLLER = 'talon.dev/operator';
 export const NOTE_MAX = 1024;
 
-export interface EventObjectReference {
-  apiVersion?: string;
-  kind: string;
-  namespace?: string;
-  name: string;
-  uid?: string;
-}
+/** Events' regarding/related object. */
+export type EventObjectReference = ObjectRef;
 
 /** An events.k8s.io/v1 Event as sent on create. */
 export interface EventBody {

@@ -45,6 +45,7 @@ async function setup(t: TestContext, path: string, opts: Partial<ResilientInform
     path,
     backoff: { initialMs: 10, maxMs: 40 },
     logger: {
+      error() {},
       info() {},
       warn() {},
       debug(message, fields) {

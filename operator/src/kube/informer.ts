@@ -1,13 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ApiException, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { silentLog, type LogPort } from '../lib/log.js';
 import { Backoff } from '../lib/backoff.js';
 
-export interface InformerLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  debug(message: string, fields?: Record<string, unknown>): void;
-}
 
 export interface ResilientInformerOptions {
   readonly kc: KubeConfig;
@@ -34,7 +30,7 @@ export interface ResilientInformerOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly minMs?: number };
   /** A watch that stayed established this long resets the backoff when it ends; default 30 s. */
   readonly healthyMs?: number;
-  readonly logger?: InformerLogger;
+  readonly logger?: LogPort;
   /** Clock, in ms; default Date.now. */
   readonly now?: () => number;
   /** Uniform source in [0, 1) for jitter; default Math.random. */
@@ -77,7 +73,7 @@ interface WatchEvent {
   readonly object?: KubernetesObject & { code?: number; message?: string; reason?: string };
 }
 
-const noopLogger: InformerLogger = { info() {}, warn() {}, debug() {} };
+
 const ERROR_BODY_LIMIT = 64 * 1024;
 
 function keyOf(namespace: string | undefined, name: string | undefined): string {
@@ -133,7 +129,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private readonly requestTimeoutMs: number;
   private readonly pageSize: number;
   private readonly healthyMs: number;
-  private readonly log: InformerLogger;
+  private readonly log: LogPort;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly backoff: Backoff;
@@ -170,7 +166,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.pageSize = opts.pageSize ?? 500;
     this.healthyMs = opts.healthyMs ?? 30_000;
-    this.log = opts.logger ?? noopLogger;
+    this.log = opts.logger ?? silentLog;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     const b = opts.backoff ?? { initialMs: 500, maxMs: 30_000, minMs: 50 };

@@ -6,11 +6,12 @@
  * workload); ingress and egress are both denied; DNS stays allowed unless `allowDNS: false`;
  * namespace allows use the real `kubernetes.io/metadata.name` key; the policy is owned by the
  * pod (garbage-collected with it), labelled as ours and optionally expires (`ttl`, removed by
- * the TTL sweeper). Create-or-update is idempotent.
+ * the expiry sweeper through `quarantineExpiry`). Create-or-update is idempotent.
  */
 import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod } from '@kubernetes/client-node';
+import type { ExpiryHandler } from '../expiry.js';
 import { ok, skipped, type Actionner } from '../types.js';
 import {
   apiFailure,
@@ -105,6 +106,41 @@ function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params:
   };
 }
 
+/**
+ * Expiry of quarantines: the managed NetworkPolicies are deleted, then the quarantine label
+ * their pod selector names is removed from the pods still carrying it.
+ */
+export const quarantineExpiry: ExpiryHandler = {
+  kind: 'NetworkPolicy',
+  async list(kube, signal) {
+    return (await kube.networking.listNetworkPolicyForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, requestOptions(signal))).items;
+  },
+  async remove(kube, obj, signal) {
+    const np = obj as V1NetworkPolicy;
+    const namespace = np.metadata?.namespace ?? '';
+    const name = np.metadata?.name ?? '';
+    try {
+      await kube.networking.deleteNamespacedNetworkPolicy({ name, namespace }, requestOptions(signal));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const value = np.spec?.podSelector?.matchLabels?.[QUARANTINE_LABEL];
+    if (value === undefined) return [];
+    const released: string[] = [];
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `${QUARANTINE_LABEL}=${value}` }, requestOptions(signal));
+    for (const pod of pods.items) {
+      const podName = pod.metadata?.name ?? '';
+      try {
+        await kube.core.patchNamespacedPod({ name: podName, namespace, body: { metadata: { labels: { [QUARANTINE_LABEL]: null } } } }, mergePatch(signal));
+        released.push(`${namespace}/${podName}`);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return released;
+  },
+};
+
 export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   info: {
     name: 'kubernetes:networkpolicy',
@@ -121,6 +157,7 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
     example: { allowDNS: true, allowCIDRs: ['10.0.0.0/8'], allowNamespaces: ['monitoring'], ttl: '1h' },
   },
   paramsSchema: NetworkPolicyParams,
+  expiry: quarantineExpiry,
 
   precheck(_ev, target, params) {
     const pod = requirePod(target);
@@ -212,3 +249,4 @@ function describeAllowed(p: NetworkPolicyParams): string {
   if (p.allowNamespaces.length > 0) parts.push(`namespaces ${p.allowNamespaces.join(', ')}`);
   return parts.length === 0 ? 'all denied' : `allowed only to ${parts.join('; ')}`;
 }
+

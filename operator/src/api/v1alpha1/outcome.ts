@@ -3,16 +3,11 @@
  * it considers (run, dry-run or skipped) and hands to every outcome sink and notifier. It is
  * also the shape of a rule's `status.lastOutcomes` entries, hence part of the API.
  */
+import type { ObjectRef } from '../../lib/object-ref.js';
+
 export type OutcomeResult = 'Succeeded' | 'Failed' | 'Skipped' | 'DryRun';
 
-/** A Kubernetes object an action touched. `uid` is set when known (`kubectl describe` finds Events through it). */
-export interface ObjectRef {
-  readonly apiVersion?: string;
-  readonly kind: string;
-  readonly namespace?: string;
-  readonly name: string;
-  readonly uid?: string;
-}
+export type { ObjectRef };
 
 /**
  * The object an action is about. `kind` is a Kubernetes kind (`Pod`, `Node`, `ConfigMap`, …) or
