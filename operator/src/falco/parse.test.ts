@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { findLongIntegers, isRfc3339, parseAlert, parseLossless, type ParseResult } from './parse.js';
+import { findLongIntegers, parseLossless } from './lossless-json.js';
+import { isRfc3339, parseAlert, type ParseResult } from './parse.js';
 import type { FalcoEvent } from './event.js';
 import { eventsDir } from '../../test/builders.js';
 
