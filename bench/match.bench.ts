@@ -27,7 +27,7 @@ const fakeActionner = {
     requiredFields: [],
     defaultContinue: true,
     destructive: false,
-    scope: 'pod',
+    target: 'pod',
     output: 'none',
     rbac: [],
     example: {},

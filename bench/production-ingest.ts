@@ -16,7 +16,8 @@ import { compileRule } from '../operator/src/rules/compiler.js';
 import { Cooldowns } from '../operator/src/dispatch/cooldown.js';
 import { Deduplicator } from '../operator/src/dispatch/dedup.js';
 import { Dispatcher } from '../operator/src/dispatch/dispatcher.js';
-import { resolveTarget, type FalcoEvent } from '../operator/src/falco/event.js';
+import type { FalcoEvent } from '../operator/src/falco/event.js';
+import { alertNamespace } from '../operator/src/falco/target.js';
 import { ConditionEnvironment } from '../operator/src/rules/match.js';
 import { type Outcome } from '../operator/src/api/v1alpha1/outcome.js';
 import { RuleIndex } from '../operator/src/rules/rule-index.js';
@@ -81,7 +82,7 @@ export function createIngest(): (ev: FalcoEvent) => void {
   });
   return (ev) => {
     dedup.isDuplicate(ev);
-    const matched = index.evaluate(ev, resolveTarget(ev).namespace);
+    const matched = index.evaluate(ev, alertNamespace(ev));
     if (matched.length > 0) dispatcher.dispatch(ev, matched);
   };
 }

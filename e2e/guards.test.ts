@@ -3,11 +3,16 @@
  * ignoreDaemonSets guard, tenancy (a tenant rule never reaches into another namespace),
  * protected namespaces (even for cluster rules), dry-run per rule and globally, and the
  * cluster-wide budget of destructive actions per minute.
+ *
+ * Issue 8 (one target per action): each action's guards check exactly the object it touches
+ * (a terminate of a kube-system pod is refused even when the alert's audited object lies
+ * elsewhere), the operator never acts on its own pod or RBAC, and `system:` ClusterRoles are
+ * never deleted, whatever a cluster-wide rule says.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, uniqueName, waitForPodRunning } from './support/cluster.js';
+import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, uniqueName, waitForDefaultServiceAccount, waitForPodRunning } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
 import { Talon } from './support/talon.js';
 import {
@@ -21,6 +26,7 @@ import {
   postAccepted,
   ruleStatus,
   waitOutcome,
+  type LastOutcome,
 } from './support/alerts.js';
 
 const isNotFound = (err: unknown): boolean => (err as { code?: number }).code === 404;
@@ -185,6 +191,105 @@ describe('guards', () => {
       await assertUntouched(core, work, 'dry-victim', pod.metadata?.uid, 'talon.dev/touched');
       const s = await ruleStatus(talon, ctl, 'dry-kill');
       assert.deepEqual(s.results, { succeeded: 0, failed: 0, skipped: 0, dryRun: 2 });
+    });
+  });
+
+  describe('one target per action: the guards check the object each action touches', () => {
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const id = uniqueName('t').slice(2);
+    /** The operator's own pod and ClusterRole as it knows them (POD_NAME/POD_NAMESPACE, OPERATOR_RBAC_NAME). */
+    const selfPod = `talon-operator-${id}`;
+    const ownRole = `talon-operator-${id}`;
+    const victimRole = `talon-e2e-victim-${id}`;
+    const kubeSystemPod = `coredns-${id}`;
+    let op: OperatorProcess;
+    let ctl = '';
+    let work = '';
+    let selfNs = '';
+
+    // Cluster-wide rules are TalonRules of the control namespace for now; with ClusterTalonRule
+    // only these two helpers change.
+    const clusterRule = (name: string, spec: Record<string, unknown>) => applyRuleLoaded(kc, talon, ctl, name, spec, 'cluster');
+    const clusterOutcome = (rule: string, pred: (o: LastOutcome) => boolean, what: string) => waitOutcome(talon, ctl, rule, pred, what);
+
+    before(async () => {
+      ctl = await createNamespace(core, 'talon-ctl');
+      work = await createNamespace(core, 'targets');
+      selfNs = await createNamespace(core, 'talon-self');
+      op = await OperatorProcess.start({
+        controlNamespace: ctl,
+        config: { statusFlushInterval: '500ms' },
+        env: { POD_NAME: selfPod, POD_NAMESPACE: selfNs, OPERATOR_RBAC_NAME: ownRole },
+      });
+    });
+    after(async () => {
+      await op?.stop();
+      await talon.deleteAll(ctl);
+      await core.deleteNamespacedPod({ name: kubeSystemPod, namespace: 'kube-system', gracePeriodSeconds: 0 }).catch(() => undefined);
+      for (const name of [ownRole, victimRole]) await rbac.deleteClusterRole({ name }).catch(() => undefined);
+      await Promise.all([ctl, work, selfNs].map((ns) => deleteNamespace(core, ns)));
+    });
+
+    it("the issue's alert: terminate of a kube-system pod is refused though the audited object is elsewhere", async () => {
+      await waitForDefaultServiceAccount(core, 'kube-system');
+      const pod = await runningPod(core, 'kube-system', kubeSystemPod);
+      await core.createNamespacedConfigMap({ namespace: work, body: { metadata: { name: 'x' }, data: { k: 'v' } } });
+      await clusterRule('kill-mixed', { match: { rules: ['E2E mixed target'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] });
+      await postAccepted(
+        op,
+        podAlert({
+          rule: 'E2E mixed target',
+          namespace: 'kube-system',
+          pod: kubeSystemPod,
+          fields: { 'ka.target.resource': 'configmaps', 'ka.target.name': 'x', 'ka.target.namespace': work },
+        }),
+      );
+      const o = await clusterOutcome('kill-mixed', about('Pod', kubeSystemPod), 'terminate outcome');
+      assert.equal(o.result, 'Skipped');
+      assert.equal(o.reason, 'ProtectedNamespace');
+      assert.equal(o.target.namespace, 'kube-system');
+      assert.match(o.message, new RegExp(`namespace 'kube-system' is protected: Pod kube-system/${kubeSystemPod}`));
+      await assertUntouched(core, 'kube-system', kubeSystemPod, pod.metadata?.uid);
+      await core.readNamespacedConfigMap({ name: 'x', namespace: work });
+    });
+
+    it("an alert naming the operator's own pod is refused with SelfProtection", async () => {
+      const pod = await runningPod(core, selfNs, selfPod);
+      await clusterRule('kill-self', { match: { rules: ['E2E self'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] });
+      await postAccepted(op, podAlert({ rule: 'E2E self', namespace: selfNs, pod: selfPod }));
+      const o = await clusterOutcome('kill-self', about('Pod', selfPod), 'self outcome');
+      assert.equal(o.result, 'Skipped');
+      assert.equal(o.reason, 'SelfProtection');
+      assert.match(o.message, /the operator's own pod/);
+      await assertUntouched(core, selfNs, selfPod, pod.metadata?.uid);
+    });
+
+    it("a cluster-wide rule never deletes a system: ClusterRole nor the operator's own; it deletes another one", async () => {
+      const basic = await rbac.readClusterRole({ name: 'system:basic-user' });
+      const labels = { 'talon.dev/e2e': 'true' };
+      const own = await rbac.createClusterRole({ body: { metadata: { name: ownRole, labels }, rules: [] } });
+      await rbac.createClusterRole({ body: { metadata: { name: victimRole, labels }, rules: [] } });
+      await clusterRule('delete-audited', { match: { rules: ['E2E delete clusterrole'], sources: ['k8s_audit'] }, actions: [inline('delete', 'kubernetes:delete')] });
+      for (const name of ['system:basic-user', ownRole, victimRole]) await postAccepted(op, auditAlert({ rule: 'E2E delete clusterrole', resource: 'clusterroles', name }));
+
+      const sys = await clusterOutcome('delete-audited', about('ClusterRole', 'system:basic-user'), 'system: ClusterRole outcome');
+      assert.deepEqual([sys.result, sys.reason], ['Skipped', 'ProtectedObject']);
+      assert.match(sys.message, /ClusterRole system:basic-user belongs to Kubernetes/);
+      const mine = await clusterOutcome('delete-audited', about('ClusterRole', ownRole), "the operator's own ClusterRole outcome");
+      assert.deepEqual([mine.result, mine.reason], ['Skipped', 'SelfProtection']);
+      const victim = await clusterOutcome('delete-audited', about('ClusterRole', victimRole), 'ordinary ClusterRole outcome');
+      assert.deepEqual([victim.result, victim.reason], ['Succeeded', 'Deleted']);
+
+      assert.equal((await rbac.readClusterRole({ name: 'system:basic-user' })).metadata?.uid, basic.metadata?.uid, 'system:basic-user still exists');
+      assert.equal((await rbac.readClusterRole({ name: ownRole })).metadata?.uid, own.metadata?.uid, "the operator's own ClusterRole still exists");
+      await eventually(`ClusterRole ${victimRole} gone`, async () => {
+        try {
+          await rbac.readClusterRole({ name: victimRole });
+          return false;
+        } catch (err) {
+          return isNotFound(err);
+        }
+      });
     });
   });
 

@@ -9,11 +9,12 @@ import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { V1PolicyRule } from '@kubernetes/client-node';
 import { builtinActionners } from '../operator/src/actionners/index.js';
-import type { Actionner } from '../operator/src/actionners/types.js';
+import { DEFAULT_OPERATOR_RBAC_NAME, type Actionner } from '../operator/src/actionners/types.js';
 import { GROUP, TALON_ACTION_PLURAL, TALON_RULE_PLURAL } from '../operator/src/api/v1alpha1/types.js';
 import { runGenerator, type GeneratedFile } from './gen-crds.js';
 
-export const CLUSTER_ROLE_NAME = 'talon-operator';
+/** The operator's guards never act on this ClusterRole (nor its binding): see OperatorIdentity.rbacNames. */
+export const CLUSTER_ROLE_NAME = DEFAULT_OPERATOR_RBAC_NAME;
 
 /** What the operator needs whatever actionners run: its CRs, their status, Events, Leases, pods. */
 export const CONTROLLER_RULES: readonly V1PolicyRule[] = [

@@ -13,7 +13,7 @@ import { ActionnerRegistry } from './actionners/registry.js';
 import { API_VERSION, TALON_ACTION_KIND, TALON_RULE_KIND, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
 import { loadConfig } from './config/load.js';
 import { compileAction, compileRule } from './rules/compiler.js';
-import { resolveTarget } from './falco/event.js';
+import { alertNamespace, alertObject, objectKey } from './falco/target.js';
 import { parseAlert } from './falco/parse.js';
 import { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
@@ -145,10 +145,12 @@ function testEvent(args: string[]): number {
   const { compiled, problems } = compileAll(m, controlNamespace);
   for (const e of [...m.errors, ...problems]) process.stderr.write(`skipped: ${e}\n`);
   const index = RuleIndex.build(compiled, controlNamespace);
-  const target = resolveTarget(parsed.event);
-  const matched = new Set(index.evaluate(parsed.event, target.namespace).map((r) => r.key));
-  process.stdout.write(`alert: rule=${JSON.stringify(parsed.event.rule)} priority=${parsed.event.priority} source=${parsed.event.source} target=${JSON.stringify(target)}\n`);
-  for (const { rule, explanation } of index.explain(parsed.event, target.namespace)) {
+  const namespace = alertNamespace(parsed.event);
+  const matched = new Set(index.evaluate(parsed.event, namespace).map((r) => r.key));
+  process.stdout.write(
+    `alert: rule=${JSON.stringify(parsed.event.rule)} priority=${parsed.event.priority} source=${parsed.event.source} object=${objectKey(alertObject(parsed.event))} namespace=${namespace ?? '(none: cluster rules only)'}\n`,
+  );
+  for (const { rule, explanation } of index.explain(parsed.event, namespace)) {
     if (matched.has(rule.key)) {
       process.stdout.write(`MATCH  ${rule.key}${rule.dryRun ? ' (dryRun)' : ''}${rule.suspend ? ' (suspended)' : ''}\n`);
       for (const a of rule.actions) process.stdout.write(`         would run ${a.name} (${a.actionner.info.name}) ${JSON.stringify(a.params)}\n`);

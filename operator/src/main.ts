@@ -69,6 +69,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     protectedNamespaces: new Set(config.protectedNamespaces),
     ...(env.POD_NAME ? { podName: env.POD_NAME } : {}),
     ...(env.POD_NAMESPACE ? { podNamespace: env.POD_NAMESPACE } : {}),
+    // The operator's own ClusterRole/ClusterRoleBinding names (comma-separated); the chart sets its full name.
+    ...(env.OPERATOR_RBAC_NAME ? { rbacNames: new Set(env.OPERATOR_RBAC_NAME.split(',').map((n) => n.trim()).filter((n) => n !== '')) } : {}),
   };
   warnIfUnauthenticated(config, logger);
 

@@ -14,7 +14,7 @@ function fakeActionner(name: string, schema: TSchema = terminateSchema()): Actio
       requiredFields: [],
       defaultContinue: false,
       destructive: true,
-      scope: 'pod',
+      target: 'pod',
       output: 'none',
       rbac: [],
       example: { gracePeriodSeconds: 0 },

@@ -13,29 +13,48 @@ import type { KubeClients } from '../kube/client.js';
 import type { ExpiryHandler } from './expiry.js';
 import type { ObjectRef } from '../api/v1alpha1/outcome.js';
 import type { Artifact } from '../lib/artifact.js';
-import type { EventTarget, FalcoEvent } from '../falco/event.js';
+import type { FalcoEvent } from '../falco/event.js';
+import type { ResolvedTarget, TargetSubject } from '../falco/target.js';
+
+export type { ResolvedTarget, TargetSubject };
 
 /**
- * Where an actionner acts. `pod`/`namespace` actionners may be used by tenant rules (confined
- * to the rule's namespace); `node` and `cluster` actionners are refused for tenant rules;
- * `cloud` actionners are allowed for tenant rules only in namespaces the config lists.
+ * The tenancy class of one configured use of an actionner (DESIGN.md §2 "Scope and tenancy").
+ * Never declared on its own: it follows from what the use acts on (`useOf`), so scope and
+ * target cannot disagree.
+ * - `pod`: the alert's pod; a tenant rule may act on it when it is in the rule's namespace.
+ * - `namespace`: the audited object; a tenant rule may act on it when it is a namespaced
+ *   object of the rule's namespace (a cluster-scoped object is out of scope).
+ * - `node`: a node; refused for tenant rules.
+ * - `cloud`: acts outside the cluster or beyond Kubernetes' `edit` role with the operator's
+ *   credentials (no target, or an actionner declared `cloud`); tenant rules only in the
+ *   namespaces the config lists (`safety.cloudNamespaces`), and any Kubernetes object it names
+ *   must still be in the rule's namespace.
  */
-export type ActionnerScope = 'pod' | 'namespace' | 'node' | 'cluster' | 'cloud';
+export type ActionnerScope = 'pod' | 'namespace' | 'node' | 'cloud';
 
 export interface ActionnerInfo {
   /** `category:name`, e.g. `kubernetes:label`. */
   readonly name: string;
   readonly description: string;
   /**
-   * Output fields the alert must carry for the action to make sense; each entry is a list of
-   * alternatives (any one present satisfies it), e.g. [['k8s.pod.name','ka.target.pod.name']].
+   * Output fields the alert must carry besides those naming the target (which `target` already
+   * requires, through falco/target.ts); each entry is a list of alternatives (any one present
+   * satisfies it), e.g. [['fd.rip', 'fd.sip']].
    */
   readonly requiredFields: readonly (readonly string[])[];
   /** Talon semantics: whether the rule's next action runs after this one by default. */
   readonly defaultContinue: boolean;
   /** Counted against the cluster-wide destructive-actions budget (terminate, delete, drain, cordon). */
   readonly destructive: boolean;
-  readonly scope: ActionnerScope;
+  /** What the actionner acts on, unless `targetFor` says otherwise for a use's parameters. */
+  readonly target: TargetSubject;
+  /**
+   * True when it acts with the operator's credentials beyond Kubernetes' `edit` role (cloud
+   * APIs, Calico/Cilium policies): its uses are `cloud`-scoped (node uses stay `node`).
+   * Default false.
+   */
+  readonly cloud?: boolean;
   /** 'none' | 'allowed' | 'required': whether an output (artifact target) may or must be set. */
   readonly output: 'none' | 'allowed' | 'required';
   /** RBAC the operator needs for this actionner; config/rbac/role.yaml is generated from these. */
@@ -46,6 +65,9 @@ export interface ActionnerInfo {
 
 export type { KubeClients };
 
+/** Name of the operator's own ClusterRole and ClusterRoleBinding when its identity names none (scripts/gen-rbac.ts, config/rbac). */
+export const DEFAULT_OPERATOR_RBAC_NAME = 'talon-operator';
+
 /** What the operator knows about where it runs, for guards. */
 export interface OperatorIdentity {
   readonly controlNamespace: string;
@@ -53,6 +75,11 @@ export interface OperatorIdentity {
   /** The operator's own pod name (POD_NAME), if known; it never acts on itself. */
   readonly podName?: string;
   readonly podNamespace?: string;
+  /**
+   * Names of the operator's own ClusterRoles and ClusterRoleBindings (OPERATOR_RBAC_NAME; the
+   * chart's full name); never acted upon. Absent: {DEFAULT_OPERATOR_RBAC_NAME}.
+   */
+  readonly rbacNames?: ReadonlySet<string>;
 }
 
 export type { ObjectRef } from '../api/v1alpha1/outcome.js';
@@ -74,7 +101,12 @@ export interface ActionResult {
 
 export interface ActionContext<P = Readonly<Record<string, unknown>>> {
   readonly event: FalcoEvent;
-  readonly target: EventTarget;
+  /**
+   * The object this action acts on, resolved once by the dispatcher for the use's subject
+   * (`useOf(...).target`) and checked by its guards; the actionner acts on exactly this object
+   * and never re-derives it from the alert.
+   */
+  readonly target: ResolvedTarget;
   readonly params: P;
   readonly signal: AbortSignal;
   readonly kube: KubeClients;
@@ -91,13 +123,17 @@ export interface Actionner<P = Readonly<Record<string, unknown>>> {
   /** TypeBox schema: additionalProperties false, defaults declared; camelCase keys. */
   readonly paramsSchema: TSchema;
   /**
-   * Optional: the scope of one configured use, when parameters widen it beyond `info.scope`
-   * (e.g. `level: node` on kubernetes:label). The compiler applies tenancy to this scope;
-   * absent ⇒ `info.scope`. Called with validated, defaulted parameters.
+   * Optional: what one configured use acts on, when its parameters change it (e.g. `level: node`
+   * on kubernetes:label); absent ⇒ `info.target`. Called with validated, defaulted parameters;
+   * pure. Read through `useOf`, by the compiler (tenancy at admission) and the dispatcher
+   * (target resolution and guards at run time).
    */
-  scopeFor?(params: P): ActionnerScope;
-  /** Cheap synchronous checks of the alert against the parameters (required fields, etc.). */
-  precheck(event: FalcoEvent, target: EventTarget, params: P): PrecheckResult;
+  targetFor?(params: P): TargetSubject;
+  /**
+   * Cheap synchronous checks of the alert and the resolved target against the parameters,
+   * after the dispatcher's guards.
+   */
+  precheck(event: FalcoEvent, target: ResolvedTarget, params: P): PrecheckResult;
   run(ctx: ActionContext<P>): Promise<ActionResult>;
   /** For actionners that create objects with a lifetime (`ttl`): how the expiry sweeper finds and removes them. */
   readonly expiry?: ExpiryHandler;
@@ -116,3 +152,21 @@ export const failed = (reason: string, message: string, retryable = false): Acti
   message,
   retryable,
 });
+
+/** What one configured use of an actionner acts on, and the tenancy class that follows from it. */
+export interface ActionnerUse {
+  readonly target: TargetSubject;
+  readonly scope: ActionnerScope;
+}
+
+const SCOPE_OF_TARGET: Readonly<Record<TargetSubject, ActionnerScope>> = { pod: 'pod', audited: 'namespace', node: 'node', none: 'cloud' };
+
+/**
+ * The use of `actionner` with these (validated, defaulted) parameters. A node use is always
+ * `node`-scoped, even for a `cloud` actionner: the stricter class wins.
+ */
+export function useOf<P>(actionner: Actionner<P>, params: P): ActionnerUse {
+  const target = actionner.targetFor?.(params) ?? actionner.info.target;
+  const scope = actionner.info.cloud === true && target !== 'node' ? 'cloud' : SCOPE_OF_TARGET[target];
+  return { target, scope };
+}

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
 import { FakeKube, falcoEvent, podFixture } from '../../test/fakes/kube.js';
-import { ok, failed, type Actionner, type ActionResult, type ActionnerScope, type OperatorIdentity } from '../actionners/types.js';
+import { ok, failed, type Actionner, type ActionResult, type OperatorIdentity, type TargetSubject } from '../actionners/types.js';
 import { terminateActionner } from '../actionners/kubernetes/terminate.js';
 import { deleteActionner } from '../actionners/kubernetes/delete.js';
 import { TokenBucketBudget, type Budget } from './budget.js';
-import { Dispatcher, describeTarget, type DispatcherDeps } from './dispatcher.js';
-import { resolveTarget, type FalcoEvent } from '../falco/event.js';
+import { Dispatcher, type DispatcherDeps } from './dispatcher.js';
+import type { FalcoEvent } from '../falco/event.js';
 import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
@@ -31,7 +31,7 @@ class CollectingSink implements OutcomeSink {
 }
 
 /** A test actionner whose runs are kept in `ran`; behaviour per call from `behave`. */
-function probe(name: string, behave: (ctx: { signal: AbortSignal }) => Promise<ActionResult> | ActionResult, opts: { destructive?: boolean; scope?: ActionnerScope; required?: string[][] } = {}) {
+function probe(name: string, behave: (ctx: { signal: AbortSignal }) => Promise<ActionResult> | ActionResult, opts: { destructive?: boolean; target?: TargetSubject; required?: string[][] } = {}) {
   const ran: string[] = [];
   const a: Actionner = {
     info: {
@@ -40,7 +40,7 @@ function probe(name: string, behave: (ctx: { signal: AbortSignal }) => Promise<A
       requiredFields: opts.required ?? [],
       defaultContinue: true,
       destructive: opts.destructive ?? false,
-      scope: opts.scope ?? 'pod',
+      target: opts.target ?? 'pod',
       output: 'none',
       rbac: [],
       example: {},
@@ -48,7 +48,8 @@ function probe(name: string, behave: (ctx: { signal: AbortSignal }) => Promise<A
     paramsSchema: Type.Object({}),
     precheck: () => ({ ok: true }),
     run: async (ctx) => {
-      ran.push(`${ctx.actionName}@${ctx.target.namespace ?? ''}/${ctx.target.pod ?? ''}`);
+      const o = ctx.target.object ?? (ctx.target.subject === 'node' ? ctx.target.pod : undefined);
+      ran.push(`${ctx.actionName}@${o?.namespace ?? ''}/${o?.name ?? ''}`);
       return behave(ctx);
     },
   };
@@ -119,16 +120,6 @@ function setup(over: Partial<DispatcherDeps> = {}) {
 }
 
 const podEvent = (ns = 'default', pod = 'web-1', extra: Record<string, string> = {}) => falcoEvent({ 'k8s.ns.name': ns, 'k8s.pod.name': pod, ...extra });
-
-test('target: pod, else audited object (Namespace protects itself), else node, else event', () => {
-  assert.equal(describeTarget(resolveTarget(podEvent())).key, 'Pod/default/web-1');
-  const cm = describeTarget(resolveTarget(falcoEvent({ 'ka.target.resource': 'configmaps', 'ka.target.name': 'cfg', 'ka.target.namespace': 'app' })));
-  assert.deepEqual([cm.key, cm.scopeNamespace], ['ConfigMap/app/cfg', 'app']);
-  const ns = describeTarget(resolveTarget(falcoEvent({ 'ka.target.resource': 'namespaces', 'ka.target.name': 'kube-system' })));
-  assert.deepEqual([ns.key, ns.scopeNamespace, ns.protectNamespaces], ['Namespace//kube-system', undefined, ['kube-system']]);
-  assert.equal(describeTarget(resolveTarget(falcoEvent({}, { hostname: 'n1' }))).key, 'Node//n1');
-  assert.equal(describeTarget(resolveTarget(falcoEvent({}, { hostname: '' }))).key, 'event');
-});
 
 test('a failure stops the rule unless ignoreErrors; continue:false stops it whatever the result', async () => {
   const bad = probe('t:bad', () => failed('Broken', 'broken'));
@@ -226,7 +217,7 @@ test('a pending duplicate merges into its work item and is counted; actions per 
 
 test('tenancy: a tenant rule acts only on its namespace and never at node level', async () => {
   const p = probe('t:pod', succeed);
-  const node = probe('t:node', succeed, { scope: 'node' });
+  const node = probe('t:node', succeed, { target: 'node' });
   const { d, sink } = setup();
   const tenant = (name: string, a: CompiledAction) => rule(name, [a], { namespace: 'team-a', scope: 'tenant' });
   d.dispatch(podEvent('team-b', 'x'), [tenant('other-ns', action(p.a, { name: 'other' }))]);
@@ -253,13 +244,112 @@ test('protected namespaces and the operator pod are never acted upon', async () 
   assert.ok(fake.get('Pod', 'kube-system', 'coredns-1'));
   assert.ok(fake.get('Pod', 'talon-system', 'talon-operator-abc'));
   assert.ok(fake.get('Namespace', undefined, 'kube-system'));
-  assert.deepEqual(sink.summary().sort(), ['del:Skipped:ProtectedNamespace', 'kill:Skipped:ProtectedNamespace', 'kill:Skipped:ProtectedNamespace']);
+  // The operator's own namespace is protected too; the more specific reason wins.
+  assert.deepEqual(sink.summary().sort(), ['del:Skipped:ProtectedNamespace', 'kill:Skipped:ProtectedNamespace', 'kill:Skipped:SelfProtection']);
   const self = setup({ identity: { ...identity, protectedNamespaces: new Set() } });
   self.fake.add('Pod', podFixture('talon-system', 'talon-operator-abc'));
   self.d.dispatch(falcoEvent({ 'k8s.ns.name': 'talon-system', 'k8s.pod.name': 'talon-operator-abc' }), [rule('self', [kill])]);
   await self.d.drain();
   assert.ok(self.fake.get('Pod', 'talon-system', 'talon-operator-abc'));
   assert.deepEqual(self.sink.summary(), ['kill:Skipped:SelfProtection']);
+});
+
+const killAll = { gracePeriodSeconds: 0, ignoreDaemonSets: false, ignoreStatefulSets: false, ignoreStandalonePods: false };
+
+/** The issue's alert: a pod in kube-system, and an audited ConfigMap in default. */
+const mixedAlert = (extra: Record<string, string> = {}) =>
+  falcoEvent({ 'k8s.pod.name': 'coredns-abc', 'k8s.ns.name': 'kube-system', 'ka.target.resource': 'configmaps', 'ka.target.name': 'x', 'ka.target.namespace': 'default', ...extra });
+
+test('each action is guarded on the object it acts on: terminate of a kube-system pod is refused even when the audited object is elsewhere', async () => {
+  const { d, sink, fake } = setup();
+  fake.add('Pod', podFixture('kube-system', 'coredns-abc'));
+  fake.add('ConfigMap', { metadata: { name: 'x', namespace: 'default' } });
+  d.dispatch(mixedAlert(), [rule('wide', [action(terminateActionner, { name: 'kill', params: killAll })])]);
+  await d.drain();
+  assert.ok(fake.get('Pod', 'kube-system', 'coredns-abc'), 'the kube-system pod must survive');
+  assert.equal(fake.callCount('core.deleteNamespacedPod'), 0);
+  assert.deepEqual(sink.summary(), ['kill:Skipped:ProtectedNamespace']);
+  assert.deepEqual(sink.outcomes[0]?.target, { apiVersion: 'v1', kind: 'Pod', namespace: 'kube-system', name: 'coredns-abc' });
+  assert.match(sink.outcomes[0]?.message ?? '', /namespace 'kube-system' is protected: Pod kube-system\/coredns-abc/);
+
+  // The same alert: a delete acts on the audited ConfigMap (not protected), a terminate on the pod.
+  const s2 = setup();
+  s2.fake.add('Pod', podFixture('kube-system', 'coredns-abc'));
+  s2.fake.add('ConfigMap', { metadata: { name: 'x', namespace: 'default' } });
+  s2.d.dispatch(mixedAlert(), [rule('both', [action(deleteActionner, { name: 'del' }), action(terminateActionner, { name: 'kill', params: killAll })])]);
+  await s2.d.drain();
+  assert.deepEqual(s2.sink.summary(), ['del:Succeeded:Deleted', 'kill:Skipped:ProtectedNamespace']);
+  assert.deepEqual(s2.sink.outcomes[0]?.target, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'x' });
+  assert.equal(s2.fake.get('ConfigMap', 'default', 'x'), undefined);
+  assert.ok(s2.fake.get('Pod', 'kube-system', 'coredns-abc'));
+});
+
+test('protected cluster objects: system: ClusterRoles, the operator\'s own RBAC and protected Namespaces are never deleted', async () => {
+  const { d, sink, fake } = setup({ identity: { ...identity, rbacNames: new Set(['my-talon']) } });
+  for (const name of ['system:basic-user', 'my-talon', 'cluster-admin', 'team-reader']) fake.add('ClusterRole', { metadata: { name } });
+  fake.add('Namespace', { metadata: { name: 'kube-system' } });
+  const del = action(deleteActionner, { name: 'del' });
+  const audit = (resource: string, name: string) => falcoEvent({ 'ka.target.resource': resource, 'ka.target.name': name }, { source: 'k8s_audit' });
+  d.dispatch(audit('clusterroles', 'system:basic-user'), [rule('r1', [del])]);
+  d.dispatch(audit('clusterroles', 'my-talon'), [rule('r2', [del])]);
+  d.dispatch(audit('clusterroles', 'cluster-admin'), [rule('r3', [del])]);
+  d.dispatch(audit('namespaces', 'kube-system'), [rule('r4', [del])]);
+  d.dispatch(audit('clusterroles', 'team-reader'), [rule('r5', [del])]);
+  await d.drain();
+  const byRule = new Map(sink.outcomes.map((o) => [o.rule.name, `${o.result}/${o.reason}`]));
+  assert.deepEqual(Object.fromEntries(byRule), {
+    r1: 'Skipped/ProtectedObject',
+    r2: 'Skipped/SelfProtection',
+    r3: 'Skipped/ProtectedObject',
+    r4: 'Skipped/ProtectedNamespace',
+    r5: 'Succeeded/Deleted',
+  });
+  for (const name of ['system:basic-user', 'my-talon', 'cluster-admin']) assert.ok(fake.get('ClusterRole', undefined, name), name);
+  assert.ok(fake.get('Namespace', undefined, 'kube-system'));
+  assert.equal(fake.get('ClusterRole', undefined, 'team-reader'), undefined);
+
+  // Without a configured name, the operator's own ClusterRole is talon-operator.
+  const dflt = setup();
+  dflt.fake.add('ClusterRole', { metadata: { name: 'talon-operator' } });
+  dflt.d.dispatch(audit('clusterroles', 'talon-operator'), [rule('own', [del])]);
+  await dflt.d.drain();
+  assert.deepEqual(dflt.sink.summary(), ['del:Skipped:SelfProtection']);
+  assert.ok(dflt.fake.get('ClusterRole', undefined, 'talon-operator'));
+});
+
+test('tenancy is checked on each action\'s object: OutOfScope even when k8s.ns.name is the rule\'s namespace', async () => {
+  const { d, sink, fake } = setup();
+  fake.add('Pod', podFixture('team-a', 'p'));
+  fake.add('ConfigMap', { metadata: { name: 'cfg', namespace: 'team-b' } });
+  const ev = falcoEvent({ 'k8s.ns.name': 'team-a', 'k8s.pod.name': 'p', 'ka.target.resource': 'configmaps', 'ka.target.name': 'cfg', 'ka.target.namespace': 'team-b' });
+  const tenant = rule('tenant', [action(deleteActionner, { name: 'del', ignoreErrors: true }), action(terminateActionner, { name: 'kill', params: killAll })], { namespace: 'team-a', scope: 'tenant' });
+  d.dispatch(ev, [tenant]);
+  await d.drain();
+  assert.deepEqual(sink.summary(), ['del:Skipped:OutOfScope', 'kill:Succeeded:Terminated']);
+  assert.match(sink.outcomes[0]?.message ?? '', /ConfigMap team-b\/cfg is in namespace 'team-b'; a rule in namespace 'team-a' may only act there/);
+  assert.ok(fake.get('ConfigMap', 'team-b', 'cfg'), 'the other namespace\'s ConfigMap survives');
+  assert.equal(fake.get('Pod', 'team-a', 'p'), undefined, 'the tenant\'s own pod was acted upon');
+});
+
+test('an action whose object the alert does not name is Skipped/MissingFields with no target', async () => {
+  const { d, sink } = setup();
+  d.dispatch(falcoEvent({ 'ka.target.resource': 'configmaps', 'ka.target.name': 'x' }), [rule('r', [action(terminateActionner, { name: 'kill', params: killAll })])]);
+  await d.drain();
+  assert.deepEqual(sink.summary(), ['kill:Skipped:MissingFields']);
+  assert.deepEqual(sink.outcomes[0]?.target, { kind: 'None', name: '' });
+  assert.match(sink.outcomes[0]?.message ?? '', /names no pod and namespace.*which kubernetes:terminate needs/);
+});
+
+test('node uses act on the alert pod\'s node, else on the hostname; the outcome names the pod when there is one', async () => {
+  const seen = probe('t:node', succeed, { target: 'node' });
+  const { d, sink } = setup();
+  d.dispatch(podEvent('kube-system', 'kube-proxy-1'), [rule('by-pod', [action(seen.a, { name: 'via-pod' })])]);
+  d.dispatch(falcoEvent({}, { hostname: 'node-9' }), [rule('by-host', [action(seen.a, { name: 'via-host' })])]);
+  await d.drain();
+  // A node is not in a namespace: a pod of a protected namespace does not protect its node.
+  assert.deepEqual(seen.ran.sort(), ['via-host@/node-9', 'via-pod@kube-system/kube-proxy-1']);
+  const targets = Object.fromEntries(sink.outcomes.map((o) => [o.action, `${o.target.kind}/${o.target.namespace ?? ''}/${o.target.name}`]));
+  assert.deepEqual(targets, { 'via-pod': 'Pod/kube-system/kube-proxy-1', 'via-host': 'Node//node-9' });
 });
 
 test('the destructive budget: over it the action is skipped and the pod lives; skipped runs give the token back', async () => {

@@ -11,25 +11,36 @@
  *   key: a still-pending item of the same rule and target absorbs it ('Merged'); a full queue
  *   (or a stopped dispatcher) records a Skipped/QueueFull (ShuttingDown) outcome and logs a warning.
  *
- * Per action of a work item, in order: required fields → tenancy (OutOfScope) → protected
- * namespace → the operator's own pod (SelfProtection) → actionner precheck → dry run (rule or
- * global: DryRun outcome saying what would be done, nothing done, no budget used) → budget
- * for destructive actionners (BudgetExceeded; the token is given back when the run destroys
- * nothing) → run under one deadline of `timeoutMs` (retries included) and the dispatcher's
- * shutdown signal, retrying retryable failures with exponential backoff and jitter.
+ * Per action of a work item, in order: the action's target is resolved once for what its use
+ * acts on (`useOf` → falco/target.ts `resolveTarget`); the guards (guards.ts: required fields,
+ * tenancy, self-protection, protected objects, protected namespaces) check that resolved
+ * object → actionner precheck → dry run (rule or global: DryRun outcome saying what would be
+ * done, nothing done, no budget used) → budget for destructive actionners (BudgetExceeded; the
+ * token is given back when the run destroys nothing) → run on that same resolved object under
+ * one deadline of `timeoutMs` (retries included) and the dispatcher's shutdown signal,
+ * retrying retryable failures with exponential backoff and jitter. The outcome's `target` is
+ * the action's resolved object (for a node found through the alert's pod, that pod; `None`
+ * when the alert names no object of the subject).
+ *
+ * Work-queue and cooldown key: the alert's main object (falco/target.ts `alertObject`: its
+ * pod, else its audited object, else its node), not each action's target. So all actions of
+ * every rule for one alert run serially on one key even when they touch different objects,
+ * and a cooldown is per (rule, alert's main object).
+ *
  * Then Talon's code semantics (talon-compat §3.4): a Failed action, or one skipped by a guard
  * before running (Talon's failed Checks), stops the rule's remaining actions unless
  * `ignoreErrors`; an action with `continue: false` stops them whatever its result. A run that
  * returns `skipped` (e.g. IgnoredDaemonSet) counts as success, as in Talon.
  */
-import type { ActionResult, KubeClients, OperatorIdentity } from '../actionners/types.js';
-import { kindOfResource } from '../actionners/kubernetes/common.js';
+import { useOf, type ActionnerUse, type ActionResult, type KubeClients, type OperatorIdentity } from '../actionners/types.js';
 import { sleep } from '../lib/sleep.js';
 import { fromKubeError } from '../errors.js';
 import { Backoff } from '../lib/backoff.js';
 import { KeyedQueue, type WorkInfo } from '../lib/keyed-queue.js';
 import type { Budget } from './budget.js';
-import { field, resolveTarget, type EventTarget, type FalcoEvent } from '../falco/event.js';
+import type { FalcoEvent } from '../falco/event.js';
+import { alertObject, objectKey, resolveTarget, targetText, type ResolvedTarget, type TargetResolution } from '../falco/target.js';
+import { checkGuards } from './guards.js';
 import { silentLog, type LogPort } from '../lib/log.js';
 import { type Outcome, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
@@ -68,49 +79,21 @@ export interface DispatcherDeps {
   readonly log?: LogPort;
 }
 
-/** Where the alert points: the queue/cooldown key, the outcome target, and the namespaces guards look at. */
-export interface TargetInfo {
-  readonly key: string;
-  readonly ref: OutcomeTarget;
-  /** Namespace for tenancy; undefined for cluster-scoped objects and alerts without one. */
-  readonly scopeNamespace: string | undefined;
-  /** Namespaces protection applies to: the object's namespace, or a Namespace object's own name. */
-  readonly protectNamespaces: readonly string[];
-}
-
-/**
- * The target of an alert: the audited object of a k8s_audit alert about something other than
- * a pod; else the pod; else the node (Falco's hostname); else 'event'.
- */
-export function describeTarget(t: EventTarget): TargetInfo {
-  if (t.auditResource !== undefined && t.auditResource !== 'pods' && t.auditName !== undefined) {
-    const k = kindOfResource(t.auditResource);
-    const ns = k.namespaced ? t.auditNamespace : undefined;
-    const ref: OutcomeTarget = { ...(k.apiVersion ? { apiVersion: k.apiVersion } : {}), kind: k.kind, name: t.auditName, ...(ns !== undefined ? { namespace: ns } : {}) };
-    const protect = k.kind === 'Namespace' ? [t.auditName] : ns !== undefined ? [ns] : [];
-    return { key: `${k.kind}/${ns ?? ''}/${t.auditName}`, ref, scopeNamespace: ns, protectNamespaces: protect };
-  }
-  if (t.pod !== undefined) {
-    const ns = t.namespace;
-    return {
-      key: `Pod/${ns ?? ''}/${t.pod}`,
-      ref: { apiVersion: 'v1', kind: 'Pod', name: t.pod, ...(ns !== undefined ? { namespace: ns } : {}) },
-      scopeNamespace: ns,
-      protectNamespaces: ns !== undefined ? [ns] : [],
-    };
-  }
-  if (t.hostname !== undefined) {
-    return { key: `Node//${t.hostname}`, ref: { apiVersion: 'v1', kind: 'Node', name: t.hostname }, scopeNamespace: undefined, protectNamespaces: [] };
-  }
-  return { key: 'event', ref: { kind: 'None', name: '' }, scopeNamespace: t.namespace, protectNamespaces: t.namespace !== undefined ? [t.namespace] : [] };
-}
-
 interface WorkItem {
   readonly ev: FalcoEvent;
   readonly rule: CompiledRule;
-  readonly target: EventTarget;
-  readonly info: TargetInfo;
+  /** The work-queue and cooldown key: the alert's main object. */
+  readonly key: string;
 }
+
+/** One action's use, its target resolution, and the outcome target that stands for it. */
+interface ActionTarget {
+  readonly use: ActionnerUse;
+  readonly resolution: TargetResolution;
+  readonly ref: OutcomeTarget;
+}
+
+const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
 
 type Verdict = { readonly result: OutcomeResult; readonly reason: string; readonly message: string };
 
@@ -145,7 +128,7 @@ export class Dispatcher {
       concurrency: deps.queue.concurrency,
       maxPending: deps.queue.maxPending,
       worker: (item, info) => this.work(item, info),
-      onError: (err, item) => this.log.error('work item crashed', { rule: item.rule.key, target: item.info.key, trace_id: item.ev.traceId, error: String(err) }),
+      onError: (err, item) => this.log.error('work item crashed', { rule: item.rule.key, target: item.key, trace_id: item.ev.traceId, error: String(err) }),
     });
   }
 
@@ -157,30 +140,29 @@ export class Dispatcher {
   /** Queues the actions of the matched rules; never blocks and never throws. */
   dispatch(ev: FalcoEvent, rules: readonly CompiledRule[]): void {
     if (rules.length === 0) return;
-    const target = resolveTarget(ev);
-    const info = describeTarget(target);
+    const key = objectKey(alertObject(ev));
     for (const rule of rules) {
       this.deps.sink.matched(rule, ev);
       const first = rule.actions[0];
       if (rule.suspend) {
-        if (first) this.record(ev, rule, first, info, { result: 'Skipped', reason: 'Suspended', message: 'the rule is suspended: matched and counted, no action run' }, 0, 0, 0);
+        if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason: 'Suspended', message: 'the rule is suspended: matched and counted, no action run' }, 0, 0, 0);
         continue;
       }
-      if (rule.cooldownMs > 0 && !this.deps.cooldowns.tryAcquire(rule.key, info.key, rule.cooldownMs)) {
+      if (rule.cooldownMs > 0 && !this.deps.cooldowns.tryAcquire(rule.key, key, rule.cooldownMs)) {
         this.deps.sink.suppressed(rule, ev, 'Cooldown');
-        this.log.debug('match suppressed', { rule: rule.key, target: info.key, trace_id: ev.traceId, why: 'Cooldown' });
+        this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Cooldown' });
         continue;
       }
-      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(info.key, { ev, rule, target, info }, rule.key);
+      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule, key }, rule.key);
       if (queued === 'merged') {
         this.deps.sink.suppressed(rule, ev, 'Merged');
-        this.log.debug('match suppressed', { rule: rule.key, target: info.key, trace_id: ev.traceId, why: 'Merged' });
+        this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Merged' });
       } else if (queued === false) {
         const stopping = this.shutdown.signal.aborted;
         const why = stopping ? 'the operator is shutting down' : `the work queue is full (${this.queue.depth()} pending)`;
-        this.log.warn('work item dropped', { rule: rule.key, target: info.key, trace_id: ev.traceId, why });
+        this.log.warn('work item dropped', { rule: rule.key, target: key, trace_id: ev.traceId, why });
         const reason = stopping ? 'ShuttingDown' : 'QueueFull';
-        if (first) this.record(ev, rule, first, info, { result: 'Skipped', reason, message: `${why}: none of the rule's ${rule.actions.length} actions ran` }, 0, 0, 0);
+        if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${rule.actions.length} actions ran` }, 0, 0, 0);
       }
     }
   }
@@ -201,72 +183,63 @@ export class Dispatcher {
     for (const action of rule.actions) {
       const start = this.clock();
       const ingestToActionMs = Math.max(0, start - ev.receivedAt);
-      const guard = this.guard(item, action);
-      if (guard) {
-        this.record(ev, rule, action, item.info, guard, 0, ingestToActionMs, wi.merged);
+      const at = actionTarget(ev, action);
+      const { ref } = at;
+      const checked = this.check(item, action, at);
+      if (!checked.ok) {
+        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
         if (!action.ignoreErrors || !action.continue) return;
         continue;
       }
+      const target = checked.target;
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
-        const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(item.info.ref)}`;
-        this.record(ev, rule, action, item.info, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
+        const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
+        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
         if (!action.continue) return;
         continue;
       }
       const destructive = action.actionner.info.destructive;
       if (destructive && !this.deps.budget.tryTake()) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
-        this.record(ev, rule, action, item.info, verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
         if (!action.ignoreErrors || !action.continue) return;
         continue;
       }
-      const res = await this.runWithRetry(item, action);
+      const res = await this.runWithRetry(item, action, target);
       if (destructive && res.status === 'skipped') this.deps.budget.refund();
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
-      this.record(ev, rule, action, item.info, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
+      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
       if (result === 'Failed' && !action.ignoreErrors) return;
       if (!action.continue) return;
     }
   }
 
-  /** The checks before running; a Skipped verdict, or undefined to go ahead. */
-  private guard(item: WorkItem, action: CompiledAction): Verdict | undefined {
-    const { ev, rule, target, info } = item;
+  /**
+   * The guards (guards.ts) on the action's resolved target, then the actionner's precheck: the
+   * target to run on, or the verdict (Skipped; Failed when the precheck throws) that stops it.
+   */
+  private check(item: WorkItem, action: CompiledAction, at: ActionTarget): { ok: true; target: ResolvedTarget } | { ok: false; verdict: Verdict } {
+    const { ev, rule } = item;
     const a = action.actionner;
-    const skip = (reason: string, message: string): Verdict => ({ result: 'Skipped', reason, message });
-
-    for (const alternatives of a.info.requiredFields) {
-      if (!alternatives.some((k) => isPresent(field(ev, k)))) return skip('MissingFields', `the alert lacks ${alternatives.join(' or ')}, which ${a.info.name} needs`);
-    }
-    if (rule.scope === 'tenant') {
-      if (a.info.scope === 'node' || a.info.scope === 'cluster') return skip('OutOfScope', `${a.info.name} acts at ${a.info.scope} level, which a rule outside the control namespace may not do`);
-      if (a.info.scope === 'cloud' && !(this.deps.cloudNamespaces?.has(rule.namespace) ?? false)) return skip('OutOfScope', `cloud actionners are not allowed for rules in namespace '${rule.namespace}'`);
-      if (info.scopeNamespace !== rule.namespace) {
-        const where = info.scopeNamespace === undefined ? 'a cluster-scoped object or none' : `namespace '${info.scopeNamespace}'`;
-        return skip('OutOfScope', `the alert's target ${targetText(info.ref)} is in ${where}; a rule in namespace '${rule.namespace}' may only act there`);
-      }
-    }
-    const protectedNs = info.protectNamespaces.find((ns) => this.deps.identity.protectedNamespaces.has(ns));
-    if (protectedNs !== undefined) return skip('ProtectedNamespace', `namespace '${protectedNs}' is protected: ${targetText(info.ref)} is never acted upon`);
-    const id = this.deps.identity;
-    if (id.podName !== undefined && info.ref.kind === 'Pod' && info.ref.name === id.podName && (id.podNamespace === undefined || info.ref.namespace === id.podNamespace)) {
-      return skip('SelfProtection', `${targetText(info.ref)} is the operator's own pod`);
-    }
+    const deps = { identity: this.deps.identity, ...(this.deps.cloudNamespaces ? { cloudNamespaces: this.deps.cloudNamespaces } : {}) };
+    const guarded = checkGuards({ event: ev, rule, actionner: a.info, use: at.use, resolution: at.resolution }, deps);
+    if (!guarded.ok) return { ok: false, verdict: { result: 'Skipped', reason: guarded.reason, message: guarded.message } };
+    const target = guarded.target;
     try {
       const pc = a.precheck(ev, target, action.params);
-      if (!pc.ok) return skip(pc.reason, pc.message);
+      if (!pc.ok) return { ok: false, verdict: { result: 'Skipped', reason: pc.reason, message: pc.message } };
     } catch (err) {
-      return { result: 'Failed', reason: 'PrecheckError', message: `${a.info.name} precheck threw: ${String(err)}` };
+      return { ok: false, verdict: { result: 'Failed', reason: 'PrecheckError', message: `${a.info.name} precheck threw: ${String(err)}` } };
     }
-    return undefined;
+    return { ok: true, target };
   }
 
   /**
    * Runs the action until success, a terminal failure, `attempts` runs, the deadline or
    * shutdown. A run that ignores its signal is abandoned at the deadline.
    */
-  private async runWithRetry(item: WorkItem, action: CompiledAction): Promise<ActionResult> {
+  private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<ActionResult> {
     const ac = new AbortController();
     const onShutdown = (): void => ac.abort(new ShutdownError());
     if (this.shutdown.signal.aborted) onShutdown();
@@ -281,9 +254,9 @@ export class Dispatcher {
     try {
       let last: ActionResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
       for (let attempt = 1; attempt <= attempts; attempt++) {
-        last = await this.runOnce(item, action, ac.signal);
+        last = await this.runOnce(item, action, target, ac.signal);
         if (last.status !== 'failure' || !last.retryable || ac.signal.aborted || attempt === attempts) break;
-        this.log.debug('action retry', { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.info.key, trace_id: item.ev.traceId, attempt, reason: last.reason });
+        this.log.debug('action retry', { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: item.ev.traceId, attempt, reason: last.reason });
         try {
           await sleep(backoff.next(), ac.signal);
         } catch {
@@ -298,12 +271,12 @@ export class Dispatcher {
     }
   }
 
-  private async runOnce(item: WorkItem, action: CompiledAction, signal: AbortSignal): Promise<ActionResult> {
+  private async runOnce(item: WorkItem, action: CompiledAction, target: ResolvedTarget, signal: AbortSignal): Promise<ActionResult> {
     if (signal.aborted) return abortedResult(signal);
     try {
       const run = action.actionner.run({
         event: item.ev,
-        target: item.target,
+        target,
         params: action.params,
         signal,
         kube: this.deps.kube,
@@ -323,7 +296,7 @@ export class Dispatcher {
     ev: FalcoEvent,
     rule: CompiledRule,
     action: CompiledAction,
-    info: TargetInfo,
+    target: OutcomeTarget,
     v: Verdict,
     durationMs: number,
     ingestToActionMs: number,
@@ -336,7 +309,7 @@ export class Dispatcher {
       rule: { namespace: rule.namespace, name: rule.name, uid: rule.uid },
       action: action.name,
       actionner: action.actionner.info.name,
-      target: withUid(info.ref, res),
+      target: withUid(target, res),
       result: v.result,
       reason: v.reason,
       message: v.message,
@@ -347,7 +320,7 @@ export class Dispatcher {
       priority: ev.priority,
       merged,
     };
-    const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: info.key, trace_id: ev.traceId, result: v.result, reason: v.reason };
+    const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };
     if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });
     else this.log.info('action outcome', fields);
     try {
@@ -358,13 +331,16 @@ export class Dispatcher {
   }
 }
 
-function isPresent(v: unknown): boolean {
-  return v !== undefined && v !== null && v !== '';
-}
-
-function targetText(t: OutcomeTarget): string {
-  if (t.kind === 'None') return 'the alert (no Kubernetes object)';
-  return `${t.kind} ${t.namespace !== undefined ? `${t.namespace}/` : ''}${t.name}`;
+/**
+ * The target of one action: resolved for what its use acts on, and the outcome target standing
+ * for it (the object; for a node found through the alert's pod, that pod; else None).
+ */
+function actionTarget(ev: FalcoEvent, action: CompiledAction): ActionTarget {
+  const use = useOf(action.actionner, action.params);
+  const resolution = resolveTarget(ev, use.target);
+  if (!resolution.ok) return { use, resolution, ref: NO_OBJECT };
+  const t = resolution.target;
+  return { use, resolution, ref: t.object ?? (t.subject === 'node' ? t.pod : undefined) ?? NO_OBJECT };
 }
 
 /** The target with the uid an actionner reported for it, if any. */

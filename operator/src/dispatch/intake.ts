@@ -6,7 +6,7 @@
  * `ingest` never blocks and never throws.
  */
 import type { FalcoEvent } from '../falco/event.js';
-import { resolveTarget } from '../falco/event.js';
+import { alertNamespace } from '../falco/target.js';
 import { silentLog, type LogPort } from '../lib/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RuleIndex } from '../rules/rule-index.js';
@@ -67,7 +67,8 @@ export class Intake {
       }
       return;
     }
-    const namespace = resolveTarget(ev).namespace;
+    // The namespace whose tenant rules this alert selects; each action's guard then checks its own target.
+    const namespace = alertNamespace(ev);
     const matched = current.evaluate(ev, namespace);
     if (this.deps.debug) this.logEvaluation(current, ev, namespace, matched);
     if (matched.length === 0) return;

@@ -19,7 +19,7 @@ function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<type
       requiredFields: [],
       defaultContinue: true,
       destructive: false,
-      scope: 'pod',
+      target: 'pod',
       output: 'none',
       rbac: [],
       example: {},
@@ -38,12 +38,12 @@ const registry = new ActionnerRegistry([
     gracePeriodSeconds: Type.Integer({ minimum: 0, default: 30 }),
     ignoreDaemonSets: Type.Boolean({ default: false }),
   }),
-  fake('kubernetes:cordon', { scope: 'node', destructive: true }),
+  fake('kubernetes:cordon', { target: 'node', destructive: true }),
   fake('kubernetes:networkpolicy', {}, {
     allowCidr: Type.Array(Type.String(), { default: [] }),
     selector: Type.Record(Type.String(), Type.String(), { default: {} }),
   }),
-  fake('aws:lambda', { scope: 'cloud' }, { functionName: Type.String() }),
+  fake('aws:lambda', { target: 'none' }, { functionName: Type.String() }),
   fake('kubernetes:log', { output: 'allowed' }, { tailLines: Type.Integer({ default: 20 }) }),
   fake('kubernetes:tcpdump', { output: 'required' }),
 ]);

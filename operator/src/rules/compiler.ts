@@ -7,7 +7,7 @@
  */
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import { deepFreeze } from '../lib/freeze.js';
-import type { Actionner, ActionnerScope } from '../actionners/types.js';
+import { useOf, type Actionner } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
 import {
   parseDuration,
@@ -130,9 +130,9 @@ function scopeProblems(
 ): Problem[] {
   if (scopeOf(namespace, deps) === 'cluster') return [];
   const name = actionner.info.name;
-  const scope: ActionnerScope = actionner.scopeFor?.(params) ?? actionner.info.scope;
+  const { scope } = useOf(actionner, params);
   const problems: Problem[] = [];
-  if (scope === 'node' || scope === 'cluster') {
+  if (scope === 'node') {
     problems.push({
       reason: Reason.ScopeNotAllowed,
       message: `${where} ${name}: acts on the ${scope} level, which tenant rules may not do; only rules in the namespace '${deps.controlNamespace}' may`,

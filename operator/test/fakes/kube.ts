@@ -23,6 +23,7 @@
 import { AbortError, ApiException, RequestContext, type ConfigurationOptions, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClients } from '../../src/actionners/types.js';
 import type { FalcoEvent, FieldValue } from '../../src/falco/event.js';
+import { resolveTarget, type ResolvedTarget, type TargetSubject } from '../../src/falco/target.js';
 
 export type KObj = KubernetesObject & Record<string, unknown>;
 
@@ -486,4 +487,14 @@ export function falcoEvent(fields: Record<string, FieldValue>, over: Partial<Fal
     traceId: `trace-${++traceSeq}`,
     ...over,
   });
+}
+
+/**
+ * The target the dispatcher hands an actionner whose use acts on `subject` (falco/target.ts
+ * `resolveTarget`); throws with the resolver's message when the alert names no such object.
+ */
+export function targetOf(ev: FalcoEvent, subject: TargetSubject): ResolvedTarget {
+  const r = resolveTarget(ev, subject);
+  if (!r.ok) throw new Error(r.message);
+  return r.target;
 }

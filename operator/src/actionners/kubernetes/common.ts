@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the Kubernetes actionners: request options (abort signal, patch content
- * type), error mapping onto results, owner/replica guards, and the table of resources
- * `kubernetes:delete` supports.
+ * type), error mapping onto results, owner/replica guards, the resolved target's pod, and the
+ * delete calls of the resources `kubernetes:delete` supports (their kinds and scopes are in
+ * falco/target.ts `AUDIT_RESOURCES`).
  */
 import {
   Observable,
@@ -15,14 +16,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
-import { failed, type ActionResult, type KubeClients, type ObjectRef, type PrecheckResult } from '../types.js';
-import type { EventTarget } from '../../falco/event.js';
-
-/** Event fields naming the pod and its namespace (Talon's fallbacks). */
-export const POD_FIELDS: readonly (readonly string[])[] = [
-  ['k8s.pod.name', 'ka.target.pod.name', 'ka.target.name'],
-  ['k8s.ns.name', 'ka.target.namespace'],
-];
+import { failed, type ActionResult, type KubeClients, type ObjectRef, type ResolvedTarget } from '../types.js';
+import type { PodObject } from '../../falco/target.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'talon-operator';
@@ -185,55 +180,29 @@ export function ignoredBy(pod: V1Pod, flags: IgnoreFlags): { reason: string; wha
   return undefined;
 }
 
-/** A resource `kubernetes:delete` can delete; `namespaced` false for cluster-scoped kinds. */
-export interface DeletableResource {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly namespaced: boolean;
-  delete(kube: KubeClients, namespace: string, name: string, signal: AbortSignal): Promise<unknown>;
-}
+/** How `kubernetes:delete` deletes one audited resource (`namespace` is '' for cluster-scoped kinds). */
+export type Deleter = (kube: KubeClients, namespace: string, name: string, signal: AbortSignal) => Promise<unknown>;
 
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
-/** The audited resources (`ka.target.resource`) that `kubernetes:delete` supports: Talon's set plus services and serviceaccounts. */
-export const DELETABLE_RESOURCES: ReadonlyMap<string, DeletableResource> = new Map<string, DeletableResource>([
-  ['namespaces', { apiVersion: 'v1', kind: 'Namespace', namespaced: false, delete: (k, _ns, name, s) => k.core.deleteNamespace({ name }, requestOptions(s)) }],
-  ['configmaps', { apiVersion: 'v1', kind: 'ConfigMap', namespaced: true, delete: (k, namespace, name, s) => k.core.deleteNamespacedConfigMap({ name, namespace }, requestOptions(s)) }],
-  ['secrets', { apiVersion: 'v1', kind: 'Secret', namespaced: true, delete: (k, namespace, name, s) => k.core.deleteNamespacedSecret({ name, namespace }, requestOptions(s)) }],
-  ['services', { apiVersion: 'v1', kind: 'Service', namespaced: true, delete: (k, namespace, name, s) => k.core.deleteNamespacedService({ name, namespace }, requestOptions(s)) }],
-  ['serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', namespaced: true, delete: (k, namespace, name, s) => k.core.deleteNamespacedServiceAccount({ name, namespace }, requestOptions(s)) }],
-  ['deployments', { apiVersion: 'apps/v1', kind: 'Deployment', namespaced: true, delete: (k, namespace, name, s) => k.apps.deleteNamespacedDeployment({ name, namespace }, requestOptions(s)) }],
-  ['daemonsets', { apiVersion: 'apps/v1', kind: 'DaemonSet', namespaced: true, delete: (k, namespace, name, s) => k.apps.deleteNamespacedDaemonSet({ name, namespace }, requestOptions(s)) }],
-  ['statefulsets', { apiVersion: 'apps/v1', kind: 'StatefulSet', namespaced: true, delete: (k, namespace, name, s) => k.apps.deleteNamespacedStatefulSet({ name, namespace }, requestOptions(s)) }],
-  ['replicasets', { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespaced: true, delete: (k, namespace, name, s) => k.apps.deleteNamespacedReplicaSet({ name, namespace }, requestOptions(s)) }],
-  [
-    'roles',
-    {
-      apiVersion: `${RBAC_GROUP}/v1`,
-      kind: 'Role',
-      namespaced: true,
-      delete: (k, namespace, name, s) => k.custom.deleteNamespacedCustomObject({ group: RBAC_GROUP, version: 'v1', plural: 'roles', namespace, name }, requestOptions(s)),
-    },
-  ],
-  [
-    'clusterroles',
-    {
-      apiVersion: `${RBAC_GROUP}/v1`,
-      kind: 'ClusterRole',
-      namespaced: false,
-      delete: (k, _ns, name, s) => k.custom.deleteClusterCustomObject({ group: RBAC_GROUP, version: 'v1', plural: 'clusterroles', name }, requestOptions(s)),
-    },
-  ],
+/**
+ * The audited resources (`ka.target.resource`) that `kubernetes:delete` supports, Talon's set
+ * plus services and serviceaccounts; each is also in falco/target.ts `AUDIT_RESOURCES`, which
+ * gives its kind and scope (a unit test keeps the two in step).
+ */
+export const DELETABLE_RESOURCES: ReadonlyMap<string, Deleter> = new Map<string, Deleter>([
+  ['namespaces', (k, _ns, name, s) => k.core.deleteNamespace({ name }, requestOptions(s))],
+  ['configmaps', (k, namespace, name, s) => k.core.deleteNamespacedConfigMap({ name, namespace }, requestOptions(s))],
+  ['secrets', (k, namespace, name, s) => k.core.deleteNamespacedSecret({ name, namespace }, requestOptions(s))],
+  ['services', (k, namespace, name, s) => k.core.deleteNamespacedService({ name, namespace }, requestOptions(s))],
+  ['serviceaccounts', (k, namespace, name, s) => k.core.deleteNamespacedServiceAccount({ name, namespace }, requestOptions(s))],
+  ['deployments', (k, namespace, name, s) => k.apps.deleteNamespacedDeployment({ name, namespace }, requestOptions(s))],
+  ['daemonsets', (k, namespace, name, s) => k.apps.deleteNamespacedDaemonSet({ name, namespace }, requestOptions(s))],
+  ['statefulsets', (k, namespace, name, s) => k.apps.deleteNamespacedStatefulSet({ name, namespace }, requestOptions(s))],
+  ['replicasets', (k, namespace, name, s) => k.apps.deleteNamespacedReplicaSet({ name, namespace }, requestOptions(s))],
+  ['roles', (k, namespace, name, s) => k.custom.deleteNamespacedCustomObject({ group: RBAC_GROUP, version: 'v1', plural: 'roles', namespace, name }, requestOptions(s))],
+  ['clusterroles', (k, _ns, name, s) => k.custom.deleteClusterCustomObject({ group: RBAC_GROUP, version: 'v1', plural: 'clusterroles', name }, requestOptions(s))],
 ]);
-
-/** Kind and scope of an audited resource plural (also for resources we cannot delete). */
-export function kindOfResource(plural: string): { apiVersion?: string; kind: string; namespaced: boolean } {
-  const known = DELETABLE_RESOURCES.get(plural);
-  if (known) return known;
-  if (plural === 'pods') return { apiVersion: 'v1', kind: 'Pod', namespaced: true };
-  if (plural === 'nodes') return { apiVersion: 'v1', kind: 'Node', namespaced: false };
-  return { kind: plural, namespaced: true };
-}
 
 /** A Kubernetes object name: `prefix` + `name`, cut to 253 characters with a stable hash suffix when too long. */
 export function boundedName(prefix: string, name: string, max = 253): string {
@@ -245,10 +214,11 @@ export function boundedName(prefix: string, name: string, max = 253): string {
   return `${full.slice(0, max - suffix.length).replace(/[-.]+$/, '')}${suffix}`;
 }
 
-/** The precheck of every pod-targeted actionner: the alert must name a pod and its namespace. */
-export function requirePod(target: EventTarget): PrecheckResult {
-  if (target.pod === undefined || target.namespace === undefined) {
-    return { ok: false, reason: 'MissingFields', message: 'the alert names no pod and namespace (k8s.pod.name, k8s.ns.name)' };
-  }
-  return { ok: true };
+/**
+ * The pod of a `pod` target. The dispatcher hands each actionner the subject its use declares,
+ * so another subject is a programming error: it throws (and the dispatcher records a failure).
+ */
+export function podTarget(target: ResolvedTarget): PodObject {
+  if (target.subject !== 'pod') throw new Error(`expected a pod target, got a ${target.subject} target`);
+  return target.object;
 }

@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import type { V1Node } from '@kubernetes/client-node';
-import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget } from '../../falco/event.js';
+import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
 import type { ActionResult } from '../types.js';
 import { cordonActionner, CordonParams } from './cordon.js';
 
@@ -11,7 +10,7 @@ function run(fake: FakeKube, pod = 'web-1'): Promise<ActionResult> {
   const event = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': pod });
   return cordonActionner.run({
     event,
-    target: resolveTarget(event),
+    target: targetOf(event, 'node'),
     params: {},
     signal: new AbortController().signal,
     kube: fake.clients,

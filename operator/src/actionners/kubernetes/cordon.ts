@@ -1,22 +1,28 @@
 /**
- * kubernetes:cordon — mark the node of the alert's pod unschedulable (merge patch of
- * `spec.unschedulable`; no write when already cordoned).
+ * kubernetes:cordon — mark the alert's node unschedulable (merge patch of `spec.unschedulable`;
+ * no write when already cordoned). The node is the one the alert's pod runs on, else Falco's
+ * hostname (falco/target.ts).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1Node } from '@kubernetes/client-node';
-import { ok, type ActionResult, type Actionner, type KubeClients, type ObjectRef } from '../types.js';
-import { apiFailure, isNotFound, mergePatch, POD_FIELDS, podRef, refOf, requestOptions, requirePod } from './common.js';
+import { ok, type ActionResult, type Actionner, type KubeClients, type ObjectRef, type ResolvedTarget } from '../types.js';
+import { apiFailure, isNotFound, mergePatch, podRef, refOf, requestOptions } from './common.js';
 
 export const CordonParams = Type.Object({}, { additionalProperties: false });
 export type CordonParams = Static<typeof CordonParams>;
 
-export type NodeLookup = { ok: true; node: string; pod: ObjectRef } | { ok: false; result: ActionResult };
+/** The node to act on, and the alert's pod it was found through (absent for a node named by hostname). */
+export type NodeLookup = { ok: true; node: string; pod?: ObjectRef } | { ok: false; result: ActionResult };
 
 /**
- * The node the alert's pod runs on, and the pod itself (with its uid, so the outcome's Event
- * regarding the pod is found by `kubectl describe pod`).
+ * The node of a `node` target: the node the alert's pod runs on (read now; the pod is returned
+ * with its uid, so the outcome's Event regarding it is found by `kubectl describe pod`), or the
+ * node the alert names by hostname. Throws for another subject (a dispatcher contract violation).
  */
-export async function nodeOfPod(kube: KubeClients, namespace: string, name: string, signal: AbortSignal): Promise<NodeLookup> {
+export async function nodeOfTarget(kube: KubeClients, target: ResolvedTarget, signal: AbortSignal): Promise<NodeLookup> {
+  if (target.subject !== 'node') throw new Error(`expected a node target, got a ${target.subject} target`);
+  if (target.pod === undefined) return { ok: true, node: target.object.name };
+  const { namespace, name } = target.pod;
   try {
     const pod = await kube.core.readNamespacedPod({ name, namespace }, requestOptions(signal));
     const node = pod.spec?.nodeName;
@@ -39,11 +45,11 @@ export async function cordonNode(kube: KubeClients, node: string, signal: AbortS
 export const cordonActionner: Actionner<CordonParams> = {
   info: {
     name: 'kubernetes:cordon',
-    description: "Cordon the node of the alert's pod (mark it unschedulable)",
-    requiredFields: POD_FIELDS,
+    description: "Cordon the node of the alert's pod, or the alert's hostname (mark it unschedulable)",
+    requiredFields: [],
     defaultContinue: true,
     destructive: true,
-    scope: 'node',
+    target: 'node',
     output: 'none',
     rbac: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
@@ -53,18 +59,19 @@ export const cordonActionner: Actionner<CordonParams> = {
   },
   paramsSchema: CordonParams,
 
-  precheck(_ev, target) {
-    return requirePod(target);
+  precheck() {
+    return { ok: true };
   },
 
   async run(ctx) {
-    const lookup = await nodeOfPod(ctx.kube, ctx.target.namespace as string, ctx.target.pod as string, ctx.signal);
+    const lookup = await nodeOfTarget(ctx.kube, ctx.target, ctx.signal);
     if (!lookup.ok) return lookup.result;
     try {
       const { changed, ref } = await cordonNode(ctx.kube, lookup.node, ctx.signal);
+      const objects = lookup.pod !== undefined ? [ref, lookup.pod] : [ref];
       return changed
-        ? ok('Cordoned', `the node '${lookup.node}' has been cordoned`, [ref, lookup.pod])
-        : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned`, [ref, lookup.pod]);
+        ? ok('Cordoned', `the node '${lookup.node}' has been cordoned`, objects)
+        : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned`, objects);
     } catch (err) {
       if (isNotFound(err)) return { status: 'skipped', reason: 'NodeNotFound', message: `the node '${lookup.node}' does not exist` };
       return apiFailure(`cordoning the node '${lookup.node}'`, err);

@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import type { V1Node } from '@kubernetes/client-node';
-import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget } from '../../falco/event.js';
+import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
 import type { ActionResult } from '../types.js';
 import { drainActionner, DrainParams } from './drain.js';
 
@@ -17,7 +16,7 @@ function run(fake: FakeKube, p: Partial<DrainParams>): Promise<ActionResult> {
   const event = falcoEvent({ 'k8s.ns.name': 'app', 'k8s.pod.name': 'bad' });
   return drainActionner.run({
     event,
-    target: resolveTarget(event),
+    target: targetOf(event, 'node'),
     params: params(p),
     signal: new AbortController().signal,
     kube: fake.clients,

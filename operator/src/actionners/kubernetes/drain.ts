@@ -1,7 +1,8 @@
 /**
- * kubernetes:drain — cordon the node of the alert's pod, then evict its pods through the
- * policy/v1 Eviction API so PodDisruptionBudgets are respected (talon-compat §4; unlike Talon
- * it cordons first, so evicted pods do not land back on the node).
+ * kubernetes:drain — cordon the alert's node (its pod's node, else Falco's hostname), then
+ * evict its pods through the policy/v1 Eviction API so PodDisruptionBudgets are respected
+ * (talon-compat §4; unlike Talon it cordons first, so evicted pods do not land back on the
+ * node).
  *
  * Never evicted: mirror (static) pods, the operator's own pod, pods in protected namespaces,
  * pods already terminating or completed; DaemonSet/StatefulSet/standalone pods per the
@@ -23,15 +24,13 @@ import {
   isPodReady,
   MIN_HEALTHY_PATTERN,
   podRef,
-  POD_FIELDS,
   requestOptions,
   requiredReplicas,
   workloadReplicas,
   type ReplicaCounts,
-  requirePod,
 } from './common.js';
 import { sleep } from '../../lib/sleep.js';
-import { cordonNode, nodeOfPod } from './cordon.js';
+import { cordonNode, nodeOfTarget } from './cordon.js';
 
 export const DrainParams = Type.Object(
   {
@@ -138,11 +137,11 @@ async function evictWithRetry(pod: V1Pod, ctx: ActionContext<DrainParams>, deadl
 export const drainActionner: Actionner<DrainParams> = {
   info: {
     name: 'kubernetes:drain',
-    description: "Cordon the node of the alert's pod and evict its pods, respecting PodDisruptionBudgets",
-    requiredFields: POD_FIELDS,
+    description: "Cordon the node of the alert's pod (or the alert's hostname) and evict its pods, respecting PodDisruptionBudgets",
+    requiredFields: [],
     defaultContinue: true,
     destructive: true,
-    scope: 'node',
+    target: 'node',
     output: 'none',
     rbac: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
@@ -154,12 +153,12 @@ export const drainActionner: Actionner<DrainParams> = {
   },
   paramsSchema: DrainParams,
 
-  precheck(_ev, target) {
-    return requirePod(target);
+  precheck() {
+    return { ok: true };
   },
 
   async run(ctx) {
-    const lookup = await nodeOfPod(ctx.kube, ctx.target.namespace as string, ctx.target.pod as string, ctx.signal);
+    const lookup = await nodeOfTarget(ctx.kube, ctx.target, ctx.signal);
     if (!lookup.ok) return lookup.result;
     const node = lookup.node;
     const deadline = Date.now() + ctx.params.maxWaitSeconds * 1000;
@@ -195,8 +194,9 @@ export const drainActionner: Actionner<DrainParams> = {
       else blocked.push(`${podKey(pod)} (${r?.why ?? 'not attempted'})`);
     }
     const kept = selection.skips.length === 0 ? '' : `; left in place: ${selection.skips.map((s) => `${s.pod} (${s.why})`).join(', ')}`;
-    const alertPodEvicted = evicted.some((o) => o.name === lookup.pod.name && o.namespace === lookup.pod.namespace);
-    const objects = [nodeRef, ...evicted, ...(alertPodEvicted ? [] : [lookup.pod])];
+    const alertPod = lookup.pod;
+    const alertPodEvicted = alertPod !== undefined && evicted.some((o) => o.name === alertPod.name && o.namespace === alertPod.namespace);
+    const objects = [nodeRef, ...evicted, ...(alertPod === undefined || alertPodEvicted ? [] : [alertPod])];
     if (blocked.length > 0) {
       return {
         ...failed('EvictionIncomplete', `the node '${node}' is cordoned; evicted ${evicted.length} of ${selection.evict.length} pods; could not evict: ${blocked.join(', ')}${kept}`),

@@ -10,9 +10,10 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { resolveTarget, type FalcoEvent } from '../../falco/event.js';
+import type { FalcoEvent } from '../../falco/event.js';
+import { resolveTarget } from '../../falco/target.js';
 import { ActionnerRegistry } from '../registry.js';
-import type { ActionContext, ActionResult, Actionner, KubeClients } from '../types.js';
+import { useOf, type ActionContext, type ActionResult, type Actionner, type KubeClients } from '../types.js';
 import { annotationActionner } from './annotation.js';
 import { labelActionner } from './label.js';
 
@@ -107,7 +108,10 @@ async function run(a: Actionner, core: FakeCore, params: unknown, fields: Record
   const v = registry.validateParams(a.info.name, params, 'parameters');
   assert.ok(v.ok, JSON.stringify(!v.ok && v.errors));
   const ev = event(fields);
-  const target = resolveTarget(ev);
+  // As the dispatcher does: resolve the target for the use; none ⇒ Skipped/MissingFields, no run.
+  const resolution = resolveTarget(ev, useOf(a, v.params).target);
+  if (!resolution.ok) return { status: 'skipped', reason: 'MissingFields', message: resolution.message };
+  const target = resolution.target;
   const ctx: ActionContext = {
     event: ev,
     target,
@@ -162,7 +166,7 @@ test('label level node: an unscheduled pod is skipped', async () => {
   core.addPod('shop', 'web');
   const res = await run(labelActionner, core, { labels: { a: 'b' }, level: 'node' });
   assert.equal(res.status, 'skipped');
-  assert.equal(res.reason, 'NotScheduled');
+  assert.equal(res.reason, 'PodNotScheduled');
 });
 
 test('annotation: sets and removes pod annotations; values are free text', async () => {
@@ -215,11 +219,13 @@ test('an aborted run changes nothing', async () => {
   assert.equal(labelsOf(core.pods.get('shop/web')), undefined);
 });
 
-test('precheck: an alert without pod/namespace is not acted upon', async () => {
+test('an alert without pod/namespace resolves to no pod target: nothing is patched', async () => {
   const core = new FakeCore();
-  const res = await run(labelActionner, core, { labels: { a: 'b' } }, { 'proc.name': 'bash' });
+  core.addPod('shop', 'web');
+  const res = await run(labelActionner, core, { labels: { a: 'b' } }, { 'proc.name': 'bash', 'k8s.pod.name': 'web' });
   assert.equal(res.status, 'skipped');
   assert.equal(res.reason, 'MissingFields');
+  assert.equal(labelsOf(core.pods.get('shop/web')), undefined);
 });
 
 test('parameters: labels required and non-empty, keys and values must be valid, level enum', () => {
@@ -237,8 +243,17 @@ test('parameters: labels required and non-empty, keys and values must be valid, 
   assert.equal(ok.params.level, 'pod');
 });
 
-test('scopeFor: level node makes the use node-scoped', () => {
-  assert.equal(labelActionner.info.scope, 'pod');
-  assert.equal(labelActionner.scopeFor?.({ labels: { a: 'b' }, level: 'node' }), 'node');
-  assert.equal(annotationActionner.scopeFor?.({ annotations: { a: 'b' }, level: 'pod' }), 'pod');
+test('level node: the use acts on a node (node-scoped), level pod on the pod', () => {
+  assert.equal(labelActionner.info.target, 'pod');
+  assert.deepEqual(useOf(labelActionner, { labels: { a: 'b' }, level: 'node' }), { target: 'node', scope: 'node' });
+  assert.deepEqual(useOf(annotationActionner, { annotations: { a: 'b' }, level: 'pod' }), { target: 'pod', scope: 'pod' });
+});
+
+test('level node without a pod in the alert acts on the node named by Falco\'s hostname', async () => {
+  const core = new FakeCore();
+  core.nodes.set('node-1', { metadata: { name: 'node-1' } });
+  const res = await run(labelActionner, core, { labels: { 'talon.dev/compromised': 'true' }, level: 'node' }, {});
+  assert.equal(res.status, 'success', res.message);
+  assert.deepEqual(labelsOf(core.nodes.get('node-1')), { 'talon.dev/compromised': 'true' });
+  assert.deepEqual(res.objects?.map((o) => `${o.kind}/${o.name}`), ['Node/node-1']);
 });

@@ -1,6 +1,7 @@
 /**
  * Shared implementation of kubernetes:label and kubernetes:annotation (talon-compat §4): set or
- * remove metadata keys on the alert's pod, or on that pod's node (`level: node`). One JSON merge
+ * remove metadata keys on the alert's pod, or on its node (`level: node`: the pod's node, else
+ * Falco's hostname; the use then acts on a node, so tenant rules may not). One JSON merge
  * patch per call: a key with value "" becomes `null` in the patch, which removes it; a missing
  * labels/annotations map needs no special handling. Idempotent.
  */
@@ -13,12 +14,11 @@ import {
   type ActionContext,
   type ActionResult,
   type Actionner,
-  type ActionnerScope,
   type ObjectRef,
-  type PrecheckResult,
+  type TargetSubject,
 } from '../types.js';
-import type { EventTarget, FalcoEvent } from '../../falco/event.js';
-import { POD_FIELDS, apiFailure, isNotFound, mergePatch, requestOptions, requirePod } from './common.js';
+import { apiFailure, isNotFound, mergePatch, podTarget } from './common.js';
+import { nodeOfTarget } from './cordon.js';
 
 /** A Kubernetes qualified name (label/annotation key): optional DNS-subdomain prefix, `/`, name. */
 export const QUALIFIED_NAME_PATTERN =
@@ -84,10 +84,10 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
     info: {
       name: kind.actionner,
       description: kind.description,
-      requiredFields: POD_FIELDS,
+      requiredFields: [],
       defaultContinue: true,
       destructive: false,
-      scope: 'pod',
+      target: 'pod',
       output: 'none',
       rbac: [
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
@@ -97,27 +97,24 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
     },
     paramsSchema: schema,
 
-    scopeFor(params: MetadataParams<K>): ActionnerScope {
+    targetFor(params: MetadataParams<K>): TargetSubject {
       return params.level === 'node' ? 'node' : 'pod';
     },
 
-    precheck(_event: FalcoEvent, target: EventTarget): PrecheckResult {
-      return requirePod(target);
+    precheck() {
+      return { ok: true };
     },
 
     async run(ctx: ActionContext<MetadataParams<K>>): Promise<ActionResult> {
-      const { pod, namespace } = ctx.target;
-      if (pod === undefined || namespace === undefined) {
-        return skipped('MissingFields', 'the alert names no pod and namespace');
-      }
       const map = ctx.params[kind.field];
       const body = {
         metadata: { [kind.field]: Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v === '' ? null : v])) },
       };
-      const podDesc = `the pod '${pod}' in the namespace '${namespace}'`;
       const changes = describeChanges(map);
 
-      if (ctx.params.level !== 'node') {
+      if (ctx.target.subject !== 'node') {
+        const { name: pod, namespace } = podTarget(ctx.target);
+        const podDesc = `the pod '${pod}' in the namespace '${namespace}'`;
         const stop = aborted(ctx.signal);
         if (stop) return stop;
         let uid: string | undefined;
@@ -132,27 +129,19 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
 
       let stop = aborted(ctx.signal);
       if (stop) return stop;
-      let nodeName: string | undefined;
-      let podUid: string | undefined;
-      try {
-        const p = await ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal));
-        nodeName = p.spec?.nodeName;
-        podUid = p.metadata?.uid;
-      } catch (err) {
-        return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`reading ${podDesc}`, err);
-      }
-      if (!nodeName) return skipped('NotScheduled', `${podDesc} is not scheduled on a node`);
+      const lookup = await nodeOfTarget(ctx.kube, ctx.target, ctx.signal);
+      if (!lookup.ok) return lookup.result;
       stop = aborted(ctx.signal);
       if (stop) return stop;
-      const nodeDesc = `the node '${nodeName}'`;
+      const nodeDesc = `the node '${lookup.node}'`;
       try {
-        await ctx.kube.core.patchNode({ name: nodeName, body }, mergePatch(ctx.signal));
+        await ctx.kube.core.patchNode({ name: lookup.node, body }, mergePatch(ctx.signal));
       } catch (err) {
         return isNotFound(err) ? skipped('NotFound', `${nodeDesc} no longer exists`) : apiFailure(`patching ${nodeDesc}`, err);
       }
-      const ref: ObjectRef = { apiVersion: 'v1', kind: 'Node', name: nodeName };
-      const podRef: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod, ...(podUid ? { uid: podUid } : {}) };
-      return ok(kind.reason, `${nodeDesc} of ${podDesc} has been ${kind.done} (${changes})`, [ref, podRef]);
+      const ref: ObjectRef = { apiVersion: 'v1', kind: 'Node', name: lookup.node };
+      const of = lookup.pod !== undefined ? ` of the pod '${lookup.pod.name}' in the namespace '${lookup.pod.namespace}'` : '';
+      return ok(kind.reason, `${nodeDesc}${of} has been ${kind.done} (${changes})`, lookup.pod !== undefined ? [ref, lookup.pod] : [ref]);
     },
   };
 }

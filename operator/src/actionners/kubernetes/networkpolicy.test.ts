@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
-import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget } from '../../falco/event.js';
+import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
 import type { ActionResult } from '../types.js';
 import { isCIDR, networkPolicyActionner, NetworkPolicyParams, parseDuration } from './networkpolicy.js';
 
@@ -17,7 +16,7 @@ function run(fake: FakeKube, p: Partial<NetworkPolicyParams>, pod = 'web-1'): Pr
   const event = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': pod });
   return networkPolicyActionner.run({
     event,
-    target: resolveTarget(event),
+    target: targetOf(event, 'pod'),
     params: params(p),
     signal: new AbortController().signal,
     kube: fake.clients,
@@ -114,7 +113,7 @@ test('a missing pod is skipped without creating anything', async () => {
 
 test('precheck refuses malformed CIDRs; helpers parse durations and CIDRs', () => {
   const ev = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'web-1' });
-  const r = networkPolicyActionner.precheck(ev, resolveTarget(ev), params({ allowCIDRs: ['10.0.0.0/33'] }));
+  const r = networkPolicyActionner.precheck(ev, targetOf(ev, 'pod'), params({ allowCIDRs: ['10.0.0.0/33'] }));
   assert.equal(r.ok, false);
   assert.equal(parseDuration('1h30m'), 5_400_000);
   assert.equal(parseDuration('10'), undefined);

@@ -22,12 +22,11 @@ import {
   MANAGED_BY_VALUE,
   mergePatch,
   podRef,
-  POD_FIELDS,
+  podTarget,
   QUARANTINE_LABEL,
   refOf,
   requestOptions,
   RULE_LABEL,
-  requirePod,
 } from './common.js';
 
 export const DURATION_PATTERN = '^([0-9]+(ms|s|m|h|d))+$';
@@ -145,10 +144,10 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   info: {
     name: 'kubernetes:networkpolicy',
     description: 'Quarantine the pod of the alert: a NetworkPolicy denying its ingress and egress (DNS kept by default), optionally expiring',
-    requiredFields: POD_FIELDS,
+    requiredFields: [],
     defaultContinue: true,
     destructive: false,
-    scope: 'pod',
+    target: 'pod',
     output: 'none',
     rbac: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch'] },
@@ -159,17 +158,14 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   paramsSchema: NetworkPolicyParams,
   expiry: quarantineExpiry,
 
-  precheck(_ev, target, params) {
-    const pod = requirePod(target);
-    if (!pod.ok) return pod;
+  precheck(_ev, _target, params) {
     const bad = params.allowCIDRs.find((c) => !isCIDR(c));
     if (bad !== undefined) return { ok: false, reason: 'InvalidParameters', message: `allowCIDRs: '${bad}' is not a CIDR block` };
     return { ok: true };
   },
 
   async run(ctx) {
-    const name = ctx.target.pod as string;
-    const namespace = ctx.target.namespace as string;
+    const { name, namespace } = podTarget(ctx.target);
     const what = `pod '${name}' in namespace '${namespace}'`;
     const opts = requestOptions(ctx.signal);
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
-import { FakeKube, falcoEvent, podFixture } from '../../../test/fakes/kube.js';
-import { resolveTarget, type FieldValue } from '../../falco/event.js';
-import type { ActionResult, OperatorIdentity } from '../types.js';
+import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
+import type { FieldValue } from '../../falco/event.js';
+import { useOf, type ActionResult, type OperatorIdentity } from '../types.js';
 import { terminateActionner, TerminateParams } from './terminate.js';
 
 const identity: OperatorIdentity = { controlNamespace: 'talon-system', protectedNamespaces: new Set(['kube-system']) };
@@ -18,7 +18,7 @@ function run(fake: FakeKube, p: Partial<TerminateParams>, pod = 'web-1', ns = 'd
   const event = falcoEvent({ 'k8s.ns.name': ns, 'k8s.pod.name': pod, ...extra });
   return terminateActionner.run({
     event,
-    target: resolveTarget(event),
+    target: targetOf(event, 'pod'),
     params: params(p),
     signal: new AbortController().signal,
     kube: fake.clients,
@@ -141,7 +141,23 @@ test('API failures are failures, retryable for 5xx, with the permission named fo
   assert.ok(fake.get('Pod', 'default', 'web-1'));
 });
 
-test('precheck requires a pod and a namespace', () => {
-  const ev = falcoEvent({ 'k8s.pod.name': 'x' });
-  assert.equal(terminateActionner.precheck(ev, resolveTarget(ev), params()).ok, false);
+test('acts on the pod it is handed, never on what the alert says elsewhere', async () => {
+  assert.equal(useOf(terminateActionner, params()).target, 'pod');
+  const fake = new FakeKube();
+  fake.add('Pod', podFixture('default', 'web-1'));
+  fake.add('Pod', podFixture('app', 'handed'));
+  const event = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'web-1' });
+  const r = await terminateActionner.run({
+    event,
+    target: { subject: 'pod', object: { apiVersion: 'v1', kind: 'Pod', namespace: 'app', name: 'handed' } },
+    params: params(),
+    signal: new AbortController().signal,
+    kube: fake.clients,
+    identity,
+    rule: { namespace: 'talon-system', name: 'r' },
+    actionName: 'kill',
+  });
+  assert.equal(r.reason, 'Terminated');
+  assert.equal(fake.get('Pod', 'app', 'handed'), undefined);
+  assert.ok(fake.get('Pod', 'default', 'web-1'));
 });

@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
 import { fieldText } from '../../falco/event.js';
 import { ok, skipped, type Actionner } from '../types.js';
-import { apiFailure, ignoredBy, isNotFound, minHealthyGuard, MIN_HEALTHY_PATTERN, podRef, POD_FIELDS, requestOptions, statusOf, requirePod } from './common.js';
+import { apiFailure, ignoredBy, isNotFound, minHealthyGuard, MIN_HEALTHY_PATTERN, podRef, podTarget, requestOptions, statusOf } from './common.js';
 
 export const TerminateParams = Type.Object(
   {
@@ -43,10 +43,10 @@ export const terminateActionner: Actionner<TerminateParams> = {
   info: {
     name: 'kubernetes:terminate',
     description: 'Terminate the pod of the alert',
-    requiredFields: POD_FIELDS,
+    requiredFields: [],
     defaultContinue: false,
     destructive: true,
-    scope: 'pod',
+    target: 'pod',
     output: 'none',
     rbac: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'delete'] },
@@ -56,13 +56,12 @@ export const terminateActionner: Actionner<TerminateParams> = {
   },
   paramsSchema: TerminateParams,
 
-  precheck(_ev, target) {
-    return requirePod(target);
+  precheck() {
+    return { ok: true };
   },
 
   async run(ctx) {
-    const name = ctx.target.pod as string;
-    const namespace = ctx.target.namespace as string;
+    const { name, namespace } = podTarget(ctx.target);
     const what = `pod '${name}' in namespace '${namespace}'`;
     const opts = requestOptions(ctx.signal);
 
