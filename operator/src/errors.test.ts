@@ -73,7 +73,7 @@ test('aborts, unknown errors and TalonErrors', () => {
   assert.equal(unknown.code, 'Unknown');
   assert.ok(unknown instanceof TerminalError);
   assert.equal(fromKubeError('text').message, 'text');
-  const mine = new TalonError('QueueFull', 'full', { retryable: true });
+  const mine = new TalonError('Conflict', 'stale', { retryable: true });
   assert.equal(fromKubeError(mine), mine);
 });
 

@@ -11,6 +11,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { V1PolicyRule } from '@kubernetes/client-node';
 import type { KubeClients } from '../kube/client.js';
 import type { ObjectRef } from '../api/v1alpha1/outcome.js';
+import type { OutcomeReason } from '../api/v1alpha1/reasons.js';
 import type { Artifact } from '../lib/artifact.js';
 import type { EventTarget, FalcoEvent } from '../falco/event.js';
 
@@ -55,14 +56,15 @@ export interface OperatorIdentity {
 }
 
 export type { ObjectRef } from '../api/v1alpha1/outcome.js';
+export type { OutcomeReason };
 export type { Artifact } from '../lib/artifact.js';
 
 export type ActionStatus = 'success' | 'skipped' | 'failure';
 
 export interface ActionResult {
   readonly status: ActionStatus;
-  /** A CamelCase reason from a small stable vocabulary (e.g. Terminated, IgnoredDaemonSet, NotFound). */
-  readonly reason: string;
+  /** From the reasons catalogue (api/v1alpha1/reasons.ts), e.g. Terminated, IgnoredDaemonSet, NotFound. */
+  readonly reason: OutcomeReason;
   readonly message: string;
   /** Objects created, changed or deleted. */
   readonly objects?: readonly ObjectRef[];
@@ -83,7 +85,7 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
   readonly actionName: string;
 }
 
-export type PrecheckResult = { ok: true } | { ok: false; reason: string; message: string };
+export type PrecheckResult = { ok: true } | { ok: false; reason: OutcomeReason; message: string };
 
 export interface Actionner<P = Readonly<Record<string, unknown>>> {
   readonly info: ActionnerInfo;
@@ -100,14 +102,14 @@ export interface Actionner<P = Readonly<Record<string, unknown>>> {
   run(ctx: ActionContext<P>): Promise<ActionResult>;
 }
 
-export const ok = (reason: string, message: string, objects?: readonly ObjectRef[]): ActionResult => ({
+export const ok = (reason: OutcomeReason, message: string, objects?: readonly ObjectRef[]): ActionResult => ({
   status: 'success',
   reason,
   message,
   ...(objects ? { objects } : {}),
 });
-export const skipped = (reason: string, message: string): ActionResult => ({ status: 'skipped', reason, message });
-export const failed = (reason: string, message: string, retryable = false): ActionResult => ({
+export const skipped = (reason: OutcomeReason, message: string): ActionResult => ({ status: 'skipped', reason, message });
+export const failed = (reason: OutcomeReason, message: string, retryable = false): ActionResult => ({
   status: 'failure',
   reason,
   message,

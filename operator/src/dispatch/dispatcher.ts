@@ -31,7 +31,7 @@ import { KeyedQueue, type WorkInfo } from '../lib/keyed-queue.js';
 import type { Budget } from './budget.js';
 import { field, resolveTarget, type EventTarget, type FalcoEvent } from '../falco/event.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { type Outcome, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { type Outcome, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 
@@ -112,7 +112,7 @@ interface WorkItem {
   readonly info: TargetInfo;
 }
 
-type Verdict = { readonly result: OutcomeResult; readonly reason: string; readonly message: string };
+type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
 
 class ShutdownError extends Error {
   constructor() {
@@ -234,7 +234,7 @@ export class Dispatcher {
   private guard(item: WorkItem, action: CompiledAction): Verdict | undefined {
     const { ev, rule, target, info } = item;
     const a = action.actionner;
-    const skip = (reason: string, message: string): Verdict => ({ result: 'Skipped', reason, message });
+    const skip = (reason: OutcomeReason, message: string): Verdict => ({ result: 'Skipped', reason, message });
 
     for (const alternatives of a.info.requiredFields) {
       if (!alternatives.some((k) => isPresent(field(ev, k)))) return skip('MissingFields', `the alert lacks ${alternatives.join(' or ')}, which ${a.info.name} needs`);

@@ -15,7 +15,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
-import { failed, type ActionResult, type KubeClients, type ObjectRef, type PrecheckResult } from '../types.js';
+import { failed, type ActionResult, type KubeClients, type ObjectRef, type OutcomeReason, type PrecheckResult } from '../types.js';
 import type { EventTarget } from '../../falco/event.js';
 
 /** Event fields naming the pod and its namespace (Talon's fallbacks). */
@@ -177,7 +177,7 @@ export interface IgnoreFlags {
 }
 
 /** The skip reason when an ignore* flag spares the pod, else undefined. */
-export function ignoredBy(pod: V1Pod, flags: IgnoreFlags): { reason: string; what: string } | undefined {
+export function ignoredBy(pod: V1Pod, flags: IgnoreFlags): { reason: OutcomeReason; what: string } | undefined {
   const c = classifyPod(pod);
   if (c === 'DaemonSet' && flags.ignoreDaemonSets) return { reason: 'IgnoredDaemonSet', what: 'it belongs to a DaemonSet and ignoreDaemonSets is set' };
   if (c === 'StatefulSet' && flags.ignoreStatefulSets) return { reason: 'IgnoredStatefulSet', what: 'it belongs to a StatefulSet and ignoreStatefulSets is set' };

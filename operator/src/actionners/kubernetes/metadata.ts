@@ -15,6 +15,7 @@ import {
   type Actionner,
   type ActionnerScope,
   type ObjectRef,
+  type OutcomeReason,
   type PrecheckResult,
 } from '../types.js';
 import type { EventTarget, FalcoEvent } from '../../falco/event.js';
@@ -38,7 +39,7 @@ export interface MetadataKind<K extends MetadataField> {
   /** Past participle for messages: "labeled", "annotated". */
   readonly done: string;
   /** Result reason on success: "Labeled", "Annotated". */
-  readonly reason: string;
+  readonly reason: OutcomeReason;
   readonly valuePattern?: string;
   readonly example: Readonly<Record<string, string>>;
 }
