@@ -198,3 +198,15 @@ export function fromKubeError(err: unknown): TalonError {
   }
   return new TerminalError('Unknown', baseMessage, { cause: err });
 }
+
+/**
+ * What `err` means to a retry loop (the reconcile queue): the retryable TalonError when
+ * trying again can help (409, 410, 429, 5xx, transient network failures), else a
+ * TerminalError with the same code, message and status — retrying the same call cannot fix
+ * a 400, 403, 404 or 422, nor a bug.
+ */
+export function terminalUnlessRetryable(err: unknown): TalonError {
+  const e = fromKubeError(err);
+  if (e.retryable || e instanceof TerminalError) return e;
+  return new TerminalError(e.code, e.message, { cause: err, ...(e.status !== undefined ? { status: e.status } : {}) });
+}

@@ -11,6 +11,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import type { TalonAction, TalonRule, Condition } from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition, conditionsEqual } from '../api/v1alpha1/conditions.js';
+import { terminalUnlessRetryable } from '../errors.js';
 import { compileAction, compileRule } from '../rules/compiler.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
 import { RuleIndex } from '../rules/rule-index.js';
@@ -23,7 +24,7 @@ export interface ObjectStore<T> {
 }
 
 export interface StatusWriter {
-  /** Merge-patches the status subresource. Throws on failure (the key is retried). */
+  /** Merge-patches the status subresource. Throws on failure: retryable ones are retried with backoff, others wait for the next change. */
   patch(kind: 'TalonRule' | 'TalonAction', namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
 }
 
@@ -84,10 +85,11 @@ export class RuleController {
     this.now = deps.now ?? (() => new Date());
     this.index = RuleIndex.build([], deps.controlNamespace);
     this.queue = new ReconcileQueue({
-      handler: (key) => this.reconcile(key),
+      reconcile: (key) => this.reconcile(key),
       workers: 8,
-      onError: (key, err, attempt) =>
-        deps.logger.warn('reconcile failed; will retry', { key, attempt, error: String(err) }),
+      onError: (key, err, attempt, retryInMs) =>
+        deps.logger.warn('reconcile failed; will retry', { key, attempt, retryInMs, error: String(err) }),
+      onTerminal: (key, err) => deps.logger.warn('reconcile failed; not retrying until the object changes', { key, code: err.code, error: err.message }),
     });
   }
 
@@ -151,6 +153,8 @@ export class RuleController {
     try {
       if (kind === 'rule') await this.reconcileRule(namespace, name);
       else await this.reconcileAction(namespace, name);
+    } catch (err) {
+      throw terminalUnlessRetryable(err);
     } finally {
       if (this.initialKeys?.delete(key) && this.initialKeys.size === 0) this.markLoaded();
     }
