@@ -22,15 +22,17 @@ build: install ## Compile TypeScript to dist/
 	rm -rf dist && npx tsc -p tsconfig.json
 
 .PHONY: generate
-generate: build ## Regenerate crds/ and config/rbac/role.yaml from the TypeScript sources
+generate: build ## Regenerate crds/, config/rbac/role.yaml and docs/reasons.md from the TypeScript sources
 	node dist/scripts/gen-crds.js
 	node dist/scripts/gen-rbac.js
+	node dist/scripts/gen-reasons.js
 
 .PHONY: check-generated
-check-generated: build ## Fail when committed CRDs, RBAC or the Helm chart's copies differ from the generators, or an import points up
+check-generated: build ## Fail when committed CRDs, RBAC, docs/reasons.md or the Helm chart's copies differ from the generators, or an import points up
 	node dist/scripts/check-layers.js
 	node dist/scripts/gen-crds.js --check
 	node dist/scripts/gen-rbac.js --check
+	node dist/scripts/gen-reasons.js --check
 	node charts/talon-operator/ci/render-check.mjs
 
 .PHONY: test-unit

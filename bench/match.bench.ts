@@ -34,7 +34,7 @@ const fakeActionner = {
   },
   paramsSchema: {},
   precheck: () => ({ ok: true }),
-  run: () => Promise.resolve({ status: 'success', reason: 'Labelled', message: '' }),
+  run: () => Promise.resolve({ status: 'success', reason: 'Labeled', message: '' }),
 } as unknown as Actionner;
 
 const ACTIONS: readonly CompiledAction[] = Object.freeze([

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig } from './support/cluster.js';
+import { eventsRegarding, occurrences } from './support/alerts.js';
 import { OperatorProcess, ensureNamespace, installCRDs, repoRoot, sampleAlert } from './support/operator.js';
 import { Talon, condition, kubectl } from './support/talon.js';
 
@@ -123,6 +124,51 @@ describe('TalonRule and TalonAction as custom resources', () => {
     );
     const fixed = await talon.waitCondition('talonrules', CONTROL, 'bad-params', 'Ready', 'True');
     assert.equal(fixed.observedGeneration, 2);
+  });
+
+  it('a rejected rule shows a Warning Event with its condition reason (kubectl describe trule); fixed, a Normal one', async () => {
+    const created = await talon.applyRule(CONTROL, 'rejected-events', {
+      match: { rules: ['Rejected events'] },
+      actions: [{ name: 'kill', actionner: 'kubernetes:terminate', parameters: { grace_period_seconds: 0 } }],
+    });
+    const accepted = await talon.waitCondition('talonrules', CONTROL, 'rejected-events', 'Accepted', 'False');
+    assert.equal(accepted.reason, 'InvalidParameters');
+    const regarding = { kind: 'TalonRule', name: 'rejected-events', uid: created.metadata.uid };
+    const warning = await eventually('a Warning Event regarding the rejected TalonRule', async () =>
+      (await eventsRegarding(kc, CONTROL, regarding)).find((e) => e.type === 'Warning'),
+    );
+    assert.equal(warning.reason, accepted.reason);
+    assert.equal(warning.note, accepted.message);
+    assert.equal(warning.regarding?.apiVersion, 'talon.dev/v1alpha1');
+    assert.equal(warning.regarding?.namespace, CONTROL);
+    const described = kubectl('describe', 'trule', 'rejected-events', '-n', CONTROL);
+    assert.match(described.slice(described.indexOf('Events:')), /Warning\s+InvalidParameters\s+.*talon\.dev\/operator\s+.*unknown parameter 'grace_period_seconds'/);
+
+    // Fixed: Ready again, one Normal Event; the rejection was reported once.
+    await talon.custom.patchNamespacedCustomObject(
+      {
+        group: 'talon.dev', version: 'v1alpha1', plural: 'talonrules', namespace: CONTROL, name: 'rejected-events',
+        body: { spec: { actions: [{ name: 'kill', actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 0 } }] } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const ready = await talon.waitCondition('talonrules', CONTROL, 'rejected-events', 'Ready', 'True');
+    const normal = await eventually('a Normal Event once the rule is Ready again', async () =>
+      (await eventsRegarding(kc, CONTROL, regarding)).find((e) => e.type === 'Normal'),
+    );
+    assert.equal(normal.reason, ready.reason);
+    assert.equal(normal.note, ready.message);
+    const all = await eventsRegarding(kc, CONTROL, regarding);
+    assert.equal(occurrences(all.filter((e) => e.type === 'Warning')), 1, 'one Warning for one rejection');
+
+    // A TalonAction is reported the same way.
+    const a = await talon.applyAction(CONTROL, 'rejected-action', { actionner: 'kubernetes:explode' });
+    const c = await talon.waitCondition('talonactions', CONTROL, 'rejected-action', 'Accepted', 'False');
+    const actionWarning = await eventually('a Warning Event regarding the rejected TalonAction', async () =>
+      (await eventsRegarding(kc, CONTROL, { kind: 'TalonAction', name: 'rejected-action', uid: a.metadata.uid })).find((e) => e.type === 'Warning'),
+    );
+    assert.equal(actionWarning.reason, c.reason);
+    assert.equal(actionWarning.note, c.message);
   });
 
   it('tenant rules may not use node-level actionners; lastTransitionTime moves only on a flip', async () => {

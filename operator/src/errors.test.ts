@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiException } from '@kubernetes/client-node';
-import { TalonError, TerminalError, fromKubeError } from './errors.js';
+import { TalonError, TerminalError, fromKubeError, terminalUnlessRetryable } from './errors.js';
 
 const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 
@@ -73,7 +73,7 @@ test('aborts, unknown errors and TalonErrors', () => {
   assert.equal(unknown.code, 'Unknown');
   assert.ok(unknown instanceof TerminalError);
   assert.equal(fromKubeError('text').message, 'text');
-  const mine = new TalonError('QueueFull', 'full', { retryable: true });
+  const mine = new TalonError('Conflict', 'stale', { retryable: true });
   assert.equal(fromKubeError(mine), mine);
 });
 
@@ -82,4 +82,21 @@ test('TerminalError is never retryable', () => {
   assert.ok(e instanceof TalonError && e instanceof Error);
   assert.equal(e.retryable, false);
   assert.equal(e.name, 'TerminalError');
+});
+
+test('terminalUnlessRetryable: retryable failures stay retryable, the rest become terminal', () => {
+  const conflict = terminalUnlessRetryable({ code: 409, body: { message: 'conflict' } });
+  assert.ok(!(conflict instanceof TerminalError));
+  assert.equal(conflict.code, 'Conflict');
+  assert.equal(conflict.retryable, true);
+  assert.ok(!(terminalUnlessRetryable(Object.assign(new Error('reset'), { code: 'ECONNRESET' })) instanceof TerminalError));
+  const invalid = terminalUnlessRetryable({ code: 422, body: { message: 'status.conditions: Too many: 9' } });
+  assert.ok(invalid instanceof TerminalError);
+  assert.equal(invalid.code, 'Invalid');
+  assert.equal(invalid.status, 422);
+  assert.equal(invalid.message, 'status.conditions: Too many: 9');
+  assert.ok(terminalUnlessRetryable({ code: 403, body: {} }) instanceof TerminalError);
+  assert.ok(terminalUnlessRetryable(new TypeError('bug')) instanceof TerminalError);
+  const t = new TerminalError('Invalid', 'x');
+  assert.equal(terminalUnlessRetryable(t), t);
 });

@@ -4,6 +4,30 @@
  * message text (STYLE.md "Errors and logs").
  */
 
+/**
+ * Every code a TalonError carries. A failed action run carries its error's code as its
+ * outcome reason, so each code is also in the reasons catalogue (api/v1alpha1/reasons.ts,
+ * which fails to compile otherwise).
+ */
+export const ERROR_CODES = [
+  'BadRequest',
+  'Unauthorized',
+  'Forbidden',
+  'NotFound',
+  'MethodNotAllowed',
+  'Conflict',
+  'Gone',
+  'UnsupportedMediaType',
+  'Invalid',
+  'TooManyRequests',
+  'ServerError',
+  'ClientError',
+  'NetworkError',
+  'Aborted',
+  'Unknown',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export interface TalonErrorOptions {
   readonly retryable?: boolean;
   readonly cause?: unknown;
@@ -15,12 +39,12 @@ export interface TalonErrorOptions {
 
 /** An error the operator understands: `code` is stable and machine-readable; `retryable` says whether trying again can help. */
 export class TalonError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly status?: number;
   readonly retryAfterMs?: number;
 
-  constructor(code: string, message: string, options: TalonErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: TalonErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TalonError';
     this.code = code;
@@ -32,7 +56,7 @@ export class TalonError extends Error {
 
 /** A failure that retrying cannot fix: record it and stop. */
 export class TerminalError extends TalonError {
-  constructor(code: string, message: string, options: Omit<TalonErrorOptions, 'retryable'> = {}) {
+  constructor(code: ErrorCode, message: string, options: Omit<TalonErrorOptions, 'retryable'> = {}) {
     super(code, message, { ...options, retryable: false });
     this.name = 'TerminalError';
   }
@@ -120,7 +144,7 @@ function rbacHint(message: string | undefined): string | undefined {
   return `missing RBAC permission: ${m[1]} ${m[2]}${group}`;
 }
 
-const STATUS_CODES: ReadonlyMap<number, { code: string; retryable: boolean }> = new Map([
+const STATUS_CODES: ReadonlyMap<number, { code: ErrorCode; retryable: boolean }> = new Map<number, { code: ErrorCode; retryable: boolean }>([
   [400, { code: 'BadRequest', retryable: false }],
   [401, { code: 'Unauthorized', retryable: false }],
   [403, { code: 'Forbidden', retryable: false }],
@@ -152,7 +176,7 @@ export function fromKubeError(err: unknown): TalonError {
     const status = httpStatusOf(rec);
     if (status !== undefined) {
       const details = statusBodyOf(rec);
-      const kind = STATUS_CODES.get(status) ?? (status >= 500 ? { code: 'ServerError', retryable: true } : { code: 'ClientError', retryable: false });
+      const kind: { code: ErrorCode; retryable: boolean } = STATUS_CODES.get(status) ?? (status >= 500 ? { code: 'ServerError', retryable: true } : { code: 'ClientError', retryable: false });
       const apiMessage = details.message ?? details.reason ?? `HTTP ${status}`;
       const hint = status === 403 ? rbacHint(details.message) : undefined;
       const message = hint === undefined ? apiMessage : `${hint}: ${apiMessage}`;
@@ -173,4 +197,16 @@ export function fromKubeError(err: unknown): TalonError {
     }
   }
   return new TerminalError('Unknown', baseMessage, { cause: err });
+}
+
+/**
+ * What `err` means to a retry loop (the reconcile queue): the retryable TalonError when
+ * trying again can help (409, 410, 429, 5xx, transient network failures), else a
+ * TerminalError with the same code, message and status — retrying the same call cannot fix
+ * a 400, 403, 404 or 422, nor a bug.
+ */
+export function terminalUnlessRetryable(err: unknown): TalonError {
+  const e = fromKubeError(err);
+  if (e.retryable || e instanceof TerminalError) return e;
+  return new TerminalError(e.code, e.message, { cause: err, ...(e.status !== undefined ? { status: e.status } : {}) });
 }

@@ -102,6 +102,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
         await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural, namespace, name }, status);
       },
     },
+    // The recorder is made below, before any reconcile runs (controller.start()).
+    events: { emit: (regarding, related, note, kind) => events.emit(regarding, related, note, kind) },
     publish: (next) => {
       index = next;
       intake.setIndex(next);

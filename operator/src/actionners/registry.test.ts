@@ -21,7 +21,7 @@ function fakeActionner(name: string, schema: TSchema = terminateSchema()): Actio
     },
     paramsSchema: schema,
     precheck: () => ({ ok: true }),
-    run: async () => ok('Done', 'done'),
+    run: async () => ok('Labeled', 'done'),
   };
 }
 

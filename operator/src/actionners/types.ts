@@ -12,6 +12,7 @@ import type { V1PolicyRule } from '@kubernetes/client-node';
 import type { KubeClients } from '../kube/client.js';
 import type { ExpiryHandler } from './expiry.js';
 import type { ObjectRef } from '../api/v1alpha1/outcome.js';
+import type { OutcomeReason } from '../api/v1alpha1/reasons.js';
 import type { Artifact } from '../lib/artifact.js';
 import type { FalcoEvent } from '../falco/event.js';
 import type { ResolvedTarget, TargetSubject } from '../falco/target.js';
@@ -83,14 +84,15 @@ export interface OperatorIdentity {
 }
 
 export type { ObjectRef } from '../api/v1alpha1/outcome.js';
+export type { OutcomeReason };
 export type { Artifact } from '../lib/artifact.js';
 
 export type ActionStatus = 'success' | 'skipped' | 'failure';
 
 export interface ActionResult {
   readonly status: ActionStatus;
-  /** A CamelCase reason from a small stable vocabulary (e.g. Terminated, IgnoredDaemonSet, NotFound). */
-  readonly reason: string;
+  /** From the reasons catalogue (api/v1alpha1/reasons.ts), e.g. Terminated, IgnoredDaemonSet, NotFound. */
+  readonly reason: OutcomeReason;
   readonly message: string;
   /** Objects created, changed or deleted. */
   readonly objects?: readonly ObjectRef[];
@@ -116,7 +118,7 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
   readonly actionName: string;
 }
 
-export type PrecheckResult = { ok: true } | { ok: false; reason: string; message: string };
+export type PrecheckResult = { ok: true } | { ok: false; reason: OutcomeReason; message: string };
 
 export interface Actionner<P = Readonly<Record<string, unknown>>> {
   readonly info: ActionnerInfo;
@@ -139,14 +141,14 @@ export interface Actionner<P = Readonly<Record<string, unknown>>> {
   readonly expiry?: ExpiryHandler;
 }
 
-export const ok = (reason: string, message: string, objects?: readonly ObjectRef[]): ActionResult => ({
+export const ok = (reason: OutcomeReason, message: string, objects?: readonly ObjectRef[]): ActionResult => ({
   status: 'success',
   reason,
   message,
   ...(objects ? { objects } : {}),
 });
-export const skipped = (reason: string, message: string): ActionResult => ({ status: 'skipped', reason, message });
-export const failed = (reason: string, message: string, retryable = false): ActionResult => ({
+export const skipped = (reason: OutcomeReason, message: string): ActionResult => ({ status: 'skipped', reason, message });
+export const failed = (reason: OutcomeReason, message: string, retryable = false): ActionResult => ({
   status: 'failure',
   reason,
   message,

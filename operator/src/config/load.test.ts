@@ -186,6 +186,14 @@ extra: 1
     ]);
   });
 
+  test('durations use the one grammar (lib/duration.ts): Go syntax plus d, bounded', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_DEDUP_WINDOW: '1.5s', TALON_DEFAULTACTIONTIMEOUT: '2m30s', TALON_STATUSFLUSHINTERVAL: '1d' } }));
+    assert.deepEqual([c.dedup.windowMs, c.defaultActionTimeoutMs, c.statusFlushIntervalMs], [1_500, 150_000, 86_400_000]);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_DEDUP_WINDOW: '999999999h' } })), [
+      'dedup.window: "999999999h" is longer than the longest duration (2562047h47m16s854ms)',
+    ]);
+  });
+
   test('token and TLS files are checked', () => {
     const empty = file('empty-token', '  \n');
     assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: empty } })), [`auth.tokenFile: ${empty} is empty`]);

@@ -8,7 +8,8 @@ import { createSecureContext } from 'node:tls';
 import { parseDocument } from 'yaml';
 import { deepFreeze } from '../lib/freeze.js';
 import { createAjv, schemaErrors } from '../api/v1alpha1/validation.js';
-import { CONFIG_KEYS, ConfigFileSchema, parseDuration, parseSize, type Config, type ConfigFile, type ConfigKey } from './schema.js';
+import { checkDuration } from '../lib/duration.js';
+import { CONFIG_KEYS, ConfigFileSchema, parseSize, type Config, type ConfigFile, type ConfigKey } from './schema.js';
 
 export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
 
@@ -126,9 +127,9 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, errors: 
 }
 
 function duration(path: string, text: string, errors: string[]): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) errors.push(`${path}: ${JSON.stringify(text)} is not a duration (e.g. 500ms, 10s, 5m, 1h30m)`);
-  return ms ?? 0;
+  const c = checkDuration(text);
+  if (!c.ok) errors.push(`${path}: ${c.error}`);
+  return c.ok ? c.ms : 0;
 }
 
 function resolve(file: ConfigFile, env: NodeJS.ProcessEnv, errors: string[]): Config {

@@ -5,7 +5,7 @@
  * `…Bytes`.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { DURATION_PATTERN, parseDuration } from '../api/v1alpha1/types.js';
+import { DURATION_EXAMPLES, DURATION_PATTERN } from '../lib/duration.js';
 import type { LogFormat, LogLevel } from '../lib/log.js';
 
 export const AUTH_MODES = ['none', 'token', 'mtls'] as const;
@@ -18,7 +18,7 @@ const Section = <T extends Record<string, TSchema>>(properties: T, description: 
 
 const Namespace = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 });
 const Duration = (defaultValue: string, description: string) =>
-  Type.String({ pattern: DURATION_PATTERN, default: defaultValue, description: `${description} (e.g. 500ms, 10s, 5m, 1h30m)` });
+  Type.String({ pattern: DURATION_PATTERN, default: defaultValue, description: `${description} (e.g. ${DURATION_EXAMPLES})` });
 const Port = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: defaultValue, description });
 const Enum = <T extends readonly string[]>(values: T, extra: { default?: T[number]; description: string }) =>
@@ -172,8 +172,6 @@ export function configKeysMarkdown(): string {
   const rows = CONFIG_KEYS.map((k) => `| \`${k.path}\` | \`${k.env}\` | ${k.default === '' ? '' : `\`${k.default}\``} | ${k.description} |`);
   return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier configurations by name. |'].join('\n');
 }
-
-export { parseDuration };
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,

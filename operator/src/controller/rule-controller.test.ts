@@ -26,6 +26,9 @@ function harness() {
   const rules = new Store<TalonRule>();
   const actions = new Store<TalonAction>();
   const patches: { kind: string; name: string; status: Record<string, unknown> }[] = [];
+  const events: string[] = [];
+  const warnings: string[] = [];
+  let failPatch: ((name: string) => unknown) | undefined;
   let index: RuleIndex | undefined;
   const controller = new RuleController({
     rules,
@@ -37,16 +40,19 @@ function harness() {
     // The fake API server: a status patch lands on the stored object, as a real one would.
     status: {
       patch: async (kind, namespace, name, status) => {
+        const injected = failPatch?.(name);
+        if (injected !== undefined) throw injected;
         patches.push({ kind, name, status });
         const store = (kind === 'TalonRule' ? rules : actions) as Store<TalonRule | TalonAction>;
         const o = store.get(namespace, name);
         if (o) store.put({ ...o, status: { ...(o.status as object), ...status } } as TalonRule);
       },
     },
+    events: { emit: (regarding, _related, note, kind) => events.push(`${regarding.kind} ${regarding.name}: ${kind.type} ${kind.reason}: ${note}`) },
     publish: (i) => (index = i),
-    logger: { info: () => undefined, warn: () => undefined, debug: () => undefined },
+    logger: { info: () => undefined, warn: (msg, meta) => warnings.push(`${msg} ${String(meta?.key)} ${String(meta?.code ?? '')}`), debug: () => undefined },
   });
-  return { rules, actions, patches, controller, index: () => index };
+  return { rules, actions, patches, events, warnings, controller, index: () => index, failPatch: (f: typeof failPatch) => (failPatch = f) };
 }
 
 const rule = (name: string, actionRef: string, generation = 1): TalonRule =>
@@ -154,4 +160,54 @@ test('a deleted rule leaves the index', async () => {
   await settle();
   assert.equal(h.index()?.size, 1);
   assert.equal(h.index()?.get(`${NS}/r1`), undefined);
+});
+
+test('a rejected rule gets one Warning Event with its condition reason; fixed, a Normal one', async () => {
+  const h = harness();
+  const bad = h.rules.put({
+    ...rule('r1', 'lbl'),
+    spec: { match: { rules: ['x'] }, actions: [{ name: 'kill', actionner: 'kubernetes:terminate', parameters: { grace_period_seconds: 0 } }] },
+  } as unknown as TalonRule);
+  h.controller.start();
+  await settle();
+  assert.equal(cond(h.rules.get(NS, 'r1'), 'Accepted')?.reason, 'InvalidParameters');
+  assert.equal(h.events.length, 1);
+  assert.match(h.events[0]!, /^TalonRule r1: Warning InvalidParameters: .*unknown parameter 'grace_period_seconds' \(did you mean 'gracePeriodSeconds'\?\)/);
+
+  h.controller.resyncAll();
+  await settle();
+  assert.equal(h.events.length, 1, 'a reconcile that changes nothing records nothing');
+
+  const fixed = h.rules.put({
+    ...h.rules.get(NS, 'r1')!,
+    metadata: { ...bad.metadata, generation: 2 },
+    spec: { match: { rules: ['x'] }, actions: [{ name: 'kill', actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 0 } }] },
+  } as unknown as TalonRule);
+  h.controller.onRule('update', fixed, bad);
+  await settle();
+  assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'True');
+  assert.deepEqual(h.events.slice(1), ['TalonRule r1: Normal Loaded: loaded as a cluster rule']);
+});
+
+test('a status write the API server refuses (422) is not retried in a loop; a transient one is', async () => {
+  const h = harness();
+  h.actions.put(action('lbl'));
+  h.rules.put(rule('r1', 'lbl'));
+  h.rules.put(rule('r2', 'lbl'));
+  let r1Calls = 0;
+  let r2Calls = 0;
+  h.failPatch((name) => {
+    if (name === 'r1') return r1Calls++ < 100 ? Object.assign(new Error('status.conditions: Invalid value'), { code: 422 }) : undefined;
+    if (name === 'r2') return r2Calls++ < 1 ? Object.assign(new Error('etcd timeout'), { code: 503 }) : undefined;
+    return undefined;
+  });
+  h.controller.start();
+  for (let i = 0; i < 500 && cond(h.rules.get(NS, 'r2'), 'Ready')?.status !== 'True'; i++) await new Promise((r) => setTimeout(r, 10));
+  // r1 would have been retried by now too (same backoff, [100, 200] ms); give it twice that.
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(r1Calls, 1, 'the terminal failure was tried once');
+  assert.ok(h.warnings.some((w) => w.startsWith('reconcile failed; not retrying until the object changes rule:talon-system/r1 Invalid')), h.warnings.join('\n'));
+  assert.equal(r2Calls, 2, 'the 503 was retried');
+  assert.equal(cond(h.rules.get(NS, 'r2'), 'Ready')?.status, 'True');
+  assert.ok(h.controller.isLoaded());
 });

@@ -3,19 +3,21 @@
  * a reconcile reads the cached world and converges:
  *   rule + the actions it references → compiled rule (or conditions saying what is wrong)
  *   → the in-memory rule map → an immutable RuleIndex swapped in atomically (coalesced per tick)
- *   → status conditions, patched only when they changed.
+ *   → status conditions, patched only when they changed, with an Event when a rejection flips (reporter.ts).
  * A TalonAction change re-reconciles the rules that reference it. Status-only updates (same
  * generation) are ignored, so our own status writes never wake our own reconciles.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import type { TalonAction, TalonRule, Condition } from '../api/v1alpha1/types.js';
-import { ConditionType, Reason, setCondition, conditionsEqual } from '../api/v1alpha1/conditions.js';
+import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.js';
+import { terminalUnlessRetryable } from '../errors.js';
 import { compileAction, compileRule } from '../rules/compiler.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
 import { RuleIndex } from '../rules/rule-index.js';
 import type { CompiledRule } from '../rules/types.js';
 import { ReconcileQueue } from './reconcile-queue.js';
+import { Reporter, type ConditionEventSink } from './reporter.js';
 
 export interface ObjectStore<T> {
   get(namespace: string, name: string): T | undefined;
@@ -23,7 +25,7 @@ export interface ObjectStore<T> {
 }
 
 export interface StatusWriter {
-  /** Merge-patches the status subresource. Throws on failure (the key is retried). */
+  /** Merge-patches the status subresource. Throws on failure: retryable ones are retried with backoff, others wait for the next change. */
   patch(kind: 'TalonRule' | 'TalonAction', namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
 }
 
@@ -41,6 +43,8 @@ export interface RuleControllerDeps {
   readonly cloudNamespaces: ReadonlySet<string>;
   readonly defaultTimeoutMs: number;
   readonly status: StatusWriter;
+  /** Where rejections (and recoveries after one) are recorded as Events; absent: conditions only. */
+  readonly events?: ConditionEventSink;
   /** Receives every new index; called at most once per tick. */
   readonly publish: (index: RuleIndex) => void;
   readonly logger: ControllerLogger;
@@ -71,6 +75,7 @@ export class RuleController {
   private readonly rulesByAction = new Map<string, Set<string>>();
   private readonly refsOfRule = new Map<string, string[]>();
   private readonly queue: ReconcileQueue;
+  private readonly reporter: Reporter<Parameters<StatusWriter['patch']>[0]>;
   private publishScheduled = false;
   private index: RuleIndex;
   private initialKeys: Set<string> | undefined;
@@ -83,11 +88,13 @@ export class RuleController {
   constructor(private readonly deps: RuleControllerDeps) {
     this.now = deps.now ?? (() => new Date());
     this.index = RuleIndex.build([], deps.controlNamespace);
+    this.reporter = new Reporter({ status: deps.status, ...(deps.events ? { events: deps.events } : {}) });
     this.queue = new ReconcileQueue({
-      handler: (key) => this.reconcile(key),
+      reconcile: (key) => this.reconcile(key),
       workers: 8,
-      onError: (key, err, attempt) =>
-        deps.logger.warn('reconcile failed; will retry', { key, attempt, error: String(err) }),
+      onError: (key, err, attempt, retryInMs) =>
+        deps.logger.warn('reconcile failed; will retry', { key, attempt, retryInMs, error: String(err) }),
+      onTerminal: (key, err) => deps.logger.warn('reconcile failed; not retrying until the object changes', { key, code: err.code, error: err.message }),
     });
   }
 
@@ -151,6 +158,8 @@ export class RuleController {
     try {
       if (kind === 'rule') await this.reconcileRule(namespace, name);
       else await this.reconcileAction(namespace, name);
+    } catch (err) {
+      throw terminalUnlessRetryable(err);
     } finally {
       if (this.initialKeys?.delete(key) && this.initialKeys.size === 0) this.markLoaded();
     }
@@ -227,10 +236,7 @@ export class RuleController {
   }
 
   private async writeConditions(kind: 'TalonRule' | 'TalonAction', obj: TalonRule | TalonAction, conditions: Condition[]): Promise<void> {
-    const m = meta(obj);
-    const current = obj.status;
-    if (current?.observedGeneration === m.generation && conditionsEqual(current.conditions ?? [], conditions)) return;
-    await this.deps.status.patch(kind, m.namespace, m.name, { observedGeneration: m.generation, conditions });
+    await this.reporter.setConditions(kind, obj, conditions);
   }
 
   private setRefs(ruleKey: string, namespace: string, refs: readonly string[]): void {

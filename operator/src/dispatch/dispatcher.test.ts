@@ -56,7 +56,7 @@ function probe(name: string, behave: (ctx: { signal: AbortSignal }) => Promise<A
   return { a, ran };
 }
 
-const succeed = () => ok('Done', 'done');
+const succeed = () => ok('Labeled', 'done');
 
 function action(actionner: Actionner, over: Partial<CompiledAction> = {}): CompiledAction {
   return { name: over.name ?? actionner.info.name, actionner, params: {}, continue: true, ignoreErrors: false, timeoutMs: 5000, additionalContexts: [], ...over };
@@ -122,7 +122,7 @@ function setup(over: Partial<DispatcherDeps> = {}) {
 const podEvent = (ns = 'default', pod = 'web-1', extra: Record<string, string> = {}) => falcoEvent({ 'k8s.ns.name': ns, 'k8s.pod.name': pod, ...extra });
 
 test('a failure stops the rule unless ignoreErrors; continue:false stops it whatever the result', async () => {
-  const bad = probe('t:bad', () => failed('Broken', 'broken'));
+  const bad = probe('t:bad', () => failed('Forbidden', 'broken'));
   const good = probe('t:good', succeed);
   const { d, sink } = setup();
   d.dispatch(podEvent('default', 'p1'), [rule('stop-on-error', [action(bad.a, { name: 'bad' }), action(good.a, { name: 'after-bad' })])]);
@@ -131,7 +131,7 @@ test('a failure stops the rule unless ignoreErrors; continue:false stops it what
   d.dispatch(podEvent('default', 'p4'), [rule('ignored-but-stop', [action(bad.a, { name: 'bad-stop', ignoreErrors: true, continue: false }), action(good.a, { name: 'never2' })])]);
   await d.drain();
   assert.deepEqual(good.ran.sort(), ['after-ignored@default/p2', 'first@default/p3']);
-  assert.deepEqual(sink.summary().sort(), ['bad-ignored:Failed:Broken', 'bad-stop:Failed:Broken', 'bad:Failed:Broken', 'after-ignored:Succeeded:Done', 'first:Succeeded:Done'].sort());
+  assert.deepEqual(sink.summary().sort(), ['bad-ignored:Failed:Forbidden', 'bad-stop:Failed:Forbidden', 'bad:Failed:Forbidden', 'after-ignored:Succeeded:Labeled', 'first:Succeeded:Labeled'].sort());
 });
 
 test('a skip by a guard stops the rule like a failed check, unless ignoreErrors', async () => {
@@ -196,7 +196,7 @@ test('a pending duplicate merges into its work item and is counted; actions per 
   const blocked = new Promise<void>((r) => (release = r));
   const slow = probe('t:slow', async () => {
     await blocked;
-    return ok('Done', 'done');
+    return ok('Labeled', 'done');
   });
   const { d, sink } = setup();
   const r = rule('slow', [action(slow.a, { name: 's' })]);
@@ -227,7 +227,7 @@ test('tenancy: a tenant rule acts only on its namespace and never at node level'
   await d.drain();
   assert.deepEqual(p.ran, ['own@team-a/y']);
   assert.deepEqual(node.ran, []);
-  assert.deepEqual(sink.summary().sort(), ['del:Skipped:OutOfScope', 'node:Skipped:OutOfScope', 'other:Skipped:OutOfScope', 'own:Succeeded:Done']);
+  assert.deepEqual(sink.summary().sort(), ['del:Skipped:OutOfScope', 'node:Skipped:OutOfScope', 'other:Skipped:OutOfScope', 'own:Succeeded:Labeled']);
 });
 
 test('protected namespaces and the operator pod are never acted upon', async () => {
@@ -405,7 +405,7 @@ test('an action past its timeout fails with Timeout and frees its target for the
   const { d, sink } = setup();
   d.dispatch(podEvent(), [rule('hangs', [action(hang.a, { name: 'hang', timeoutMs: 20 })]), rule('next', [action(good.a, { name: 'after' })])]);
   await d.drain();
-  assert.deepEqual(sink.summary(), ['hang:Failed:Timeout', 'after:Succeeded:Done']);
+  assert.deepEqual(sink.summary(), ['hang:Failed:Timeout', 'after:Succeeded:Labeled']);
 });
 
 test('anything a run throws becomes a failure; retryable when the API said 5xx', async () => {
@@ -426,7 +426,7 @@ test('a full queue records Skipped/QueueFull instead of dropping silently', asyn
   const blocked = new Promise<void>((r) => (release = r));
   const slow = probe('t:slow', async () => {
     await blocked;
-    return ok('Done', 'done');
+    return ok('Labeled', 'done');
   });
   const { d, sink } = setup({ queue: { concurrency: 1, maxPending: 1 } });
   d.dispatch(podEvent('default', 'a'), [rule('r', [action(slow.a, { name: 's' })])]);
@@ -435,11 +435,11 @@ test('a full queue records Skipped/QueueFull instead of dropping silently', asyn
   release();
   await d.drain();
   assert.deepEqual(slow.ran.sort(), ['s@default/a', 's@default/b']);
-  assert.deepEqual(sink.summary().sort(), ['s:Skipped:QueueFull', 's:Succeeded:Done', 's:Succeeded:Done']);
+  assert.deepEqual(sink.summary().sort(), ['s:Skipped:QueueFull', 's:Succeeded:Labeled', 's:Succeeded:Labeled']);
 });
 
 test('stop() aborts running actions (Failed/Aborted) and refuses new work', async () => {
-  const waits = probe('t:wait', ({ signal }) => new Promise<ActionResult>((resolve) => signal.addEventListener('abort', () => resolve(failed('Interrupted', 'interrupted')))));
+  const waits = probe('t:wait', ({ signal }) => new Promise<ActionResult>((resolve) => signal.addEventListener('abort', () => resolve(failed('Aborted', 'interrupted')))));
   const { d, sink } = setup();
   d.dispatch(podEvent(), [rule('r', [action(waits.a, { name: 'w' })])]);
   await d.stop();

@@ -42,7 +42,7 @@ import type { FalcoEvent } from '../falco/event.js';
 import { alertObject, objectKey, resolveTarget, targetText, type ResolvedTarget, type TargetResolution } from '../falco/target.js';
 import { checkGuards } from './guards.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { type Outcome, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { type Outcome, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 
@@ -95,7 +95,7 @@ interface ActionTarget {
 
 const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
 
-type Verdict = { readonly result: OutcomeResult; readonly reason: string; readonly message: string };
+type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
 
 class ShutdownError extends Error {
   constructor() {

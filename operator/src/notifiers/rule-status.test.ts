@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiError, falcoEvent } from '../../test/fakes/kube.js';
-import { type Outcome, type OutcomeResult } from '../api/v1alpha1/outcome.js';
+import { type Outcome, type OutcomeReason, type OutcomeResult } from '../api/v1alpha1/outcome.js';
 import { RuleStatusAggregator, type RuleStatusCounters, type RuleStatusDeps, type RuleStatusSnapshot } from './rule-status.js';
 
 /** A status subresource with resourceVersion preconditions; failure injection per patch. */
@@ -41,6 +41,8 @@ class FakeStatusStore {
 
 const ruleRef = { namespace: 'talon-system', name: 'kill' };
 
+const REASON_OF: Readonly<Record<OutcomeResult, OutcomeReason>> = { Succeeded: 'Terminated', Failed: 'Forbidden', Skipped: 'IgnoredDaemonSet', DryRun: 'DryRun' };
+
 function outcome(result: OutcomeResult, i = 0): Outcome {
   return {
     time: `2024-01-01T00:00:${String(i % 60).padStart(2, '0')}.000Z`,
@@ -50,7 +52,7 @@ function outcome(result: OutcomeResult, i = 0): Outcome {
     actionner: 'kubernetes:terminate',
     target: { kind: 'Pod', namespace: 'default', name: `web-${i}` },
     result,
-    reason: result,
+    reason: REASON_OF[result],
     message: `outcome ${i}`,
     durationMs: 0,
     ingestToActionMs: 0,

@@ -30,7 +30,7 @@ test('fanOutSinks delivers to every sink even when one throws', () => {
 });
 
 test('warnings: failures, budget refusals and drops', () => {
-  assert.equal(isWarning({ result: 'Failed', reason: 'X' }), true);
+  assert.equal(isWarning({ result: 'Failed', reason: 'Forbidden' }), true);
   assert.equal(isWarning({ result: 'Skipped', reason: 'BudgetExceeded' }), true);
   assert.equal(isWarning({ result: 'Skipped', reason: 'QueueFull' }), true);
   assert.equal(isWarning({ result: 'Skipped', reason: 'IgnoredDaemonSet' }), false);

@@ -27,7 +27,7 @@ function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<type
     },
     paramsSchema: Type.Object(props, { additionalProperties: false }),
     precheck: () => ({ ok: true }),
-    run: async () => ok('Done', 'done'),
+    run: async () => ok('Labeled', 'done'),
   };
 }
 

@@ -9,8 +9,8 @@ import type { ActionnerRegistry } from '../actionners/registry.js';
 import { deepFreeze } from '../lib/freeze.js';
 import { useOf, type Actionner } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
+import { parseDuration } from '../lib/duration.js';
 import {
-  parseDuration,
   type RuleAction,
   type TalonAction,
   type TalonActionSpec,

@@ -16,7 +16,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { fromKubeError } from '../../errors.js';
-import { failed, type ActionResult, type KubeClients, type ObjectRef, type ResolvedTarget } from '../types.js';
+import { failed, type ActionResult, type KubeClients, type ObjectRef, type OutcomeReason, type ResolvedTarget } from '../types.js';
 import type { PodObject } from '../../falco/target.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -172,7 +172,7 @@ export interface IgnoreFlags {
 }
 
 /** The skip reason when an ignore* flag spares the pod, else undefined. */
-export function ignoredBy(pod: V1Pod, flags: IgnoreFlags): { reason: string; what: string } | undefined {
+export function ignoredBy(pod: V1Pod, flags: IgnoreFlags): { reason: OutcomeReason; what: string } | undefined {
   const c = classifyPod(pod);
   if (c === 'DaemonSet' && flags.ignoreDaemonSets) return { reason: 'IgnoredDaemonSet', what: 'it belongs to a DaemonSet and ignoreDaemonSets is set' };
   if (c === 'StatefulSet' && flags.ignoreStatefulSets) return { reason: 'IgnoredStatefulSet', what: 'it belongs to a StatefulSet and ignoreStatefulSets is set' };

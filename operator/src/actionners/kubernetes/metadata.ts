@@ -16,6 +16,7 @@ import {
   type Actionner,
   type ObjectRef,
   type TargetSubject,
+  type OutcomeReason,
 } from '../types.js';
 import { apiFailure, isNotFound, mergePatch, podTarget } from './common.js';
 import { nodeOfTarget } from './cordon.js';
@@ -38,7 +39,7 @@ export interface MetadataKind<K extends MetadataField> {
   /** Past participle for messages: "labeled", "annotated". */
   readonly done: string;
   /** Result reason on success: "Labeled", "Annotated". */
-  readonly reason: string;
+  readonly reason: OutcomeReason;
   readonly valuePattern?: string;
   readonly example: Readonly<Record<string, string>>;
 }

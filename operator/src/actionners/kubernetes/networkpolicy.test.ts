@@ -4,7 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
 import type { ActionResult } from '../types.js';
-import { isCIDR, networkPolicyActionner, NetworkPolicyParams, parseDuration } from './networkpolicy.js';
+import { isCIDR, networkPolicyActionner, NetworkPolicyParams } from './networkpolicy.js';
 
 function params(p: Partial<NetworkPolicyParams> = {}): NetworkPolicyParams {
   const v = Value.Default(NetworkPolicyParams, structuredClone(p)) as NetworkPolicyParams;
@@ -97,11 +97,13 @@ test('create-or-update is idempotent: a second identical run changes nothing, a 
 });
 
 test('ttl sets the expiry annotation', async () => {
-  const { fake } = withPods();
-  const before = Date.now();
-  await run(fake, { ttl: '1h30m' });
-  const at = Date.parse(fake.get<V1NetworkPolicy>('NetworkPolicy', 'default', 'talon-quarantine-web-1')?.metadata?.annotations?.['talon.dev/expires-at'] ?? '');
-  assert.ok(at >= before + 5_400_000 && at <= Date.now() + 5_400_000);
+  for (const [ttl, ms] of [['1h30m', 5_400_000], ['2d', 172_800_000]] as const) {
+    const { fake } = withPods();
+    const before = Date.now();
+    await run(fake, { ttl });
+    const at = Date.parse(fake.get<V1NetworkPolicy>('NetworkPolicy', 'default', 'talon-quarantine-web-1')?.metadata?.annotations?.['talon.dev/expires-at'] ?? '');
+    assert.ok(at >= before + ms && at <= Date.now() + ms, ttl);
+  }
 });
 
 test('a missing pod is skipped without creating anything', async () => {
@@ -111,12 +113,14 @@ test('a missing pod is skipped without creating anything', async () => {
   assert.equal(fake.list('NetworkPolicy').length, 0);
 });
 
-test('precheck refuses malformed CIDRs; helpers parse durations and CIDRs', () => {
+test('precheck refuses malformed CIDRs and a ttl past the longest duration; helpers parse CIDRs', () => {
   const ev = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'web-1' });
   const r = networkPolicyActionner.precheck(ev, targetOf(ev, 'pod'), params({ allowCIDRs: ['10.0.0.0/33'] }));
   assert.equal(r.ok, false);
-  assert.equal(parseDuration('1h30m'), 5_400_000);
-  assert.equal(parseDuration('10'), undefined);
+  const long = networkPolicyActionner.precheck(ev, targetOf(ev, 'pod'), params({ ttl: '999999d' }));
+  assert.ok(!long.ok && long.reason === 'InvalidParameters' && /ttl: .*longer than the longest duration/.test(long.message));
+  assert.ok(networkPolicyActionner.precheck(ev, targetOf(ev, 'pod'), params({ ttl: '1.5h' })).ok);
+  assert.equal(Value.Check(NetworkPolicyParams, { ...params(), ttl: '10' }), false, 'a unitless ttl fails the schema');
   assert.deepEqual(
     ['10.0.0.0/8', '::/0', '1.2.3.4', '1.2.3.4/40', 'x/1'].map(isCIDR),
     [true, true, false, false, false],

@@ -11,6 +11,7 @@
 import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod } from '@kubernetes/client-node';
+import { checkDuration, DURATION_PATTERN, parseDuration } from '../../lib/duration.js';
 import type { ExpiryHandler } from '../expiry.js';
 import { ok, skipped, type Actionner } from '../types.js';
 import {
@@ -29,28 +30,16 @@ import {
   RULE_LABEL,
 } from './common.js';
 
-export const DURATION_PATTERN = '^([0-9]+(ms|s|m|h|d))+$';
-
 export const NetworkPolicyParams = Type.Object(
   {
     allowDNS: Type.Boolean({ default: true, description: 'Keep egress to kube-dns (kube-system pods labelled k8s-app=kube-dns) on port 53 UDP/TCP.' }),
     allowCIDRs: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Egress allowed to these CIDRs (e.g. 10.0.0.0/8).' }),
     allowNamespaces: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { default: [], description: 'Egress allowed to pods of these namespaces.' }),
-    ttl: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'Remove the quarantine after this long (e.g. "1h", "30m"); absent: keep it until the pod goes.' })),
+    ttl: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'Remove the quarantine after this long (e.g. "1h", "30m", "2d"); absent: keep it until the pod goes.' })),
   },
   { additionalProperties: false },
 );
 export type NetworkPolicyParams = Static<typeof NetworkPolicyParams>;
-
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Milliseconds of a duration like "1h30m"; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  if (!new RegExp(DURATION_PATTERN).test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+)(ms|s|m|h|d)/g)) total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
-  return total;
-}
 
 /** Whether `cidr` is an IPv4 or IPv6 CIDR block. */
 export function isCIDR(cidr: string): boolean {
@@ -161,6 +150,8 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   precheck(_ev, _target, params) {
     const bad = params.allowCIDRs.find((c) => !isCIDR(c));
     if (bad !== undefined) return { ok: false, reason: 'InvalidParameters', message: `allowCIDRs: '${bad}' is not a CIDR block` };
+    const ttl = params.ttl === undefined ? undefined : checkDuration(params.ttl);
+    if (ttl !== undefined && !ttl.ok) return { ok: false, reason: 'InvalidParameters', message: `ttl: ${ttl.error}` };
     return { ok: true };
   },
 

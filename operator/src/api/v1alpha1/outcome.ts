@@ -4,6 +4,7 @@
  * also the shape of a rule's `status.lastOutcomes` entries, hence part of the API.
  */
 import type { ObjectRef } from '../../lib/object-ref.js';
+import type { OutcomeReason, SuppressReason } from './reasons.js';
 
 export type OutcomeResult = 'Succeeded' | 'Failed' | 'Skipped' | 'DryRun';
 
@@ -44,8 +45,8 @@ export interface Outcome {
   readonly actionner: string;
   readonly target: OutcomeTarget;
   readonly result: OutcomeResult;
-  /** CamelCase, from the reasons catalogue. */
-  readonly reason: string;
+  /** From the reasons catalogue (reasons.ts). */
+  readonly reason: OutcomeReason;
   readonly message: string;
   /** Wall time spent running the action, retries included; 0 when it did not run. */
   readonly durationMs: number;
@@ -61,8 +62,7 @@ export interface Outcome {
   readonly merged: number;
 }
 
-/** Why a match produced no work item: cooldown window, merged into a pending item. */
-export type SuppressReason = 'Cooldown' | 'Merged';
+export type { OutcomeReason, SuppressReason };
 
 /** Whether an outcome deserves a Warning rather than a Normal Event. */
 export function isWarning(o: Pick<Outcome, 'result' | 'reason'>): boolean {

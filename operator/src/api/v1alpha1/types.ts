@@ -10,6 +10,7 @@
  */
 import { Type, type ObjectOptions, type Static, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
+import { DURATION_PATTERN } from '../../lib/duration.js';
 import { arityCelRules, MATCH_OPERATORS, type MatchOperator } from './operators.js';
 
 export const GROUP = 'talon.dev';
@@ -54,8 +55,6 @@ const Text = (maxLength: number, description?: string) =>
 export const ACTIONNER_PATTERN = '^[a-z0-9]+:[a-z0-9]+$';
 export const PRIORITY_PATTERN =
   '^(<|>|=|<=|>=)?(debug|informational|notice|warning|error|critical|alert|emergency)$';
-/** `0`, or one or more `<integer><unit>` with unit ms, s, m or h (e.g. `30s`, `5m`, `1h30m`). */
-export const DURATION_PATTERN = '^(0|([0-9]+(ms|s|m|h))+)$';
 
 const ActionnerName = (description: string) =>
   Type.String({
@@ -189,7 +188,7 @@ export const TalonRuleSpecSchema = Strict({
   cooldown: Type.Optional(
     Type.String({
       maxLength: 32,
-      description: 'Same rule + same target within this window is suppressed, e.g. 30s, 5m, 1h.',
+      description: 'Same rule + same target within this window is suppressed; a Go duration (plus d for days), e.g. 30s, 5m, 1h30m.',
       ...validations({
         rule: `self.matches('${DURATION_PATTERN}')`,
         message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
@@ -315,14 +314,3 @@ export const TALON_ACTION_SCHEMAS: KindSchemas = {
   spec: TalonActionSpecSchema,
   status: TalonActionStatusSchema,
 };
-
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_RE = new RegExp(DURATION_PATTERN);
-
-/** Milliseconds of a duration such as `30s`, `5m`, `1h30m`, `250ms` or `0`; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  if (!DURATION_RE.test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+)(ms|s|m|h)/g)) total += Number(m[1]) * (DURATION_UNITS_MS[m[2]!] ?? 0);
-  return Number.isSafeInteger(total) ? total : undefined;
-}

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDuration } from './types.js';
 import { formatFieldErrors, joinPath, suggest, validateActionSpec, validateRuleSpec } from './validation.js';
 
 const validRule = () => ({
@@ -149,17 +148,14 @@ test('a spec of the wrong type does not crash the CEL rules', () => {
   assert.ok(validateRuleSpec(spec).some((e) => e.path === 'spec.actions[0].action'));
 });
 
-test('parseDuration', () => {
-  assert.equal(parseDuration('30s'), 30_000);
-  assert.equal(parseDuration('5m'), 300_000);
-  assert.equal(parseDuration('1h'), 3_600_000);
-  assert.equal(parseDuration('1h30m'), 5_400_000);
-  assert.equal(parseDuration('250ms'), 250);
-  assert.equal(parseDuration('0'), 0);
-  assert.equal(parseDuration('5'), undefined);
-  assert.equal(parseDuration('1d'), undefined);
-  assert.equal(parseDuration('-5m'), undefined);
-  assert.equal(parseDuration(''), undefined);
+test('cooldown: the CRD CEL check is the one duration grammar (lib/duration.ts)', () => {
+  for (const cooldown of ['0', '250ms', '30s', '5m', '1h30m', '1.5h', '2d', '500us']) {
+    assert.deepEqual(validateRuleSpec({ ...validRule(), cooldown }), [], cooldown);
+  }
+  for (const cooldown of ['5', '-5m', '', '5M', '1h30', '1 h']) {
+    const errs = validateRuleSpec({ ...validRule(), cooldown });
+    assert.ok(errs.some((e) => e.path === 'spec.cooldown' && /duration/.test(e.message)), `${cooldown}: ${JSON.stringify(errs)}`);
+  }
 });
 
 test('suggest: snake_case, case-insensitive and near misses', () => {

@@ -1,0 +1,118 @@
+/**
+ * The catalogue of outcome reasons: every CamelCase `reason` an action outcome (or a
+ * suppressed match) can carry, with what it means and the results it appears with. It types
+ * `ActionResult.reason` (actionners), the dispatcher's verdicts and `Outcome.reason`, so a
+ * reason that is not here is a compile error; `docs/reasons.md` is generated from it
+ * (`node dist/scripts/gen-reasons.js`).
+ *
+ * Adding a reason is one line below. Reasons are API: they reach Events, `status.lastOutcomes`,
+ * notifiers and users' alerting, so a reason is never renamed or given a new meaning.
+ * Condition reasons (Accepted, ResolvedRefs, Ready) are a separate catalogue, in conditions.ts.
+ */
+import { ERROR_CODES } from '../../errors.js';
+import type { OutcomeResult } from './outcome.js';
+
+/**
+ * Who gives the reason: an actionner's run or precheck, the dispatcher (guards and run
+ * control), the Kubernetes API (a TalonError code from `fromKubeError`, errors.ts), or the
+ * dispatcher's suppression of a match (counted, no outcome).
+ */
+export type ReasonSource = 'actionner' | 'dispatcher' | 'api' | 'suppression';
+
+export interface ReasonInfo {
+  /** The results an outcome with this reason can have; empty for suppressions (no outcome). */
+  readonly results: readonly OutcomeResult[];
+  readonly by: readonly ReasonSource[];
+  /** One line: what happened. */
+  readonly meaning: string;
+}
+
+const S = 'Succeeded';
+const F = 'Failed';
+const K = 'Skipped';
+
+export const OUTCOME_REASONS = {
+  // --- actionner results ------------------------------------------------------------------
+  Terminated: { results: [S], by: ['actionner'], meaning: 'kubernetes:terminate deleted the pod.' },
+  Deleted: { results: [S], by: ['actionner'], meaning: 'kubernetes:delete deleted the audited object.' },
+  AlreadyGone: { results: [S], by: ['actionner'], meaning: 'The pod or object to remove no longer existed: nothing left to do.' },
+  Labeled: { results: [S], by: ['actionner'], meaning: 'kubernetes:label set or removed labels on the pod or its node.' },
+  Annotated: { results: [S], by: ['actionner'], meaning: 'kubernetes:annotation set or removed annotations on the pod or its node.' },
+  Isolated: { results: [S], by: ['actionner'], meaning: 'kubernetes:networkpolicy quarantined the pod (label + NetworkPolicy selecting only it).' },
+  Cordoned: { results: [S], by: ['actionner'], meaning: "kubernetes:cordon marked the pod's node unschedulable." },
+  AlreadyCordoned: { results: [S], by: ['actionner'], meaning: "The pod's node was already cordoned." },
+  Drained: { results: [S], by: ['actionner'], meaning: "kubernetes:drain cordoned the pod's node and evicted its pods." },
+  EvictionIncomplete: { results: [F], by: ['actionner'], meaning: 'The node is cordoned but some pods could not be evicted (disruption budgets, API errors).' },
+  PodReplaced: { results: [K], by: ['actionner'], meaning: "The alert's pod was replaced (new uid or container); the replacement is left alone." },
+  MinHealthyReplicas: { results: [K], by: ['actionner'], meaning: "Terminating the pod would leave its workload below minHealthyReplicas." },
+  IgnoredDaemonSet: { results: [K], by: ['actionner'], meaning: 'The pod belongs to a DaemonSet and ignoreDaemonSets is set.' },
+  IgnoredStatefulSet: { results: [K], by: ['actionner'], meaning: 'The pod belongs to a StatefulSet and ignoreStatefulSets is set.' },
+  IgnoredStandalonePod: { results: [K], by: ['actionner'], meaning: 'The pod has no owner and ignoreStandalonePods is set.' },
+  UnsupportedResource: { results: [K], by: ['actionner'], meaning: 'kubernetes:delete does not delete this kind of resource.' },
+  PodNotFound: { results: [K], by: ['actionner'], meaning: "The alert's pod does not exist (any more)." },
+  NodeNotFound: { results: [K], by: ['actionner'], meaning: "The pod's node does not exist (any more)." },
+  PodNotScheduled: { results: [K], by: ['actionner'], meaning: 'The pod is not on a node, so there is no node to cordon, drain, label or annotate.' },
+  InvalidParameters: { results: [K], by: ['actionner'], meaning: "A parameter passed the schema but cannot be used (e.g. a malformed CIDR, a ttl past the longest duration)." },
+  MissingFields: { results: [K], by: ['actionner', 'dispatcher'], meaning: 'The alert lacks the output fields the actionner needs (e.g. k8s.pod.name and k8s.ns.name).' },
+
+  // --- dispatcher verdicts ----------------------------------------------------------------
+  Suspended: { results: [K], by: ['dispatcher'], meaning: 'The rule is suspended: the match is counted, no action runs.' },
+  DryRun: { results: ['DryRun'], by: ['dispatcher'], meaning: 'The rule or the operator is in dry-run mode: the outcome says what would have been done.' },
+  OutOfScope: { results: [K], by: ['dispatcher'], meaning: "A tenant rule's action would act outside the rule's namespace, or beyond what tenant rules may do." },
+  ProtectedNamespace: { results: [K], by: ['dispatcher'], meaning: 'The target is in a protected namespace, which is never acted upon.' },
+  SelfProtection: { results: [K], by: ['dispatcher'], meaning: "The target is the operator's own pod, ClusterRole or ClusterRoleBinding." },
+  ProtectedObject: { results: [K], by: ['dispatcher'], meaning: 'The target is a system: ClusterRole/ClusterRoleBinding or a bootstrap role (cluster-admin, admin, edit, view), never changed whatever a rule says.' },
+  BudgetExceeded: { results: [K], by: ['dispatcher'], meaning: 'The cluster-wide budget of destructive actions per minute is spent (Warning Event).' },
+  QueueFull: { results: [K], by: ['dispatcher'], meaning: "The work queue is full: none of the rule's actions ran (Warning Event)." },
+  ShuttingDown: { results: [K], by: ['dispatcher'], meaning: "The operator is stopping: none of the rule's actions ran." },
+  PrecheckError: { results: [F], by: ['dispatcher'], meaning: "The actionner's precheck threw (a bug in the actionner)." },
+  Timeout: { results: [F], by: ['dispatcher'], meaning: "The action, retries included, did not finish within its timeout." },
+  NotRun: { results: [F], by: ['dispatcher'], meaning: 'The action ended before its first attempt started.' },
+  Aborted: { results: [F], by: ['dispatcher', 'actionner', 'api'], meaning: 'The action was interrupted (the operator is stopping, or the call was cancelled).' },
+
+  // --- Kubernetes API errors (errors.ts fromKubeError), carried by failed runs -------------
+  BadRequest: { results: [F], by: ['api'], meaning: 'The API server refused the request as malformed (HTTP 400).' },
+  Unauthorized: { results: [F], by: ['api'], meaning: "The operator's credentials were refused (HTTP 401)." },
+  Forbidden: { results: [F], by: ['api'], meaning: 'RBAC forbids the call (HTTP 403); the message names the missing verb and resource.' },
+  NotFound: { results: [F, K], by: ['api', 'actionner'], meaning: 'The object is gone (HTTP 404); label and annotation skip when their pod or node is gone.' },
+  MethodNotAllowed: { results: [F], by: ['api'], meaning: 'The API server does not allow this method on the resource (HTTP 405).' },
+  Conflict: { results: [F], by: ['api'], meaning: 'The object changed meanwhile (HTTP 409); retried, then given up.' },
+  Gone: { results: [F], by: ['api'], meaning: 'The resource version is too old (HTTP 410); retried, then given up.' },
+  UnsupportedMediaType: { results: [F], by: ['api'], meaning: 'The API server refused the patch or body type (HTTP 415).' },
+  Invalid: { results: [F], by: ['api'], meaning: 'The API server rejected the object as invalid (HTTP 422).' },
+  TooManyRequests: { results: [F], by: ['api'], meaning: 'The API server throttled the call or a disruption budget refused it (HTTP 429); retried, then given up.' },
+  ServerError: { results: [F], by: ['api'], meaning: 'The API server failed (HTTP 5xx); retried, then given up.' },
+  ClientError: { results: [F], by: ['api'], meaning: 'The API server refused the call with another 4xx status.' },
+  NetworkError: { results: [F], by: ['api'], meaning: 'The API server could not be reached (connection refused, reset, timed out, DNS); retried, then given up.' },
+  Unknown: { results: [F], by: ['api'], meaning: 'The actionner threw something that is not an API error (a bug in the actionner).' },
+
+  // --- suppressions: a match that produced no action run (counted in status, no outcome) --
+  Cooldown: { results: [], by: ['suppression'], meaning: 'The same rule acted on the same target within its cooldown window.' },
+  Merged: { results: [], by: ['suppression'], meaning: 'A work item of the same rule and target was still pending; the match was merged into it.' },
+} as const satisfies Readonly<Record<string, ReasonInfo>>;
+
+/** Every reason an outcome or a suppression can carry. */
+export type OutcomeReason = keyof typeof OUTCOME_REASONS;
+
+/** The reasons given by `source`. */
+export type ReasonBy<Source extends ReasonSource> = {
+  [R in OutcomeReason]: Source extends (typeof OUTCOME_REASONS)[R]['by'][number] ? R : never;
+}[OutcomeReason];
+
+/** Why a match produced no work item: cooldown window, merged into a pending item. */
+export type SuppressReason = ReasonBy<'suppression'>;
+
+/**
+ * Every TalonError code, as a reason: failed runs carry the code of what was thrown. This
+ * assignment fails to compile when errors.ts gains a code the catalogue lacks.
+ */
+export const ERROR_REASONS: readonly OutcomeReason[] = ERROR_CODES;
+
+export function isOutcomeReason(text: string): text is OutcomeReason {
+  return Object.hasOwn(OUTCOME_REASONS, text);
+}
+
+/** The catalogue as rows, in catalogue order (for docs and tests). */
+export function reasonRows(): { readonly reason: OutcomeReason; readonly info: ReasonInfo }[] {
+  return (Object.keys(OUTCOME_REASONS) as OutcomeReason[]).map((reason) => ({ reason, info: OUTCOME_REASONS[reason] }));
+}
