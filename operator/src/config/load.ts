@@ -1,6 +1,7 @@
 /**
  * Loads the operator configuration: YAML file, then `TALON_*` environment overrides, then
- * schema validation with defaults, then checks that need the file system. Every problem is
+ * schema validation with defaults, then the plug-ins' settings (notifier instances against
+ * their type's schema, `defaultNotifiers`, outputs), then checks that need the file system. Every problem is
  * reported (all of them, each naming the key or variable); nothing throws.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import {
   ConfigFileSchema,
   IMPLICIT_NOTIFIER,
   NOTIFIER_ROUTER_KEYS,
+  NotifierInstanceSchema,
   parseDuration,
   parseSize,
   type Config,
@@ -192,17 +194,25 @@ function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | u
   const outputSchemas = plugins?.outputs ?? new Map<string, TSchema>();
   const notifiers: Record<string, NotifierInstanceConfig> = {};
   const declared = isMapping(raw.notifiers) ? raw.notifiers : {};
-  for (const [name, inst] of Object.entries(declared)) {
+  const instances = Object.entries(declared);
+  if (!(IMPLICIT_NOTIFIER in declared)) {
+    const implicit: Record<string, unknown> = { type: IMPLICIT_NOTIFIER };
+    ajv.compile(NotifierInstanceSchema)(implicit); // the router keys' defaults
+    instances.push([IMPLICIT_NOTIFIER, implicit]);
+  }
+  for (const [name, inst] of instances) {
     const path = joinPath('notifiers', name);
+    const implicit = !(name in declared);
     if (!INSTANCE_NAME.test(name) || name.length > 63) errors.push(`${path}: an instance name must be lower-case letters, digits and '-' (at most 63), as rules name it`);
     if (!isMapping(inst) || typeof inst.type !== 'string') continue; // reported by the schema
     const schema = notifierTypes.get(inst.type);
-    if (schema === undefined) {
+    if (schema === undefined && !implicit) {
       errors.push(`${path}.type: unknown notifier type '${inst.type}'${didYouMean(inst.type, notifierTypes.keys())}; known: ${known(notifierTypes.keys())}`);
       continue;
     }
     const own = Object.fromEntries(Object.entries(inst).filter(([k]) => !NOTIFIER_ROUTER_KEYS.includes(k)));
-    const config = settingsOf(ajv, schema, own, path, errors);
+    // The implicit instance without plug-in schemas (tests, tools) stays unchecked.
+    const config = schema === undefined ? own : settingsOf(ajv, schema, own, path, errors);
     const timeoutMs = typeof inst.timeout === 'string' ? parseDuration(inst.timeout) : undefined;
     if (timeoutMs === 0) errors.push(`${path}.timeout: must be longer than 0s`);
     notifiers[name] = {
@@ -212,17 +222,6 @@ function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | u
       queueSize: typeof inst.queueSize === 'number' ? inst.queueSize : 0,
       concurrency: typeof inst.concurrency === 'number' ? inst.concurrency : 0,
       config,
-    };
-  }
-  if (!(IMPLICIT_NOTIFIER in declared)) {
-    const schema = notifierTypes.get(IMPLICIT_NOTIFIER);
-    notifiers[IMPLICIT_NOTIFIER] = {
-      type: IMPLICIT_NOTIFIER,
-      timeoutMs: 10_000,
-      retries: 2,
-      queueSize: 1000,
-      concurrency: 4,
-      config: schema === undefined ? {} : settingsOf(ajv, schema, {}, joinPath('notifiers', IMPLICIT_NOTIFIER), errors),
     };
   }
 

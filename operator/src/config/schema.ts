@@ -40,7 +40,7 @@ export const NotifierInstanceSchema = Type.Object(
 );
 
 /** Keys of a notifier instance that are the router's, not the notifier type's. */
-export const NOTIFIER_ROUTER_KEYS: readonly string[] = ['type', 'timeout', 'retries', 'queueSize', 'concurrency'];
+export const NOTIFIER_ROUTER_KEYS: readonly string[] = Object.keys(NotifierInstanceSchema.properties);
 
 /** The notifier instance `k8sevents` exists unless the config defines one with that name. */
 export const IMPLICIT_NOTIFIER = 'k8sevents';
