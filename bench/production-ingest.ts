@@ -9,6 +9,8 @@
  */
 import { builtinActionners } from '../operator/src/actionners/index.js';
 import { ActionnerRegistry } from '../operator/src/actionners/registry.js';
+import { builtinOutputs } from '../operator/src/outputs/index.js';
+import { OutputRegistry } from '../operator/src/outputs/registry.js';
 import type { KubeClients } from '../operator/src/actionners/types.js';
 import type { TalonAction, TalonRule } from '../operator/src/api/v1alpha1/types.js';
 import { TokenBucketBudget } from '../operator/src/dispatch/budget.js';
@@ -56,7 +58,7 @@ export function buildRules(count = RULES): CompiledRule[] {
     spec: { actionner: 'kubernetes:label', parameters: { labels: { 'talon.dev/suspicious': 'true' } } },
     status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '', observedGeneration: 1 }] },
   } as unknown as TalonAction;
-  const deps = { registry, controlNamespace: CONTROL, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>(), match: { conditions: new ConditionEnvironment() } };
+  const deps = { registry, outputs: new OutputRegistry(builtinOutputs()), notifiers: new Set(['k8sevents']), controlNamespace: CONTROL, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>(), match: { conditions: new ConditionEnvironment() } };
   const out: CompiledRule[] = [];
   for (let i = 0; i < count; i++) {
     const r = compileRule(rule(i), () => action, deps);

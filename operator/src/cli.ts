@@ -2,14 +2,14 @@
 /**
  * talon-operator CLI:
  *   run   --config FILE [--kubeconfig FILE]   the operator
- *   check FILE...                              validate TalonRule/TalonAction manifests offline
- *   test  --event FILE FILE...                 which rules an alert matches and what would be done
+ *   check [--config FILE] FILE...              validate TalonRule/TalonAction manifests offline
+ *   test  --event FILE [--config FILE] FILE... which rules an alert matches and what would be done
+ * With --config, the notifier instances it defines are the ones rules may name; without it,
+ * only the implicit `k8sevents`.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { builtinActionners } from './actionners/index.js';
-import { ActionnerRegistry } from './actionners/registry.js';
 import { API_VERSION, TALON_ACTION_KIND, TALON_RULE_KIND, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
 import { loadConfig } from './config/load.js';
 import { compileAction, compileRule } from './rules/compiler.js';
@@ -17,13 +17,13 @@ import { alertNamespace, alertObject, objectKey } from './falco/target.js';
 import { parseAlert } from './falco/parse.js';
 import { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
-import { startOperator } from './main.js';
+import { pluginSchemas, registries, startOperator } from './main.js';
 import { createLogger } from './observability/logger.js';
 
 const USAGE = `usage:
   talon-operator run --config FILE [--kubeconfig FILE]
-  talon-operator check FILE...
-  talon-operator test --event ALERT.json [--control-namespace NS] FILE...`;
+  talon-operator check [--config FILE] FILE...
+  talon-operator test --event ALERT.json [--control-namespace NS] [--config FILE] FILE...`;
 
 interface Manifests {
   rules: TalonRule[];
@@ -57,9 +57,9 @@ function readManifests(files: readonly string[]): Manifests {
   return out;
 }
 
-function compileAll(m: Manifests, controlNamespace: string): { compiled: CompiledRule[]; problems: string[] } {
-  const registry = new ActionnerRegistry(builtinActionners());
-  const deps = { registry, controlNamespace, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>() };
+function compileAll(m: Manifests, controlNamespace: string, notifiers: ReadonlySet<string>): { compiled: CompiledRule[]; problems: string[] } {
+  const r = registries();
+  const deps = { registry: r.actionners, outputs: r.outputs, notifiers, controlNamespace, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>() };
   const problems: string[] = [];
   const compiled: CompiledRule[] = [];
   for (const a of m.actions) {
@@ -80,7 +80,7 @@ function compileAll(m: Manifests, controlNamespace: string): { compiled: Compile
 
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, kubeconfig: { type: 'string' } } });
-  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env });
+  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, plugins: pluginSchemas() });
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`config: ${e}\n`);
     return 1;
@@ -113,13 +113,25 @@ async function run(args: string[]): Promise<number> {
   return new Promise<number>(() => undefined);
 }
 
-function check(files: string[]): number {
+/** The notifier instances rules may name: those of `--config`, else the implicit one; undefined after printing config errors. */
+function notifierNames(configFile: string | undefined): ReadonlySet<string> | undefined {
+  if (configFile === undefined) return new Set(['k8sevents']);
+  const loaded = loadConfig({ file: configFile, env: process.env, plugins: pluginSchemas() });
+  if (loaded.ok) return new Set(Object.keys(loaded.config.notifiers));
+  for (const e of loaded.errors) process.stderr.write(`config: ${e}\n`);
+  return undefined;
+}
+
+function check(args: string[]): number {
+  const { values, positionals: files } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
   if (files.length === 0) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
+  const notifiers = notifierNames(values.config);
+  if (notifiers === undefined) return 1;
   const m = readManifests(files);
-  const { compiled, problems } = compileAll(m, 'talon-system');
+  const { compiled, problems } = compileAll(m, 'talon-system', notifiers);
   for (const e of [...m.errors, ...problems]) process.stderr.write(`${e}\n`);
   process.stdout.write(`${m.rules.length} rules (${compiled.length} valid), ${m.actions.length} actions; ${m.errors.length + problems.length} problems\n`);
   return m.errors.length + problems.length > 0 ? 1 : 0;
@@ -129,7 +141,7 @@ function testEvent(args: string[]): number {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { event: { type: 'string' }, 'control-namespace': { type: 'string', default: 'talon-system' } },
+    options: { event: { type: 'string' }, 'control-namespace': { type: 'string', default: 'talon-system' }, config: { type: 'string' } },
   });
   if (!values.event || positionals.length === 0) {
     process.stderr.write(`${USAGE}\n`);
@@ -140,9 +152,11 @@ function testEvent(args: string[]): number {
     process.stderr.write(`${values.event}: not a Falco alert: ${parsed.message}\n`);
     return 1;
   }
+  const notifiers = notifierNames(values.config);
+  if (notifiers === undefined) return 1;
   const m = readManifests(positionals);
   const controlNamespace = values['control-namespace']!;
-  const { compiled, problems } = compileAll(m, controlNamespace);
+  const { compiled, problems } = compileAll(m, controlNamespace, notifiers);
   for (const e of [...m.errors, ...problems]) process.stderr.write(`skipped: ${e}\n`);
   const index = RuleIndex.build(compiled, controlNamespace);
   const namespace = alertNamespace(parsed.event);

@@ -12,6 +12,7 @@ import { ActionnerRegistry } from './actionners/registry.js';
 import type { OperatorIdentity } from './actionners/types.js';
 import { GROUP, VERSION, TALON_ACTION_PLURAL, TALON_RULE_PLURAL, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
 import type { Config } from './config/schema.js';
+import type { PluginSchemas } from './config/load.js';
 import { RuleController } from './controller/rule-controller.js';
 import { RuleStatusAggregator } from './notifiers/rule-status.js';
 import { TokenBucketBudget } from './dispatch/budget.js';
@@ -20,14 +21,17 @@ import { Deduplicator } from './dispatch/dedup.js';
 import { Intake } from './dispatch/intake.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import type { FalcoEvent } from './falco/event.js';
-import type { Outcome } from './api/v1alpha1/outcome.js';
 import { fanOutSinks } from './notifiers/types.js';
+import { builtinNotifiers } from './notifiers/index.js';
+import { NotifierRegistry } from './notifiers/registry.js';
+import { NotifierRouter } from './notifiers/router.js';
+import { builtinOutputs } from './outputs/index.js';
+import { OutputRegistry } from './outputs/registry.js';
 import type { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
 import { createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { recordOutcomeEvents } from './notifiers/k8sevents.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
 import { ExpirySweeper } from './actionners/expiry.js';
@@ -48,8 +52,22 @@ export interface RunningOperator {
   readonly metrics: Metrics;
   /** The current compiled rule index. */
   index(): RuleIndex;
-  /** Graceful stop: no new alerts, running actions finish (bounded), status and Events flushed. */
+  /** Graceful stop: no new alerts, running actions finish (bounded), then notifiers flushed (bounded), then status and Events flushed. */
   close(): Promise<void>;
+}
+
+/** The plug-in registries of this build, one list each (`actionners/`, `outputs/`, `notifiers/` index.ts). */
+export function registries(): { readonly actionners: ActionnerRegistry; readonly outputs: OutputRegistry; readonly notifiers: NotifierRegistry } {
+  return {
+    actionners: new ActionnerRegistry(builtinActionners()),
+    outputs: new OutputRegistry(builtinOutputs()),
+    notifiers: new NotifierRegistry(builtinNotifiers()),
+  };
+}
+
+/** The plug-ins' settings schemas, for loadConfig. */
+export function pluginSchemas(r: ReturnType<typeof registries> = registries()): PluginSchemas {
+  return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas() };
 }
 
 const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
@@ -63,7 +81,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const metrics = createMetrics();
   const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
   const clients = makeClients(kc);
-  const registry = new ActionnerRegistry(builtinActionners());
+  const plugins = registries();
+  const registry = plugins.actionners;
   const identity: OperatorIdentity = {
     controlNamespace: config.controlNamespace,
     protectedNamespaces: new Set(config.protectedNamespaces),
@@ -93,6 +112,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     rules,
     actions,
     registry,
+    outputs: plugins.outputs,
+    notifiers: new Set(Object.keys(config.notifiers)),
     controlNamespace: config.controlNamespace,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     defaultTimeoutMs: config.defaultActionTimeoutMs,
@@ -149,16 +170,24 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       return updated.metadata?.resourceVersion;
     },
   });
-  const k8sEvents = { record: (o: Outcome) => recordOutcomeEvents(events, o), matched: () => undefined, suppressed: () => undefined };
-  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, k8sEvents], (err, method) =>
+  // Fixed sinks (status, metrics) always get every outcome; the router only the rule's and the default notifiers.
+  const router = new NotifierRouter({
+    endpoints: await plugins.notifiers.endpoints(config.notifiers, { log, events }),
+    defaults: config.defaultNotifiers,
+    metrics,
+    log,
+  });
+  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, router], (err, method) =>
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
+  const artifacts = await plugins.outputs.open(config.outputs, { log });
   const dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
     budget: new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
     sink,
+    outputs: artifacts,
     cooldowns: new Cooldowns(),
     retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
     globalDryRun: config.safety.dryRun,
@@ -211,6 +240,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       clearInterval(resync);
       sweeper.stop();
       await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await router.close(5_000);
       controller.stop();
       await Promise.all([rules.stop(), actions.stop()]);
       ruleStatus.stop();

@@ -5,7 +5,7 @@
  */
 import type { ValidateFunction } from 'ajv';
 import { deepFreeze } from '../lib/freeze.js';
-import { createAjv, schemaErrors, suggest, type FieldError } from '../api/v1alpha1/validation.js';
+import { createAjv, schemaErrors, suggestQualified, type FieldError } from '../api/v1alpha1/validation.js';
 import type { ExpiryHandler } from './expiry.js';
 import type { Actionner } from './types.js';
 
@@ -64,14 +64,7 @@ export class ActionnerRegistry {
    * the whole name (`kubernets:label` → `kubernetes:label`).
    */
   suggest(name: string): string | undefined {
-    const colon = name.indexOf(':');
-    const category = colon === -1 ? undefined : name.slice(0, colon + 1);
-    const sameCategory = category ? this.names().filter((n) => n.startsWith(category)) : [];
-    if (category && sameCategory.length > 0) {
-      const s = suggest(name.slice(category.length), sameCategory.map((n) => n.slice(category.length)));
-      return s === undefined ? undefined : category + s;
-    }
-    return suggest(name, this.names());
+    return suggestQualified(name, this.names());
   }
 
   /**

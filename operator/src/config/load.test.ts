@@ -4,7 +4,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type LoadResult } from './load.js';
+import { Type } from '@sinclair/typebox';
 import { CONFIG_KEYS, configKeysMarkdown, parseSize, type Config } from './schema.js';
+
+/** Plug-in schemas as main.ts hands them in (stand-ins: this room may not import notifiers/ or outputs/). */
+const PLUGINS = {
+  notifiers: new Map([
+    ['k8sevents', Type.Object({}, { additionalProperties: false })],
+    ['slack', Type.Object({ webhookUrl: Type.String({ format: 'uri' }), channel: Type.String({ default: '#security' }) }, { additionalProperties: false })],
+  ]),
+  outputs: new Map([['local:file', Type.Object({ directory: Type.String({ default: '/tmp/talon-artifacts' }), maxBytes: Type.Integer({ minimum: 0, default: 100 }) }, { additionalProperties: false })]]),
+};
 
 let dir = '';
 const file = (name: string, text: string): string => {
@@ -42,7 +52,8 @@ describe('loadConfig', () => {
       queue: { concurrency: 32, maxPending: 100_000 },
       safety: { destructiveActionsPerMinute: 30, dryRun: false, cloudNamespaces: [] },
       defaultNotifiers: ['k8sevents'],
-      notifiers: {},
+      notifiers: { k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} } },
+      outputs: {},
       logLevel: 'info',
       logFormat: 'json',
       statusFlushIntervalMs: 3000,
@@ -78,14 +89,14 @@ dedup: {window: 1m30s}
 queue: {concurrency: 4, maxPending: 10}
 safety: {destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: [prod]}
 defaultNotifiers: [k8sevents, slack]
-notifiers: {slack: {webhookUrl: "https://hooks.example/x"}}
+notifiers: {slack: {type: slack, webhookUrl: "https://hooks.example/x"}}
 logLevel: debug
 logFormat: text
 statusFlushInterval: 500ms
 defaultActionTimeout: 1h
 `,
     );
-    const c = ok(loadConfig({ file: path, env: { POD_NAMESPACE: 'talon' } }));
+    const c = ok(loadConfig({ file: path, env: { POD_NAMESPACE: 'talon' }, plugins: PLUGINS }));
     assert.deepEqual(c.listen, { address: '127.0.0.1', port: 9000 });
     assert.deepEqual(c.auth, { mode: 'token', tokenFile: token });
     assert.equal(c.metrics.port, 9090);
@@ -96,7 +107,7 @@ defaultActionTimeout: 1h
     assert.deepEqual(c.queue, { concurrency: 4, maxPending: 10 });
     assert.deepEqual(c.safety, { destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: ['prod'] });
     assert.deepEqual(c.defaultNotifiers, ['k8sevents', 'slack']);
-    assert.deepEqual(c.notifiers, { slack: { webhookUrl: 'https://hooks.example/x' } });
+    assert.deepEqual(c.notifiers.slack, { type: 'slack', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: { webhookUrl: 'https://hooks.example/x', channel: '#security' } });
     assert.equal(c.logLevel, 'debug');
     assert.equal(c.logFormat, 'text');
     assert.equal(c.statusFlushIntervalMs, 500);
@@ -252,5 +263,86 @@ describe('schema helpers', () => {
       assert.equal(k.env, `TALON_${k.path.replace(/\./g, '_').toUpperCase()}`);
       assert.ok(md.includes(`\`${k.env}\``), k.env);
     }
+  });
+});
+
+describe('loadConfig: notifiers and outputs', () => {
+  const load = (yaml: string, env: NodeJS.ProcessEnv = {}) => loadConfig({ file: file('plugins.yaml', `auth: {mode: none}\n${yaml}`), env, plugins: PLUGINS });
+
+  test('instances: the type validates its settings (defaults applied), the router keys are resolved, k8sevents is implicit', () => {
+    const c = ok(
+      load(`notifiers:
+  slack-security: {type: slack, webhookUrl: "https://hooks.example/a", timeout: 2s, retries: 0, queueSize: 10, concurrency: 1}
+  slack-ops: {type: slack, webhookUrl: "https://hooks.example/b", channel: "#ops"}
+defaultNotifiers: [k8sevents, slack-ops, k8sevents]
+`),
+    );
+    assert.deepEqual(c.notifiers, {
+      'slack-security': { type: 'slack', timeoutMs: 2000, retries: 0, queueSize: 10, concurrency: 1, config: { webhookUrl: 'https://hooks.example/a', channel: '#security' } },
+      'slack-ops': { type: 'slack', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: { webhookUrl: 'https://hooks.example/b', channel: '#ops' } },
+      k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} },
+    });
+    assert.deepEqual(c.defaultNotifiers, ['k8sevents', 'slack-ops']);
+    assert.ok(Object.isFrozen(c.notifiers['slack-ops']!.config));
+  });
+
+  test('defaultNotifiers: [] is kept (no optional notifier at all); an instance named k8sevents replaces the implicit one', () => {
+    assert.deepEqual(ok(load('defaultNotifiers: []\n')).defaultNotifiers, []);
+    const c = ok(load('notifiers: {k8sevents: {type: slack, webhookUrl: "https://hooks.example/a"}}\n'));
+    assert.equal(c.notifiers.k8sevents?.type, 'slack');
+    assert.deepEqual(Object.keys(c.notifiers), ['k8sevents']);
+  });
+
+  test('every notifier and output problem is reported in one run, with the schema errors', () => {
+    const errs = errors(
+      load(
+        `queue: {concurrency: 0}
+notifiers:
+  sec: {type: slak, webhookUrl: "https://x"}
+  ops: {type: slack, channel: 5, colour: red}
+  Bad_Name: {type: k8sevents}
+  slow: {type: k8sevents, timeout: forever}
+  untyped: {webhookUrl: "https://x"}
+  zero: {type: k8sevents, timeout: 0s}
+defaultNotifiers: [k8sevent, ops, pagerduty]
+outputs:
+  "local:fiel": {}
+  "local:file": {directory: 5}
+`,
+      ),
+    );
+    const expected = [
+      'queue.concurrency: must be >= 1',
+      "notifiers.sec.type: unknown notifier type 'slak' (did you mean 'slack'?); known: k8sevents, slack",
+      "notifiers.ops: missing required field 'webhookUrl'",
+      'notifiers.ops.channel: must be string',
+      "notifiers.ops.colour: unknown field 'colour'",
+      "notifiers.Bad_Name: an instance name must be lower-case letters, digits and '-'",
+      'notifiers.slow.timeout: must be a duration such as 500ms, 10s, 5m or 1h30m',
+      "notifiers.untyped: missing required field 'type'",
+      'notifiers.zero.timeout: must be longer than 0s',
+      "defaultNotifiers[0]: unknown notifier 'k8sevent' (did you mean 'k8sevents'?); configured: Bad_Name, k8sevents, ops, sec, slow, untyped, zero",
+      "defaultNotifiers[2]: unknown notifier 'pagerduty'; configured:",
+      "outputs[\"local:fiel\"]: unknown output 'local:fiel' (did you mean 'local:file'?); known: local:file",
+      'outputs["local:file"].directory: must be string',
+    ];
+    for (const e of expected) assert.ok(errs.some((x) => x.startsWith(e)), `missing "${e}" in:\n${errs.join('\n')}`);
+    assert.equal(errs.length, expected.length, errs.join('\n'));
+  });
+
+  test('a default from the environment is checked too and names the variable', () => {
+    assert.deepEqual(errors(load('', { TALON_DEFAULTNOTIFIERS: 'k8sevents,slack' })), [
+      "defaultNotifiers[1]: unknown notifier 'slack'; configured: k8sevents (from TALON_DEFAULTNOTIFIERS)",
+    ]);
+  });
+
+  test('outputs: every known output gets its settings, defaults applied', () => {
+    assert.deepEqual(ok(load('')).outputs, { 'local:file': { directory: '/tmp/talon-artifacts', maxBytes: 100 } });
+    assert.deepEqual(ok(load('outputs: {"local:file": {directory: /data/talon}}\n')).outputs, { 'local:file': { directory: '/data/talon', maxBytes: 100 } });
+  });
+
+  test('without plug-in schemas no notifier type is known', () => {
+    const r = loadConfig({ file: file('no-plugins.yaml', 'auth: {mode: none}\nnotifiers: {a: {type: k8sevents}}\n'), env: {} });
+    assert.deepEqual(errors(r), ["notifiers.a.type: unknown notifier type 'k8sevents'; known: none"]);
   });
 });

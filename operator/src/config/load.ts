@@ -1,22 +1,49 @@
 /**
  * Loads the operator configuration: YAML file, then `TALON_*` environment overrides, then
- * schema validation with defaults, then checks that need the file system. Every problem is
+ * schema validation with defaults, then the plug-ins' settings (notifier instances against
+ * their type's schema, `defaultNotifiers`, outputs), then checks that need the file system. Every problem is
  * reported (all of them, each naming the key or variable); nothing throws.
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parseDocument } from 'yaml';
 import { deepFreeze } from '../lib/freeze.js';
-import { createAjv, schemaErrors } from '../api/v1alpha1/validation.js';
-import { checkDuration } from '../lib/duration.js';
-import { CONFIG_KEYS, ConfigFileSchema, parseSize, type Config, type ConfigFile, type ConfigKey } from './schema.js';
+import type { TSchema } from '@sinclair/typebox';
+import type { Ajv } from 'ajv';
+import { createAjv, joinPath, schemaErrors, suggest } from '../api/v1alpha1/validation.js';
+import {
+  CONFIG_KEYS,
+  ConfigFileSchema,
+  IMPLICIT_NOTIFIER,
+  NOTIFIER_ROUTER_KEYS,
+  NotifierInstanceSchema,
+  parseSize,
+  type Config,
+  type ConfigFile,
+  type ConfigKey,
+  type NotifierInstanceConfig,
+} from './schema.js';
+import { checkDuration, parseDuration } from '../lib/duration.js';
 
 export type LoadResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * The settings schemas of the plug-ins the operator has (the config room may not import the
+ * notifier and output rooms; main.ts hands their registries' schemas in).
+ */
+export interface PluginSchemas {
+  /** Notifier type → its instances' configSchema. */
+  readonly notifiers: ReadonlyMap<string, TSchema>;
+  /** Output name (`category:name`) → its configSchema. */
+  readonly outputs: ReadonlyMap<string, TSchema>;
+}
 
 export interface LoadOptions {
   /** Path of the YAML file; without it, only defaults and the environment apply. */
   readonly file?: string;
   readonly env: NodeJS.ProcessEnv;
+  /** Without it no notifier type or output is known: only the implicit `k8sevents` instance, unchecked. */
+  readonly plugins?: PluginSchemas;
 }
 
 const DEFAULT_CONTROL_NAMESPACE = 'talon-system';
@@ -29,15 +56,19 @@ export function loadConfig(options: LoadOptions): LoadResult {
   if (raw === undefined) return { ok: false, errors };
 
   const fromEnv = applyEnv(raw, options.env, errors);
-  const validate = createAjv({ useDefaults: true }).compile<ConfigFile>(ConfigFileSchema);
-  if (!validate(raw)) {
+  const ajv = createAjv({ useDefaults: true });
+  const validate = ajv.compile<ConfigFile>(ConfigFileSchema);
+  const valid = validate(raw);
+  if (!valid) {
     for (const e of schemaErrors(validate.errors, '', 'field')) {
       const variable = fromEnv.get(e.path);
       errors.push(`${e.path === '' ? 'config' : e.path}: ${friendly(e.path, e.message)}${variable === undefined ? '' : ` (from ${variable})`}`);
     }
-    return { ok: false, errors };
   }
-  const config = resolve(raw, options.env, errors);
+  // Checked even when the schema failed, so that one run reports every problem.
+  const plugins = resolvePlugins(raw, options.plugins, ajv, fromEnv, errors);
+  if (!valid) return { ok: false, errors };
+  const config = resolve(raw, plugins, options.env, errors);
   checkFiles(config, errors);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
 }
@@ -46,7 +77,7 @@ const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlush
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
-  if (DURATION_KEYS.has(path)) return 'must be a duration such as 500ms, 10s, 5m or 1h30m';
+  if (DURATION_KEYS.has(path) || (path.startsWith('notifiers') && path.endsWith('.timeout'))) return 'must be a duration such as 500ms, 10s, 5m or 1h30m';
   if (message.startsWith('must match pattern') && /^(controlNamespace|protectedNamespaces|safety\.cloudNamespaces)/.test(path)) {
     return 'must be a namespace name (lower-case letters, digits and -, at most 63)';
   }
@@ -132,7 +163,94 @@ function duration(path: string, text: string, errors: string[]): number {
   return c.ok ? c.ms : 0;
 }
 
-function resolve(file: ConfigFile, env: NodeJS.ProcessEnv, errors: string[]): Config {
+interface ResolvedPlugins {
+  readonly defaultNotifiers: readonly string[];
+  readonly notifiers: Record<string, NotifierInstanceConfig>;
+  readonly outputs: Record<string, Readonly<Record<string, unknown>>>;
+}
+
+const INSTANCE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const known = (names: Iterable<string>): string => [...names].sort().join(', ') || 'none';
+const didYouMean = (word: string, candidates: Iterable<string>): string => {
+  const s = suggest(word, [...candidates]);
+  return s === undefined ? '' : ` (did you mean '${s}'?)`;
+};
+
+/** Validates `settings` against `schema` (defaults applied to a copy); errors rooted at `path`. */
+function settingsOf(ajv: Ajv, schema: TSchema, settings: Record<string, unknown>, path: string, errors: string[]): Record<string, unknown> {
+  const copy = structuredClone(settings);
+  const validate = ajv.compile(schema);
+  if (!validate(copy)) for (const e of schemaErrors(validate.errors, path, 'field')) errors.push(`${e.path}: ${e.message}`);
+  return copy;
+}
+
+/**
+ * Notifier instances, default notifiers and output settings, checked against the plug-ins'
+ * schemas. Tolerant of a file that failed the schema (it only looks at what is well formed).
+ */
+function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | undefined, ajv: Ajv, fromEnv: Map<string, string>, errors: string[]): ResolvedPlugins {
+  const notifierTypes = plugins?.notifiers ?? new Map<string, TSchema>();
+  const outputSchemas = plugins?.outputs ?? new Map<string, TSchema>();
+  const notifiers: Record<string, NotifierInstanceConfig> = {};
+  const declared = isMapping(raw.notifiers) ? raw.notifiers : {};
+  const instances = Object.entries(declared);
+  if (!(IMPLICIT_NOTIFIER in declared)) {
+    const implicit: Record<string, unknown> = { type: IMPLICIT_NOTIFIER };
+    ajv.compile(NotifierInstanceSchema)(implicit); // the router keys' defaults
+    instances.push([IMPLICIT_NOTIFIER, implicit]);
+  }
+  for (const [name, inst] of instances) {
+    const path = joinPath('notifiers', name);
+    const implicit = !(name in declared);
+    if (!INSTANCE_NAME.test(name) || name.length > 63) errors.push(`${path}: an instance name must be lower-case letters, digits and '-' (at most 63), as rules name it`);
+    if (!isMapping(inst) || typeof inst.type !== 'string') continue; // reported by the schema
+    const schema = notifierTypes.get(inst.type);
+    if (schema === undefined && !implicit) {
+      errors.push(`${path}.type: unknown notifier type '${inst.type}'${didYouMean(inst.type, notifierTypes.keys())}; known: ${known(notifierTypes.keys())}`);
+      continue;
+    }
+    const own = Object.fromEntries(Object.entries(inst).filter(([k]) => !NOTIFIER_ROUTER_KEYS.includes(k)));
+    // The implicit instance without plug-in schemas (tests, tools) stays unchecked.
+    const config = schema === undefined ? own : settingsOf(ajv, schema, own, path, errors);
+    const timeoutMs = typeof inst.timeout === 'string' ? parseDuration(inst.timeout) : undefined;
+    if (timeoutMs === 0) errors.push(`${path}.timeout: must be longer than 0s`);
+    notifiers[name] = {
+      type: inst.type,
+      timeoutMs: timeoutMs ?? 0,
+      retries: typeof inst.retries === 'number' ? inst.retries : 0,
+      queueSize: typeof inst.queueSize === 'number' ? inst.queueSize : 0,
+      concurrency: typeof inst.concurrency === 'number' ? inst.concurrency : 0,
+      config,
+    };
+  }
+
+  const defaults: string[] = [];
+  const names = new Set([...Object.keys(declared), IMPLICIT_NOTIFIER]);
+  if (Array.isArray(raw.defaultNotifiers)) {
+    const variable = fromEnv.get('defaultNotifiers');
+    raw.defaultNotifiers.forEach((d: unknown, i) => {
+      if (typeof d !== 'string') return; // reported by the schema
+      if (!names.has(d)) {
+        errors.push(`defaultNotifiers[${i}]: unknown notifier '${d}'${didYouMean(d, names)}; configured: ${known(names)}${variable === undefined ? '' : ` (from ${variable})`}`);
+      } else if (!defaults.includes(d)) defaults.push(d);
+    });
+  }
+
+  const outputs: Record<string, Readonly<Record<string, unknown>>> = {};
+  const given = isMapping(raw.outputs) ? raw.outputs : {};
+  for (const [name, settings] of Object.entries(given)) {
+    if (!outputSchemas.has(name)) errors.push(`${joinPath('outputs', name)}: unknown output '${name}'${didYouMean(name, outputSchemas.keys())}; known: ${known(outputSchemas.keys())}`);
+    else if (!isMapping(settings)) errors.push(`${joinPath('outputs', name)}: must be a mapping of settings`);
+  }
+  for (const [name, schema] of outputSchemas) {
+    const settings = given[name];
+    outputs[name] = settingsOf(ajv, schema, isMapping(settings) ? settings : {}, joinPath('outputs', name), errors);
+  }
+  return { defaultNotifiers: defaults, notifiers, outputs };
+}
+
+function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.ProcessEnv, errors: string[]): Config {
   const podNamespace = env.POD_NAMESPACE === undefined || env.POD_NAMESPACE === '' ? undefined : env.POD_NAMESPACE;
   const controlNamespace = file.controlNamespace ?? podNamespace ?? DEFAULT_CONTROL_NAMESPACE;
   const protectedNamespaces = [...new Set([...file.protectedNamespaces, controlNamespace, ...(podNamespace ? [podNamespace] : [])])];
@@ -183,8 +301,9 @@ function resolve(file: ConfigFile, env: NodeJS.ProcessEnv, errors: string[]): Co
       dryRun: file.safety.dryRun,
       cloudNamespaces: file.safety.cloudNamespaces,
     },
-    defaultNotifiers: file.defaultNotifiers,
-    notifiers: file.notifiers,
+    defaultNotifiers: plugins.defaultNotifiers,
+    notifiers: plugins.notifiers,
+    outputs: plugins.outputs,
     logLevel: file.logLevel,
     logFormat: file.logFormat,
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),

@@ -24,6 +24,27 @@ const Port = (defaultValue: number, description: string) =>
 const Enum = <T extends readonly string[]>(values: T, extra: { default?: T[number]; description: string }) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...extra });
 
+/**
+ * One notifier instance in the file: its `type` and the router's delivery settings; every
+ * other key belongs to the type and is validated against its `configSchema` by the loader.
+ */
+export const NotifierInstanceSchema = Type.Object(
+  {
+    type: Type.String({ minLength: 1, description: 'The notifier type, e.g. k8sevents.' }),
+    timeout: Duration('10s', 'Per-call timeout'),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries of a failed call, with backoff and jitter.' }),
+    queueSize: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Outcomes waiting at most; beyond, new ones are dropped for this instance (counted).' }),
+    concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Calls in flight at most.' }),
+  },
+  { additionalProperties: true },
+);
+
+/** Keys of a notifier instance that are the router's, not the notifier type's. */
+export const NOTIFIER_ROUTER_KEYS: readonly string[] = Object.keys(NotifierInstanceSchema.properties);
+
+/** The notifier instance `k8sevents` exists unless the config defines one with that name. */
+export const IMPLICIT_NOTIFIER = 'k8sevents';
+
 /** The YAML file's schema. Unknown keys are errors (typos must not be silently ignored). */
 export const ConfigFileSchema = Type.Object(
   {
@@ -84,10 +105,17 @@ export const ConfigFileSchema = Type.Object(
       },
       'Safety limits.',
     ),
-    defaultNotifiers: Type.Array(Type.String({ minLength: 1 }), { default: ['k8sevents'], description: 'Notifiers every rule uses.' }),
-    notifiers: Type.Record(Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown()), {
+    defaultNotifiers: Type.Array(Type.String({ minLength: 1 }), {
+      default: ['k8sevents'],
+      description: 'Notifier instances every outcome goes to, besides those a rule names; [] = none (not even Events).',
+    }),
+    notifiers: Type.Record(Type.String({ minLength: 1 }), NotifierInstanceSchema, {
       default: {},
-      description: 'Notifier configurations by name (slack, webhook, …).',
+      description: 'Notifier instances by name: {type: <notifier type>, …that type’s settings}.',
+    }),
+    outputs: Type.Record(Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown()), {
+      default: {},
+      description: 'Settings of artifact outputs by name (category:name), e.g. local:file: {directory: …}.',
     }),
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
@@ -117,12 +145,27 @@ export interface Config {
     readonly dryRun: boolean;
     readonly cloudNamespaces: readonly string[];
   };
+  /** Names of configured instances (checked), deduplicated. */
   readonly defaultNotifiers: readonly string[];
-  readonly notifiers: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Every instance, the implicit `k8sevents` included unless the file defines that name. */
+  readonly notifiers: Readonly<Record<string, NotifierInstanceConfig>>;
+  /** Every known output's settings (validated, defaulted), by output name. */
+  readonly outputs: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly statusFlushIntervalMs: number;
   readonly defaultActionTimeoutMs: number;
+}
+
+/** A resolved notifier instance. */
+export interface NotifierInstanceConfig {
+  readonly type: string;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly queueSize: number;
+  readonly concurrency: number;
+  /** The type's own settings: validated against its configSchema, defaulted. */
+  readonly config: Readonly<Record<string, unknown>>;
 }
 
 /** How an environment variable's text becomes a config value. */
@@ -160,7 +203,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'safety.destructiveActionsPerMinute', env: 'TALON_SAFETY_DESTRUCTIVEACTIONSPERMINUTE', kind: 'integer', default: '30', description: 'Destructive-action budget per minute.' },
   { path: 'safety.dryRun', env: 'TALON_SAFETY_DRYRUN', kind: 'boolean', default: 'false', description: 'Global dry-run.' },
   { path: 'safety.cloudNamespaces', env: 'TALON_SAFETY_CLOUDNAMESPACES', kind: 'list', default: '', description: 'Tenant namespaces allowed cloud actionners.' },
-  { path: 'defaultNotifiers', env: 'TALON_DEFAULTNOTIFIERS', kind: 'list', default: 'k8sevents', description: 'Notifiers of every rule.' },
+  { path: 'defaultNotifiers', env: 'TALON_DEFAULTNOTIFIERS', kind: 'list', default: 'k8sevents', description: 'Notifier instances of every outcome.' },
   { path: 'logLevel', env: 'TALON_LOGLEVEL', kind: 'string', default: 'info', description: 'error, warn, info, debug.' },
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
   { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
@@ -170,7 +213,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
 /** The key table as Markdown, for the README. */
 export function configKeysMarkdown(): string {
   const rows = CONFIG_KEYS.map((k) => `| \`${k.path}\` | \`${k.env}\` | ${k.default === '' ? '' : `\`${k.default}\``} | ${k.description} |`);
-  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier configurations by name. |'].join('\n');
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier instances by name: `{type, timeout, retries, queueSize, concurrency, …}`. |', '| `outputs` | — | `{}` | Artifact output settings by output name. |'].join('\n');
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {

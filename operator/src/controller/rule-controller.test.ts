@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { builtinActionners } from '../actionners/index.js';
+import { OutputRegistry } from '../outputs/registry.js';
+import { builtinOutputs } from '../outputs/index.js';
 import { ActionnerRegistry } from '../actionners/registry.js';
 import type { TalonAction, TalonRule } from '../api/v1alpha1/types.js';
 import type { RuleIndex } from '../rules/rule-index.js';
@@ -34,6 +36,8 @@ function harness() {
     rules,
     actions,
     registry: new ActionnerRegistry(builtinActionners()),
+    outputs: new OutputRegistry(builtinOutputs()),
+    notifiers: new Set(['k8sevents']),
     controlNamespace: NS,
     cloudNamespaces: new Set(),
     defaultTimeoutMs: 1000,

@@ -9,6 +9,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ActionnerRegistry } from '../actionners/registry.js';
+import type { OutputRegistry } from '../outputs/registry.js';
 import type { TalonAction, TalonRule, Condition } from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.js';
 import { terminalUnlessRetryable } from '../errors.js';
@@ -39,6 +40,9 @@ export interface RuleControllerDeps {
   readonly rules: ObjectStore<TalonRule>;
   readonly actions: ObjectStore<TalonAction>;
   readonly registry: ActionnerRegistry;
+  /** What a rule may name besides actionners: outputs and configured notifier instances. */
+  readonly outputs: OutputRegistry;
+  readonly notifiers: ReadonlySet<string>;
   readonly controlNamespace: string;
   readonly cloudNamespaces: ReadonlySet<string>;
   readonly defaultTimeoutMs: number;
@@ -255,6 +259,8 @@ export class RuleController {
     const onFailure = this.deps.onConditionFailure;
     return {
       registry: this.deps.registry,
+      outputs: this.deps.outputs,
+      notifiers: this.deps.notifiers,
       controlNamespace: this.deps.controlNamespace,
       defaultTimeoutMs: this.deps.defaultTimeoutMs,
       cloudNamespaces: this.deps.cloudNamespaces,

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
+import type { Artifact } from '../lib/artifact.js';
+import { silentLog } from '../lib/log.js';
+import { builtinOutputs } from '../outputs/index.js';
+import { OutputRegistry } from '../outputs/registry.js';
 import { FakeKube, falcoEvent, podFixture } from '../../test/fakes/kube.js';
 import { ok, failed, type Actionner, type ActionResult, type OperatorIdentity, type TargetSubject } from '../actionners/types.js';
 import { terminateActionner } from '../actionners/kubernetes/terminate.js';
@@ -464,4 +472,121 @@ test('outcomes carry rule, target with uid, timings and the alert', async () => 
   assert.equal(o.actionner, 'kubernetes:terminate');
   assert.ok(o.durationMs >= 0 && o.ingestToActionMs >= 0);
   assert.ok(!Number.isNaN(Date.parse(o.time)));
+});
+
+// --- artifacts and outputs -------------------------------------------------------------------
+
+/** A readable that reports whether it was destroyed (released) by someone. */
+function trackedArtifact(name: string, text: string): Artifact {
+  return { name, contentType: 'text/plain', stream: Readable.from([Buffer.from(text)]), maxBytes: 1024 };
+}
+
+async function localFileStore() {
+  const dir = mkdtempSync(join(tmpdir(), 'talon-dispatch-artifacts-'));
+  const registry = new OutputRegistry(builtinOutputs());
+  const store = await registry.open({ 'local:file': { directory: dir } }, { log: silentLog });
+  const output = registry.validateParams('local:file', { path: 'logs' }, 'p');
+  assert.ok(output.ok);
+  return { dir, store, output: { target: 'local:file', parameters: output.params } };
+}
+
+test("an artifact goes to the action's output before the outcome is recorded; the location is in the outcome", async () => {
+  const { dir, store, output } = await localFileStore();
+  try {
+    const logs = probe('kubernetes:log', () => ({ ...ok('Labeled', 'collected 2 lines', [{ kind: 'Pod', namespace: 'default', name: 'web-1' }]), artifact: trackedArtifact('web-1.log', 'line 1\nline 2\n') }));
+    const { d, sink } = setup({ outputs: store });
+    d.dispatch(podEvent(), [rule('collect', [action(logs.a, { name: 'logs', output })])]);
+    await d.drain();
+    const o = sink.outcomes[0]!;
+    assert.deepEqual([o.result, o.reason], ['Succeeded', 'Labeled']);
+    assert.ok(o.artifact, 'the outcome carries the location');
+    assert.deepEqual({ ...o.artifact, location: '' }, { output: 'local:file', location: '', bytes: 14, truncated: false });
+    assert.ok(o.artifact.location.startsWith(join(dir, 'talon-system', 'logs') + '/'));
+    assert.equal(readFileSync(o.artifact.location, 'utf8'), 'line 1\nline 2\n');
+    assert.match(o.message, /^collected 2 lines \(artifact stored by local:file at .*web-1\.log, 14 bytes\)$/);
+    assert.deepEqual(o.objects, [{ kind: 'Pod', namespace: 'default', name: 'web-1' }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an output failure makes the outcome Failed/ArtifactNotStored, keeping what the action did; nothing crashes', async () => {
+  const failing = new OutputRegistry([
+    {
+      name: 'test:broken',
+      description: 'test',
+      paramsSchema: Type.Object({}, { additionalProperties: false }),
+      configSchema: Type.Object({}, { additionalProperties: false }),
+      example: {},
+      store: async () => {
+        throw new Error('disk full');
+      },
+    },
+  ]);
+  const store = await failing.open({}, { log: silentLog });
+  const artifact = trackedArtifact('cap.pcap', 'bytes');
+  const cap = probe('t:capture', () => ({ ...ok('Isolated', 'captured 5 bytes', [{ kind: 'Pod', namespace: 'default', name: 'web-1' }]), artifact }));
+  const after = probe('t:after', succeed);
+  const { d, sink } = setup({ outputs: store });
+  d.dispatch(podEvent(), [rule('capture', [action(cap.a, { name: 'cap', output: { target: 'test:broken', parameters: {} } }), action(after.a, { name: 'next' })])]);
+  await d.drain();
+  const o = sink.outcomes[0]!;
+  assert.deepEqual([o.result, o.reason], ['Failed', 'ArtifactNotStored']);
+  assert.equal(o.message, "captured 5 bytes; its artifact 'cap.pcap' was not stored by test:broken: disk full");
+  assert.deepEqual(o.objects, [{ kind: 'Pod', namespace: 'default', name: 'web-1' }]);
+  assert.equal(o.artifact, undefined);
+  assert.ok(artifact.stream.destroyed);
+  assert.deepEqual(after.ran, [], 'a failed action stops the rule, as any failure');
+});
+
+test('an output that hangs is cut at the action deadline; the artifact is released', async () => {
+  const hanging = new OutputRegistry([
+    {
+      name: 'test:hang',
+      description: 'test',
+      paramsSchema: Type.Object({}, { additionalProperties: false }),
+      configSchema: Type.Object({}, { additionalProperties: false }),
+      example: {},
+      store: () => new Promise(() => undefined),
+    },
+  ]);
+  const store = await hanging.open({}, { log: silentLog });
+  const artifact = trackedArtifact('cap.pcap', 'bytes');
+  const cap = probe('t:capture', () => ({ ...ok('Isolated', 'captured'), artifact }));
+  const { d, sink } = setup({ outputs: store });
+  d.dispatch(podEvent(), [rule('capture', [action(cap.a, { name: 'cap', timeoutMs: 20, output: { target: 'test:hang', parameters: {} } })])]);
+  await d.drain();
+  const o = sink.outcomes[0]!;
+  assert.deepEqual([o.result, o.reason], ['Failed', 'ArtifactNotStored']);
+  assert.match(o.message, /not stored by test:hang: the action did not finish within 20 ms/);
+  assert.ok(artifact.stream.destroyed);
+});
+
+test('an artifact with no output configured is discarded, never leaked; a superseded attempt’s artifact too', async () => {
+  const lone = trackedArtifact('x.log', 'data');
+  const noOutput = probe('t:log', () => ({ ...ok('Labeled', 'collected'), artifact: lone }));
+  const first = trackedArtifact('try-1.log', 'data');
+  let attempt = 0;
+  const flaky = probe('t:flaky', () => {
+    attempt += 1;
+    return attempt === 1 ? { ...failed('Conflict', 'retry me', true), artifact: first } : ok('Labeled', 'collected');
+  });
+  const { d, sink } = setup();
+  d.dispatch(podEvent('default', 'p1'), [rule('no-output', [action(noOutput.a, { name: 'log' })])]);
+  d.dispatch(podEvent('default', 'p2'), [rule('retried', [action(flaky.a, { name: 'flaky' })])]);
+  await d.drain();
+  assert.deepEqual(sink.summary().sort(), ['flaky:Succeeded:Labeled', 'log:Succeeded:Labeled']);
+  assert.ok(sink.outcomes.every((o) => o.artifact === undefined));
+  assert.ok(lone.stream.destroyed);
+  assert.ok(first.stream.destroyed);
+});
+
+test("each outcome is routed with the rule's notifiers", async () => {
+  const routes: string[][] = [];
+  const sink: OutcomeSink = { record: (_o, route) => void routes.push([...(route?.notifiers ?? ['<none>'])]), matched: () => undefined, suppressed: () => undefined };
+  const p = probe('t:p', succeed);
+  const { d } = setup({ sink });
+  d.dispatch(podEvent(), [rule('loud', [action(p.a, { name: 'a' })], { notifiers: ['slack-security'] }), rule('quiet', [action(p.a, { name: 'b' })])]);
+  await d.drain();
+  assert.deepEqual(routes, [['slack-security'], []]);
 });

@@ -42,8 +42,10 @@ import type { FalcoEvent } from '../falco/event.js';
 import { alertObject, objectKey, resolveTarget, targetText, type ResolvedTarget, type TargetResolution } from '../falco/target.js';
 import { checkGuards } from './guards.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { type Outcome, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { type ArtifactLocation, type Outcome, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
+import type { ArtifactStore } from '../outputs/types.js';
+import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 
 export interface CooldownPort {
@@ -66,6 +68,8 @@ export interface DispatcherDeps {
   readonly identity: OperatorIdentity;
   readonly budget: Budget;
   readonly sink: OutcomeSink;
+  /** Where artifacts go (the started outputs); without it an action with an output fails ArtifactNotStored. */
+  readonly outputs?: ArtifactStore;
   readonly cooldowns: CooldownPort;
   readonly retry: RetryPolicy;
   readonly globalDryRun: boolean;
@@ -96,6 +100,9 @@ interface ActionTarget {
 const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
 
 type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
+
+/** A run's final result after its artifact was handed to the action's output (the stream itself is gone). */
+type RunResult = Omit<ActionResult, 'artifact'> & { readonly stored?: ArtifactLocation };
 
 class ShutdownError extends Error {
   constructor() {
@@ -237,9 +244,11 @@ export class Dispatcher {
 
   /**
    * Runs the action until success, a terminal failure, `attempts` runs, the deadline or
-   * shutdown. A run that ignores its signal is abandoned at the deadline.
+   * shutdown. A run that ignores its signal is abandoned at the deadline. The final run's
+   * artifact goes to the action's output under the same deadline (`storeArtifact`); an
+   * artifact of a superseded attempt is discarded.
    */
-  private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<ActionResult> {
+  private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<RunResult> {
     const ac = new AbortController();
     const onShutdown = (): void => ac.abort(new ShutdownError());
     if (this.shutdown.signal.aborted) onShutdown();
@@ -254,6 +263,7 @@ export class Dispatcher {
     try {
       let last: ActionResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
       for (let attempt = 1; attempt <= attempts; attempt++) {
+        if (last.artifact) discardArtifact(last.artifact);
         last = await this.runOnce(item, action, target, ac.signal);
         if (last.status !== 'failure' || !last.retryable || ac.signal.aborted || attempt === attempts) break;
         this.log.debug('action retry', { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: item.ev.traceId, attempt, reason: last.reason });
@@ -263,11 +273,55 @@ export class Dispatcher {
           break;
         }
       }
-      if (ac.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') return abortedResult(ac.signal, last);
-      return attempts > 1 && last.status === 'failure' && last.retryable ? { ...last, message: `${last.message} (gave up after ${attempts} attempts)` } : last;
+      let final: ActionResult = last;
+      if (ac.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') final = { ...abortedResult(ac.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}) };
+      else if (attempts > 1 && last.status === 'failure' && last.retryable) final = { ...last, message: `${last.message} (gave up after ${attempts} attempts)` };
+      return await this.storeArtifact(item, action, final, ac.signal);
     } finally {
       clearTimeout(timer);
       this.shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  /**
+   * Hands a run's artifact to the action's output under the action's deadline and shutdown
+   * (`signal`), before the outcome is recorded: the location joins the result (and its
+   * message). When storing fails the result says so — Failed/ArtifactNotStored, or the run's
+   * own failure reason if it had failed — keeping the run's message and objects. An artifact
+   * with no output configured is discarded. Never throws.
+   */
+  private async storeArtifact(item: WorkItem, action: CompiledAction, res: ActionResult, signal: AbortSignal): Promise<RunResult> {
+    const { artifact, ...rest } = res;
+    if (artifact === undefined) return rest;
+    const output = action.output;
+    const fields = { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: item.ev.traceId };
+    if (output === undefined) {
+      discardArtifact(artifact);
+      this.log.debug('artifact discarded', { ...fields, artifact: artifact.name, why: 'the action has no output' });
+      return rest;
+    }
+    const notStored = (why: string): RunResult => ({
+      ...rest,
+      status: 'failure',
+      reason: rest.status === 'failure' ? rest.reason : 'ArtifactNotStored',
+      message: `${rest.message}; its artifact '${artifact.name}' was not stored by ${output.target}: ${why}`,
+      retryable: false,
+    });
+    if (this.deps.outputs === undefined) {
+      discardArtifact(artifact);
+      return notStored('no output is available in this process');
+    }
+    try {
+      if (signal.aborted) throw signal.reason;
+      const rule = { namespace: item.rule.namespace, name: item.rule.name, uid: item.rule.uid };
+      const stored = await abortable(this.deps.outputs.store(output, artifact, { rule, action: action.name, event: item.ev, signal }), signal);
+      const size = `${stored.bytes} bytes${stored.truncated ? ', truncated' : ''}`;
+      return { ...rest, stored, message: `${rest.message} (artifact stored by ${stored.output} at ${stored.location}, ${size})` };
+    } catch (err) {
+      discardArtifact(artifact);
+      const e = signal.aborted ? signal.reason : err;
+      this.log.warn('artifact not stored', { ...fields, output: output.target, error: e instanceof Error ? e.message : String(e) });
+      return notStored(e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -284,6 +338,13 @@ export class Dispatcher {
         rule: { namespace: item.rule.namespace, name: item.rule.name, uid: item.rule.uid },
         actionName: action.name,
       });
+      // A run abandoned at the deadline may still produce an artifact later: release it.
+      run.then(
+        (r) => {
+          if (signal.aborted && r?.artifact) discardArtifact(r.artifact);
+        },
+        () => undefined,
+      );
       return await abortable(run, signal);
     } catch (err) {
       if (signal.aborted) return abortedResult(signal);
@@ -301,7 +362,7 @@ export class Dispatcher {
     durationMs: number,
     ingestToActionMs: number,
     merged: number,
-    res?: ActionResult,
+    res?: RunResult,
   ): void {
     const outcome: Outcome = {
       time: new Date(this.now()).toISOString(),
@@ -316,6 +377,7 @@ export class Dispatcher {
       durationMs: Math.max(0, durationMs),
       ingestToActionMs,
       objects: res?.objects ?? [],
+      ...(res?.stored ? { artifact: res.stored } : {}),
       falcoRule: ev.rule,
       priority: ev.priority,
       merged,
@@ -324,7 +386,7 @@ export class Dispatcher {
     if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });
     else this.log.info('action outcome', fields);
     try {
-      this.deps.sink.record(outcome);
+      this.deps.sink.record(outcome, { notifiers: rule.notifiers });
     } catch (err) {
       this.log.error('outcome sink threw', { ...fields, error: String(err) });
     }
@@ -344,7 +406,7 @@ function actionTarget(ev: FalcoEvent, action: CompiledAction): ActionTarget {
 }
 
 /** The target with the uid an actionner reported for it, if any. */
-function withUid(ref: OutcomeTarget, res: ActionResult | undefined): OutcomeTarget {
+function withUid(ref: OutcomeTarget, res: RunResult | undefined): OutcomeTarget {
   const match = res?.objects?.find((o) => o.kind === ref.kind && o.name === ref.name && o.namespace === ref.namespace) as { uid?: unknown } | undefined;
   return typeof match?.uid === 'string' ? { ...ref, uid: match.uid } : ref;
 }

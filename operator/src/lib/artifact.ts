@@ -18,3 +18,12 @@ export interface Artifact {
 export function artifactFromBuffer(name: string, contentType: string, data: Buffer): Artifact {
   return { name, contentType, stream: Readable.from([data]), maxBytes: data.length };
 }
+
+/**
+ * Releases an artifact nobody will store (no output configured, the run was abandoned, a
+ * retry superseded it): destroys its stream so the producer's resources (a pipe, an exec
+ * session, a file handle) are freed. Harmless on a stream already consumed or destroyed.
+ */
+export function discardArtifact(artifact: Artifact): void {
+  if (!artifact.stream.destroyed) artifact.stream.destroy();
+}

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { apiError } from '../../test/fakes/kube.js';
 import { type Outcome } from '../api/v1alpha1/outcome.js';
 import { EventRecorder, microTime, type EventBody, type EventsPort, type SeriesPatch } from '../kube/event-recorder.js';
-import { recordOutcomeEvents } from './k8sevents.js';
+import { k8sEventsNotifier, recordOutcomeEvents } from './k8sevents.js';
+import { silentLog } from '../lib/log.js';
 
 /** An in-memory events.k8s.io store with API-server semantics for create and merge patch. */
 class FakeEvents implements EventsPort {
@@ -195,4 +196,13 @@ test("the rule's Events keep pods apart even when their names differ only in dig
   assert.equal(ruleEvents.length, 2);
   const byPod = new Map(ruleEvents.map((e) => [e.related?.name, e.series?.count ?? 1]));
   assert.deepEqual(Object.fromEntries(byPod), { 'b-000': 2, 'b-001': 1 });
+});
+
+test('the k8sevents notifier writes the same Events through the notifier contract', async () => {
+  const port = new FakeEvents();
+  const rec = new EventRecorder({ port, reportingInstance: 'talon-0' });
+  const state = await k8sEventsNotifier.init!({}, { log: silentLog, events: rec });
+  await k8sEventsNotifier.notify(outcome(), { signal: new AbortController().signal, instance: 'k8sevents', config: {}, state });
+  await rec.idle();
+  assert.deepEqual([...port.events.values()].map((e) => `${e.regarding.kind}:${e.reason}`).sort(), ['Pod:Succeeded', 'TalonRule:Succeeded']);
 });

@@ -3,11 +3,16 @@
  * object (related: the rule) and one regarding the rule (related: the target; the only one
  * when the alert names no object). reason = result, action = actionner, note = message,
  * type Warning for failures and BudgetExceeded/QueueFull. Series and rate limits are the
- * EventRecorder's.
+ * EventRecorder's: `notify` hands the Events to it and returns, so it never waits on the API.
+ *
+ * An instance named `k8sevents` exists unless the config defines one with that name, and is
+ * a default notifier unless `defaultNotifiers` says otherwise (`[]`: no Events at all).
  */
+import { Type } from '@sinclair/typebox';
 import { GROUP, VERSION } from '../api/v1alpha1/types.js';
 import { isWarning, type Outcome, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { NOTE_MAX, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
+import type { Notifier } from './types.js';
 
 const RULE_API_VERSION = `${GROUP}/${VERSION}`;
 
@@ -39,3 +44,11 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
   recorder.emit(rule, target, ruleNote, kind);
 }
+
+export const k8sEventsNotifier: Notifier<Readonly<Record<string, never>>, EventRecorder> = {
+  type: 'k8sevents',
+  description: 'Kubernetes Events regarding the target object and regarding the rule (aggregated into series, rate-limited per object)',
+  configSchema: Type.Object({}, { additionalProperties: false }),
+  init: (_config, deps) => deps.events,
+  notify: async (outcome, ctx) => recordOutcomeEvents(ctx.state, outcome),
+};

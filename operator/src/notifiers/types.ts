@@ -1,13 +1,31 @@
 /**
- * What the dispatcher hands its outcomes to. Fixed sinks (rule status, outcome metrics) and
- * the notifier router implement OutcomeSink; none may throw or block: anything slow (API
- * writes, HTTP notifications) is queued and done asynchronously.
+ * The outcome seams (STYLE.md "Contracts", DESIGN.md §5).
+ *
+ * - `OutcomeSink`: what the dispatcher hands every outcome, match and suppression to. The
+ *   fixed sinks (rule status, outcome metrics) and the notifier router implement it; none may
+ *   throw or block: anything slow (API writes, HTTP notifications) is queued and done
+ *   asynchronously.
+ * - `Notifier`: the plug-in contract of one notifier type (`k8sevents`, later `slack`, …),
+ *   listed once in `notifiers/index.ts`. The operator config declares instances of a type
+ *   (`notifiers.<name>: {type, …}`); the router delivers each outcome to the instances the
+ *   rule names plus the default ones, each on its own bounded queue with a timeout and
+ *   bounded retries. A notifier never changes an action's result and never delays an action.
  */
+import type { TSchema } from '@sinclair/typebox';
 import type { Outcome, RuleRef, SuppressReason } from '../api/v1alpha1/outcome.js';
 import type { FalcoEvent } from '../falco/event.js';
+import type { EventRecorder } from '../kube/event-recorder.js';
+import type { LogPort } from '../lib/log.js';
+
+/** How an outcome is routed beyond the fixed sinks. */
+export interface OutcomeRoute {
+  /** The rule's own notifier instances; the router adds the configured defaults. */
+  readonly notifiers: readonly string[];
+}
 
 export interface OutcomeSink {
-  record(outcome: Outcome): void;
+  /** One outcome; `route` says which optional notifiers it goes to (fixed sinks ignore it). */
+  record(outcome: Outcome, route?: OutcomeRoute): void;
   /** A rule matched an alert (counted once per rule and alert, suspended or not). */
   matched(rule: RuleRef, ev: FalcoEvent): void;
   /** A match that produced no action run. */
@@ -29,8 +47,57 @@ export function fanOutSinks(sinks: readonly OutcomeSink[], onError: (err: unknow
     }
   };
   return {
-    record: (o) => each('record', (s) => s.record(o)),
+    record: (o, route) => each('record', (s) => s.record(o, route)),
     matched: (r, ev) => each('matched', (s) => s.matched(r, ev)),
     suppressed: (r, ev, why) => each('suppressed', (s) => s.suppressed(r, ev, why)),
   };
+}
+
+/** What a notifier may use, injected by main.ts (no module globals). */
+export interface NotifierDeps {
+  readonly log: LogPort;
+  /** The operator's Kubernetes Event recorder (series and rate limits are its own). */
+  readonly events: EventRecorder;
+}
+
+export type NotifierConfig = Readonly<Record<string, unknown>>;
+
+/** What one `notify` call gets besides the outcome. */
+export interface NotifyContext<C = NotifierConfig, S = unknown> {
+  /** Aborted at the per-call timeout or when the router gives up at shutdown. */
+  readonly signal: AbortSignal;
+  /** The configured instance's name (e.g. `slack-security`). */
+  readonly instance: string;
+  /** The instance's config, validated against `configSchema`, defaulted and frozen. */
+  readonly config: C;
+  /** What `init` returned for this instance (undefined without `init`). */
+  readonly state: S;
+}
+
+/**
+ * A notifier type. It is stateless itself: everything per instance comes in `ctx` (config
+ * and what `init` built), so two instances of one type (two Slack channels) never share state.
+ */
+export interface Notifier<C = NotifierConfig, S = unknown> {
+  /** The `type` instances name in the operator config, lower-case, e.g. `k8sevents`, `slack`. */
+  readonly type: string;
+  readonly description: string;
+  /**
+   * TypeBox schema of an instance's settings (everything beside the router's own keys:
+   * `type`, `timeout`, `retries`, `queueSize`, `concurrency`): a closed object whose
+   * defaults are declared. Validated when the config is loaded, every error reported.
+   */
+  readonly configSchema: TSchema;
+  /**
+   * Optional, once per configured instance before the operator starts: builds what `notify`
+   * needs (clients, compiled templates). Throwing stops the start-up with a message naming
+   * the instance.
+   */
+  init?(config: C, deps: NotifierDeps): S | Promise<S>;
+  /**
+   * Delivers one outcome. Honours `ctx.signal`. Resolves when delivered; rejects on failure,
+   * and the router retries unless the error is a TerminalError (`errors.ts`). Never changes
+   * the outcome.
+   */
+  notify(outcome: Outcome, ctx: NotifyContext<C, S>): Promise<void>;
 }

@@ -8,7 +8,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export type ReceivedResult = 'accepted' | 'rejected' | 'unauthorized' | 'too_large' | 'error';
 /** `result` label values of talon_actions_total (an outcome's result, lower-case). */
 export type ActionResultLabel = 'succeeded' | 'failed' | 'skipped' | 'dryrun';
-export type NotificationResultLabel = 'succeeded' | 'failed';
+/** `result` label values of talon_notifications_total. */
+export type NotificationResultLabel = 'sent' | 'failed' | 'dropped';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -23,6 +24,7 @@ export interface Metrics {
   /** Matches that caused no action: cooldown, merged into a pending item, suspended rule. */
   readonly eventsSuppressed: Counter;
   readonly actions: Counter<'actionner' | 'result'>;
+  /** Deliveries to optional notifiers, by configured instance name and result (sent, failed, dropped). */
   readonly notifications: Counter<'notifier' | 'result'>;
   readonly actionDuration: Histogram<'actionner'>;
   /** From the webhook accepting an alert to the start of an action it caused. */
@@ -88,7 +90,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     notifications: new Counter({
       name: 'talon_notifications_total',
-      help: 'Notifications sent, by notifier and result (succeeded, failed).',
+      help: 'Outcome deliveries to notifiers, by configured notifier instance and result: sent, failed (after retries), dropped (queue full or shutting down).',
       labelNames: ['notifier', 'result'] as const,
       registers,
     }),

@@ -8,6 +8,8 @@ import { ActionnerRegistry } from '../actionners/registry.js';
 import { builtinActionners } from '../actionners/index.js';
 import { ok, type Actionner, type ActionnerInfo } from '../actionners/types.js';
 import type { TalonAction, TalonActionSpec, TalonRule, TalonRuleSpec } from '../api/v1alpha1/types.js';
+import { OutputRegistry } from '../outputs/registry.js';
+import { builtinOutputs } from '../outputs/index.js';
 import { compileAction, compileRule, mergeParameters, referencedActions, type CompileDeps } from './compiler.js';
 import type { FalcoEvent } from '../falco/event.js';
 
@@ -48,8 +50,23 @@ const registry = new ActionnerRegistry([
   fake('kubernetes:tcpdump', { output: 'required' }),
 ]);
 
+/** The real local:file plus a stand-in cloud output (S3 is a later issue). */
+const outputs = new OutputRegistry([
+  ...builtinOutputs(),
+  {
+    name: 'aws:s3',
+    description: 'test stand-in',
+    paramsSchema: Type.Object({ bucket: Type.String(), prefix: Type.String({ default: '' }) }, { additionalProperties: false }),
+    configSchema: Type.Object({}, { additionalProperties: false }),
+    example: { bucket: 'b' },
+    store: async () => ({ output: 'aws:s3', location: 's3://b/x', bytes: 0, truncated: false }),
+  },
+]);
+
 const deps = (over: Partial<CompileDeps> = {}): CompileDeps => ({
   registry,
+  outputs,
+  notifiers: new Set(['k8sevents', 'slack-security']),
   controlNamespace: 'talon-system',
   defaultTimeoutMs: 10_000,
   cloudNamespaces: new Set<string>(),
@@ -236,7 +253,64 @@ test('cloud actionners and outputs: tenant rules only in allowed namespaces', ()
 
   const allowed = compileRule(talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
   assert.ok(allowed.ok);
-  assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'b' } });
+  assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'b', prefix: '' } });
+});
+
+test('outputs: the target must exist (with a did-you-mean) and its parameters validate, defaulted and frozen', () => {
+  const res = compileRule(
+    talonRule({
+      actions: [
+        { name: 'a', actionner: 'kubernetes:log', output: { target: 'local:fiel' } },
+        { name: 'b', actionner: 'kubernetes:log', output: { target: 'local:file', parameters: { pth: 'x' } } },
+        { name: 'c', actionner: 'kubernetes:log', output: { target: 'local:file', parameters: { path: '../../etc' } } },
+        { name: 'd', actionner: 'kubernetes:log', output: { target: 'gcp:gcs' } },
+      ],
+    }),
+    lookup(),
+    deps(),
+  );
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'InvalidOutput');
+  const msg = res.conditions.accepted.message;
+  assert.match(msg, /spec\.actions\[0\] kubernetes:log: unknown output 'local:fiel' \(did you mean 'local:file'\?\); known: aws:s3, local:file/);
+  assert.match(msg, /spec\.actions\[1\] kubernetes:log: output local:file: unknown parameter 'pth' \(did you mean 'path'\?\)/);
+  assert.match(msg, /spec\.actions\[2\] kubernetes:log: output local:file: parameter 'path' must match pattern/);
+  assert.match(msg, /spec\.actions\[3\] kubernetes:log: unknown output 'gcp:gcs'; known: aws:s3, local:file/);
+
+  const good = compileRule(talonRule({ actions: [{ name: 'a', actionner: 'kubernetes:log', output: { target: 'local:file' } }] }), lookup(), deps());
+  assert.ok(good.ok);
+  const out = good.rule.actions[0]!.output!;
+  assert.deepEqual(out, { target: 'local:file', parameters: { path: '' } });
+  assert.ok(Object.isFrozen(out) && Object.isFrozen(out.parameters));
+
+  const action = compileAction(talonAction('capture', { actionner: 'kubernetes:tcpdump', output: { target: 'local:file', parameters: { path: '/abs' } } }), deps());
+  assert.equal(action.ok, false);
+  assert.equal(action.conditions.accepted.reason, 'InvalidOutput');
+  assert.match(action.conditions.accepted.message, /^spec kubernetes:tcpdump: output local:file: parameter 'path' must match pattern/);
+});
+
+test('notifiers: a rule may name only configured instances; names are deduplicated', () => {
+  const spec = shellRule();
+  spec.notifiers = ['slack-securty', 'k8sevents', 'pagerduty'];
+  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(!res.ok);
+  assert.deepEqual(res.conditions.accepted, {
+    status: 'False',
+    reason: 'UnknownNotifier',
+    message:
+      "spec.notifiers[0]: unknown notifier 'slack-securty' (did you mean 'slack-security'?); configured: k8sevents, slack-security; " +
+      "spec.notifiers[2]: unknown notifier 'pagerduty'; configured: k8sevents, slack-security",
+  });
+  assert.equal(res.conditions.resolvedRefs.status, 'True');
+
+  spec.notifiers = ['slack-security', 'k8sevents', 'slack-security'];
+  const ok = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.rule.notifiers, ['slack-security', 'k8sevents']);
+
+  const none = compileRule(talonRule(spec), lookup(labelSuspicious), deps({ notifiers: new Set() }));
+  assert.ok(!none.ok);
+  assert.match(none.conditions.accepted.message, /unknown notifier 'slack-security'; configured: none/);
 });
 
 test('outputs: refused where the actionner produces no artifact, required where it must', () => {

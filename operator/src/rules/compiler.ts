@@ -6,6 +6,7 @@
  * validation and defaults, match compilation, scope checks) happens here, once.
  */
 import type { ActionnerRegistry } from '../actionners/registry.js';
+import type { OutputRegistry } from '../outputs/registry.js';
 import { deepFreeze } from '../lib/freeze.js';
 import { useOf, type Actionner } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
@@ -17,7 +18,7 @@ import {
   type TalonRule,
   type TalonRuleSpec,
 } from '../api/v1alpha1/types.js';
-import { formatFieldErrors, validateActionSpec, validateRuleSpec } from '../api/v1alpha1/validation.js';
+import { formatFieldErrors, suggest, validateActionSpec, validateRuleSpec } from '../api/v1alpha1/validation.js';
 import { compileMatch, type CompileMatchOptions } from './match.js';
 import type { CompiledAction, CompiledOutput, CompiledRule, RuleScope } from './types.js';
 
@@ -31,6 +32,10 @@ export interface CompileDeps {
   readonly cloudNamespaces: ReadonlySet<string>;
   /** Passed to compileMatch; share one CEL environment across rules here (creating one is costly). */
   readonly match?: CompileMatchOptions;
+  /** The outputs an action's `output.target` may name. */
+  readonly outputs: OutputRegistry;
+  /** The configured notifier instances a rule's `notifiers` may name. */
+  readonly notifiers: ReadonlySet<string>;
 }
 
 /** Looks up a TalonAction by name in the rule's namespace. */
@@ -155,6 +160,7 @@ function scopeProblems(
 interface CheckedAction {
   readonly actionner: Actionner;
   readonly params: Readonly<Record<string, unknown>>;
+  readonly output?: CompiledOutput;
 }
 
 /**
@@ -197,20 +203,37 @@ function checkAction(
   if (actionner.info.output === 'required' && !spec.output) {
     problems.push({ reason: Reason.InvalidOutput, message: `${where} ${name}: needs an 'output' target for its artifact` });
   }
+  let output: CompiledOutput | undefined;
+  if (spec.output && actionner.info.output !== 'none') {
+    const checked = deps.outputs.validateParams(spec.output.target, spec.output.parameters, `${where}.output.parameters`);
+    if (checked.ok) output = deepFreeze({ target: spec.output.target, parameters: checked.params });
+    else {
+      const prefix = deps.outputs.get(spec.output.target) ? `output ${spec.output.target}: ` : '';
+      problems.push(...checked.errors.map((e) => ({ reason: Reason.InvalidOutput, message: `${where} ${name}: ${prefix}${e.message}` })));
+    }
+  }
   problems.push(...scopeProblems(where, actionner, validated.params, spec.output, namespace, deps));
-  return problems.length ? { ok: false, problems } : { ok: true, action: { actionner, params: validated.params } };
+  return problems.length ? { ok: false, problems } : { ok: true, action: { actionner, params: validated.params, ...(output ? { output } : {}) } };
 }
 
-function compiledOutput(output: TalonActionSpec['output']): CompiledOutput | undefined {
-  if (!output) return undefined;
-  return deepFreeze({ target: output.target, parameters: structuredClone(output.parameters ?? {}) });
+/** Problems of a rule's `notifiers`: each must name a configured instance. */
+function notifierProblems(names: readonly string[], deps: CompileDeps): Problem[] {
+  const known = [...deps.notifiers].sort();
+  return names.flatMap((n, i) => {
+    if (deps.notifiers.has(n)) return [];
+    const hint = suggest(n, known);
+    return [{
+      reason: Reason.UnknownNotifier,
+      message: `spec.notifiers[${i}]: unknown notifier '${n}'${hint ? ` (did you mean '${hint}'?)` : ''}; configured: ${known.join(', ') || 'none'}`,
+    }];
+  });
 }
 
 /**
  * Compiles a TalonRule. `refs` always lists the referenced TalonAction names (even when the
  * spec is invalid) so the caller can re-reconcile the rule when one of them changes.
- * Accepted=False reasons: InvalidSpec, InvalidMatch, UnknownActionner, InvalidParameters,
- * InvalidOutput, ScopeNotAllowed (the first problem's reason; the message lists up to five,
+ * Accepted=False reasons: InvalidSpec, InvalidMatch, UnknownNotifier, UnknownActionner,
+ * InvalidParameters, InvalidOutput, ScopeNotAllowed (the first problem's reason; the message lists up to five,
  * each naming the field, e.g. "spec.actions[1] kubernetes:terminate: unknown parameter
  * 'grace_period_seconds' (did you mean 'gracePeriodSeconds'?)"). ResolvedRefs=False reasons:
  * ActionNotFound, ActionNotReady.
@@ -234,6 +257,7 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
 
   const match = compileMatch(spec.match, 'spec.match', deps.match);
   if (!match.ok) accept.push({ reason: Reason.InvalidMatch, message: formatFieldErrors(match.errors, MAX_PROBLEMS) });
+  accept.push(...notifierProblems(spec.notifiers ?? [], deps));
 
   const compiled: CompiledAction[] = [];
   spec.actions.forEach((item, i) => {
@@ -254,7 +278,7 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
       accept.push(...checked.problems);
       return;
     }
-    const output = compiledOutput(effective.output);
+    const output = checked.action.output;
     compiled.push(
       Object.freeze({
         name: item.action ?? item.name ?? '',
@@ -287,7 +311,7 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
     cooldownMs: spec.cooldown !== undefined ? (parseDuration(spec.cooldown) ?? 0) : 0,
     matcher: match.matcher,
     actions: Object.freeze(compiled),
-    notifiers: Object.freeze([...(spec.notifiers ?? [])]),
+    notifiers: Object.freeze([...new Set(spec.notifiers ?? [])]),
   });
   return { ok: true, rule: compiledRule, refs, conditions: conditionsOf([], []) };
 }

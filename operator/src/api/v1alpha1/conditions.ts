@@ -24,6 +24,8 @@ export const Reason = {
   UnknownActionner: 'UnknownActionner',
   InvalidParameters: 'InvalidParameters',
   InvalidOutput: 'InvalidOutput',
+  /** A rule names a notifier instance the operator config does not define. */
+  UnknownNotifier: 'UnknownNotifier',
   ScopeNotAllowed: 'ScopeNotAllowed',
   // ResolvedRefs
   Resolved: 'Resolved',

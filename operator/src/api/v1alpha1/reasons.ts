@@ -65,6 +65,7 @@ export const OUTCOME_REASONS = {
   BudgetExceeded: { results: [K], by: ['dispatcher'], meaning: 'The cluster-wide budget of destructive actions per minute is spent (Warning Event).' },
   QueueFull: { results: [K], by: ['dispatcher'], meaning: "The work queue is full: none of the rule's actions ran (Warning Event)." },
   ShuttingDown: { results: [K], by: ['dispatcher'], meaning: "The operator is stopping: none of the rule's actions ran." },
+  ArtifactNotStored: { results: [F], by: ['dispatcher'], meaning: "The action ran but its output could not store the artifact (the message says why and what the action did)." },
   PrecheckError: { results: [F], by: ['dispatcher'], meaning: "The actionner's precheck threw (a bug in the actionner)." },
   Timeout: { results: [F], by: ['dispatcher'], meaning: "The action, retries included, did not finish within its timeout." },
   NotRun: { results: [F], by: ['dispatcher'], meaning: 'The action ended before its first attempt started.' },

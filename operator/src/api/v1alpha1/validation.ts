@@ -77,6 +77,22 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   return best;
 }
 
+/**
+ * The closest of `names` (all `category:name`) to an unknown `name`: within the same category
+ * when the category exists (so `kubernetes:lable` → `kubernetes:label`), else by the whole
+ * name (`kubernets:label` → `kubernetes:label`).
+ */
+export function suggestQualified(name: string, names: readonly string[]): string | undefined {
+  const colon = name.indexOf(':');
+  const category = colon === -1 ? undefined : name.slice(0, colon + 1);
+  const sameCategory = category ? names.filter((n) => n.startsWith(category)) : [];
+  if (category && sameCategory.length > 0) {
+    const s = suggest(name.slice(category.length), sameCategory.map((n) => n.slice(category.length)));
+    return s === undefined ? undefined : category + s;
+  }
+  return suggest(name, names);
+}
+
 /** Edit distance counting insertions, deletions, substitutions and adjacent transpositions as 1. */
 function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);

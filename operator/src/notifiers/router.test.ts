@@ -1,0 +1,230 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TerminalError } from '../errors.js';
+import type { Outcome } from '../api/v1alpha1/outcome.js';
+import { EventRecorder, type EventBody, type EventsPort } from '../kube/event-recorder.js';
+import { createMetrics, type Metrics, type NotificationResultLabel } from '../observability/metrics.js';
+import { builtinNotifiers } from './index.js';
+import { metricsSink } from './outcome-metrics.js';
+import { NotifierRegistry, type NotifierEndpoint } from './registry.js';
+import { RuleStatusAggregator } from './rule-status.js';
+import { NotifierRouter, type RouterOptions } from './router.js';
+import { fanOutSinks } from './types.js';
+
+function outcome(n = 0, over: Partial<Outcome> = {}): Outcome {
+  return {
+    time: '2024-01-01T00:00:00.000Z',
+    traceId: `t${n}`,
+    rule: { namespace: 'shop', name: 'kill-shells', uid: 'rule-uid' },
+    action: 'kill',
+    actionner: 'kubernetes:terminate',
+    target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: `web-${n}` },
+    result: 'Succeeded',
+    reason: 'Terminated',
+    message: `terminated web-${n}`,
+    durationMs: 1,
+    ingestToActionMs: 1,
+    objects: [],
+    falcoRule: 'Terminal shell in container',
+    priority: 'Warning',
+    merged: 0,
+    ...over,
+  };
+}
+
+function endpoint(name: string, send: NotifierEndpoint['send'], over: Partial<NotifierEndpoint> = {}): NotifierEndpoint {
+  return { name, type: 'test', timeoutMs: 60_000, retries: 0, queueSize: 100, concurrency: 4, send, ...over };
+}
+
+/** An endpoint that records what it was sent. */
+function collector(name: string, over: Partial<NotifierEndpoint> = {}) {
+  const got: string[] = [];
+  return { got, ep: endpoint(name, async (o) => void got.push(o.traceId), over) };
+}
+
+function counted(metrics: Metrics, notifier: string, result: NotificationResultLabel): Promise<number> {
+  return metrics.notifications.get().then((m) => m.values.find((v) => v.labels.notifier === notifier && v.labels.result === result)?.value ?? 0);
+}
+
+function router(over: Partial<RouterOptions> & Pick<RouterOptions, 'endpoints'>) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const warnings: { message: string; fields: Record<string, unknown> }[] = [];
+  const log = { debug: () => undefined, info: () => undefined, error: () => undefined, warn: (message: string, fields?: Record<string, unknown>) => void warnings.push({ message, fields: fields ?? {} }) };
+  const r = new NotifierRouter({ defaults: [], metrics, log, retryBaseMs: 1, retryMaxMs: 2, now: () => 0, ...over });
+  return { r, metrics, warnings };
+}
+
+test('record returns before any notifier runs; a hanging notifier delays neither record nor another notifier', async () => {
+  let hangCalls = 0;
+  const hang = endpoint('hang', () => {
+    hangCalls += 1;
+    return new Promise<void>(() => undefined); // never settles and ignores its signal
+  }, { concurrency: 1 });
+  const fast = collector('fast');
+  const { r, metrics } = router({ endpoints: [hang, fast.ep], defaults: ['hang'] });
+  for (let i = 0; i < 3; i++) r.record(outcome(i), { notifiers: ['fast'] });
+  assert.equal(hangCalls, 0, 'record only queues');
+  assert.deepEqual(fast.got, []);
+  await r.idle('fast');
+  assert.deepEqual(fast.got, ['t0', 't1', 't2']);
+  assert.equal(hangCalls, 1, 'the hanging instance holds its one slot');
+  assert.equal(r.pending(), 3);
+  await r.close(20);
+  assert.equal(r.pending(), 0);
+  assert.equal(await counted(metrics, 'fast', 'sent'), 3);
+  assert.equal(await counted(metrics, 'hang', 'failed'), 1, 'the running call is abandoned at the close deadline');
+  assert.equal(await counted(metrics, 'hang', 'dropped'), 2, 'what never started is dropped');
+});
+
+test('the per-call timeout aborts the call through its signal; retries are bounded', async () => {
+  let calls = 0;
+  let aborted = 0;
+  const slow = endpoint(
+    'slow',
+    (_o, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        calls += 1;
+        signal.addEventListener('abort', () => {
+          aborted += 1;
+          reject(signal.reason as Error);
+        });
+      }),
+    { timeoutMs: 5, retries: 2 },
+  );
+  const { r, metrics, warnings } = router({ endpoints: [slow], defaults: ['slow'] });
+  r.record(outcome());
+  await r.idle();
+  assert.equal(calls, 3, 'one call and two retries');
+  assert.equal(aborted, 3);
+  assert.equal(await counted(metrics, 'slow', 'failed'), 1);
+  assert.equal(await counted(metrics, 'slow', 'sent'), 0);
+  assert.equal(warnings.length, 1);
+  assert.equal(warnings[0]?.message, 'notification failed');
+  assert.equal(warnings[0]?.fields.attempts, 3);
+  assert.match(String(warnings[0]?.fields.error), /did not answer within 5 ms/);
+});
+
+test('a failed call is retried until it succeeds or the retries are spent; a non-retryable TalonError is not retried', async () => {
+  const attempts = { flaky: 0, broken: 0, terminal: 0 };
+  const flaky = endpoint('flaky', async () => {
+    attempts.flaky += 1;
+    if (attempts.flaky < 3) throw new Error('503');
+  }, { retries: 2 });
+  const broken = endpoint('broken', async () => {
+    attempts.broken += 1;
+    throw new Error('503');
+  }, { retries: 1 });
+  const terminal = endpoint('terminal', async () => {
+    attempts.terminal += 1;
+    throw new TerminalError('BadRequest', 'the webhook refused the body');
+  }, { retries: 5 });
+  const { r, metrics } = router({ endpoints: [flaky, broken, terminal], defaults: ['flaky', 'broken', 'terminal'] });
+  r.record(outcome());
+  await r.idle();
+  assert.deepEqual(attempts, { flaky: 3, broken: 2, terminal: 1 });
+  assert.equal(await counted(metrics, 'flaky', 'sent'), 1);
+  assert.equal(await counted(metrics, 'broken', 'failed'), 1);
+  assert.equal(await counted(metrics, 'terminal', 'failed'), 1);
+});
+
+test('a full queue drops for that notifier only, counted, and logged once per interval', async () => {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const stuck: string[] = [];
+  const blocked = endpoint('blocked', async (o) => {
+    await gate;
+    stuck.push(o.traceId);
+  }, { queueSize: 2, concurrency: 1 });
+  const other = collector('other');
+  const { r, metrics, warnings } = router({ endpoints: [blocked, other.ep], defaults: ['blocked', 'other'] });
+  for (let i = 0; i < 5; i++) r.record(outcome(i));
+  assert.equal(await counted(metrics, 'blocked', 'dropped'), 3);
+  assert.equal(await counted(metrics, 'other', 'dropped'), 0);
+  const drops = warnings.filter((w) => w.message === 'notification dropped');
+  assert.equal(drops.length, 1, 'rate-limited');
+  assert.deepEqual([drops[0]?.fields.notifier, drops[0]?.fields.why], ['blocked', 'queue full']);
+  await r.idle('other');
+  assert.deepEqual(other.got, ['t0', 't1', 't2', 't3', 't4']);
+  release();
+  await r.idle();
+  assert.deepEqual(stuck, ['t0', 't1']);
+  assert.equal(await counted(metrics, 'blocked', 'sent'), 2);
+});
+
+test("an outcome goes to the rule's notifiers ∪ the defaults, each once", async () => {
+  const a = collector('a');
+  const b = collector('b');
+  const c = collector('c');
+  const { r } = router({ endpoints: [a.ep, b.ep, c.ep], defaults: ['a'] });
+  assert.deepEqual(r.targets(['b', 'a', 'b']), ['a', 'b']);
+  r.record(outcome(1), { notifiers: ['b', 'a', 'b'] });
+  r.record(outcome(2));
+  await r.idle();
+  assert.deepEqual([a.got, b.got, c.got], [['t1', 't2'], ['t1'], []]);
+  assert.throws(() => router({ endpoints: [a.ep], defaults: ['nope'] }), /default notifier 'nope' is not a configured instance \(configured: a\)/);
+});
+
+test('close flushes what is queued, then refuses (drops) new outcomes', async () => {
+  const sent: string[] = [];
+  const later = endpoint('later', async (o) => {
+    await new Promise((r) => setImmediate(r));
+    sent.push(o.traceId);
+  }, { concurrency: 1 });
+  const { r, metrics } = router({ endpoints: [later], defaults: ['later'] });
+  for (let i = 0; i < 3; i++) r.record(outcome(i));
+  await r.close(60_000);
+  assert.deepEqual(sent, ['t0', 't1', 't2']);
+  r.record(outcome(9));
+  await r.idle();
+  assert.deepEqual(sent, ['t0', 't1', 't2']);
+  assert.equal(await counted(metrics, 'later', 'dropped'), 1);
+});
+
+/** An events.k8s.io store: what the recorder wrote. */
+class EventsStore implements EventsPort {
+  readonly bodies: EventBody[] = [];
+  async create(_ns: string, body: EventBody): Promise<unknown> {
+    this.bodies.push(body);
+    return body;
+  }
+  async patch(): Promise<unknown> {
+    return {};
+  }
+}
+
+/** The operator's outcome wiring: fixed sinks (metrics, rule status) + the router over the real notifier registry. */
+async function wiring(defaults: string[]) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const port = new EventsStore();
+  const events = new EventRecorder({ port, reportingInstance: 'talon-0' });
+  const status = new RuleStatusAggregator({ getStatus: async () => ({ status: {} }), patchStatus: async () => '1' });
+  const registry = new NotifierRegistry(builtinNotifiers());
+  const endpoints = await registry.endpoints({ k8sevents: { type: 'k8sevents', timeoutMs: 1000, retries: 0, queueSize: 10, concurrency: 1, config: {} } }, { log: { debug() {}, info() {}, warn() {}, error() {} }, events });
+  const r = new NotifierRouter({ endpoints, defaults, metrics });
+  const sink = fanOutSinks([metricsSink(metrics, 'talon-system'), status, r]);
+  const settle = async () => {
+    await r.idle();
+    await events.idle();
+  };
+  const actions = async () => (await metrics.actions.get()).values.reduce((n, v) => n + v.value, 0);
+  return { sink, port, status, settle, actions };
+}
+
+test('defaultNotifiers: [] ⇒ no Events, while rule status and metrics still get the outcome', async () => {
+  const none = await wiring([]);
+  none.sink.record(outcome(1), { notifiers: [] });
+  await none.settle();
+  assert.equal(none.port.bodies.length, 0, 'no Event written');
+  assert.equal(await none.actions(), 1);
+  assert.equal(none.status.view('shop', 'kill-shells')?.results.succeeded, 1);
+
+  const named = await wiring([]);
+  named.sink.record(outcome(2), { notifiers: ['k8sevents'] });
+  await named.settle();
+  assert.deepEqual(named.port.bodies.map((b) => b.regarding.kind).sort(), ['Pod', 'TalonRule'], 'a rule naming k8sevents still gets its Events');
+
+  const byDefault = await wiring(['k8sevents']);
+  byDefault.sink.record(outcome(3), { notifiers: [] });
+  await byDefault.settle();
+  assert.equal(byDefault.port.bodies.length, 2);
+});

@@ -1,0 +1,315 @@
+/**
+ * The notifier router: the OutcomeSink that delivers outcomes to the optional notifiers
+ * (DESIGN.md §5, STYLE.md "Contracts").
+ *
+ * Per outcome the targets are the configured `defaultNotifiers` ∪ the rule's `notifiers`
+ * (deduplicated). `record` only appends the outcome to each target's queue and returns: it
+ * never waits on a notifier. Each configured instance has its own lane:
+ * - a bounded queue (`queueSize`): when it is full the outcome is dropped for that instance
+ *   only, counted (`talon_notifications_total{result="dropped"}`) and logged, rate-limited;
+ * - at most `concurrency` calls in flight, so a slow instance never delays another;
+ * - each call under its own timeout (`timeoutMs`), through the AbortSignal it gets; a call
+ *   that ignores its signal is abandoned at the timeout;
+ * - failed calls retried at most `retries` times with exponential backoff and full jitter,
+ *   unless the notifier rejected with a TalonError that is not retryable.
+ * Every delivery ends as `sent` or `failed` (or `dropped`), counted by instance name.
+ * `close(deadlineMs)` stops intake and waits for the queues to drain; at the deadline it
+ * aborts what is still running and drops what is still queued.
+ */
+import { TalonError } from '../errors.js';
+import { Backoff } from '../lib/backoff.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import { sleep } from '../lib/sleep.js';
+import type { Outcome } from '../api/v1alpha1/outcome.js';
+import type { Metrics, NotificationResultLabel } from '../observability/metrics.js';
+import type { NotifierEndpoint } from './registry.js';
+import type { OutcomeRoute, OutcomeSink } from './types.js';
+
+export interface RouterOptions {
+  readonly endpoints: readonly NotifierEndpoint[];
+  /** Instance names every outcome goes to (the config's `defaultNotifiers`). */
+  readonly defaults: readonly string[];
+  readonly metrics?: Pick<Metrics, 'notifications'>;
+  readonly log?: LogPort;
+  /** Bound of the first retry delay, ms (default 500). */
+  readonly retryBaseMs?: number;
+  /** Bound of any retry delay, ms (default 10 s). */
+  readonly retryMaxMs?: number;
+  readonly random?: () => number;
+  /** Clock for log rate limits, ms (default Date.now). */
+  readonly now?: () => number;
+  /** Least time between two warnings of one kind for one instance, ms (default 10 s). */
+  readonly logIntervalMs?: number;
+}
+
+class NotifyTimeout extends Error {
+  constructor(ms: number) {
+    super(`the notifier did not answer within ${ms} ms`);
+    this.name = 'NotifyTimeout';
+  }
+}
+
+class RouterClosed extends Error {
+  constructor() {
+    super('the notifier router is shutting down');
+    this.name = 'RouterClosed';
+  }
+}
+
+/** One warning per key per interval; what was held back is counted into the next one. */
+class LimitedWarnings {
+  private readonly last = new Map<string, { at: number; held: number }>();
+  constructor(
+    private readonly log: LogPort,
+    private readonly now: () => number,
+    private readonly intervalMs: number,
+  ) {}
+
+  warn(key: string, message: string, fields: Record<string, unknown>): void {
+    const t = this.now();
+    const s = this.last.get(key);
+    if (s !== undefined && t - s.at < this.intervalMs) {
+      s.held += 1;
+      return;
+    }
+    this.log.warn(message, { ...fields, ...(s !== undefined && s.held > 0 ? { suppressedSinceLast: s.held } : {}) });
+    this.last.set(key, { at: t, held: 0 });
+  }
+}
+
+const isTerminal = (err: unknown): boolean => err instanceof TalonError && !err.retryable;
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+class Lane {
+  private readonly queue: Outcome[] = [];
+  private running = 0;
+  private scheduled = false;
+  private readonly waiters: (() => void)[] = [];
+  /** Set by the router's close(): new outcomes are dropped. */
+  private closed = false;
+  /** Aborted when the router gives up at its close deadline. */
+  private readonly stopping = new AbortController();
+
+  constructor(
+    readonly ep: NotifierEndpoint,
+    private readonly count: (result: NotificationResultLabel) => void,
+    private readonly warnings: LimitedWarnings,
+    private readonly backoff: () => Backoff,
+  ) {}
+
+  /** Queues one outcome; false when the queue is full (the outcome is dropped for this lane). */
+  offer(o: Outcome): boolean {
+    if (this.closed || this.queue.length >= this.ep.queueSize) {
+      this.count('dropped');
+      this.warnings.warn(`dropped:${this.ep.name}`, 'notification dropped', {
+        notifier: this.ep.name,
+        why: this.closed ? 'shutting down' : 'queue full',
+        queueSize: this.ep.queueSize,
+        trace_id: o.traceId,
+      });
+      return false;
+    }
+    this.queue.push(o);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    }
+    return true;
+  }
+
+  /** Queued plus running deliveries. */
+  pending(): number {
+    return this.queue.length + this.running;
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.pending() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Refuses new outcomes from now on; what is queued still goes out. */
+  closeIntake(): void {
+    this.closed = true;
+  }
+
+  /** Drops what is queued and aborts what is running (each ends `failed`). */
+  stop(): void {
+    this.closed = true;
+    this.stopping.abort(new RouterClosed());
+    const left = this.queue.splice(0);
+    for (let i = 0; i < left.length; i++) this.count('dropped');
+    if (left.length > 0) this.warnings.warn(`dropped:${this.ep.name}`, 'notification dropped', { notifier: this.ep.name, why: 'shutting down', dropped: left.length });
+    this.settle();
+  }
+
+  private pump(): void {
+    while (this.running < this.ep.concurrency && this.queue.length > 0) {
+      const o = this.queue.shift()!;
+      this.running += 1;
+      void this.deliver(o).finally(() => {
+        this.running -= 1;
+        this.pump();
+        this.settle();
+      });
+    }
+  }
+
+  private settle(): void {
+    if (this.pending() > 0) return;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async deliver(o: Outcome): Promise<void> {
+    const backoff = this.backoff();
+    for (let attempt = 0; ; attempt++) {
+      const err = await this.attempt(o);
+      if (err === undefined) {
+        this.count('sent');
+        return;
+      }
+      const last = this.stopping.signal.aborted || attempt >= this.ep.retries || isTerminal(err);
+      if (!last) {
+        try {
+          await sleep(backoff.next(), this.stopping.signal);
+          continue;
+        } catch {
+          // closing: give up below
+        }
+      }
+      this.count('failed');
+      this.warnings.warn(`failed:${this.ep.name}`, 'notification failed', {
+        notifier: this.ep.name,
+        type: this.ep.type,
+        attempts: attempt + 1,
+        rule: `${o.rule.namespace}/${o.rule.name}`,
+        action: o.action,
+        trace_id: o.traceId,
+        error: errorText(err),
+      });
+      return;
+    }
+  }
+
+  /** One call under its timeout; the error, or undefined on success. */
+  private async attempt(o: Outcome): Promise<unknown> {
+    if (this.stopping.signal.aborted) return this.stopping.signal.reason;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new NotifyTimeout(this.ep.timeoutMs)), this.ep.timeoutMs);
+    const onStop = (): void => ac.abort(this.stopping.signal.reason);
+    this.stopping.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const call = (async () => this.ep.send(o, ac.signal))();
+      await abortable(call, ac.signal);
+      return undefined;
+    } catch (err) {
+      return ac.signal.aborted ? ac.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+      this.stopping.signal.removeEventListener('abort', onStop);
+    }
+  }
+}
+
+export class NotifierRouter implements OutcomeSink {
+  private readonly lanes: ReadonlyMap<string, Lane>;
+  private readonly defaults: readonly string[];
+  private readonly warnings: LimitedWarnings;
+  private closing: Promise<void> | undefined;
+
+  /** Throws when a default names no configured instance (the config loader prevents it). */
+  constructor(opts: RouterOptions) {
+    const log = opts.log ?? silentLog;
+    this.warnings = new LimitedWarnings(log, opts.now ?? Date.now, opts.logIntervalMs ?? 10_000);
+    const baseMs = Math.max(1, opts.retryBaseMs ?? 500);
+    const maxMs = Math.max(baseMs, opts.retryMaxMs ?? 10_000);
+    const backoff = () => new Backoff({ initialMs: baseMs, maxMs, ...(opts.random ? { random: opts.random } : {}) });
+    const lanes = new Map<string, Lane>();
+    for (const ep of opts.endpoints) {
+      if (lanes.has(ep.name)) throw new Error(`notifier instance '${ep.name}' is configured twice`);
+      const count = (result: NotificationResultLabel): void => opts.metrics?.notifications.inc({ notifier: ep.name, result });
+      lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff));
+    }
+    for (const d of opts.defaults) {
+      if (!lanes.has(d)) throw new Error(`default notifier '${d}' is not a configured instance (configured: ${[...lanes.keys()].join(', ') || 'none'})`);
+    }
+    this.lanes = lanes;
+    this.defaults = [...new Set(opts.defaults)];
+  }
+
+  /** The instances an outcome of a rule naming `ruleNotifiers` goes to: defaults first, no duplicates. */
+  targets(ruleNotifiers: readonly string[] = []): string[] {
+    return [...new Set([...this.defaults, ...ruleNotifiers])];
+  }
+
+  /** Queues the outcome for each target instance and returns; never blocks, never throws. */
+  record(outcome: Outcome, route?: OutcomeRoute): void {
+    for (const name of this.targets(route?.notifiers)) {
+      const lane = this.lanes.get(name);
+      if (lane === undefined) {
+        this.warnings.warn(`unknown:${name}`, 'notification to an unknown notifier', { notifier: name, rule: `${outcome.rule.namespace}/${outcome.rule.name}` });
+        continue;
+      }
+      lane.offer(outcome);
+    }
+  }
+
+  matched(): void {}
+
+  suppressed(): void {}
+
+  /** Deliveries queued or running, over all instances. */
+  pending(): number {
+    let n = 0;
+    for (const l of this.lanes.values()) n += l.pending();
+    return n;
+  }
+
+  /** Resolves when every instance (or just `name`) has nothing queued or running. */
+  async idle(name?: string): Promise<void> {
+    const lanes = name === undefined ? [...this.lanes.values()] : [this.lanes.get(name)].filter((l): l is Lane => l !== undefined);
+    await Promise.all(lanes.map((l) => l.idle()));
+  }
+
+  /**
+   * Stops taking outcomes and flushes: resolves once every queue is empty, or at `deadlineMs`
+   * after aborting what still runs and dropping what is still queued. Idempotent.
+   */
+  close(deadlineMs = 5_000): Promise<void> {
+    this.closing ??= (async () => {
+      const lanes = [...this.lanes.values()];
+      for (const l of lanes) l.closeIntake();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => resolve('deadline'), deadlineMs);
+      });
+      const drained = Promise.all(lanes.map((l) => l.idle())).then(() => 'drained' as const);
+      const first = await Promise.race([drained, deadline]);
+      clearTimeout(timer);
+      for (const l of lanes) l.stop();
+      if (first === 'deadline') await drained;
+    })();
+    return this.closing;
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
