@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { builtinActionners } from '../actionners/index.js';
 import { ActionnerRegistry } from '../actionners/registry.js';
-import type { TalonAction, TalonRule } from '../api/v1alpha1/types.js';
+import type { ClusterTalonAction, ClusterTalonRule, TalonAction, TalonRule } from '../api/v1alpha1/types.js';
 import type { RuleIndex } from '../rules/rule-index.js';
-import { RuleController, type ObjectStore } from './rule-controller.js';
+import { RuleController, type ObjectStore, type TalonKind } from './rule-controller.js';
 
 const NS = 'talon-system';
 
@@ -17,7 +17,7 @@ class Store<T extends { metadata?: { namespace?: string; name?: string } }> impl
     return [...this.items.values()];
   }
   put(o: T): T {
-    this.items.set(`${o.metadata!.namespace}/${o.metadata!.name}`, o);
+    this.items.set(`${o.metadata!.namespace ?? ''}/${o.metadata!.name}`, o);
     return o;
   }
 }
@@ -25,20 +25,29 @@ class Store<T extends { metadata?: { namespace?: string; name?: string } }> impl
 function harness() {
   const rules = new Store<TalonRule>();
   const actions = new Store<TalonAction>();
-  const patches: { kind: string; name: string; status: Record<string, unknown> }[] = [];
+  const clusterRules = new Store<ClusterTalonRule>();
+  const clusterActions = new Store<ClusterTalonAction>();
+  const stores: Record<TalonKind, Store<TalonRule | TalonAction>> = {
+    TalonRule: rules,
+    TalonAction: actions,
+    ClusterTalonRule: clusterRules,
+    ClusterTalonAction: clusterActions,
+  } as Record<TalonKind, Store<TalonRule | TalonAction>>;
+  const patches: { kind: TalonKind; namespace: string; name: string; status: Record<string, unknown> }[] = [];
   let index: RuleIndex | undefined;
   const controller = new RuleController({
     rules,
     actions,
+    clusterRules,
+    clusterActions,
     registry: new ActionnerRegistry(builtinActionners()),
-    controlNamespace: NS,
     cloudNamespaces: new Set(),
     defaultTimeoutMs: 1000,
     // The fake API server: a status patch lands on the stored object, as a real one would.
     status: {
       patch: async (kind, namespace, name, status) => {
-        patches.push({ kind, name, status });
-        const store = (kind === 'TalonRule' ? rules : actions) as Store<TalonRule | TalonAction>;
+        patches.push({ kind, namespace, name, status });
+        const store = stores[kind];
         const o = store.get(namespace, name);
         if (o) store.put({ ...o, status: { ...(o.status as object), ...status } } as TalonRule);
       },
@@ -46,7 +55,7 @@ function harness() {
     publish: (i) => (index = i),
     logger: { info: () => undefined, warn: () => undefined, debug: () => undefined },
   });
-  return { rules, actions, patches, controller, index: () => index };
+  return { rules, actions, clusterRules, clusterActions, patches, controller, index: () => index };
 }
 
 const rule = (name: string, actionRef: string, generation = 1): TalonRule =>
@@ -64,6 +73,32 @@ const action = (name: string, generation = 1): TalonAction =>
     metadata: { name, namespace: NS, generation },
     spec: { actionner: 'kubernetes:label', parameters: { labels: { a: 'b' } } },
   }) as unknown as TalonAction;
+
+/** A ClusterTalonRule; `ref` names a ClusterTalonAction (the default kind there). */
+const clusterRule = (name: string, ref: string, generation = 1): ClusterTalonRule =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'ClusterTalonRule',
+    metadata: { name, generation, uid: `uid-c-${name}` },
+    spec: { match: { rules: ['Terminal shell in container'] }, actions: [{ action: ref }] },
+  }) as unknown as ClusterTalonRule;
+
+const clusterAction = (name: string, actionner = 'kubernetes:label', generation = 1): ClusterTalonAction =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'ClusterTalonAction',
+    metadata: { name, generation },
+    spec: { actionner, ...(actionner === 'kubernetes:label' ? { parameters: { labels: { a: 'b' } } } : {}) },
+  }) as unknown as ClusterTalonAction;
+
+/** A TalonRule in `namespace` referencing a ClusterTalonAction. */
+const tenantRuleUsingCluster = (namespace: string, name: string, ref: string): TalonRule =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'TalonRule',
+    metadata: { name, namespace, generation: 1, uid: `uid-${namespace}-${name}` },
+    spec: { match: { rules: ['Terminal shell in container'] }, actions: [{ action: ref, kind: 'ClusterTalonAction' }] },
+  }) as unknown as TalonRule;
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
@@ -92,7 +127,7 @@ test('initial sync: rules and actions reconciled, index loaded, conditions writt
 test('events before start() are ignored; start() still sees everything', async () => {
   const h = harness();
   const r = h.rules.put(rule('r1', 'lbl'));
-  h.controller.onRule('add', r);
+  h.controller.onRule('TalonRule', 'add', r);
   await settle();
   assert.equal(h.patches.length, 0);
   h.actions.put(action('lbl'));
@@ -109,14 +144,14 @@ test('a missing reference resolves when the action appears; deleting it unloads 
   assert.equal(cond(h.rules.get(NS, 'r1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
   assert.equal(h.index()?.size, 0);
 
-  h.controller.onAction('add', h.actions.put(action('lbl')));
+  h.controller.onAction('TalonAction', 'add', h.actions.put(action('lbl')));
   await settle();
   assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'True');
   assert.equal(h.index()?.size, 1);
 
   const a = h.actions.get(NS, 'lbl')!;
   h.actions.items.delete(`${NS}/lbl`);
-  h.controller.onAction('delete', a);
+  h.controller.onAction('TalonAction', 'delete', a);
   await settle();
   assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'False');
   assert.equal(h.index()?.size, 0);
@@ -130,12 +165,12 @@ test('status-only updates (same generation) do not trigger reconciles; spec chan
   await settle();
   const n = h.patches.length;
   const cur = h.rules.get(NS, 'r1')!;
-  h.controller.onRule('update', cur, cur);
+  h.controller.onRule('TalonRule', 'update', cur, cur);
   await settle();
   assert.equal(h.patches.length, n);
 
   const next = h.rules.put({ ...cur, metadata: { ...cur.metadata, generation: 2 } } as TalonRule);
-  h.controller.onRule('update', next, cur);
+  h.controller.onRule('TalonRule', 'update', next, cur);
   await settle();
   assert.equal(h.patches.length, n + 1);
   assert.equal(h.patches.at(-1)?.status.observedGeneration, 2);
@@ -150,8 +185,96 @@ test('a deleted rule leaves the index', async () => {
   await settle();
   assert.equal(h.index()?.size, 2);
   h.rules.items.delete(`${NS}/r1`);
-  h.controller.onRule('delete', r);
+  h.controller.onRule('TalonRule', 'delete', r);
   await settle();
   assert.equal(h.index()?.size, 1);
   assert.equal(h.index()?.get(`${NS}/r1`), undefined);
+});
+
+test('a ClusterTalonRule with its ClusterTalonAction: a cluster rule, conditions patched on the cluster-scoped objects', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('lbl'));
+  h.clusterRules.put(clusterRule('r1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.ok(h.controller.isLoaded());
+  const r = h.index()?.get('r1');
+  assert.deepEqual([r?.kind, r?.scope, r?.namespace], ['ClusterTalonRule', 'cluster', '']);
+  const ready = cond(h.clusterRules.get('', 'r1'), 'Ready');
+  assert.equal(ready?.status, 'True');
+  assert.match((ready as { message?: string } | undefined)?.message ?? '', /cluster rule/);
+  assert.equal(cond(h.clusterActions.get('', 'lbl'), 'Ready')?.status, 'True');
+  assert.deepEqual(
+    h.patches.map((p) => [p.kind, p.namespace, p.name]).sort(),
+    [
+      ['ClusterTalonAction', '', 'lbl'],
+      ['ClusterTalonRule', '', 'r1'],
+    ],
+  );
+});
+
+test("a TalonRule in the operator's own namespace is a tenant rule; a ClusterTalonRule and a TalonRule of one name coexist", async () => {
+  const h = harness();
+  h.actions.put(action('lbl'));
+  h.clusterActions.put(clusterAction('lbl'));
+  h.rules.put(rule('r1', 'lbl'));
+  h.clusterRules.put(clusterRule('r1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 2);
+  assert.equal(h.index()?.get(`${NS}/r1`)?.scope, 'tenant');
+  assert.equal(h.index()?.get('r1')?.scope, 'cluster');
+  assert.match((cond(h.rules.get(NS, 'r1'), 'Ready') as { message?: string } | undefined)?.message ?? '', /tenant rule/);
+});
+
+test('a ClusterTalonAction change re-reconciles the rules of either kind that reference it, and only those', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('shared'));
+  h.actions.put(action('shared'));
+  h.clusterRules.put(clusterRule('c1', 'shared'));
+  h.rules.put(tenantRuleUsingCluster('team-a', 't1', 'shared'));
+  h.rules.put(rule('uses-namespaced', 'shared'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 3);
+  const n = h.patches.length;
+
+  // The ClusterTalonAction turns into a node-level actionner: fine for the ClusterTalonRule, refused for the tenant rule.
+  const changed = h.clusterActions.put(clusterAction('shared', 'kubernetes:cordon', 2));
+  h.controller.onAction('ClusterTalonAction', 'update', changed, clusterAction('shared'));
+  await settle();
+  assert.equal(cond(h.clusterRules.get('', 'c1'), 'Ready')?.status, 'True');
+  const tenant = cond(h.rules.get('team-a', 't1'), 'Accepted');
+  assert.deepEqual([tenant?.status, tenant?.reason], ['False', 'ScopeNotAllowed']);
+  assert.equal(cond(h.rules.get(NS, 'uses-namespaced'), 'Ready')?.status, 'True', 'references the TalonAction of that name, untouched');
+  assert.equal(h.index()?.get('c1')?.actions[0]?.actionner.info.name, 'kubernetes:cordon');
+  assert.equal(h.index()?.get('team-a/t1'), undefined);
+  assert.equal(h.index()?.size, 2);
+  assert.deepEqual(
+    h.patches.slice(n).map((p) => `${p.kind} ${p.namespace}/${p.name}`).sort(),
+    ['ClusterTalonAction /shared', 'TalonRule team-a/t1'],
+    'only the changed action and the rule whose conditions changed are written',
+  );
+
+  // Deleting it unloads both rules that use it.
+  const gone = h.clusterActions.get('', 'shared')!;
+  h.clusterActions.items.delete('/shared');
+  h.controller.onAction('ClusterTalonAction', 'delete', gone);
+  await settle();
+  assert.equal(cond(h.clusterRules.get('', 'c1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
+  assert.equal(cond(h.rules.get('team-a', 't1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
+  assert.deepEqual(h.index()?.rules().map((r) => r.key), [`${NS}/uses-namespaced`]);
+});
+
+test('a deleted ClusterTalonRule leaves the index', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('lbl'));
+  const c = h.clusterRules.put(clusterRule('c1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 1);
+  h.clusterRules.items.delete('/c1');
+  h.controller.onRule('ClusterTalonRule', 'delete', c);
+  await settle();
+  assert.equal(h.index()?.size, 0);
 });

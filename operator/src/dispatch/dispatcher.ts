@@ -240,7 +240,7 @@ export class Dispatcher {
       if (!alternatives.some((k) => isPresent(field(ev, k)))) return skip('MissingFields', `the alert lacks ${alternatives.join(' or ')}, which ${a.info.name} needs`);
     }
     if (rule.scope === 'tenant') {
-      if (a.info.scope === 'node' || a.info.scope === 'cluster') return skip('OutOfScope', `${a.info.name} acts at ${a.info.scope} level, which a rule outside the control namespace may not do`);
+      if (a.info.scope === 'node' || a.info.scope === 'cluster') return skip('OutOfScope', `${a.info.name} acts at ${a.info.scope} level, which a TalonRule may not do`);
       if (a.info.scope === 'cloud' && !(this.deps.cloudNamespaces?.has(rule.namespace) ?? false)) return skip('OutOfScope', `cloud actionners are not allowed for rules in namespace '${rule.namespace}'`);
       if (info.scopeNamespace !== rule.namespace) {
         const where = info.scopeNamespace === undefined ? 'a cluster-scoped object or none' : `namespace '${info.scopeNamespace}'`;
@@ -333,7 +333,7 @@ export class Dispatcher {
     const outcome: Outcome = {
       time: new Date(this.now()).toISOString(),
       traceId: ev.traceId,
-      rule: { namespace: rule.namespace, name: rule.name, uid: rule.uid },
+      rule: { kind: rule.kind, namespace: rule.namespace, name: rule.name, uid: rule.uid },
       action: action.name,
       actionner: action.actionner.info.name,
       target: withUid(info.ref, res),

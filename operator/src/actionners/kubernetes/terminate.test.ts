@@ -6,7 +6,7 @@ import { resolveTarget, type FieldValue } from '../../falco/event.js';
 import type { ActionResult, OperatorIdentity } from '../types.js';
 import { terminateActionner, TerminateParams } from './terminate.js';
 
-const identity: OperatorIdentity = { controlNamespace: 'talon-system', protectedNamespaces: new Set(['kube-system']) };
+const identity: OperatorIdentity = { protectedNamespaces: new Set(['kube-system']) };
 
 function params(p: Partial<TerminateParams> = {}): TerminateParams {
   const v = Value.Default(TerminateParams, structuredClone(p)) as TerminateParams;
