@@ -45,7 +45,7 @@ import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, e2eKubeconfigPath, eventually, loadE2EKubeConfig, podManifest } from '../e2e/support/cluster.js';
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
-import { Talon } from '../e2e/support/talon.js';
+import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
 
 const SECONDS = Number(process.env.LATENCY_BENCH_SECONDS ?? 20);
@@ -341,7 +341,6 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}`);
 
   await installCRDs(kc);
-  const ctl = await createNamespace(core, 'talon-bench-ctl');
   const ns = await createNamespace(core, 'bench');
   let op: OperatorProcess | undefined;
   try {
@@ -352,14 +351,13 @@ async function main(): Promise<void> {
     }, 120_000, 500);
 
     op = await OperatorProcess.start({
-      controlNamespace: ctl,
       config: { safety: { destructiveActionsPerMinute: 1_000_000 }, queue: { concurrency: 64 } },
       env: operatorEnv(),
     });
     for (const [name, rule, value] of [['bench-label-a', 'Bench label A', 'a'], ['bench-label-b', 'Bench label B', 'b']] as const) {
-      await applyRuleLoaded(kc, talon, ctl, name, { match: { rules: [rule] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: value } })] }, 'cluster');
+      await applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [rule] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: value } })] }, 'cluster');
     }
-    await applyRuleLoaded(kc, talon, ctl, 'bench-terminate', { match: { rules: ['Bench terminate'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] }, 'cluster');
+    await applyRuleLoaded(kc, talon, CLUSTER, 'bench-terminate', { match: { rules: ['Bench terminate'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] }, 'cluster');
 
     const label = await measured(op, 'kubernetes:label', () => labelPhase(kc, op!, ns));
     report(label, await op.metrics());
@@ -380,8 +378,8 @@ async function main(): Promise<void> {
     console.log('\ntarget: alert → effect p50 ≤ 10 ms, p99 ≤ 50 ms');
   } finally {
     await op?.stop();
-    await talon.deleteAll(ctl);
-    await Promise.all([deleteNamespace(core, ns), deleteNamespace(core, ctl)]);
+    await talon.deleteClusterObjects();
+    await deleteNamespace(core, ns);
   }
 }
 

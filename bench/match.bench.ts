@@ -15,10 +15,9 @@ import { Deduplicator } from '../operator/src/dispatch/dedup.js';
 import type { FalcoEvent } from '../operator/src/falco/event.js';
 import { compileMatch, ConditionEnvironment, type MatchSpec } from '../operator/src/rules/match.js';
 import { RuleIndex } from '../operator/src/rules/rule-index.js';
-import type { CompiledAction, CompiledRule } from '../operator/src/rules/types.js';
+import { ruleKey, scopeOfKind, type CompiledAction, type CompiledRule } from '../operator/src/rules/types.js';
 import type { Actionner } from '../operator/src/actionners/types.js';
 
-const CONTROL = 'talon-system';
 
 const fakeActionner = {
   info: {
@@ -51,16 +50,19 @@ const ACTIONS: readonly CompiledAction[] = Object.freeze([
 
 const conditions = new ConditionEnvironment();
 
-function rule(name: string, order: number, match: MatchSpec, namespace = CONTROL): CompiledRule {
+/** A ClusterTalonRule, or a TalonRule in `namespace` when given. */
+function rule(name: string, order: number, match: MatchSpec, namespace?: string): CompiledRule {
   const compiled = compileMatch(match, 'spec.match', { conditions });
   if (!compiled.ok) throw new Error(`${name}: ${JSON.stringify(compiled.errors)}`);
+  const kind = namespace === undefined ? 'ClusterTalonRule' : 'TalonRule';
   return {
-    key: `${namespace}/${name}`,
-    namespace,
+    kind,
+    key: ruleKey(kind, namespace ?? '', name),
+    namespace: namespace ?? '',
     name,
     uid: name,
     generation: 1,
-    scope: namespace === CONTROL ? 'cluster' : 'tenant',
+    scope: scopeOfKind(kind),
     order,
     continue: true,
     suspend: false,
@@ -192,7 +194,7 @@ function row(cells: (string | number)[], widths: number[]): string {
 
 function benchIndex(label: string, rules: CompiledRule[], ev: FalcoEvent, target: string | undefined): string[] {
   const t0 = performance.now();
-  const index = RuleIndex.build(rules, CONTROL);
+  const index = RuleIndex.build(rules);
   const buildMs = performance.now() - t0;
   const matched = index.evaluate(ev, target).length;
   const perAlert = timePerOp(() => index.evaluate(ev, target));
@@ -247,6 +249,6 @@ const dedup = new Deduplicator(10_000, () => n);
 console.log(
   `  Deduplicator.isDuplicate (new alert)      ${fmt(timePerOp(() => dedup.isDuplicate({ ...shell, output: `${shell.output}${n++}` })))}`,
 );
-const index10k = RuleIndex.build(ruleSet(9_000, 1_000), CONTROL);
+const index10k = RuleIndex.build(ruleSet(9_000, 1_000));
 const extra = rule('extra', 3, { rules: ['Other'] });
 console.log(`  RuleIndex.with, one rule into 10,000      ${fmt(timePerOp(() => index10k.with(extra), 100))}`);

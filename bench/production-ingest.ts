@@ -1,6 +1,6 @@
 /**
  * The production ingest path for the intake bench (INTAKE_BENCH_INGEST): dedup, target
- * resolution, matching against 1,000 compiled TalonRules (built by the real compiler), and
+ * resolution, matching against 1,000 compiled ClusterTalonRules (built by the real compiler), and
  * dispatch on the real keyed queue with the global dry-run switch on, so no API call is made.
  *
  * The bench posts one alert over and over; a real dedup would drop all but the first and
@@ -12,7 +12,7 @@ import { ActionnerRegistry } from '../operator/src/actionners/registry.js';
 import { builtinOutputs } from '../operator/src/outputs/index.js';
 import { OutputRegistry } from '../operator/src/outputs/registry.js';
 import type { KubeClients } from '../operator/src/actionners/types.js';
-import type { TalonAction, TalonRule } from '../operator/src/api/v1alpha1/types.js';
+import type { ClusterTalonAction, ClusterTalonRule } from '../operator/src/api/v1alpha1/types.js';
 import { TokenBucketBudget } from '../operator/src/dispatch/budget.js';
 import { compileRule } from '../operator/src/rules/compiler.js';
 import { Cooldowns } from '../operator/src/dispatch/cooldown.js';
@@ -25,17 +25,16 @@ import { type Outcome } from '../operator/src/api/v1alpha1/outcome.js';
 import { RuleIndex } from '../operator/src/rules/rule-index.js';
 import type { CompiledRule } from '../operator/src/rules/types.js';
 
-const CONTROL = 'talon-system';
 export const RULES = 1000;
 
-function rule(i: number): TalonRule {
+function rule(i: number): ClusterTalonRule {
   // 1 in 10 names no Falco rule (so the name index cannot skip it); 10 match the sample.
   const named = i % 10 !== 0;
   const matchesSample = i % 100 === 1;
   return {
     apiVersion: 'talon.dev/v1alpha1',
-    kind: 'TalonRule',
-    metadata: { name: `rule-${i}`, namespace: CONTROL, uid: `uid-${i}`, generation: 1 },
+    kind: 'ClusterTalonRule',
+    metadata: { name: `rule-${i}`, uid: `uid-${i}`, generation: 1 },
     spec: {
       order: i % 7,
       match: {
@@ -46,22 +45,22 @@ function rule(i: number): TalonRule {
       },
       actions: [{ action: 'label-it' }],
     },
-  } as unknown as TalonRule;
+  } as unknown as ClusterTalonRule;
 }
 
 export function buildRules(count = RULES): CompiledRule[] {
   const registry = new ActionnerRegistry(builtinActionners());
   const action = {
     apiVersion: 'talon.dev/v1alpha1',
-    kind: 'TalonAction',
-    metadata: { name: 'label-it', namespace: CONTROL, generation: 1 },
+    kind: 'ClusterTalonAction',
+    metadata: { name: 'label-it', generation: 1 },
     spec: { actionner: 'kubernetes:label', parameters: { labels: { 'talon.dev/suspicious': 'true' } } },
     status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: '', observedGeneration: 1 }] },
-  } as unknown as TalonAction;
-  const deps = { registry, outputs: new OutputRegistry(builtinOutputs()), notifiers: new Set(['k8sevents']), controlNamespace: CONTROL, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>(), match: { conditions: new ConditionEnvironment() } };
+  } as unknown as ClusterTalonAction;
+  const deps = { registry, outputs: new OutputRegistry(builtinOutputs()), notifiers: new Set(['k8sevents']), defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>(), match: { conditions: new ConditionEnvironment() } };
   const out: CompiledRule[] = [];
   for (let i = 0; i < count; i++) {
-    const r = compileRule(rule(i), () => action, deps);
+    const r = compileRule('ClusterTalonRule', rule(i), () => action, deps);
     if (!r.ok) throw new Error(`rule-${i}: ${JSON.stringify(r.conditions)}`);
     out.push(r.rule);
   }
@@ -69,13 +68,13 @@ export function buildRules(count = RULES): CompiledRule[] {
 }
 
 export function createIngest(): (ev: FalcoEvent) => void {
-  const index = RuleIndex.build(buildRules(), CONTROL);
+  const index = RuleIndex.build(buildRules());
   const dedup = new Deduplicator(10_000);
   let outcomes = 0;
   const dispatcher = new Dispatcher({
     queue: { concurrency: 32, maxPending: 100_000 },
     kube: {} as KubeClients,
-    identity: { controlNamespace: CONTROL, protectedNamespaces: new Set(['kube-system', CONTROL]) },
+    identity: { protectedNamespaces: new Set(['kube-system', 'talon-system']) },
     budget: new TokenBucketBudget(30),
     sink: { record: (_o: Outcome) => void outcomes++, matched: () => undefined, suppressed: () => undefined },
     cooldowns: new Cooldowns(),

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, uniqueName, waitForPodRunning } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
-import { Talon, kubectl } from './support/talon.js';
+import { CLUSTER, Talon, kubectl } from './support/talon.js';
 import {
   about,
   applyRuleLoaded,
@@ -67,11 +67,10 @@ describe('Kubernetes actionners act on real objects', () => {
   const metaNode = `kwok-drain-${id}-a`;
   const drainNode = `kwok-drain-${id}-b`;
   let op: OperatorProcess;
-  let ctl = '';
   let ns = '';
 
   const cluster = (name: string, falcoRule: string, actions: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
-    applyRuleLoaded(kc, talon, ctl, name, { match: { rules: [falcoRule] }, actions, ...extra }, 'cluster');
+    applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [falcoRule] }, actions, ...extra }, 'cluster');
 
   async function runningPod(name: string, opts: { node?: string; labels?: Record<string, string> } = {}): Promise<k8s.V1Pod> {
     await core.createNamespacedPod({ namespace: ns, body: podManifest(name, opts) });
@@ -97,15 +96,14 @@ describe('Kubernetes actionners act on real objects', () => {
 
   before(async () => {
     await installCRDs(kc);
-    ctl = await createNamespace(core, 'talon-ctl');
     ns = await createNamespace(core, 'act');
     await Promise.all([createKwokNode(core, metaNode), createKwokNode(core, drainNode)]);
-    op = await OperatorProcess.start({ controlNamespace: ctl, config: { statusFlushInterval: '500ms' } });
+    op = await OperatorProcess.start({ config: { statusFlushInterval: '500ms' } });
   });
   after(async () => {
     await op?.stop();
-    await talon.deleteAll(ctl);
-    await Promise.all([deleteNamespace(core, ns), deleteNamespace(core, ctl), deleteNode(core, metaNode), deleteNode(core, drainNode)]);
+    await talon.deleteClusterObjects();
+    await Promise.all([deleteNamespace(core, ns), deleteNode(core, metaNode), deleteNode(core, drainNode)]);
   });
 
   it('kubernetes:terminate deletes the pod of the alert', async () => {
@@ -113,7 +111,7 @@ describe('Kubernetes actionners act on real objects', () => {
     await cluster('terminate', 'E2E terminate', [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })]);
     await postAccepted(op, podAlert({ rule: 'E2E terminate', namespace: ns, pod: 'victim' }));
     await podGone('victim', pod.metadata?.uid);
-    const o = await waitOutcome(talon, ctl, 'terminate', about('Pod', 'victim'), 'victim terminated');
+    const o = await waitOutcome(talon, CLUSTER, 'terminate', about('Pod', 'victim'), 'victim terminated');
     assert.equal(o.result, 'Succeeded');
     assert.equal(o.reason, 'Terminated');
   });
@@ -129,7 +127,7 @@ describe('Kubernetes actionners act on real objects', () => {
 
     await cluster('terminate-min2', 'E2E terminate min 2', [inline('kill', 'kubernetes:terminate', { minHealthyReplicas: '2' })]);
     await postAccepted(op, podAlert({ rule: 'E2E terminate min 2', namespace: ns, pod: name }));
-    const spared = await waitOutcome(talon, ctl, 'terminate-min2', about('Pod', name), 'guarded pod outcome');
+    const spared = await waitOutcome(talon, CLUSTER, 'terminate-min2', about('Pod', name), 'guarded pod outcome');
     assert.equal(spared.result, 'Skipped');
     assert.equal(spared.reason, 'MinHealthyReplicas');
     assert.match(spared.message, /Deployment 'guarded' would have 1 ready of 2 desired replicas/);
@@ -140,7 +138,7 @@ describe('Kubernetes actionners act on real objects', () => {
     await cluster('terminate-min1', 'E2E terminate min 1', [inline('kill', 'kubernetes:terminate', { minHealthyReplicas: '1' })]);
     await postAccepted(op, podAlert({ rule: 'E2E terminate min 1', namespace: ns, pod: name }));
     await podGone(name, uid);
-    const killed = await waitOutcome(talon, ctl, 'terminate-min1', about('Pod', name), 'guarded pod killed');
+    const killed = await waitOutcome(talon, CLUSTER, 'terminate-min1', about('Pod', name), 'guarded pod killed');
     assert.equal(killed.result, 'Succeeded');
     assert.equal(killed.reason, 'Terminated');
   });
@@ -163,7 +161,7 @@ describe('Kubernetes actionners act on real objects', () => {
     });
     assert.equal(set.metadata?.labels?.keep, 'me', 'other labels are kept');
     for (const action of ['lbl', 'ann']) {
-      const o = await waitOutcome(talon, ctl, 'meta-set', (x) => about('Pod', 'meta')(x) && x.action === action, `meta-set ${action}`);
+      const o = await waitOutcome(talon, CLUSTER, 'meta-set', (x) => about('Pod', 'meta')(x) && x.action === action, `meta-set ${action}`);
       assert.equal(o.result, 'Succeeded');
     }
 
@@ -175,14 +173,14 @@ describe('Kubernetes actionners act on real objects', () => {
     assert.deepEqual(unset.metadata?.labels, { app: 'meta', keep: 'me' });
   });
 
-  it('kubectl describe shows the outcomes as Events on the pod and on the TalonRule', async () => {
+  it('kubectl describe shows the outcomes as Events on the pod and on the ClusterTalonRule', async () => {
     const pod = await core.readNamespacedPod({ name: 'meta', namespace: ns });
     const regarding = await eventually('Events regarding pod meta', async () => {
       const evs = await eventsRegarding(kc, ns, { kind: 'Pod', name: 'meta', uid: pod.metadata?.uid });
       return evs.filter((e) => e.reason === 'Succeeded').length >= 4 ? evs : undefined;
     });
     for (const actionner of ['kubernetes:label', 'kubernetes:annotation']) {
-      assert.ok(regarding.some((e) => e.action === actionner && e.related?.kind === 'TalonRule'), `an Event for ${actionner}, related to the rule`);
+      assert.ok(regarding.some((e) => e.action === actionner && e.related?.kind === 'ClusterTalonRule'), `an Event for ${actionner}, related to the rule`);
     }
 
     const describePod = kubectl('describe', 'pod', 'meta', '-n', ns);
@@ -190,7 +188,7 @@ describe('Kubernetes actionners act on real objects', () => {
     assert.match(podEvents, /Normal\s+Succeeded\s+.*talon\.dev\/operator.*has been labeled \(set talon\.dev\/e2e-flag=on\)/);
     assert.match(podEvents, /Normal\s+Succeeded\s+.*talon\.dev\/operator.*has been annotated \(removed talon\.dev\/e2e-note\)/);
 
-    const describeRule = kubectl('describe', 'trule', 'meta-set', '-n', ctl);
+    const describeRule = kubectl('describe', 'ctrule', 'meta-set');
     const ruleEvents = describeRule.slice(describeRule.indexOf('Events:'));
     assert.match(ruleEvents, /Normal\s+Succeeded\s+.*talon\.dev\/operator.*pod 'meta'.*has been labeled/);
     assert.match(ruleEvents, /Normal\s+Succeeded\s+.*talon\.dev\/operator.*pod 'meta'.*has been annotated/);
@@ -268,7 +266,7 @@ describe('Kubernetes actionners act on real objects', () => {
     assert.equal(np.metadata?.labels?.['talon.dev/rule'], 'isolate');
     assert.equal(np.metadata?.annotations?.['talon.dev/expires-at'], undefined, 'no ttl, no expiry');
 
-    const o = await waitOutcome(talon, ctl, 'isolate', about('Pod', 'q-1'), 'q-1 isolated');
+    const o = await waitOutcome(talon, CLUSTER, 'isolate', about('Pod', 'q-1'), 'q-1 isolated');
     assert.equal(o.result, 'Succeeded');
     assert.equal(o.reason, 'Isolated');
   });
@@ -296,8 +294,8 @@ describe('Kubernetes actionners act on real objects', () => {
     await eventually('ConfigMap audited-cm deleted', gone(() => core.readNamespacedConfigMap({ name: 'audited-cm', namespace: ns })));
     await core.readNamespacedConfigMap({ name: 'bystander-cm', namespace: ns });
 
-    const sa = await waitOutcome(talon, ctl, 'delete-audited', about('ServiceAccount', 'audited-sa'), 'ServiceAccount deleted');
-    const cm = await waitOutcome(talon, ctl, 'delete-audited', about('ConfigMap', 'audited-cm'), 'ConfigMap deleted');
+    const sa = await waitOutcome(talon, CLUSTER, 'delete-audited', about('ServiceAccount', 'audited-sa'), 'ServiceAccount deleted');
+    const cm = await waitOutcome(talon, CLUSTER, 'delete-audited', about('ConfigMap', 'audited-cm'), 'ConfigMap deleted');
     for (const o of [sa, cm]) {
       assert.equal(o.result, 'Succeeded');
       assert.equal(o.reason, 'Deleted');
@@ -310,7 +308,7 @@ describe('Kubernetes actionners act on real objects', () => {
     await cluster('cordon', 'E2E cordon', [inline('cordon', 'kubernetes:cordon')]);
     await postAccepted(op, podAlert({ rule: 'E2E cordon', namespace: ns, pod: 'on-meta-node' }));
     await eventually('node cordoned', async () => (await core.readNode({ name: metaNode })).spec?.unschedulable === true);
-    const o = await waitOutcome(talon, ctl, 'cordon', about('Pod', 'on-meta-node'), 'cordon outcome');
+    const o = await waitOutcome(talon, CLUSTER, 'cordon', about('Pod', 'on-meta-node'), 'cordon outcome');
     assert.equal(o.result, 'Succeeded');
     assert.equal(o.reason, 'Cordoned');
     const pod = await core.readNamespacedPod({ name: 'on-meta-node', namespace: ns });
@@ -364,7 +362,7 @@ describe('Kubernetes actionners act on real objects', () => {
           inline('drain', 'kubernetes:drain', { ignoreStandalonePods: true, maxWaitSeconds: 90 }, { timeoutSeconds: 120 }),
         ]);
         await postAccepted(op, podAlert({ rule: 'E2E drain keep standalone', namespace: ns, pod: 'lonely' }));
-        const o = await waitOutcome(talon, ctl, 'drain-keep-standalone', about('Pod', 'lonely'), 'drain outcome', 150_000);
+        const o = await waitOutcome(talon, CLUSTER, 'drain-keep-standalone', about('Pod', 'lonely'), 'drain outcome', 150_000);
         assert.equal(o.result, 'Succeeded', o.message);
         assert.equal(o.reason, 'Drained');
         assert.match(o.message, /evicted 2 pods/);
@@ -400,7 +398,7 @@ describe('Kubernetes actionners act on real objects', () => {
 
       await cluster('drain-all', 'E2E drain all', [inline('drain', 'kubernetes:drain', { ignoreStandalonePods: false, maxWaitSeconds: 30 })]);
       await postAccepted(op, podAlert({ rule: 'E2E drain all', namespace: ns, pod: 'lonely' }));
-      const o = await waitOutcome(talon, ctl, 'drain-all', about('Pod', 'lonely'), 'drain-all outcome', 60_000);
+      const o = await waitOutcome(talon, CLUSTER, 'drain-all', about('Pod', 'lonely'), 'drain-all outcome', 60_000);
       assert.equal(o.result, 'Succeeded', o.message);
       assert.match(o.message, /evicted 1 pods/);
       await podGone('lonely');

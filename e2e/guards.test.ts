@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, uniqueName, waitForDefaultServiceAccount, waitForPodRunning } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
-import { Talon } from './support/talon.js';
+import { CLUSTER, Talon } from './support/talon.js';
 import {
   about,
   applyRuleLoaded,
@@ -56,27 +56,25 @@ describe('guards', () => {
 
   describe('DaemonSets, tenancy, protected namespaces and rule dry-run', () => {
     let op: OperatorProcess;
-    let ctl = '';
     let work = '';
     let tenantA = '';
     let tenantB = '';
     const protectedNs = uniqueName('protected');
 
     before(async () => {
-      ctl = await createNamespace(core, 'talon-ctl');
       work = await createNamespace(core, 'guards');
       tenantA = await createNamespace(core, 'tenant-a');
       tenantB = await createNamespace(core, 'tenant-b');
       await core.createNamespace({ body: { metadata: { name: protectedNs, labels: { 'talon.dev/e2e': 'true' } } } });
       op = await OperatorProcess.start({
-        controlNamespace: ctl,
         config: { statusFlushInterval: '500ms', protectedNamespaces: ['kube-system', protectedNs] },
       });
     });
     after(async () => {
       await op?.stop();
-      for (const ns of [ctl, tenantA]) await talon.deleteAll(ns);
-      await Promise.all([ctl, work, tenantA, tenantB, protectedNs].map((ns) => deleteNamespace(core, ns)));
+      await talon.deleteClusterObjects();
+      await talon.deleteAll(tenantA);
+      await Promise.all([work, tenantA, tenantB, protectedNs].map((ns) => deleteNamespace(core, ns)));
     });
 
     it('a DaemonSet pod is not terminated when ignoreDaemonSets is true', async () => {
@@ -100,12 +98,12 @@ describe('guards', () => {
       assert.equal(pod.metadata?.ownerReferences?.[0]?.kind, 'DaemonSet');
       const name = pod.metadata!.name!;
 
-      await applyRuleLoaded(kc, talon, ctl, 'spare-daemonsets', {
+      await applyRuleLoaded(kc, talon, CLUSTER, 'spare-daemonsets', {
         match: { rules: ['E2E daemonset'] },
         actions: [inline('kill', 'kubernetes:terminate', { ignoreDaemonSets: true })],
       }, 'cluster');
       await postAccepted(op, podAlert({ rule: 'E2E daemonset', namespace: work, pod: name }));
-      const o = await waitOutcome(talon, ctl, 'spare-daemonsets', about('Pod', name), 'DaemonSet pod outcome');
+      const o = await waitOutcome(talon, CLUSTER, 'spare-daemonsets', about('Pod', name), 'DaemonSet pod outcome');
       assert.equal(o.result, 'Skipped');
       assert.equal(o.reason, 'IgnoredDaemonSet');
       assert.equal(o.actionner, 'kubernetes:terminate');
@@ -116,7 +114,7 @@ describe('guards', () => {
       const a = await runningPod(core, tenantA, 'a-pod');
       const b = await runningPod(core, tenantB, 'b-pod');
       // A cluster rule on the same Falco rule is the witness that the alert about b-pod was processed.
-      await applyRuleLoaded(kc, talon, ctl, 'cluster-witness', {
+      await applyRuleLoaded(kc, talon, CLUSTER, 'cluster-witness', {
         match: { rules: ['E2E tenant'] },
         actions: [inline('witness', 'kubernetes:label', { labels: { 'talon.dev/witness': 'seen' } })],
       }, 'cluster');
@@ -157,7 +155,7 @@ describe('guards', () => {
 
     it('a protected namespace is never acted upon, even by a cluster rule', async () => {
       const pod = await runningPod(core, protectedNs, 'precious');
-      await applyRuleLoaded(kc, talon, ctl, 'protected', {
+      await applyRuleLoaded(kc, talon, CLUSTER, 'protected', {
         match: { rules: ['E2E protected'] },
         actions: [
           inline('lbl', 'kubernetes:label', { labels: { 'talon.dev/touched': 'yes' } }, { ignoreErrors: true }),
@@ -166,7 +164,7 @@ describe('guards', () => {
       }, 'cluster');
       await postAccepted(op, podAlert({ rule: 'E2E protected', namespace: protectedNs, pod: 'precious' }));
       for (const action of ['lbl', 'kill']) {
-        const o = await waitOutcome(talon, ctl, 'protected', (x) => about('Pod', 'precious')(x) && x.action === action, `protected ${action}`);
+        const o = await waitOutcome(talon, CLUSTER, 'protected', (x) => about('Pod', 'precious')(x) && x.action === action, `protected ${action}`);
         assert.equal(o.result, 'Skipped');
         assert.equal(o.reason, 'ProtectedNamespace');
         assert.match(o.message, new RegExp(`namespace '${protectedNs}' is protected`));
@@ -176,20 +174,20 @@ describe('guards', () => {
 
     it('a rule with dryRun: true changes nothing and records what it would do', async () => {
       const pod = await runningPod(core, work, 'dry-victim');
-      await applyRuleLoaded(kc, talon, ctl, 'dry-kill', {
+      await applyRuleLoaded(kc, talon, CLUSTER, 'dry-kill', {
         dryRun: true,
         match: { rules: ['E2E dry rule'] },
         actions: [inline('lbl', 'kubernetes:label', { labels: { 'talon.dev/touched': 'yes' } }), inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })],
       }, 'cluster');
       await postAccepted(op, podAlert({ rule: 'E2E dry rule', namespace: work, pod: 'dry-victim' }));
-      const kill = await waitOutcome(talon, ctl, 'dry-kill', (x) => about('Pod', 'dry-victim')(x) && x.action === 'kill', 'dry-run kill');
+      const kill = await waitOutcome(talon, CLUSTER, 'dry-kill', (x) => about('Pod', 'dry-victim')(x) && x.action === 'kill', 'dry-run kill');
       assert.equal(kill.result, 'DryRun');
       assert.match(kill.message, new RegExp(`^the rule is in dry-run mode: would run kubernetes:terminate with \\{.*"gracePeriodSeconds":0.*\\} on Pod ${work}/dry-victim$`));
-      const lbl = await waitOutcome(talon, ctl, 'dry-kill', (x) => about('Pod', 'dry-victim')(x) && x.action === 'lbl', 'dry-run label');
+      const lbl = await waitOutcome(talon, CLUSTER, 'dry-kill', (x) => about('Pod', 'dry-victim')(x) && x.action === 'lbl', 'dry-run label');
       assert.equal(lbl.result, 'DryRun');
       assert.match(lbl.message, /would run kubernetes:label with .*"talon\.dev\/touched":"yes"/);
       await assertUntouched(core, work, 'dry-victim', pod.metadata?.uid, 'talon.dev/touched');
-      const s = await ruleStatus(talon, ctl, 'dry-kill');
+      const s = await ruleStatus(talon, CLUSTER, 'dry-kill');
       assert.deepEqual(s.results, { succeeded: 0, failed: 0, skipped: 0, dryRun: 2 });
     });
   });
@@ -203,31 +201,27 @@ describe('guards', () => {
     const victimRole = `talon-e2e-victim-${id}`;
     const kubeSystemPod = `coredns-${id}`;
     let op: OperatorProcess;
-    let ctl = '';
     let work = '';
     let selfNs = '';
 
-    // Cluster-wide rules are TalonRules of the control namespace for now; with ClusterTalonRule
-    // only these two helpers change.
-    const clusterRule = (name: string, spec: Record<string, unknown>) => applyRuleLoaded(kc, talon, ctl, name, spec, 'cluster');
-    const clusterOutcome = (rule: string, pred: (o: LastOutcome) => boolean, what: string) => waitOutcome(talon, ctl, rule, pred, what);
+    // Cluster-wide rules are ClusterTalonRules.
+    const clusterRule = (name: string, spec: Record<string, unknown>) => applyRuleLoaded(kc, talon, CLUSTER, name, spec, 'cluster');
+    const clusterOutcome = (rule: string, pred: (o: LastOutcome) => boolean, what: string) => waitOutcome(talon, CLUSTER, rule, pred, what);
 
     before(async () => {
-      ctl = await createNamespace(core, 'talon-ctl');
       work = await createNamespace(core, 'targets');
       selfNs = await createNamespace(core, 'talon-self');
       op = await OperatorProcess.start({
-        controlNamespace: ctl,
         config: { statusFlushInterval: '500ms' },
         env: { POD_NAME: selfPod, POD_NAMESPACE: selfNs, OPERATOR_RBAC_NAME: ownRole },
       });
     });
     after(async () => {
       await op?.stop();
-      await talon.deleteAll(ctl);
+      await talon.deleteClusterObjects();
       await core.deleteNamespacedPod({ name: kubeSystemPod, namespace: 'kube-system', gracePeriodSeconds: 0 }).catch(() => undefined);
       for (const name of [ownRole, victimRole]) await rbac.deleteClusterRole({ name }).catch(() => undefined);
-      await Promise.all([ctl, work, selfNs].map((ns) => deleteNamespace(core, ns)));
+      await Promise.all([work, selfNs].map((ns) => deleteNamespace(core, ns)));
     });
 
     it("the issue's alert: terminate of a kube-system pod is refused though the audited object is elsewhere", async () => {
@@ -295,31 +289,29 @@ describe('guards', () => {
 
   describe('global dry-run (safety.dryRun: true)', () => {
     let op: OperatorProcess;
-    let ctl = '';
     let work = '';
 
     before(async () => {
-      ctl = await createNamespace(core, 'talon-ctl');
       work = await createNamespace(core, 'guards-dry');
-      op = await OperatorProcess.start({ controlNamespace: ctl, config: { statusFlushInterval: '500ms', safety: { dryRun: true } } });
+      op = await OperatorProcess.start({ config: { statusFlushInterval: '500ms', safety: { dryRun: true } } });
     });
     after(async () => {
       await op?.stop();
-      await talon.deleteAll(ctl);
-      await Promise.all([deleteNamespace(core, ctl), deleteNamespace(core, work)]);
+      await talon.deleteClusterObjects();
+      await deleteNamespace(core, work);
     });
 
     it('no rule changes anything; each records a DryRun outcome saying what it would do', async () => {
       const pod = await runningPod(core, work, 'victim');
-      await applyRuleLoaded(kc, talon, ctl, 'kill', {
+      await applyRuleLoaded(kc, talon, CLUSTER, 'kill', {
         match: { rules: ['E2E global dry'] },
         actions: [inline('lbl', 'kubernetes:label', { labels: { 'talon.dev/touched': 'yes' } }), inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })],
       }, 'cluster');
       await postAccepted(op, podAlert({ rule: 'E2E global dry', namespace: work, pod: 'victim' }));
-      const kill = await waitOutcome(talon, ctl, 'kill', (x) => about('Pod', 'victim')(x) && x.action === 'kill', 'global dry-run kill');
+      const kill = await waitOutcome(talon, CLUSTER, 'kill', (x) => about('Pod', 'victim')(x) && x.action === 'kill', 'global dry-run kill');
       assert.equal(kill.result, 'DryRun');
       assert.match(kill.message, new RegExp(`^the operator is in dry-run mode: would run kubernetes:terminate with .* on Pod ${work}/victim$`));
-      const lbl = await waitOutcome(talon, ctl, 'kill', (x) => about('Pod', 'victim')(x) && x.action === 'lbl', 'global dry-run label');
+      const lbl = await waitOutcome(talon, CLUSTER, 'kill', (x) => about('Pod', 'victim')(x) && x.action === 'lbl', 'global dry-run label');
       assert.equal(lbl.result, 'DryRun');
       await assertUntouched(core, work, 'victim', pod.metadata?.uid, 'talon.dev/touched');
     });
@@ -327,29 +319,27 @@ describe('guards', () => {
 
   describe('destructive budget (safety.destructiveActionsPerMinute: 2)', () => {
     let op: OperatorProcess;
-    let ctl = '';
     let work = '';
 
     before(async () => {
-      ctl = await createNamespace(core, 'talon-ctl');
       work = await createNamespace(core, 'guards-budget');
-      op = await OperatorProcess.start({ controlNamespace: ctl, config: { statusFlushInterval: '500ms', safety: { destructiveActionsPerMinute: 2 } } });
+      op = await OperatorProcess.start({ config: { statusFlushInterval: '500ms', safety: { destructiveActionsPerMinute: 2 } } });
     });
     after(async () => {
       await op?.stop();
-      await talon.deleteAll(ctl);
-      await Promise.all([deleteNamespace(core, ctl), deleteNamespace(core, work)]);
+      await talon.deleteClusterObjects();
+      await deleteNamespace(core, work);
     });
 
     it('4 terminate alerts for 4 pods: 2 pods gone, 2 Skipped/BudgetExceeded with a Warning Event', async () => {
       const names = ['p-0', 'p-1', 'p-2', 'p-3'];
       const uids = new Map<string, string | undefined>();
       for (const n of names) uids.set(n, (await runningPod(core, work, n)).metadata?.uid);
-      await applyRuleLoaded(kc, talon, ctl, 'kill', { match: { rules: ['E2E budget'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] }, 'cluster');
+      await applyRuleLoaded(kc, talon, CLUSTER, 'kill', { match: { rules: ['E2E budget'] }, actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0 })] }, 'cluster');
       await Promise.all(names.map((pod) => postAccepted(op, podAlert({ rule: 'E2E budget', namespace: work, pod }))));
 
       const s = await eventually('4 outcomes in the rule status', async () => {
-        const s = await ruleStatus(talon, ctl, 'kill');
+        const s = await ruleStatus(talon, CLUSTER, 'kill');
         return s.results.succeeded + s.results.skipped + s.results.failed === 4 ? s : undefined;
       });
       assert.deepEqual(s.results, { succeeded: 2, failed: 0, skipped: 2, dryRun: 0 });

@@ -17,22 +17,19 @@ describe('notifiers', () => {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   let op: OperatorProcess;
-  let ctl = '';
   let ns = '';
 
   before(async () => {
     await installCRDs(kc);
-    ctl = await createNamespace(core, 'talon-ctl');
     ns = await createNamespace(core, 'notify');
     op = await OperatorProcess.start({
-      controlNamespace: ctl,
       config: { statusFlushInterval: '500ms', defaultNotifiers: [], notifiers: { audit: { type: 'k8sevents', timeout: '5s' } } },
     });
   });
   after(async () => {
     await op?.stop();
     await talon.deleteAll(ns);
-    await Promise.all([deleteNamespace(core, ns), deleteNamespace(core, ctl)]);
+    await deleteNamespace(core, ns);
   });
 
   it('a rule naming an unknown notifier instance is not accepted, naming the configured ones', async () => {

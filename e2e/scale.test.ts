@@ -1,5 +1,5 @@
 /**
- * 1,000 TalonRules applied in one go all become Ready. Prints how long it took (apply time
+ * 1,000 TalonRules (tenant rules of one namespace) applied in one go all become Ready. Prints how long it took (apply time
  * and time to all-Ready); the figure is recorded in bench/RESULTS.md. No timing assertion.
  */
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +21,7 @@ describe(`${RULES} rules applied at once`, () => {
   before(async () => {
     await installCRDs(kc);
     ns = await createNamespace(core, 'talon-scale');
-    op = await OperatorProcess.start({ controlNamespace: ns });
+    op = await OperatorProcess.start();
   });
   after(async () => {
     await op?.stop();

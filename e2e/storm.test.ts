@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, waitForPodRunning } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
-import { Talon } from './support/talon.js';
+import { CLUSTER, Talon } from './support/talon.js';
 import {
   about,
   applyRuleLoaded,
@@ -37,7 +37,6 @@ describe('alert storms', () => {
   const networking = kc.makeApiClient(k8s.NetworkingV1Api);
   const talon = new Talon(kc);
   let op: OperatorProcess;
-  let ctl = '';
   let ns = '';
 
   /** Snapshot of the operator counters a storm moves. */
@@ -58,20 +57,19 @@ describe('alert storms', () => {
 
   before(async () => {
     await installCRDs(kc);
-    ctl = await createNamespace(core, 'talon-ctl');
     ns = await createNamespace(core, 'storm');
-    op = await OperatorProcess.start({ controlNamespace: ctl, config: { statusFlushInterval: '1s' } });
+    op = await OperatorProcess.start({ config: { statusFlushInterval: '1s' } });
   });
   after(async () => {
     await op?.stop();
-    await talon.deleteAll(ctl);
-    await Promise.all([deleteNamespace(core, ns), deleteNamespace(core, ctl)]);
+    await talon.deleteClusterObjects();
+    await deleteNamespace(core, ns);
   });
 
   it('(a) 10,000 alerts for one pod with cooldown 10m: one execution, 9,999 suppressed, in status and metrics', async () => {
     const N = 10_000;
     const pod = await runningPod('storm-a');
-    await applyRuleLoaded(kc, talon, ctl, 'storm-cooldown', {
+    await applyRuleLoaded(kc, talon, CLUSTER, 'storm-cooldown', {
       cooldown: '10m',
       match: { rules: ['E2E storm cooldown'] },
       actions: [inline('mark', 'kubernetes:label', { labels: { 'talon.dev/storm': 'a' } })],
@@ -82,7 +80,7 @@ describe('alert storms', () => {
     assert.deepEqual([...statuses], [[202, N]]);
 
     const s = await eventually('status matchedEvents == 10000 and suppressedEvents == 9999', async () => {
-      const s = await ruleStatus(talon, ctl, 'storm-cooldown');
+      const s = await ruleStatus(talon, CLUSTER, 'storm-cooldown');
       return s.matchedEvents === N && s.suppressedEvents === N - 1 && resultsTotal(s) === 1 ? s : undefined;
     }, 60_000, 500);
     assert.deepEqual(s.results, { succeeded: 1, failed: 0, skipped: 0, dryRun: 0 });
@@ -104,7 +102,7 @@ describe('alert storms', () => {
   it('(b) 2,000 alerts for one pod without cooldown: every match is an outcome or merged; Events bounded and adding up to the outcomes', async (t) => {
     const N = 2_000;
     const pod = await runningPod('storm-b');
-    await applyRuleLoaded(kc, talon, ctl, 'storm-merge', {
+    await applyRuleLoaded(kc, talon, CLUSTER, 'storm-merge', {
       match: { rules: ['E2E storm merge'] },
       actions: [inline('mark', 'kubernetes:label', { labels: { 'talon.dev/storm': 'b' } })],
     }, 'cluster');
@@ -115,7 +113,7 @@ describe('alert storms', () => {
 
     // Merged matches are counted as suppressed: outcomes + suppressed == matches == N.
     const s = await eventually('status: outcomes + suppressed == 2000', async () => {
-      const s = await ruleStatus(talon, ctl, 'storm-merge');
+      const s = await ruleStatus(talon, CLUSTER, 'storm-merge');
       return s.matchedEvents === N && resultsTotal(s) + s.suppressedEvents === N ? s : undefined;
     }, 60_000, 500);
     const outcomes = resultsTotal(s);
@@ -143,7 +141,8 @@ describe('alert storms', () => {
     const ruleEvents = await eventually(
       `Events regarding the rule adding up to ${outcomes}`,
       async () => {
-        const evs = await eventsRegarding(kc, ctl, { kind: 'TalonRule', name: 'storm-merge' });
+        // Events regarding a cluster-scoped object live in the namespace default.
+        const evs = await eventsRegarding(kc, 'default', { kind: 'ClusterTalonRule', name: 'storm-merge' });
         return occurrences(evs) === outcomes ? evs : undefined;
       },
       90_000,
@@ -156,7 +155,7 @@ describe('alert storms', () => {
 
   it('(c) a quarantine with ttl 5s is removed by the sweeper: policy deleted, quarantine label removed', async () => {
     await runningPod('storm-c');
-    await applyRuleLoaded(kc, talon, ctl, 'storm-isolate', {
+    await applyRuleLoaded(kc, talon, CLUSTER, 'storm-isolate', {
       match: { rules: ['E2E storm isolate'] },
       actions: [inline('isolate', 'kubernetes:networkpolicy', { ttl: '5s' })],
     }, 'cluster');
@@ -166,7 +165,7 @@ describe('alert storms', () => {
     const np = await eventually('the quarantine policy', () => networking.readNamespacedNetworkPolicy({ name: policyName, namespace: ns }).catch(() => undefined));
     const expiresAt = Date.parse(np.metadata?.annotations?.['talon.dev/expires-at'] ?? '');
     assert.ok(!Number.isNaN(expiresAt), 'the policy carries its expiry');
-    const o = await waitOutcome(talon, ctl, 'storm-isolate', about('Pod', 'storm-c'), 'isolated');
+    const o = await waitOutcome(talon, CLUSTER, 'storm-isolate', about('Pod', 'storm-c'), 'isolated');
     assert.equal(o.result, 'Succeeded');
     assert.match(o.message, /until /);
     const labelled = await eventually('storm-c quarantined', async () => (await core.readNamespacedPod({ name: 'storm-c', namespace: ns })).metadata?.labels?.[QUARANTINE_LABEL]);

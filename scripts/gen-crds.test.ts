@@ -3,13 +3,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { crdFiles, describeDrift, writeOrCheck } from './gen-crds.js';
 
 test('writeOrCheck writes, then checks clean, then reports drift and missing files', () => {
   const root = mkdtempSync(join(tmpdir(), 'gen-crds-'));
   try {
     const files = crdFiles();
-    assert.deepEqual(files.map((f) => f.path), ['crds/talon.dev_talonrules.yaml', 'crds/talon.dev_talonactions.yaml']);
+    assert.deepEqual(files.map((f) => f.path), [
+      'crds/talon.dev_talonrules.yaml',
+      'crds/talon.dev_talonactions.yaml',
+      'crds/talon.dev_clustertalonrules.yaml',
+      'crds/talon.dev_clustertalonactions.yaml',
+    ]);
+    const kustomization = parse(readFileSync(join(process.cwd(), 'crds', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    assert.deepEqual([...kustomization.resources].sort(), files.map((f) => f.path.replace('crds/', '')).sort(), 'crds/kustomization.yaml lists every CRD');
     assert.deepEqual(writeOrCheck(root, files, true), files.map((f) => `${f.path}: missing`));
     assert.deepEqual(writeOrCheck(root, files, false), []);
     assert.deepEqual(writeOrCheck(root, files, true), []);

@@ -42,7 +42,11 @@ test('the ClusterRole grants every actionner rule and the controller needs, noth
       assert.ok(allows(role.rules, g, res, v), `${v} ${g}/${res}`);
     }
   }
-  assert.ok(allows(role.rules, 'talon.dev', 'talonrules/status', 'patch'));
+  for (const plural of ['talonrules', 'talonactions', 'clustertalonrules', 'clustertalonactions']) {
+    for (const verb of ['list', 'watch']) assert.ok(allows(role.rules, 'talon.dev', plural, verb), `${verb} ${plural}`);
+    assert.ok(allows(role.rules, 'talon.dev', `${plural}/status`, 'patch'), `patch ${plural}/status`);
+    assert.ok(!allows(role.rules, 'talon.dev', plural, 'create'), `the operator never creates ${plural}`);
+  }
   assert.ok(allows(role.rules, 'events.k8s.io', 'events', 'create'));
   assert.ok(allows(role.rules, '', 'pods', 'patch'), 'kubernetes:label');
   assert.ok(!allows(role.rules, '', 'secrets', 'get'), 'nothing beyond the declarations');
@@ -58,4 +62,19 @@ test('the committed config/rbac/role.yaml matches the generator (run from the re
   }
   assert.equal(readFileSync(abs, 'utf8'), file!.content, 'stale: run node dist/scripts/gen-rbac.js');
   assert.equal((parse(file!.content) as { kind: string }).kind, 'ClusterRole');
+});
+
+test('the aggregated ClusterRoles hand only the namespaced kinds to the built-in roles (run from the repository root)', (t) => {
+  const dir = join(process.cwd(), 'config', 'rbac');
+  if (!existsSync(dir)) {
+    t.skip(`no config/rbac under ${process.cwd()}`);
+    return;
+  }
+  for (const f of ['aggregate-edit.yaml', 'aggregate-view.yaml']) {
+    const role = parse(readFileSync(join(dir, f), 'utf8')) as { metadata: { labels: Record<string, string> }; rules: V1PolicyRule[] };
+    assert.ok(Object.keys(role.metadata.labels).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')), f);
+    const resources = role.rules.flatMap((r) => r.resources ?? []);
+    assert.ok(resources.includes('talonrules') && resources.includes('talonactions'), f);
+    assert.deepEqual(resources.filter((r) => r.startsWith('cluster') || r === '*'), [], `${f} grants no cluster-scoped kind`);
+  }
 });

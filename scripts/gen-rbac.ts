@@ -10,20 +10,21 @@ import { stringify } from 'yaml';
 import type { V1PolicyRule } from '@kubernetes/client-node';
 import { builtinActionners } from '../operator/src/actionners/index.js';
 import { DEFAULT_OPERATOR_RBAC_NAME, type Actionner } from '../operator/src/actionners/types.js';
-import { GROUP, TALON_ACTION_PLURAL, TALON_RULE_PLURAL } from '../operator/src/api/v1alpha1/types.js';
+import { ALL_KIND_SCHEMAS, GROUP } from '../operator/src/api/v1alpha1/types.js';
 import { runGenerator, type GeneratedFile } from './gen-crds.js';
 
 /** The operator's guards never act on this ClusterRole (nor its binding): see OperatorIdentity.rbacNames. */
 export const CLUSTER_ROLE_NAME = DEFAULT_OPERATOR_RBAC_NAME;
 
-/** What the operator needs whatever actionners run: its CRs, their status, Events, Leases, pods. */
+const TALON_PLURALS = ALL_KIND_SCHEMAS.map((k) => k.plural);
+
+/**
+ * What the operator needs whatever actionners run: the four kinds (TalonRule, TalonAction,
+ * ClusterTalonRule, ClusterTalonAction) and their status, Events, Leases, pods.
+ */
 export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
-  { apiGroups: [GROUP], resources: [TALON_RULE_PLURAL, TALON_ACTION_PLURAL], verbs: ['get', 'list', 'watch'] },
-  {
-    apiGroups: [GROUP],
-    resources: [`${TALON_RULE_PLURAL}/status`, `${TALON_ACTION_PLURAL}/status`],
-    verbs: ['get', 'patch', 'update'],
-  },
+  { apiGroups: [GROUP], resources: TALON_PLURALS, verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: TALON_PLURALS.map((p) => `${p}/status`), verbs: ['get', 'patch', 'update'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   {
     apiGroups: ['coordination.k8s.io'],

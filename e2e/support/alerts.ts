@@ -1,14 +1,15 @@
 /**
  * Builders and helpers for e2e tests that post Falco alerts to a real operator and check what
  * happened to real objects: alert builders (each alert distinct for the dedup key), parallel
- * posting over keep-alive connections, TalonRule status and outcome waits, Events regarding
+ * posting over keep-alive connections, rule status and outcome waits (TalonRule, or
+ * ClusterTalonRule with the namespace CLUSTER), Events regarding
  * an object, extra kwok nodes, a watch-based object cache, a stand-in scheduler (binding
  * pods to nodes), and Prometheus sample lookup.
  */
 import * as k8s from '@kubernetes/client-node';
 import { eventually } from './cluster.js';
 import { sampleAlert, type OperatorProcess } from './operator.js';
-import { GROUP, VERSION, type Talon, type TalonObject } from './talon.js';
+import { describeObject, resourceOf, GROUP, VERSION, type Talon, type TalonObject } from './talon.js';
 
 // --- alerts ------------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ export async function postMany(op: OperatorProcess, count: number, make: (i: num
   return statuses;
 }
 
-// --- TalonRule status -------------------------------------------------------------------
+// --- rule status (TalonRule, or ClusterTalonRule with the namespace CLUSTER) --------------
 
 export interface LastOutcome {
   time: string;
@@ -152,7 +153,7 @@ export async function waitOutcome(
   timeoutMs = 30_000,
 ): Promise<LastOutcome> {
   return eventually(
-    `outcome of ${namespace}/${rule}: ${what}`,
+    `outcome of ${describeObject('talonrules', namespace, rule)}: ${what}`,
     async () => (await ruleStatus(talon, namespace, rule)).lastOutcomes.find(pred),
     timeoutMs,
     200,
@@ -170,13 +171,12 @@ export const about =
     (extra.actionner === undefined || o.actionner === extra.actionner);
 
 /**
- * Creates a TalonRule and waits until the operator has loaded it: a Ready=True condition for
- * its generation whose message names the expected scope ("cluster" for a rule in the
- * operator's control namespace, "tenant" otherwise).
+ * Creates a TalonRule (or, with namespace CLUSTER, a ClusterTalonRule) and waits until the
+ * operator has loaded it: a Ready=True condition for its generation whose message names the
+ * expected scope ("cluster" for a ClusterTalonRule, "tenant" for a TalonRule).
  *
- * Other operators may watch the same cluster (other test files run concurrently) and write
- * their own view of the conditions over ours (to them our control namespace is a tenant one);
- * so the wait watches every write from before the creation instead of polling the last one.
+ * Other operators may watch the same cluster and write their conditions too; the wait
+ * watches every write from before the creation instead of polling the last one.
  */
 export async function applyRuleLoaded(
   kc: k8s.KubeConfig,
@@ -189,7 +189,8 @@ export async function applyRuleLoaded(
 ): Promise<TalonObject> {
   let resolveLoaded!: () => void;
   const loaded = new Promise<void>((r) => (resolveLoaded = r));
-  const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/talonrules`;
+  const { plural, cluster } = resourceOf('talonrules', namespace);
+  const path = cluster ? `/apis/${GROUP}/${VERSION}/${plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`;
   const w = await ObjectWatch.start<TalonObject>(kc, path, { fieldSelector: `metadata.name=${name}` }, (_type, o) => {
     const ready = o.status?.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status === 'True' && ready.observedGeneration === o.metadata.generation && ready.message.includes(scope)) resolveLoaded();
@@ -198,7 +199,7 @@ export async function applyRuleLoaded(
     const created = await talon.applyRule(namespace, name, spec);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms waiting for TalonRule ${namespace}/${name} loaded as a ${scope} rule`)), timeoutMs);
+      timer = setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms waiting for ${describeObject('talonrules', namespace, name)} loaded as a ${scope} rule`)), timeoutMs);
     });
     try {
       await Promise.race([loaded, timeout]);

@@ -108,3 +108,24 @@ export function kubectlPath(): string {
   const built = join(cache, 'bin', 'k8s-v1.36.3', 'kubectl');
   return existsSync(built) ? built : 'kubectl';
 }
+
+/**
+ * A KubeConfig for the same cluster that acts as another user: the admin's credentials with
+ * the `Impersonate-User` header (kubeconfig `users[].user.as`), which the API server honours
+ * for the admin (system:masters) and then authorizes every request as `user` (member of
+ * system:authenticated only).
+ */
+export function impersonating(kc: k8s.KubeConfig, user: string): k8s.KubeConfig {
+  const admin = kc.getCurrentUser();
+  const cluster = kc.getCurrentCluster();
+  if (!admin || !cluster) throw new Error('impersonating: the kubeconfig has no current user or cluster');
+  const as = new k8s.KubeConfig();
+  const name = `as-${user}`;
+  as.loadFromOptions({
+    clusters: [cluster],
+    users: [{ ...admin, name, impersonateUser: user }],
+    contexts: [{ name, cluster: cluster.name, user: name }],
+    currentContext: name,
+  });
+  return as;
+}

@@ -36,7 +36,8 @@ export async function installCRDs(kc: k8s.KubeConfig): Promise<void> {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const apiext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  for (const name of ['talonrules.talon.dev', 'talonactions.talon.dev']) {
+  for (const plural of TALON_PLURALS) {
+    const name = `${plural}.talon.dev`;
     await eventually(`CRD ${name} Established`, async () => {
       const c = await apiext.readCustomResourceDefinition({ name });
       return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
@@ -44,10 +45,34 @@ export async function installCRDs(kc: k8s.KubeConfig): Promise<void> {
   }
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   await eventually('talon.dev/v1alpha1 served', async () => {
-    await custom.listClusterCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural: 'talonrules' });
-    await custom.listClusterCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural: 'talonactions' });
+    for (const plural of TALON_PLURALS) await custom.listClusterCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural });
     return true;
   });
+}
+
+const TALON_PLURALS = ['talonrules', 'talonactions', 'clustertalonrules', 'clustertalonactions'] as const;
+
+/**
+ * Applies config/rbac/aggregate-edit.yaml and aggregate-view.yaml (talon-rule-editor,
+ * talon-rule-viewer) and waits until the controller manager's aggregation controller has
+ * folded their rules into the built-in `edit` and `view` ClusterRoles.
+ */
+export async function installAggregatedRoles(kc: k8s.KubeConfig): Promise<void> {
+  const rbacDir = join(repoRoot, 'config', 'rbac');
+  execFileSync(
+    kubectlPath(),
+    ['--kubeconfig', e2eKubeconfigPath(), 'apply', '--server-side', '--force-conflicts', '-f', join(rbacDir, 'aggregate-edit.yaml'), '-f', join(rbacDir, 'aggregate-view.yaml')],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  const grants = (role: k8s.V1ClusterRole, resource: string, verb: string) =>
+    (role.rules ?? []).some((r) => (r.apiGroups ?? []).includes('talon.dev') && (r.resources ?? []).includes(resource) && r.verbs.includes(verb));
+  await eventually(
+    'the built-in edit and view ClusterRoles aggregate the talon.dev rules',
+    async () => grants(await rbac.readClusterRole({ name: 'edit' }), 'talonrules', 'create') && grants(await rbac.readClusterRole({ name: 'view' }), 'talonrules', 'list'),
+    60_000,
+    200,
+  );
 }
 
 export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
@@ -59,7 +84,6 @@ export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promis
 }
 
 export interface OperatorOptions {
-  readonly controlNamespace?: string;
   /** Extra config (merged at the top level of the YAML config). */
   readonly config?: Record<string, unknown>;
   readonly env?: Record<string, string>;
@@ -86,7 +110,6 @@ export class OperatorProcess {
     const config = {
       listen: { address: '127.0.0.1', port },
       auth: { mode: 'none' },
-      controlNamespace: opts.controlNamespace ?? 'talon-system',
       logLevel: 'info',
       ...opts.config,
     };

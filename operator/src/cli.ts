@@ -2,17 +2,31 @@
 /**
  * talon-operator CLI:
  *   run   --config FILE [--kubeconfig FILE]   the operator
- *   check [--config FILE] FILE...              validate TalonRule/TalonAction manifests offline
- *   test  --event FILE [--config FILE] FILE... which rules an alert matches and what would be done
+ *   check [--config FILE] FILE...              validate TalonRule, TalonAction, ClusterTalonRule and
+ *                                              ClusterTalonAction manifests offline
+ *   test  --event FILE [--config FILE] FILE... which rules an alert matches and what would be done:
+ *                                              ClusterTalonRules first, then the TalonRules of the
+ *                                              alert's namespace
  * With --config, the notifier instances it defines are the ones rules may name; without it,
  * only the implicit `k8sevents`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { API_VERSION, TALON_ACTION_KIND, TALON_RULE_KIND, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
+import {
+  API_VERSION,
+  CLUSTER_TALON_ACTION_KIND,
+  CLUSTER_TALON_RULE_KIND,
+  TALON_ACTION_KIND,
+  TALON_RULE_KIND,
+  type ActionKind,
+  type RuleKind,
+  type TalonAction,
+  type TalonRule,
+} from './api/v1alpha1/types.js';
 import { loadConfig } from './config/load.js';
-import { compileAction, compileRule } from './rules/compiler.js';
+import { compileAction, compileRule, type ActionRef } from './rules/compiler.js';
 import { alertNamespace, alertObject, objectKey } from './falco/target.js';
 import { parseAlert } from './falco/parse.js';
 import { RuleIndex } from './rules/rule-index.js';
@@ -23,14 +37,43 @@ import { createLogger } from './observability/logger.js';
 const USAGE = `usage:
   talon-operator run --config FILE [--kubeconfig FILE]
   talon-operator check [--config FILE] FILE...
-  talon-operator test --event ALERT.json [--control-namespace NS] [--config FILE] FILE...`;
+  talon-operator test --event ALERT.json [--config FILE] FILE...`;
+
+/** Where a command writes; the process's stdout and stderr by default. */
+export interface CliOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processOutput: CliOutput = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+};
+
+interface Manifest<K, T> {
+  readonly kind: K;
+  readonly obj: T;
+}
 
 interface Manifests {
-  rules: TalonRule[];
-  actions: TalonAction[];
+  rules: Manifest<RuleKind, TalonRule>[];
+  actions: Manifest<ActionKind, TalonAction>[];
   errors: string[];
 }
 
+const RULE_KINDS: ReadonlySet<string> = new Set([TALON_RULE_KIND, CLUSTER_TALON_RULE_KIND]);
+const ACTION_KINDS: ReadonlySet<string> = new Set([TALON_ACTION_KIND, CLUSTER_TALON_ACTION_KIND]);
+const isCluster = (kind: string): boolean => kind === CLUSTER_TALON_RULE_KIND || kind === CLUSTER_TALON_ACTION_KIND;
+
+/** `Kind namespace/name`, or `Kind name` for the cluster-scoped kinds. */
+function label(kind: string, obj: { metadata?: { namespace?: string; name?: string } }): string {
+  return isCluster(kind) ? `${kind} ${obj.metadata?.name}` : `${kind} ${obj.metadata?.namespace}/${obj.metadata?.name}`;
+}
+
+/**
+ * The talon.dev objects of the files. Namespaced kinds without a namespace land in `default`
+ * (as kubectl would put them); the cluster-scoped kinds have none (a namespace there is ignored).
+ */
 function readManifests(files: readonly string[]): Manifests {
   const out: Manifests = { rules: [], actions: [], errors: [] };
   for (const file of files) {
@@ -47,32 +90,45 @@ function readManifests(files: readonly string[]): Manifests {
         return;
       }
       const obj = doc.toJS() as { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } } | null;
-      if (!obj) return;
-      if (obj.apiVersion !== API_VERSION) return;
-      obj.metadata = { namespace: 'default', ...obj.metadata };
-      if (obj.kind === TALON_RULE_KIND) out.rules.push(obj as TalonRule);
-      else if (obj.kind === TALON_ACTION_KIND) out.actions.push(obj as TalonAction);
+      if (!obj || typeof obj !== 'object') return;
+      if (obj.apiVersion !== API_VERSION || typeof obj.kind !== 'string') return;
+      const kind = obj.kind;
+      if (isCluster(kind)) {
+        const { namespace: _ignored, ...rest } = obj.metadata ?? {};
+        obj.metadata = rest;
+      } else {
+        obj.metadata = { namespace: 'default', ...obj.metadata };
+      }
+      if (RULE_KINDS.has(kind)) out.rules.push({ kind: kind as RuleKind, obj: obj as TalonRule });
+      else if (ACTION_KINDS.has(kind)) out.actions.push({ kind: kind as ActionKind, obj: obj as TalonAction });
     });
   }
   return out;
 }
 
-function compileAll(m: Manifests, controlNamespace: string, notifiers: ReadonlySet<string>): { compiled: CompiledRule[]; problems: string[] } {
+function compileAll(m: Manifests, notifiers: ReadonlySet<string>): { compiled: CompiledRule[]; problems: string[] } {
   const r = registries();
-  const deps = { registry: r.actionners, outputs: r.outputs, notifiers, controlNamespace, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>() };
+  const deps = { registry: r.actionners, outputs: r.outputs, notifiers, defaultTimeoutMs: 30_000, cloudNamespaces: new Set<string>() };
   const problems: string[] = [];
   const compiled: CompiledRule[] = [];
   for (const a of m.actions) {
-    const r = compileAction(a, deps);
-    if (!r.ok) problems.push(`TalonAction ${a.metadata?.namespace}/${a.metadata?.name}: ${r.conditions.accepted.message}`);
+    const r = compileAction(a.kind, a.obj, deps);
+    if (!r.ok) problems.push(`${label(a.kind, a.obj)}: ${r.conditions.accepted.message}`);
   }
   for (const rule of m.rules) {
-    const ns = rule.metadata?.namespace;
-    const r = compileRule(rule, (name) => m.actions.find((a) => a.metadata?.name === name && a.metadata?.namespace === ns), deps);
+    const ns = rule.obj.metadata?.namespace;
+    const lookup = (ref: ActionRef) =>
+      m.actions.find(
+        (a) =>
+          a.kind === ref.kind &&
+          a.obj.metadata?.name === ref.name &&
+          (ref.kind === CLUSTER_TALON_ACTION_KIND || a.obj.metadata?.namespace === ns),
+      )?.obj;
+    const r = compileRule(rule.kind, rule.obj, lookup, deps);
     if (r.ok) compiled.push(r.rule);
     else {
       const c = r.conditions.accepted.status !== 'True' ? r.conditions.accepted : r.conditions.resolvedRefs;
-      problems.push(`TalonRule ${ns}/${rule.metadata?.name}: ${c.reason}: ${c.message}`);
+      problems.push(`${label(rule.kind, rule.obj)}: ${c.reason}: ${c.message}`);
     }
   }
   return { compiled, problems };
@@ -114,64 +170,100 @@ async function run(args: string[]): Promise<number> {
 }
 
 /** The notifier instances rules may name: those of `--config`, else the implicit one; undefined after printing config errors. */
-function notifierNames(configFile: string | undefined): ReadonlySet<string> | undefined {
+function notifierNames(configFile: string | undefined, out: CliOutput): ReadonlySet<string> | undefined {
   if (configFile === undefined) return new Set(['k8sevents']);
   const loaded = loadConfig({ file: configFile, env: process.env, plugins: pluginSchemas() });
   if (loaded.ok) return new Set(Object.keys(loaded.config.notifiers));
-  for (const e of loaded.errors) process.stderr.write(`config: ${e}\n`);
+  for (const e of loaded.errors) out.stderr(`config: ${e}\n`);
   return undefined;
 }
 
-function check(args: string[]): number {
-  const { values, positionals: files } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' } } });
-  if (files.length === 0) {
-    process.stderr.write(`${USAGE}\n`);
+/** `check [--config FILE] FILE...`: validates the manifests offline; exit code 1 when anything is wrong, 2 on usage errors. */
+export function check(args: readonly string[], out: CliOutput = processOutput): number {
+  let parsedArgs: { values: { config?: string }; positionals: string[] };
+  try {
+    parsedArgs = parseArgs({ args: [...args], allowPositionals: true, options: { config: { type: 'string' } } });
+  } catch (err) {
+    out.stderr(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const notifiers = notifierNames(values.config);
+  const files = parsedArgs.positionals;
+  if (files.length === 0) {
+    out.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  const notifiers = notifierNames(parsedArgs.values.config, out);
   if (notifiers === undefined) return 1;
   const m = readManifests(files);
-  const { compiled, problems } = compileAll(m, 'talon-system', notifiers);
-  for (const e of [...m.errors, ...problems]) process.stderr.write(`${e}\n`);
-  process.stdout.write(`${m.rules.length} rules (${compiled.length} valid), ${m.actions.length} actions; ${m.errors.length + problems.length} problems\n`);
+  const { compiled, problems } = compileAll(m, notifiers);
+  for (const e of [...m.errors, ...problems]) out.stderr(`${e}\n`);
+  out.stdout(`${m.rules.length} rules (${compiled.length} valid), ${m.actions.length} actions; ${m.errors.length + problems.length} problems\n`);
   return m.errors.length + problems.length > 0 ? 1 : 0;
 }
 
-function testEvent(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { event: { type: 'string' }, 'control-namespace': { type: 'string', default: 'talon-system' }, config: { type: 'string' } },
-  });
-  if (!values.event || positionals.length === 0) {
-    process.stderr.write(`${USAGE}\n`);
+const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
+  '--control-namespace':
+    'was removed: a ClusterTalonRule is cluster-wide and a TalonRule is confined to its namespace, wherever it lives',
+};
+
+/**
+ * `test --event ALERT FILE...`: which rules the alert matches, in evaluation order (the
+ * ClusterTalonRules, then the TalonRules of the alert target's namespace), and what they would
+ * do. Exit code 0, 1 when the alert cannot be read, 2 on usage errors.
+ */
+export function testEvent(args: readonly string[], out: CliOutput = processOutput): number {
+  for (const a of args) {
+    const option = a.split('=')[0]!;
+    const why = REMOVED_OPTIONS[option];
+    if (why !== undefined) {
+      out.stderr(`${option} ${why}\n${USAGE}\n`);
+      return 2;
+    }
+  }
+  let parsedArgs: { values: { event?: string; config?: string }; positionals: string[] };
+  try {
+    parsedArgs = parseArgs({ args: [...args], allowPositionals: true, options: { event: { type: 'string' }, config: { type: 'string' } } });
+  } catch (err) {
+    out.stderr(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const parsed = parseAlert(readFileSync(values.event), { receivedAt: 0, traceId: 'cli' });
-  if (!parsed.ok) {
-    process.stderr.write(`${values.event}: not a Falco alert: ${parsed.message}\n`);
+  const { values, positionals } = parsedArgs;
+  if (!values.event || positionals.length === 0) {
+    out.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  let body: Buffer;
+  try {
+    body = readFileSync(values.event);
+  } catch (err) {
+    out.stderr(`${values.event}: ${(err as Error).message}\n`);
     return 1;
   }
-  const notifiers = notifierNames(values.config);
+  const parsed = parseAlert(body, { receivedAt: 0, traceId: 'cli' });
+  if (!parsed.ok) {
+    out.stderr(`${values.event}: not a Falco alert: ${parsed.message}\n`);
+    return 1;
+  }
+  const notifiers = notifierNames(values.config, out);
   if (notifiers === undefined) return 1;
   const m = readManifests(positionals);
-  const controlNamespace = values['control-namespace']!;
-  const { compiled, problems } = compileAll(m, controlNamespace, notifiers);
-  for (const e of [...m.errors, ...problems]) process.stderr.write(`skipped: ${e}\n`);
-  const index = RuleIndex.build(compiled, controlNamespace);
+  const { compiled, problems } = compileAll(m, notifiers);
+  for (const e of [...m.errors, ...problems]) out.stderr(`skipped: ${e}\n`);
+  const index = RuleIndex.build(compiled);
   const namespace = alertNamespace(parsed.event);
   const matched = new Set(index.evaluate(parsed.event, namespace).map((r) => r.key));
-  process.stdout.write(
+  out.stdout(
     `alert: rule=${JSON.stringify(parsed.event.rule)} priority=${parsed.event.priority} source=${parsed.event.source} object=${objectKey(alertObject(parsed.event))} namespace=${namespace ?? '(none: cluster rules only)'}\n`,
   );
   for (const { rule, explanation } of index.explain(parsed.event, namespace)) {
+    const name = `${rule.kind} ${rule.key}`;
     if (matched.has(rule.key)) {
-      process.stdout.write(`MATCH  ${rule.key}${rule.dryRun ? ' (dryRun)' : ''}${rule.suspend ? ' (suspended)' : ''}\n`);
-      for (const a of rule.actions) process.stdout.write(`         would run ${a.name} (${a.actionner.info.name}) ${JSON.stringify(a.params)}\n`);
+      out.stdout(`MATCH  ${name}${rule.dryRun ? ' (dryRun)' : ''}${rule.suspend ? ' (suspended)' : ''}\n`);
+      for (const a of rule.actions) out.stdout(`         would run ${a.name} (${a.actionner.info.name}) ${JSON.stringify(a.params)}\n`);
     } else if (explanation.matched) {
-      process.stdout.write(`SKIP   ${rule.key}: not evaluated (an earlier rule has continue: false, or out of the target's namespace)\n`);
+      out.stdout(`SKIP   ${name}: not evaluated (an earlier rule has continue: false, or out of the target's namespace)\n`);
     } else {
-      process.stdout.write(`NO     ${rule.key}: ${explanation.failed}: ${explanation.reason}\n`);
+      out.stdout(`NO     ${name}: ${explanation.failed}: ${explanation.reason}\n`);
     }
   }
   return 0;
@@ -192,10 +284,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`talon-operator: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+/** True when this module is the program (not imported, e.g. by its tests); follows the npm bin symlink. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`talon-operator: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -10,7 +10,19 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { builtinActionners } from './actionners/index.js';
 import { ActionnerRegistry } from './actionners/registry.js';
 import type { OperatorIdentity } from './actionners/types.js';
-import { GROUP, VERSION, TALON_ACTION_PLURAL, TALON_RULE_PLURAL, type TalonAction, type TalonRule } from './api/v1alpha1/types.js';
+import {
+  GROUP,
+  VERSION,
+  CLUSTER_TALON_ACTION_PLURAL,
+  CLUSTER_TALON_RULE_PLURAL,
+  PLURAL_OF,
+  TALON_ACTION_PLURAL,
+  TALON_RULE_PLURAL,
+  type ClusterTalonAction,
+  type ClusterTalonRule,
+  type TalonAction,
+  type TalonRule,
+} from './api/v1alpha1/types.js';
 import type { Config } from './config/schema.js';
 import type { PluginSchemas } from './config/load.js';
 import { RuleController } from './controller/rule-controller.js';
@@ -70,8 +82,11 @@ export function pluginSchemas(r: ReturnType<typeof registries> = registries()): 
   return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas() };
 }
 
+// Cluster-wide list paths: the namespaced kinds of every namespace, and the cluster-scoped kinds.
 const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
 const ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_ACTION_PLURAL}`;
+const CLUSTER_RULES_PATH = `/apis/${GROUP}/${VERSION}/${CLUSTER_TALON_RULE_PLURAL}`;
+const CLUSTER_ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${CLUSTER_TALON_ACTION_PLURAL}`;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
@@ -84,7 +99,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const plugins = registries();
   const registry = plugins.actionners;
   const identity: OperatorIdentity = {
-    controlNamespace: config.controlNamespace,
     protectedNamespaces: new Set(config.protectedNamespaces),
     ...(env.POD_NAME ? { podName: env.POD_NAME } : {}),
     ...(env.POD_NAMESPACE ? { podNamespace: env.POD_NAMESPACE } : {}),
@@ -98,6 +112,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const informerLog = log;
   const rules = new ResilientInformer<TalonRule>({ kc, path: RULES_PATH, logger: informerLog });
   const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
+  const clusterRules = new ResilientInformer<ClusterTalonRule>({ kc, path: CLUSTER_RULES_PATH, logger: informerLog });
+  const clusterActions = new ResilientInformer<ClusterTalonAction>({ kc, path: CLUSTER_ACTIONS_PATH, logger: informerLog });
+  const informers = [rules, actions, clusterRules, clusterActions] as const;
   let index: RuleIndex | undefined;
   // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
   const intake = new Intake({
@@ -111,16 +128,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const controller = new RuleController({
     rules,
     actions,
+    clusterRules,
+    clusterActions,
     registry,
     outputs: plugins.outputs,
     notifiers: new Set(Object.keys(config.notifiers)),
-    controlNamespace: config.controlNamespace,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     defaultTimeoutMs: config.defaultActionTimeoutMs,
     status: {
       patch: async (kind, namespace, name, status) => {
-        const plural = kind === 'TalonRule' ? TALON_RULE_PLURAL : TALON_ACTION_PLURAL;
-        await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural, namespace, name }, status);
+        await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural: PLURAL_OF[kind], namespace, name }, status);
       },
     },
     // The recorder is made below, before any reconcile runs (controller.start()).
@@ -136,12 +153,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       if (failure.count === 1) logger.warn('rule condition failed to evaluate; counted as no match', { rule, kind: failure.kind, error: failure.message });
     },
   });
-  rules.on('add', (o) => controller.onRule('add', o));
-  rules.on('update', (o, old) => controller.onRule('update', o, old));
-  rules.on('delete', (o) => controller.onRule('delete', o));
-  actions.on('add', (o) => controller.onAction('add', o));
-  actions.on('update', (o, old) => controller.onAction('update', o, old));
-  actions.on('delete', (o) => controller.onAction('delete', o));
+  for (const [informer, kind] of [[rules, 'TalonRule'], [clusterRules, 'ClusterTalonRule']] as const) {
+    informer.on('add', (o) => controller.onRule(kind, 'add', o));
+    informer.on('update', (o, old) => controller.onRule(kind, 'update', o, old));
+    informer.on('delete', (o) => controller.onRule(kind, 'delete', o));
+  }
+  for (const [informer, kind] of [[actions, 'TalonAction'], [clusterActions, 'ClusterTalonAction']] as const) {
+    informer.on('add', (o) => controller.onAction(kind, 'add', o));
+    informer.on('update', (o, old) => controller.onAction(kind, 'update', o, old));
+    informer.on('delete', (o) => controller.onAction(kind, 'delete', o));
+  }
 
   // --- outcomes -------------------------------------------------------------------------
   const reportingInstance = env.POD_NAME ?? hostname();
@@ -155,15 +176,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   });
   const ruleStatus = new RuleStatusAggregator({
     log,
-    getStatus: async (namespace, name) => {
-      const r = rules.get(namespace, name);
+    getStatus: async ({ kind, namespace, name }) => {
+      const r = kind === 'ClusterTalonRule' ? clusterRules.get('', name) : rules.get(namespace, name);
       if (!r) return undefined;
       return { ...(r.metadata?.resourceVersion ? { resourceVersion: r.metadata.resourceVersion } : {}), status: (r.status ?? {}) as never };
     },
-    patchStatus: async (namespace, name, patch, resourceVersion) => {
+    patchStatus: async ({ kind, namespace, name }, patch, resourceVersion) => {
       const updated = await patchStatus(
         clients.custom,
-        { group: GROUP, version: VERSION, plural: TALON_RULE_PLURAL, namespace, name },
+        { group: GROUP, version: VERSION, plural: PLURAL_OF[kind], namespace, name },
         patch as unknown as Record<string, unknown>,
         resourceVersion ? { resourceVersion } : {},
       );
@@ -177,7 +198,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics,
     log,
   });
-  const sink = fanOutSinks([metricsSink(metrics, config.controlNamespace), ruleStatus, router], (err, method) =>
+  const sink = fanOutSinks([metricsSink(metrics), ruleStatus, router], (err, method) =>
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
@@ -200,6 +221,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     const reasons: string[] = [];
     if (!rules.hasSynced()) reasons.push('TalonRule cache not synced');
     if (!actions.hasSynced()) reasons.push('TalonAction cache not synced');
+    if (!clusterRules.hasSynced()) reasons.push('ClusterTalonRule cache not synced');
+    if (!clusterActions.hasSynced()) reasons.push('ClusterTalonAction cache not synced');
     if (!controller.isLoaded()) reasons.push('rule index not loaded');
     return { ready: reasons.length === 0, reasons };
   };
@@ -214,10 +237,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   let stopping = false;
   const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
   queueGauge.unref();
-  void Promise.all([rules.start(), actions.start()]).then(() => {
+  void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;
     controller.start();
-    logger.info('caches synced; reconciling rules', { rules: rules.list().length, actions: actions.list().length });
+    logger.info('caches synced; reconciling rules', {
+      rules: rules.list().length,
+      actions: actions.list().length,
+      clusterRules: clusterRules.list().length,
+      clusterActions: clusterActions.list().length,
+    });
   });
   const resync = setInterval(() => controller.resyncAll(), 10 * 60_000);
   resync.unref();
@@ -242,7 +270,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await router.close(5_000);
       controller.stop();
-      await Promise.all([rules.stop(), actions.stop()]);
+      await Promise.all(informers.map((i) => i.stop()));
       ruleStatus.stop();
       events.stop();
       await Promise.allSettled([ruleStatus.flush(), events.flush()]);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/falco/event.js';
 import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/rules/match.js';
-import type { CompiledRule } from '../src/rules/types.js';
+import { ruleKey, scopeOfKind, type CompiledRule } from '../src/rules/types.js';
 
 /** A frozen FalcoEvent from a Falco-shaped object (`rule`, `priority`, `output_fields`, …). */
 export function eventFrom(obj: Record<string, unknown>): FalcoEvent {
@@ -81,6 +81,7 @@ export function sampleEvent(file: string): FalcoEvent {
 }
 
 export interface RuleOptions {
+  /** Set: a TalonRule (tenant rule) in this namespace; absent: a ClusterTalonRule. */
   namespace?: string;
   order?: number;
   continue?: boolean;
@@ -90,23 +91,23 @@ export interface RuleOptions {
   match?: MatchSpec;
 }
 
-/** A CompiledRule with a compiled match block and no actions; scope from `controlNamespace`. */
-export function ruleOf(
-  name: string,
-  opts: RuleOptions = {},
-  compile: CompileMatchOptions = {},
-  controlNamespace = 'talon-system',
-): CompiledRule {
-  const namespace = opts.namespace ?? controlNamespace;
+/**
+ * A CompiledRule with a compiled match block and no actions: a ClusterTalonRule (cluster
+ * scope) without `opts.namespace`, a TalonRule (tenant scope) in `opts.namespace` with it.
+ */
+export function ruleOf(name: string, opts: RuleOptions = {}, compile: CompileMatchOptions = {}): CompiledRule {
+  const kind = opts.namespace === undefined ? 'ClusterTalonRule' : 'TalonRule';
+  const namespace = opts.namespace ?? '';
   const compiled = compileMatch(opts.match, 'spec.match', compile);
   if (!compiled.ok) throw new Error(`ruleOf(${name}): ${JSON.stringify(compiled.errors)}`);
   return Object.freeze({
-    key: `${namespace}/${name}`,
+    kind,
+    key: ruleKey(kind, namespace, name),
     namespace,
     name,
     uid: `uid-${namespace}-${name}`,
     generation: 1,
-    scope: namespace === controlNamespace ? 'cluster' : 'tenant',
+    scope: scopeOfKind(kind),
     order: opts.order ?? 0,
     continue: opts.continue ?? true,
     suspend: opts.suspend ?? false,

@@ -10,6 +10,8 @@
  *   rbac              the ClusterRole template with every switch on grants exactly
  *                     config/rbac/role.yaml; when dist/ is built, each switch's block grants exactly
  *                     what its actionners declare (info.rbac) and every actionner has a switch;
+ *                     the aggregated ClusterRoles (template and config/rbac/aggregate-*.yaml) grant
+ *                     the same, and only the namespaced kinds (never ClusterTalonRule/Action);
  *   config            config/manager/talon.yaml and the chart's default config pass the
  *                     operator's own config loader (when dist/ is built);
  *   helm              when a `helm` binary is found ($HELM or PATH): helm lint, and helm template
@@ -230,6 +232,40 @@ const { blocks: ruleBlocks, problems: blockProblems } = templateRuleBlocks();
   check('chart ClusterRole, every switch on = config/rbac/role.yaml', [...blockProblems, ...setDiff('chart vs role.yaml', all, grants(generatedRole.rules))]);
 }
 
+/** The aggregated ClusterRoles of a YAML text (template lines dropped), by name. */
+function aggregateRoles(text) {
+  const plain = text
+    .replace(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, '')
+    .split('\n')
+    .filter((l) => !l.includes('{{') && !l.includes('}}') && !/^\s*(app\.kubernetes\.io\/component|helm\.sh|app\.kubernetes\.io\/(managed-by|instance|version))/.test(l))
+    .join('\n');
+  return new Map(parseAllDocuments(plain).map((d) => d.toJS()).filter((o) => o?.kind === 'ClusterRole').map((o) => [o.metadata.name, o]));
+}
+{
+  const problems = [];
+  const chart = aggregateRoles(readFileSync(join(templatesDir, 'aggregate-clusterroles.yaml'), 'utf8'));
+  const config = new Map();
+  for (const f of ['aggregate-edit.yaml', 'aggregate-view.yaml']) for (const [k, v] of aggregateRoles(readFileSync(join(repoDir, 'config/rbac', f), 'utf8'))) config.set(k, v);
+  if (chart.size !== 2 || config.size !== 2) problems.push(`want 2 aggregated ClusterRoles in each, got chart ${chart.size}, config/rbac ${config.size}`);
+  for (const [name, role] of config) {
+    const twin = chart.get(name);
+    if (!twin) problems.push(`${name} is missing from templates/aggregate-clusterroles.yaml`);
+    else problems.push(...setDiff(`${name}: chart vs config/rbac`, grants(twin.rules), grants(role.rules)));
+    const labels = Object.keys(role.metadata?.labels ?? {}).filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')).sort();
+    const twinLabels = Object.keys(twin?.metadata?.labels ?? {}).filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')).sort();
+    if (JSON.stringify(labels) !== JSON.stringify(twinLabels)) problems.push(`${name}: aggregation labels differ (config ${labels}, chart ${twinLabels})`);
+  }
+  for (const [where, roles] of [['chart', chart], ['config/rbac', config]]) {
+    for (const role of roles.values()) {
+      for (const g of grants(role.rules)) {
+        const [group, resource] = g.split('|');
+        if (group !== 'talon.dev' || !/^talon(rules|actions)(\/status)?$/.test(resource)) problems.push(`${where} ${role.metadata.name} grants ${g}: only the namespaced kinds may be aggregated to the built-in roles`);
+      }
+    }
+  }
+  check('aggregated ClusterRoles: chart = config/rbac, namespaced kinds only', problems);
+}
+
 /** Which chart switch grants each built-in actionner's RBAC. */
 const SWITCH_OF = {
   'kubernetes:terminate': 'terminate',
@@ -367,7 +403,7 @@ if (helm === undefined) {
       for (const [sw, set] of declared) if (sw !== '' && k8s.enabled && k8s[sw]) for (const g of set) want.add(g);
       problems.push(...setDiff('rendered ClusterRole', grants(role.rules), want));
     }
-    if (byKind('CustomResourceDefinition').length !== 2) problems.push(`${byKind('CustomResourceDefinition').length} CRDs rendered, want 2`);
+    if (byKind('CustomResourceDefinition').length !== 4) problems.push(`${byKind('CustomResourceDefinition').length} CRDs rendered, want 4`);
     const deploy = byKind('Deployment')[0];
     if (!deploy) problems.push('no Deployment rendered');
     const cm = byKind('ConfigMap')[0];

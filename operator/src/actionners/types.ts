@@ -71,7 +71,6 @@ export const DEFAULT_OPERATOR_RBAC_NAME = 'talon-operator';
 
 /** What the operator knows about where it runs, for guards. */
 export interface OperatorIdentity {
-  readonly controlNamespace: string;
   readonly protectedNamespaces: ReadonlySet<string>;
   /** The operator's own pod name (POD_NAME), if known; it never acts on itself. */
   readonly podName?: string;

@@ -45,8 +45,7 @@ describe('loadConfig', () => {
       listen: { address: '0.0.0.0', port: 2803 },
       auth: { mode: 'none' },
       metrics: { port: 0 },
-      controlNamespace: 'talon-system',
-      protectedNamespaces: ['kube-system', 'talon-system'],
+      protectedNamespaces: ['kube-system'],
       bodyLimitBytes: 1048576,
       dedup: { windowMs: 10_000 },
       queue: { concurrency: 32, maxPending: 100_000 },
@@ -82,7 +81,6 @@ describe('loadConfig', () => {
       `listen: {address: 127.0.0.1, port: 9000}
 auth: {mode: token, tokenFile: ${token}}
 metrics: {port: 9090}
-controlNamespace: security
 protectedNamespaces: [kube-system, falco]
 bodyLimit: 512KiB
 dedup: {window: 1m30s}
@@ -100,8 +98,7 @@ defaultActionTimeout: 1h
     assert.deepEqual(c.listen, { address: '127.0.0.1', port: 9000 });
     assert.deepEqual(c.auth, { mode: 'token', tokenFile: token });
     assert.equal(c.metrics.port, 9090);
-    assert.equal(c.controlNamespace, 'security');
-    assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco', 'security', 'talon']);
+    assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco', 'talon']);
     assert.equal(c.bodyLimitBytes, 512 * 1024);
     assert.equal(c.dedup.windowMs, 90_000);
     assert.deepEqual(c.queue, { concurrency: 4, maxPending: 10 });
@@ -128,7 +125,6 @@ defaultActionTimeout: 1h
           TALON_BODYLIMIT: '2048',
           TALON_DEDUP_WINDOW: '5s',
           TALON_QUEUE_CONCURRENCY: '8',
-          TALON_CONTROLNAMESPACE: 'ctl',
           TALON_LOGLEVEL: 'warn',
           TALON_METRICS_PORT: '',
           TALON_PORT: 'tcp://10.0.0.1:2803',
@@ -139,19 +135,33 @@ defaultActionTimeout: 1h
     assert.deepEqual(c.listen, { address: '::', port: 2000 });
     assert.equal(c.safety.dryRun, true);
     assert.equal(c.safety.destructiveActionsPerMinute, 0);
-    assert.deepEqual(c.protectedNamespaces, ['a', 'b', 'c', 'ctl', 'own']);
+    assert.deepEqual(c.protectedNamespaces, ['a', 'b', 'c', 'own']);
     assert.equal(c.bodyLimitBytes, 2048);
     assert.equal(c.dedup.windowMs, 5000);
     assert.equal(c.queue.concurrency, 8);
-    assert.equal(c.controlNamespace, 'ctl');
     assert.equal(c.logLevel, 'warn');
     assert.equal(c.metrics.port, 0);
   });
 
-  test('controlNamespace defaults to POD_NAMESPACE', () => {
+  test("the operator's own namespace (POD_NAMESPACE) is always protected", () => {
     const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'falco' } }));
-    assert.equal(c.controlNamespace, 'falco');
     assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco']);
+    const listed = ok(loadConfig({ file: file('own.yaml', 'protectedNamespaces: [falco, prod]\n'), env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'falco' } }));
+    assert.deepEqual(listed.protectedNamespaces, ['falco', 'prod'], 'listed once');
+    assert.ok(ok(loadConfig({ file: file('none.yaml', 'protectedNamespaces: []\n'), env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'talon' } })).protectedNamespaces.includes('talon'));
+  });
+
+  test('controlNamespace (removed) fails at start, in the file or the environment, pointing to ClusterTalonRule', () => {
+    const fromFile = errors(loadConfig({ file: file('ctl.yaml', 'auth: {mode: none}\ncontrolNamespace: talon-system\n'), env: {} }));
+    assert.equal(fromFile.length, 1);
+    assert.match(fromFile[0]!, /^controlNamespace: this setting was removed: .*ClusterTalonRule.*ClusterTalonAction.*drop metadata\.namespace/);
+    const fromEnv = errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONTROLNAMESPACE: 'talon-system' } }));
+    assert.equal(fromEnv.length, 1);
+    assert.match(fromEnv[0]!, /^TALON_CONTROLNAMESPACE \(controlNamespace\): this setting was removed: .*ClusterTalonRule/);
+    // Even an otherwise valid config fails, and an empty variable counts as unset.
+    assert.ok(ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONTROLNAMESPACE: '' } })));
+    assert.equal(CONFIG_KEYS.some((k) => k.path === 'controlNamespace'), false, 'no longer an overridable key');
+    assert.doesNotMatch(configKeysMarkdown(), /controlNamespace|CONTROLNAMESPACE/);
   });
 
   test('an empty file means defaults', () => {

@@ -17,6 +17,7 @@ import {
   IMPLICIT_NOTIFIER,
   NOTIFIER_ROUTER_KEYS,
   NotifierInstanceSchema,
+  REMOVED_KEYS,
   parseSize,
   type Config,
   type ConfigFile,
@@ -46,7 +47,6 @@ export interface LoadOptions {
   readonly plugins?: PluginSchemas;
 }
 
-const DEFAULT_CONTROL_NAMESPACE = 'talon-system';
 const MAX_BODY_LIMIT = 1024 ** 3;
 
 /** Validates and resolves the configuration. `ok: false` carries every error found. */
@@ -54,6 +54,7 @@ export function loadConfig(options: LoadOptions): LoadResult {
   const errors: string[] = [];
   const raw = options.file === undefined ? {} : readYaml(options.file, errors);
   if (raw === undefined) return { ok: false, errors };
+  if (removedKeys(raw, options.env, errors)) return { ok: false, errors };
 
   const fromEnv = applyEnv(raw, options.env, errors);
   const ajv = createAjv({ useDefaults: true });
@@ -73,12 +74,29 @@ export function loadConfig(options: LoadOptions): LoadResult {
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config: deepFreeze(config) };
 }
 
+/** Reports every removed key set in the file or the environment; true when one is. */
+function removedKeys(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, errors: string[]): boolean {
+  let found = false;
+  for (const key of REMOVED_KEYS) {
+    if (raw[key.path] !== undefined) {
+      errors.push(`${key.path}: ${key.message}`);
+      found = true;
+    }
+    const text = env[key.env];
+    if (text !== undefined && text !== '') {
+      errors.push(`${key.env} (${key.path}): ${key.message}`);
+      found = true;
+    }
+  }
+  return found;
+}
+
 const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout']);
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
   if (DURATION_KEYS.has(path) || (path.startsWith('notifiers') && path.endsWith('.timeout'))) return 'must be a duration such as 500ms, 10s, 5m or 1h30m';
-  if (message.startsWith('must match pattern') && /^(controlNamespace|protectedNamespaces|safety\.cloudNamespaces)/.test(path)) {
+  if (message.startsWith('must match pattern') && /^(protectedNamespaces|safety\.cloudNamespaces)/.test(path)) {
     return 'must be a namespace name (lower-case letters, digits and -, at most 63)';
   }
   if (path === 'auth' && message.includes("'mode'")) return `${message}: none, token or mtls (none must be chosen explicitly)`;
@@ -252,8 +270,7 @@ function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | u
 
 function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.ProcessEnv, errors: string[]): Config {
   const podNamespace = env.POD_NAMESPACE === undefined || env.POD_NAMESPACE === '' ? undefined : env.POD_NAMESPACE;
-  const controlNamespace = file.controlNamespace ?? podNamespace ?? DEFAULT_CONTROL_NAMESPACE;
-  const protectedNamespaces = [...new Set([...file.protectedNamespaces, controlNamespace, ...(podNamespace ? [podNamespace] : [])])];
+  const protectedNamespaces = [...new Set([...file.protectedNamespaces, ...(podNamespace ? [podNamespace] : [])])];
 
   const bodyLimitBytes = parseSize(file.bodyLimit);
   if (bodyLimitBytes === undefined || bodyLimitBytes < 1 || bodyLimitBytes > MAX_BODY_LIMIT) {
@@ -291,7 +308,6 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     auth: { mode, ...(file.auth.tokenFile === undefined ? {} : { tokenFile: file.auth.tokenFile }) },
     ...(tls === undefined ? {} : { tls }),
     metrics: { port: file.metrics.port },
-    controlNamespace,
     protectedNamespaces,
     bodyLimitBytes: bodyLimitBytes ?? 0,
     dedup: { windowMs: duration('dedup.window', file.dedup.window, errors) },

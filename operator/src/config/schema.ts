@@ -73,10 +73,9 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     metrics: Section({ port: Port(0, 'Port of a separate /metrics listener; 0 serves /metrics on the webhook port.') }, 'Prometheus metrics.'),
-    controlNamespace: Type.Optional({ ...Namespace, description: 'Namespace whose rules act cluster-wide; default $POD_NAMESPACE, else talon-system.' }),
     protectedNamespaces: Type.Array(Namespace, {
       default: ['kube-system'],
-      description: 'Never acted upon; the control namespace and the operator’s own are always added.',
+      description: 'Never acted upon; the operator’s own namespace ($POD_NAMESPACE) is always added.',
     }),
     bodyLimit: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], {
       default: '1MiB',
@@ -134,8 +133,7 @@ export interface Config {
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCAFile?: string };
   /** `port` 0: /metrics is served on the webhook port. */
   readonly metrics: { readonly port: number };
-  readonly controlNamespace: string;
-  /** Includes the control namespace and the operator's own namespace ($POD_NAMESPACE). */
+  /** Includes the operator's own namespace ($POD_NAMESPACE) when known. */
   readonly protectedNamespaces: readonly string[];
   readonly bodyLimitBytes: number;
   readonly dedup: { readonly windowMs: number };
@@ -194,8 +192,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'tls.keyFile', env: 'TALON_TLS_KEYFILE', kind: 'string', default: '', description: 'Serving key.' },
   { path: 'tls.clientCAFile', env: 'TALON_TLS_CLIENTCAFILE', kind: 'string', default: '', description: 'Client CA bundle (mtls mode).' },
   { path: 'metrics.port', env: 'TALON_METRICS_PORT', kind: 'integer', default: '0', description: 'Separate /metrics port; 0 = webhook port.' },
-  { path: 'controlNamespace', env: 'TALON_CONTROLNAMESPACE', kind: 'string', default: '$POD_NAMESPACE or talon-system', description: 'Namespace of cluster-wide rules.' },
-  { path: 'protectedNamespaces', env: 'TALON_PROTECTEDNAMESPACES', kind: 'list', default: 'kube-system', description: 'Never acted upon (+ control and own namespace).' },
+  { path: 'protectedNamespaces', env: 'TALON_PROTECTEDNAMESPACES', kind: 'list', default: 'kube-system', description: 'Never acted upon (+ the operator’s own namespace).' },
   { path: 'bodyLimit', env: 'TALON_BODYLIMIT', kind: 'size', default: '1MiB', description: 'Largest alert body.' },
   { path: 'dedup.window', env: 'TALON_DEDUP_WINDOW', kind: 'string', default: '10s', description: 'Duplicate-delivery window.' },
   { path: 'queue.concurrency', env: 'TALON_QUEUE_CONCURRENCY', kind: 'integer', default: '32', description: 'Targets worked on concurrently.' },
@@ -208,6 +205,24 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
   { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
   { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },
+];
+
+/** A key that was removed: setting it (file or environment) fails at start with `message`. */
+export interface RemovedKey {
+  readonly path: string;
+  readonly env: string;
+  readonly message: string;
+}
+
+export const REMOVED_KEYS: readonly RemovedKey[] = [
+  {
+    path: 'controlNamespace',
+    env: 'TALON_CONTROLNAMESPACE',
+    message:
+      'this setting was removed: no namespace makes its TalonRules cluster-wide any more. Write cluster-wide rules as ' +
+      'ClusterTalonRule and the actions they reference as ClusterTalonAction (change the kind, drop metadata.namespace; ' +
+      'see "Migrating from the control namespace" in the README), then delete this setting',
+  },
 ];
 
 /** The key table as Markdown, for the README. */

@@ -4,9 +4,9 @@ import { builtinActionners } from '../actionners/index.js';
 import { OutputRegistry } from '../outputs/registry.js';
 import { builtinOutputs } from '../outputs/index.js';
 import { ActionnerRegistry } from '../actionners/registry.js';
-import type { TalonAction, TalonRule } from '../api/v1alpha1/types.js';
+import type { ClusterTalonAction, ClusterTalonRule, TalonAction, TalonRule } from '../api/v1alpha1/types.js';
 import type { RuleIndex } from '../rules/rule-index.js';
-import { RuleController, type ObjectStore } from './rule-controller.js';
+import { RuleController, type ObjectStore, type TalonKind } from './rule-controller.js';
 
 const NS = 'talon-system';
 
@@ -19,7 +19,7 @@ class Store<T extends { metadata?: { namespace?: string; name?: string } }> impl
     return [...this.items.values()];
   }
   put(o: T): T {
-    this.items.set(`${o.metadata!.namespace}/${o.metadata!.name}`, o);
+    this.items.set(`${o.metadata!.namespace ?? ''}/${o.metadata!.name}`, o);
     return o;
   }
 }
@@ -27,7 +27,15 @@ class Store<T extends { metadata?: { namespace?: string; name?: string } }> impl
 function harness() {
   const rules = new Store<TalonRule>();
   const actions = new Store<TalonAction>();
-  const patches: { kind: string; name: string; status: Record<string, unknown> }[] = [];
+  const clusterRules = new Store<ClusterTalonRule>();
+  const clusterActions = new Store<ClusterTalonAction>();
+  const stores: Record<TalonKind, Store<TalonRule | TalonAction>> = {
+    TalonRule: rules,
+    TalonAction: actions,
+    ClusterTalonRule: clusterRules,
+    ClusterTalonAction: clusterActions,
+  } as Record<TalonKind, Store<TalonRule | TalonAction>>;
+  const patches: { kind: TalonKind; namespace: string; name: string; status: Record<string, unknown> }[] = [];
   const events: string[] = [];
   const warnings: string[] = [];
   let failPatch: ((name: string) => unknown) | undefined;
@@ -35,10 +43,11 @@ function harness() {
   const controller = new RuleController({
     rules,
     actions,
+    clusterRules,
+    clusterActions,
     registry: new ActionnerRegistry(builtinActionners()),
     outputs: new OutputRegistry(builtinOutputs()),
     notifiers: new Set(['k8sevents']),
-    controlNamespace: NS,
     cloudNamespaces: new Set(),
     defaultTimeoutMs: 1000,
     // The fake API server: a status patch lands on the stored object, as a real one would.
@@ -46,8 +55,8 @@ function harness() {
       patch: async (kind, namespace, name, status) => {
         const injected = failPatch?.(name);
         if (injected !== undefined) throw injected;
-        patches.push({ kind, name, status });
-        const store = (kind === 'TalonRule' ? rules : actions) as Store<TalonRule | TalonAction>;
+        patches.push({ kind, namespace, name, status });
+        const store = stores[kind];
         const o = store.get(namespace, name);
         if (o) store.put({ ...o, status: { ...(o.status as object), ...status } } as TalonRule);
       },
@@ -56,7 +65,7 @@ function harness() {
     publish: (i) => (index = i),
     logger: { info: () => undefined, warn: (msg, meta) => warnings.push(`${msg} ${String(meta?.key)} ${String(meta?.code ?? '')}`), debug: () => undefined },
   });
-  return { rules, actions, patches, events, warnings, controller, index: () => index, failPatch: (f: typeof failPatch) => (failPatch = f) };
+  return { rules, actions, clusterRules, clusterActions, patches, events, warnings, controller, index: () => index, failPatch: (f: typeof failPatch) => (failPatch = f) };
 }
 
 const rule = (name: string, actionRef: string, generation = 1): TalonRule =>
@@ -74,6 +83,32 @@ const action = (name: string, generation = 1): TalonAction =>
     metadata: { name, namespace: NS, generation },
     spec: { actionner: 'kubernetes:label', parameters: { labels: { a: 'b' } } },
   }) as unknown as TalonAction;
+
+/** A ClusterTalonRule; `ref` names a ClusterTalonAction (the default kind there). */
+const clusterRule = (name: string, ref: string, generation = 1): ClusterTalonRule =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'ClusterTalonRule',
+    metadata: { name, generation, uid: `uid-c-${name}` },
+    spec: { match: { rules: ['Terminal shell in container'] }, actions: [{ action: ref }] },
+  }) as unknown as ClusterTalonRule;
+
+const clusterAction = (name: string, actionner = 'kubernetes:label', generation = 1): ClusterTalonAction =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'ClusterTalonAction',
+    metadata: { name, generation },
+    spec: { actionner, ...(actionner === 'kubernetes:label' ? { parameters: { labels: { a: 'b' } } } : {}) },
+  }) as unknown as ClusterTalonAction;
+
+/** A TalonRule in `namespace` referencing a ClusterTalonAction. */
+const tenantRuleUsingCluster = (namespace: string, name: string, ref: string): TalonRule =>
+  ({
+    apiVersion: 'talon.dev/v1alpha1',
+    kind: 'TalonRule',
+    metadata: { name, namespace, generation: 1, uid: `uid-${namespace}-${name}` },
+    spec: { match: { rules: ['Terminal shell in container'] }, actions: [{ action: ref, kind: 'ClusterTalonAction' }] },
+  }) as unknown as TalonRule;
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
@@ -102,7 +137,7 @@ test('initial sync: rules and actions reconciled, index loaded, conditions writt
 test('events before start() are ignored; start() still sees everything', async () => {
   const h = harness();
   const r = h.rules.put(rule('r1', 'lbl'));
-  h.controller.onRule('add', r);
+  h.controller.onRule('TalonRule', 'add', r);
   await settle();
   assert.equal(h.patches.length, 0);
   h.actions.put(action('lbl'));
@@ -119,14 +154,14 @@ test('a missing reference resolves when the action appears; deleting it unloads 
   assert.equal(cond(h.rules.get(NS, 'r1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
   assert.equal(h.index()?.size, 0);
 
-  h.controller.onAction('add', h.actions.put(action('lbl')));
+  h.controller.onAction('TalonAction', 'add', h.actions.put(action('lbl')));
   await settle();
   assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'True');
   assert.equal(h.index()?.size, 1);
 
   const a = h.actions.get(NS, 'lbl')!;
   h.actions.items.delete(`${NS}/lbl`);
-  h.controller.onAction('delete', a);
+  h.controller.onAction('TalonAction', 'delete', a);
   await settle();
   assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'False');
   assert.equal(h.index()?.size, 0);
@@ -140,12 +175,12 @@ test('status-only updates (same generation) do not trigger reconciles; spec chan
   await settle();
   const n = h.patches.length;
   const cur = h.rules.get(NS, 'r1')!;
-  h.controller.onRule('update', cur, cur);
+  h.controller.onRule('TalonRule', 'update', cur, cur);
   await settle();
   assert.equal(h.patches.length, n);
 
   const next = h.rules.put({ ...cur, metadata: { ...cur.metadata, generation: 2 } } as TalonRule);
-  h.controller.onRule('update', next, cur);
+  h.controller.onRule('TalonRule', 'update', next, cur);
   await settle();
   assert.equal(h.patches.length, n + 1);
   assert.equal(h.patches.at(-1)?.status.observedGeneration, 2);
@@ -160,7 +195,7 @@ test('a deleted rule leaves the index', async () => {
   await settle();
   assert.equal(h.index()?.size, 2);
   h.rules.items.delete(`${NS}/r1`);
-  h.controller.onRule('delete', r);
+  h.controller.onRule('TalonRule', 'delete', r);
   await settle();
   assert.equal(h.index()?.size, 1);
   assert.equal(h.index()?.get(`${NS}/r1`), undefined);
@@ -187,10 +222,10 @@ test('a rejected rule gets one Warning Event with its condition reason; fixed, a
     metadata: { ...bad.metadata, generation: 2 },
     spec: { match: { rules: ['x'] }, actions: [{ name: 'kill', actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 0 } }] },
   } as unknown as TalonRule);
-  h.controller.onRule('update', fixed, bad);
+  h.controller.onRule('TalonRule', 'update', fixed, bad);
   await settle();
   assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'True');
-  assert.deepEqual(h.events.slice(1), ['TalonRule r1: Normal Loaded: loaded as a cluster rule']);
+  assert.deepEqual(h.events.slice(1), ['TalonRule r1: Normal Loaded: loaded as a tenant rule']);
 });
 
 test('a status write the API server refuses (422) is not retried in a loop; a transient one is', async () => {
@@ -210,8 +245,96 @@ test('a status write the API server refuses (422) is not retried in a loop; a tr
   // r1 would have been retried by now too (same backoff, [100, 200] ms); give it twice that.
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(r1Calls, 1, 'the terminal failure was tried once');
-  assert.ok(h.warnings.some((w) => w.startsWith('reconcile failed; not retrying until the object changes rule:talon-system/r1 Invalid')), h.warnings.join('\n'));
+  assert.ok(h.warnings.some((w) => w.startsWith('reconcile failed; not retrying until the object changes TalonRule:talon-system/r1 Invalid')), h.warnings.join('\n'));
   assert.equal(r2Calls, 2, 'the 503 was retried');
   assert.equal(cond(h.rules.get(NS, 'r2'), 'Ready')?.status, 'True');
   assert.ok(h.controller.isLoaded());
+});
+
+test('a ClusterTalonRule with its ClusterTalonAction: a cluster rule, conditions patched on the cluster-scoped objects', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('lbl'));
+  h.clusterRules.put(clusterRule('r1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.ok(h.controller.isLoaded());
+  const r = h.index()?.get('r1');
+  assert.deepEqual([r?.kind, r?.scope, r?.namespace], ['ClusterTalonRule', 'cluster', '']);
+  const ready = cond(h.clusterRules.get('', 'r1'), 'Ready');
+  assert.equal(ready?.status, 'True');
+  assert.match((ready as { message?: string } | undefined)?.message ?? '', /cluster rule/);
+  assert.equal(cond(h.clusterActions.get('', 'lbl'), 'Ready')?.status, 'True');
+  assert.deepEqual(
+    h.patches.map((p) => [p.kind, p.namespace, p.name]).sort(),
+    [
+      ['ClusterTalonAction', '', 'lbl'],
+      ['ClusterTalonRule', '', 'r1'],
+    ],
+  );
+});
+
+test("a TalonRule in the operator's own namespace is a tenant rule; a ClusterTalonRule and a TalonRule of one name coexist", async () => {
+  const h = harness();
+  h.actions.put(action('lbl'));
+  h.clusterActions.put(clusterAction('lbl'));
+  h.rules.put(rule('r1', 'lbl'));
+  h.clusterRules.put(clusterRule('r1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 2);
+  assert.equal(h.index()?.get(`${NS}/r1`)?.scope, 'tenant');
+  assert.equal(h.index()?.get('r1')?.scope, 'cluster');
+  assert.match((cond(h.rules.get(NS, 'r1'), 'Ready') as { message?: string } | undefined)?.message ?? '', /tenant rule/);
+});
+
+test('a ClusterTalonAction change re-reconciles the rules of either kind that reference it, and only those', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('shared'));
+  h.actions.put(action('shared'));
+  h.clusterRules.put(clusterRule('c1', 'shared'));
+  h.rules.put(tenantRuleUsingCluster('team-a', 't1', 'shared'));
+  h.rules.put(rule('uses-namespaced', 'shared'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 3);
+  const n = h.patches.length;
+
+  // The ClusterTalonAction turns into a node-level actionner: fine for the ClusterTalonRule, refused for the tenant rule.
+  const changed = h.clusterActions.put(clusterAction('shared', 'kubernetes:cordon', 2));
+  h.controller.onAction('ClusterTalonAction', 'update', changed, clusterAction('shared'));
+  await settle();
+  assert.equal(cond(h.clusterRules.get('', 'c1'), 'Ready')?.status, 'True');
+  const tenant = cond(h.rules.get('team-a', 't1'), 'Accepted');
+  assert.deepEqual([tenant?.status, tenant?.reason], ['False', 'ScopeNotAllowed']);
+  assert.equal(cond(h.rules.get(NS, 'uses-namespaced'), 'Ready')?.status, 'True', 'references the TalonAction of that name, untouched');
+  assert.equal(h.index()?.get('c1')?.actions[0]?.actionner.info.name, 'kubernetes:cordon');
+  assert.equal(h.index()?.get('team-a/t1'), undefined);
+  assert.equal(h.index()?.size, 2);
+  assert.deepEqual(
+    h.patches.slice(n).map((p) => `${p.kind} ${p.namespace}/${p.name}`).sort(),
+    ['ClusterTalonAction /shared', 'TalonRule team-a/t1'],
+    'only the changed action and the rule whose conditions changed are written',
+  );
+
+  // Deleting it unloads both rules that use it.
+  const gone = h.clusterActions.get('', 'shared')!;
+  h.clusterActions.items.delete('/shared');
+  h.controller.onAction('ClusterTalonAction', 'delete', gone);
+  await settle();
+  assert.equal(cond(h.clusterRules.get('', 'c1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
+  assert.equal(cond(h.rules.get('team-a', 't1'), 'ResolvedRefs')?.reason, 'ActionNotFound');
+  assert.deepEqual(h.index()?.rules().map((r) => r.key), [`${NS}/uses-namespaced`]);
+});
+
+test('a deleted ClusterTalonRule leaves the index', async () => {
+  const h = harness();
+  h.clusterActions.put(clusterAction('lbl'));
+  const c = h.clusterRules.put(clusterRule('c1', 'lbl'));
+  h.controller.start();
+  await settle();
+  assert.equal(h.index()?.size, 1);
+  h.clusterRules.items.delete('/c1');
+  h.controller.onRule('ClusterTalonRule', 'delete', c);
+  await settle();
+  assert.equal(h.index()?.size, 0);
 });

@@ -1,33 +1,54 @@
 /**
- * The TalonRule / TalonAction controller. Level-based: informer events only enqueue keys;
- * a reconcile reads the cached world and converges:
+ * The controller of the four kinds: TalonRule, TalonAction, ClusterTalonRule and
+ * ClusterTalonAction. Level-based: informer events only enqueue keys; a reconcile reads the
+ * cached world and converges:
  *   rule + the actions it references → compiled rule (or conditions saying what is wrong)
  *   → the in-memory rule map → an immutable RuleIndex swapped in atomically (coalesced per tick)
  *   → status conditions, patched only when they changed, with an Event when a rejection flips (reporter.ts).
- * A TalonAction change re-reconciles the rules that reference it. Status-only updates (same
- * generation) are ignored, so our own status writes never wake our own reconciles.
+ * An action change (either kind) re-reconciles every rule (either kind) that references it.
+ * Status-only updates (same generation) are ignored, so our own status writes never wake our
+ * own reconciles.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import type { OutputRegistry } from '../outputs/registry.js';
-import type { TalonAction, TalonRule, Condition } from '../api/v1alpha1/types.js';
+import {
+  CLUSTER_TALON_ACTION_KIND,
+  CLUSTER_TALON_RULE_KIND,
+  TALON_ACTION_KIND,
+  TALON_RULE_KIND,
+  type ActionKind,
+  type ClusterTalonAction,
+  type ClusterTalonRule,
+  type Condition,
+  type RuleKind,
+  type TalonAction,
+  type TalonRule,
+} from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.js';
 import { terminalUnlessRetryable } from '../errors.js';
-import { compileAction, compileRule } from '../rules/compiler.js';
+import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
 import { RuleIndex } from '../rules/rule-index.js';
-import type { CompiledRule } from '../rules/types.js';
+import { ruleKey, type CompiledRule } from '../rules/types.js';
 import { ReconcileQueue } from './reconcile-queue.js';
 import { Reporter, type ConditionEventSink } from './reporter.js';
 
+/** An informer cache. Cluster-scoped kinds are looked up with namespace ''. */
 export interface ObjectStore<T> {
   get(namespace: string, name: string): T | undefined;
   list(): readonly T[];
 }
 
+/** One of the four kinds this controller reconciles. */
+export type TalonKind = RuleKind | ActionKind;
+
 export interface StatusWriter {
-  /** Merge-patches the status subresource. Throws on failure: retryable ones are retried with backoff, others wait for the next change. */
-  patch(kind: 'TalonRule' | 'TalonAction', namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /**
+   * Merge-patches the status subresource of one object; `namespace` is '' for the
+   * cluster-scoped kinds. Throws on failure: retryable ones are retried with backoff, others wait for the next change.
+   */
+  patch(kind: TalonKind, namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
 }
 
 export interface ControllerLogger {
@@ -39,11 +60,12 @@ export interface ControllerLogger {
 export interface RuleControllerDeps {
   readonly rules: ObjectStore<TalonRule>;
   readonly actions: ObjectStore<TalonAction>;
+  readonly clusterRules: ObjectStore<ClusterTalonRule>;
+  readonly clusterActions: ObjectStore<ClusterTalonAction>;
   readonly registry: ActionnerRegistry;
   /** What a rule may name besides actionners: outputs and configured notifier instances. */
   readonly outputs: OutputRegistry;
   readonly notifiers: ReadonlySet<string>;
-  readonly controlNamespace: string;
   readonly cloudNamespaces: ReadonlySet<string>;
   readonly defaultTimeoutMs: number;
   readonly status: StatusWriter;
@@ -57,12 +79,15 @@ export interface RuleControllerDeps {
   readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure) => void;
 }
 
-type Kind = 'rule' | 'action';
-const keyOf = (kind: Kind, ns: string, name: string): string => `${kind}:${ns}/${name}`;
-function splitKey(key: string): { kind: Kind; namespace: string; name: string } {
+const isClusterKind = (kind: TalonKind): boolean => kind === CLUSTER_TALON_RULE_KIND || kind === CLUSTER_TALON_ACTION_KIND;
+const isRuleKind = (kind: TalonKind): kind is RuleKind => kind === TALON_RULE_KIND || kind === CLUSTER_TALON_RULE_KIND;
+
+/** The queue key of an object: `Kind:namespace/name`, namespace '' for the cluster-scoped kinds. */
+const keyOf = (kind: TalonKind, ns: string, name: string): string => `${kind}:${isClusterKind(kind) ? '' : ns}/${name}`;
+function splitKey(key: string): { kind: TalonKind; namespace: string; name: string } {
   const colon = key.indexOf(':');
   const slash = key.indexOf('/', colon);
-  return { kind: key.slice(0, colon) as Kind, namespace: key.slice(colon + 1, slash), name: key.slice(slash + 1) };
+  return { kind: key.slice(0, colon) as TalonKind, namespace: key.slice(colon + 1, slash), name: key.slice(slash + 1) };
 }
 
 function meta(obj: KubernetesObject): { namespace: string; name: string; generation: number } {
@@ -73,9 +98,13 @@ function meta(obj: KubernetesObject): { namespace: string; name: string; generat
   };
 }
 
+type Cached =
+  | { readonly rule: true; readonly kind: RuleKind; readonly obj: TalonRule | ClusterTalonRule }
+  | { readonly rule: false; readonly kind: ActionKind; readonly obj: TalonAction | ClusterTalonAction };
+
 export class RuleController {
   private readonly compiled = new Map<string, CompiledRule>();
-  /** `namespace/actionName` → keys of rules referencing it. */
+  /** Queue key of an action → queue keys of the rules referencing it. */
   private readonly rulesByAction = new Map<string, Set<string>>();
   private readonly refsOfRule = new Map<string, string[]>();
   private readonly queue: ReconcileQueue;
@@ -91,7 +120,7 @@ export class RuleController {
 
   constructor(private readonly deps: RuleControllerDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.index = RuleIndex.build([], deps.controlNamespace);
+    this.index = RuleIndex.build([]);
     this.reporter = new Reporter({ status: deps.status, ...(deps.events ? { events: deps.events } : {}) });
     this.queue = new ReconcileQueue({
       reconcile: (key) => this.reconcile(key),
@@ -108,20 +137,16 @@ export class RuleController {
   }
 
   /**
-   * Call once both informers have synced (so a rule never sees its actions' cache half-filled):
-   * enqueues every cached object; `isLoaded()` turns
-   * true once each of those has been reconciled (successfully or with a condition) once.
+   * Call once all four informers have synced (so a rule never sees its actions' cache
+   * half-filled): enqueues every cached object; `isLoaded()` turns true once each of those has
+   * been reconciled (successfully or with a condition) once.
    */
   start(): void {
     this.started = true;
     const keys = new Set<string>();
-    for (const a of this.deps.actions.list()) {
-      const m = meta(a);
-      keys.add(keyOf('action', m.namespace, m.name));
-    }
-    for (const r of this.deps.rules.list()) {
-      const m = meta(r);
-      keys.add(keyOf('rule', m.namespace, m.name));
+    for (const { kind, obj } of this.everything()) {
+      const m = meta(obj);
+      keys.add(keyOf(kind, m.namespace, m.name));
     }
     this.initialKeys = keys;
     if (keys.size === 0) this.markLoaded();
@@ -136,32 +161,48 @@ export class RuleController {
     this.queue.stop();
   }
 
-  onRule(type: 'add' | 'update' | 'delete', obj: TalonRule, old?: TalonRule): void {
+  /** An informer event on a TalonRule or a ClusterTalonRule (`kind`). */
+  onRule(kind: RuleKind, type: 'add' | 'update' | 'delete', obj: TalonRule | ClusterTalonRule, old?: TalonRule | ClusterTalonRule): void {
     if (!this.started) return;
     if (type === 'update' && old && meta(old).generation === meta(obj).generation && meta(obj).generation !== 0) return;
     const m = meta(obj);
-    this.queue.add(keyOf('rule', m.namespace, m.name));
+    this.queue.add(keyOf(kind, m.namespace, m.name));
   }
 
-  onAction(type: 'add' | 'update' | 'delete', obj: TalonAction, old?: TalonAction): void {
+  /** An informer event on a TalonAction or a ClusterTalonAction (`kind`); the rules referencing it follow. */
+  onAction(kind: ActionKind, type: 'add' | 'update' | 'delete', obj: TalonAction | ClusterTalonAction, old?: TalonAction | ClusterTalonAction): void {
     if (!this.started) return;
     if (type === 'update' && old && meta(old).generation === meta(obj).generation && meta(obj).generation !== 0) return;
     const m = meta(obj);
-    this.queue.add(keyOf('action', m.namespace, m.name));
-    for (const ruleKey of this.rulesByAction.get(`${m.namespace}/${m.name}`) ?? []) this.queue.add(ruleKey);
+    const key = keyOf(kind, m.namespace, m.name);
+    this.queue.add(key);
+    for (const ruleKey of this.rulesByAction.get(key) ?? []) this.queue.add(ruleKey);
   }
 
   /** Re-reconciles everything (periodic resync); unchanged objects produce no writes. */
   resyncAll(): void {
-    for (const a of this.deps.actions.list()) this.onAction('add', a);
-    for (const r of this.deps.rules.list()) this.onRule('add', r);
+    for (const e of this.everything()) {
+      if (e.rule) this.onRule(e.kind, 'add', e.obj);
+      else this.onAction(e.kind, 'add', e.obj);
+    }
+  }
+
+  /** Every cached object with its kind: actions first, so a first pass finds rules' references. */
+  private everything(): Cached[] {
+    const d = this.deps;
+    return [
+      ...d.clusterActions.list().map((obj): Cached => ({ rule: false, kind: CLUSTER_TALON_ACTION_KIND, obj })),
+      ...d.actions.list().map((obj): Cached => ({ rule: false, kind: TALON_ACTION_KIND, obj })),
+      ...d.clusterRules.list().map((obj): Cached => ({ rule: true, kind: CLUSTER_TALON_RULE_KIND, obj })),
+      ...d.rules.list().map((obj): Cached => ({ rule: true, kind: TALON_RULE_KIND, obj })),
+    ];
   }
 
   private async reconcile(key: string): Promise<void> {
     const { kind, namespace, name } = splitKey(key);
     try {
-      if (kind === 'rule') await this.reconcileRule(namespace, name);
-      else await this.reconcileAction(namespace, name);
+      if (isRuleKind(kind)) await this.reconcileRule(kind, namespace, name);
+      else await this.reconcileAction(kind, namespace, name);
     } catch (err) {
       throw terminalUnlessRetryable(err);
     } finally {
@@ -175,10 +216,10 @@ export class RuleController {
     this.loaded = true;
   }
 
-  private async reconcileAction(namespace: string, name: string): Promise<void> {
-    const action = this.deps.actions.get(namespace, name);
+  private async reconcileAction(kind: ActionKind, namespace: string, name: string): Promise<void> {
+    const action = kind === CLUSTER_TALON_ACTION_KIND ? this.deps.clusterActions.get('', name) : this.deps.actions.get(namespace, name);
     if (!action) return;
-    const result = compileAction(action, this.compileDeps());
+    const result = compileAction(kind, action, this.compileDeps());
     const conds = result.conditions;
     const accepted = conds.accepted;
     let next = setCondition(action.status?.conditions ?? [], { type: ConditionType.Accepted, ...accepted, observedGeneration: meta(action).generation }, this.now());
@@ -193,21 +234,29 @@ export class RuleController {
       },
       this.now(),
     );
-    await this.writeConditions('TalonAction', action, next);
+    await this.writeConditions(kind, action, next);
   }
 
-  private async reconcileRule(namespace: string, name: string): Promise<void> {
-    const ruleKey = keyOf('rule', namespace, name);
-    const indexKey = `${namespace}/${name}`;
-    const rule = this.deps.rules.get(namespace, name);
+  private async reconcileRule(kind: RuleKind, namespace: string, name: string): Promise<void> {
+    const queueKey = keyOf(kind, namespace, name);
+    const indexKey = ruleKey(kind, namespace, name);
+    const cluster = kind === CLUSTER_TALON_RULE_KIND;
+    const rule = cluster ? this.deps.clusterRules.get('', name) : this.deps.rules.get(namespace, name);
     if (!rule) {
-      this.setRefs(ruleKey, namespace, []);
+      this.setRefs(queueKey, namespace, []);
       if (this.compiled.delete(indexKey)) this.schedulePublish();
       return;
     }
     const generation = meta(rule).generation;
-    const result = compileRule(rule, (actionName: string) => this.deps.actions.get(namespace, actionName), this.compileDeps(indexKey));
-    this.setRefs(ruleKey, namespace, result.refs);
+    // A ClusterTalonRule never sees a TalonAction: the compiler refuses such a reference.
+    const lookup = (ref: ActionRef): TalonAction | ClusterTalonAction | undefined =>
+      ref.kind === CLUSTER_TALON_ACTION_KIND
+        ? this.deps.clusterActions.get('', ref.name)
+        : cluster
+          ? undefined
+          : this.deps.actions.get(namespace, ref.name);
+    const result = compileRule(kind, rule, lookup, this.compileDeps(indexKey));
+    this.setRefs(queueKey, namespace, result.refs);
 
     let conds: Condition[] = rule.status?.conditions ?? [];
     const now = this.now();
@@ -234,25 +283,26 @@ export class RuleController {
         },
         now,
       );
-      this.deps.logger.info('rule not loaded', { rule: indexKey, reason: notAccepted ? accepted.reason : resolvedRefs.reason });
+      this.deps.logger.info('rule not loaded', { kind, rule: indexKey, reason: notAccepted ? accepted.reason : resolvedRefs.reason });
     }
-    await this.writeConditions('TalonRule', rule, conds);
+    await this.writeConditions(kind, rule, conds);
   }
 
-  private async writeConditions(kind: 'TalonRule' | 'TalonAction', obj: TalonRule | TalonAction, conditions: Condition[]): Promise<void> {
+  private async writeConditions(kind: TalonKind, obj: TalonRule | TalonAction, conditions: Condition[]): Promise<void> {
     await this.reporter.setConditions(kind, obj, conditions);
   }
 
-  private setRefs(ruleKey: string, namespace: string, refs: readonly string[]): void {
-    for (const old of this.refsOfRule.get(ruleKey) ?? []) this.rulesByAction.get(old)?.delete(ruleKey);
-    const keys = refs.map((r) => `${namespace}/${r}`);
+  /** Records which actions the rule with queue key `ruleQueueKey` (in `namespace`) references. */
+  private setRefs(ruleQueueKey: string, namespace: string, refs: readonly ActionRef[]): void {
+    for (const old of this.refsOfRule.get(ruleQueueKey) ?? []) this.rulesByAction.get(old)?.delete(ruleQueueKey);
+    const keys = refs.map((r) => keyOf(r.kind, namespace, r.name));
     for (const k of keys) {
       let set = this.rulesByAction.get(k);
       if (!set) this.rulesByAction.set(k, (set = new Set()));
-      set.add(ruleKey);
+      set.add(ruleQueueKey);
     }
-    if (keys.length) this.refsOfRule.set(ruleKey, keys);
-    else this.refsOfRule.delete(ruleKey);
+    if (keys.length) this.refsOfRule.set(ruleQueueKey, keys);
+    else this.refsOfRule.delete(ruleQueueKey);
   }
 
   private compileDeps(ruleKey?: string) {
@@ -261,7 +311,6 @@ export class RuleController {
       registry: this.deps.registry,
       outputs: this.deps.outputs,
       notifiers: this.deps.notifiers,
-      controlNamespace: this.deps.controlNamespace,
       defaultTimeoutMs: this.deps.defaultTimeoutMs,
       cloudNamespaces: this.deps.cloudNamespaces,
       match: {
@@ -281,7 +330,7 @@ export class RuleController {
   }
 
   private flushIndex(): void {
-    this.index = RuleIndex.build([...this.compiled.values()], this.deps.controlNamespace);
+    this.index = RuleIndex.build([...this.compiled.values()]);
     this.deps.publish(this.index);
   }
 }

@@ -18,7 +18,7 @@ import { Dispatcher, type DispatcherDeps } from './dispatcher.js';
 import type { FalcoEvent } from '../falco/event.js';
 import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
-import type { CompiledAction, CompiledRule } from '../rules/types.js';
+import { ruleKey, type CompiledAction, type CompiledRule } from '../rules/types.js';
 
 class CollectingSink implements OutcomeSink {
   readonly outcomes: Outcome[] = [];
@@ -70,15 +70,19 @@ function action(actionner: Actionner, over: Partial<CompiledAction> = {}): Compi
   return { name: over.name ?? actionner.info.name, actionner, params: {}, continue: true, ignoreErrors: false, timeoutMs: 5000, additionalContexts: [], ...over };
 }
 
+/** A ClusterTalonRule, or with `scope: 'tenant'` a TalonRule (in `namespace`, default talon-system). */
 function rule(name: string, actions: CompiledAction[], over: Partial<CompiledRule> = {}): CompiledRule {
-  const namespace = over.namespace ?? 'talon-system';
+  const scope = over.scope ?? 'cluster';
+  const kind = scope === 'cluster' ? 'ClusterTalonRule' : 'TalonRule';
+  const namespace = over.namespace ?? (scope === 'cluster' ? '' : 'talon-system');
   return {
-    key: `${namespace}/${name}`,
+    kind,
+    key: ruleKey(kind, namespace, name),
     namespace,
     name,
     uid: `uid-${name}`,
     generation: 1,
-    scope: 'cluster',
+    scope,
     order: 0,
     continue: true,
     suspend: false,
@@ -92,7 +96,6 @@ function rule(name: string, actions: CompiledAction[], over: Partial<CompiledRul
 }
 
 const identity: OperatorIdentity = {
-  controlNamespace: 'talon-system',
   protectedNamespaces: new Set(['kube-system', 'talon-system']),
   podName: 'talon-operator-abc',
   podNamespace: 'talon-system',
@@ -465,7 +468,7 @@ test('outcomes carry rule, target with uid, timings and the alert', async () => 
   await d.drain();
   const o = sink.outcomes[0];
   assert.ok(o);
-  assert.deepEqual(o.rule, { namespace: 'talon-system', name: 'r', uid: 'uid-r' });
+  assert.deepEqual(o.rule, { kind: 'ClusterTalonRule', namespace: '', name: 'r', uid: 'uid-r' });
   assert.deepEqual(o.target, { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: 'web-1', uid: pod.metadata?.uid });
   assert.equal(o.traceId, ev.traceId);
   assert.equal(o.falcoRule, ev.rule);
@@ -501,7 +504,7 @@ test("an artifact goes to the action's output before the outcome is recorded; th
     assert.deepEqual([o.result, o.reason], ['Succeeded', 'Labeled']);
     assert.ok(o.artifact, 'the outcome carries the location');
     assert.deepEqual({ ...o.artifact, location: '' }, { output: 'local:file', location: '', bytes: 14, truncated: false });
-    assert.ok(o.artifact.location.startsWith(join(dir, 'talon-system', 'logs') + '/'));
+    assert.ok(o.artifact.location.startsWith(join(dir, '_cluster', 'logs') + '/'));
     assert.equal(readFileSync(o.artifact.location, 'utf8'), 'line 1\nline 2\n');
     assert.match(o.message, /^collected 2 lines \(artifact stored by local:file at .*web-1\.log, 14 bytes\)$/);
     assert.deepEqual(o.objects, [{ kind: 'Pod', namespace: 'default', name: 'web-1' }]);

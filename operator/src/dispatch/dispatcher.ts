@@ -367,7 +367,7 @@ export class Dispatcher {
     const outcome: Outcome = {
       time: new Date(this.now()).toISOString(),
       traceId: ev.traceId,
-      rule: { namespace: rule.namespace, name: rule.name, uid: rule.uid },
+      rule: { kind: rule.kind, namespace: rule.namespace, name: rule.name, uid: rule.uid },
       action: action.name,
       actionner: action.actionner.info.name,
       target: withUid(target, res),

@@ -7,7 +7,6 @@ import { resolveTarget, type ResolvedTarget, type TargetSubject } from '../falco
 import { checkGuards, protectedNamespaceGuard, type GuardResult, protectedObjectGuard, requiredFieldsGuard, selfProtectionGuard, tenancyGuard, type GuardInput } from './guards.js';
 
 const identity: OperatorIdentity = {
-  controlNamespace: 'talon-system',
   protectedNamespaces: new Set(['kube-system', 'talon-system']),
   podName: 'talon-operator-abc',
   podNamespace: 'talon-system',

@@ -1,10 +1,10 @@
 /**
  * The metrics face of outcomes: an OutcomeSink that counts actions by actionner and result,
  * records action duration and ingest-to-action latency, and counts matches/suppressions.
- * Labels are bounded (actionner names and four results; never rule or pod names).
+ * Labels are bounded (actionner names, four results, two scopes; never rule or pod names).
  */
 import type { FalcoEvent } from '../falco/event.js';
-import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { ruleKindOf, type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from './types.js';
 import type { ActionResultLabel, Metrics } from '../observability/metrics.js';
 
@@ -15,7 +15,12 @@ const RESULT_LABEL: Readonly<Record<Outcome['result'], ActionResultLabel>> = {
   DryRun: 'dryrun',
 };
 
-export function metricsSink(metrics: Metrics, controlNamespace: string): OutcomeSink {
+/** The `scope` label of a rule match: 'cluster' for a ClusterTalonRule, 'tenant' for a TalonRule. */
+export function scopeLabel(rule: Pick<RuleRef, 'kind' | 'namespace'>): 'cluster' | 'tenant' {
+  return ruleKindOf(rule) === 'ClusterTalonRule' ? 'cluster' : 'tenant';
+}
+
+export function metricsSink(metrics: Metrics): OutcomeSink {
   return {
     record(o: Outcome): void {
       metrics.actions.inc({ actionner: o.actionner, result: RESULT_LABEL[o.result] });
@@ -25,7 +30,7 @@ export function metricsSink(metrics: Metrics, controlNamespace: string): Outcome
       }
     },
     matched(rule: RuleRef, _ev: FalcoEvent): void {
-      metrics.ruleMatches.inc({ scope: rule.namespace === controlNamespace ? 'cluster' : 'tenant' });
+      metrics.ruleMatches.inc({ scope: scopeLabel(rule) });
     },
     suppressed(_rule: RuleRef, _ev: FalcoEvent, _why: SuppressReason): void {
       metrics.eventsSuppressed.inc();

@@ -201,7 +201,7 @@ async function wiring(defaults: string[]) {
   const registry = new NotifierRegistry(builtinNotifiers());
   const endpoints = await registry.endpoints({ k8sevents: { type: 'k8sevents', timeoutMs: 1000, retries: 0, queueSize: 10, concurrency: 1, config: {} } }, { log: { debug() {}, info() {}, warn() {}, error() {} }, events });
   const r = new NotifierRouter({ endpoints, defaults, metrics });
-  const sink = fanOutSinks([metricsSink(metrics, 'talon-system'), status, r]);
+  const sink = fanOutSinks([metricsSink(metrics), status, r]);
   const settle = async () => {
     await r.idle();
     await events.idle();

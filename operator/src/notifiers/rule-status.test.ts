@@ -2,33 +2,39 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiError, falcoEvent } from '../../test/fakes/kube.js';
 import { type Outcome, type OutcomeReason, type OutcomeResult } from '../api/v1alpha1/outcome.js';
-import { RuleStatusAggregator, type RuleStatusCounters, type RuleStatusDeps, type RuleStatusSnapshot } from './rule-status.js';
+import { RuleStatusAggregator, type RuleObjectRef, type RuleStatusCounters, type RuleStatusDeps, type RuleStatusSnapshot } from './rule-status.js';
+
+/** `TalonRule/ns/name`, or `ClusterTalonRule//name`. */
+const storeKey = (r: RuleObjectRef): string => `${r.kind}/${r.namespace}/${r.name}`;
 
 /** A status subresource with resourceVersion preconditions; failure injection per patch. */
 class FakeStatusStore {
   readonly rules = new Map<string, { rv: number; status: Partial<RuleStatusCounters> }>();
   patches = 0;
   failWith: ((n: number) => number | undefined) | undefined;
-  add(ns: string, name: string, status: Partial<RuleStatusCounters> = {}): void {
-    this.rules.set(`${ns}/${name}`, { rv: 1, status });
+  add(ns: string, name: string, status: Partial<RuleStatusCounters> = {}, kind: RuleObjectRef['kind'] = 'TalonRule'): void {
+    this.rules.set(storeKey({ kind, namespace: ns, name }), { rv: 1, status });
+  }
+  status(ns: string, name: string, kind: RuleObjectRef['kind'] = 'TalonRule'): Partial<RuleStatusCounters> | undefined {
+    return this.rules.get(storeKey({ kind, namespace: ns, name }))?.status;
   }
   /** Another writer (a second replica, the reconciler's conditions) bumps the resourceVersion. */
   touch(ns: string, name: string): void {
-    const r = this.rules.get(`${ns}/${name}`);
+    const r = this.rules.get(storeKey({ kind: 'TalonRule', namespace: ns, name }));
     if (r) r.rv += 1;
   }
   deps(): RuleStatusDeps {
     return {
-      getStatus: async (ns, name): Promise<RuleStatusSnapshot | undefined> => {
-        const r = this.rules.get(`${ns}/${name}`);
+      getStatus: async (ref): Promise<RuleStatusSnapshot | undefined> => {
+        const r = this.rules.get(storeKey(ref));
         return r ? { resourceVersion: String(r.rv), status: structuredClone(r.status) } : undefined;
       },
-      patchStatus: async (ns, name, patch, rv) => {
+      patchStatus: async (ref, patch, rv) => {
         this.patches += 1;
         await Promise.resolve();
         const code = this.failWith?.(this.patches);
         if (code !== undefined) throw apiError(code, 'injected');
-        const r = this.rules.get(`${ns}/${name}`);
+        const r = this.rules.get(storeKey(ref));
         if (!r) throw apiError(404, 'gone');
         if (rv !== undefined && rv !== String(r.rv)) throw apiError(409, 'conflict');
         r.status = { ...r.status, ...structuredClone(patch) };
@@ -76,7 +82,7 @@ test('counts matches, suppressions and results; last outcomes newest first, at m
   agg.record(outcome('Skipped', 12));
   agg.record(outcome('DryRun', 13));
   await agg.flush();
-  const s = store.rules.get('talon-system/kill')?.status;
+  const s = store.status('talon-system', 'kill');
   assert.equal(s?.matchedEvents, 12);
   assert.equal(s?.suppressedEvents, 1);
   assert.deepEqual(s?.results, { succeeded: 6, failed: 6, skipped: 1, dryRun: 1 });
@@ -96,7 +102,7 @@ test('counters continue from the stored status (a restart does not reset them) a
   agg.record(outcome('Succeeded', 1));
   await agg.flush();
   await agg.flush();
-  const s = store.rules.get('talon-system/kill')?.status;
+  const s = store.status('talon-system', 'kill');
   assert.equal(s?.matchedEvents, 101);
   assert.deepEqual(s?.results, { succeeded: 91, failed: 1, skipped: 2, dryRun: 0 });
   assert.deepEqual(
@@ -134,7 +140,7 @@ test('storm: 10,000 alerts with failing and conflicting patches and a second wri
   assert.ok(store.patches > 50, 'flushes interleaved with the storm');
   store.failWith = undefined;
   for (let i = 0; i < 5; i++) await agg.flush();
-  const s = store.rules.get('talon-system/kill')?.status;
+  const s = store.status('talon-system', 'kill');
   assert.equal(s?.matchedEvents, N + 5);
   assert.equal(s?.suppressedEvents, suppressed);
   assert.deepEqual(s?.results, want);
@@ -149,4 +155,29 @@ test('a deleted rule is forgotten', async () => {
   await agg.flush();
   assert.equal(agg.view('talon-system', 'kill'), undefined);
   assert.equal(store.patches, 0);
+});
+
+test('ClusterTalonRule status: patched on the cluster-scoped object, counted apart from a same-named TalonRule', async () => {
+  const store = new FakeStatusStore();
+  store.add('', 'kill', {}, 'ClusterTalonRule');
+  store.add('talon-system', 'kill');
+  const agg = new RuleStatusAggregator(store.deps());
+  const ev = falcoEvent({});
+  const cluster = { kind: 'ClusterTalonRule' as const, namespace: '', name: 'kill' };
+  agg.matched(cluster, ev);
+  agg.matched(cluster, ev);
+  agg.record({ ...outcome('Succeeded', 1), rule: cluster });
+  agg.matched(ruleRef, ev);
+  // A RuleRef without a kind and with namespace '' names a ClusterTalonRule too.
+  agg.suppressed({ namespace: '', name: 'kill' }, ev, 'Cooldown');
+  await agg.flush();
+  const c = store.status('', 'kill', 'ClusterTalonRule');
+  assert.equal(c?.matchedEvents, 2);
+  assert.equal(c?.suppressedEvents, 1);
+  assert.deepEqual(c?.results, { succeeded: 1, failed: 0, skipped: 0, dryRun: 0 });
+  const t = store.status('talon-system', 'kill');
+  assert.equal(t?.matchedEvents, 1);
+  assert.deepEqual(t?.results, { succeeded: 0, failed: 0, skipped: 0, dryRun: 0 });
+  assert.equal(agg.view('', 'kill')?.matchedEvents, 2);
+  assert.equal(agg.view('talon-system', 'kill')?.matchedEvents, 1);
 });

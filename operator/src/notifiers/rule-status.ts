@@ -1,5 +1,6 @@
 /**
- * Coalesces what the dispatcher reports into TalonRule status (DESIGN.md §2 status, §5):
+ * Coalesces what the dispatcher reports into the status of TalonRules and ClusterTalonRules
+ * (DESIGN.md §2 status, §5):
  * `matchedEvents`, `suppressedEvents`, `results` {succeeded, failed, skipped, dryRun},
  * `lastMatchedTime` and `lastOutcomes` (newest first, at most `maxOutcomes`).
  *
@@ -15,7 +16,7 @@
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { ruleKindOf, type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from './types.js';
 import { fromKubeError } from '../errors.js';
 import { Periodic } from '../lib/periodic.js';
@@ -53,14 +54,21 @@ export interface RuleStatusSnapshot {
   readonly status?: Partial<RuleStatusCounters>;
 }
 
+/** Which rule object a status belongs to: a TalonRule, or a ClusterTalonRule (`namespace` ''). */
+export interface RuleObjectRef {
+  readonly kind: 'TalonRule' | 'ClusterTalonRule';
+  readonly namespace: string;
+  readonly name: string;
+}
+
 export interface RuleStatusDeps {
   /** The rule's current status; undefined when the rule does not exist. */
-  getStatus(namespace: string, name: string): Promise<RuleStatusSnapshot | undefined>;
+  getStatus(rule: RuleObjectRef): Promise<RuleStatusSnapshot | undefined>;
   /**
    * Merge-patches `patch` into the rule's status subresource, only if the rule is still at
    * `resourceVersion` when given (else a 409 error); returns the new resourceVersion.
    */
-  patchStatus(namespace: string, name: string, patch: RuleStatusCounters, resourceVersion?: string): Promise<string | undefined>;
+  patchStatus(rule: RuleObjectRef, patch: RuleStatusCounters, resourceVersion?: string): Promise<string | undefined>;
   readonly maxOutcomes?: number;
   readonly messageMax?: number;
   readonly log?: LogPort;
@@ -77,8 +85,7 @@ interface Delta {
 }
 
 interface RuleState {
-  readonly namespace: string;
-  readonly name: string;
+  readonly ref: RuleObjectRef;
   base: RuleStatusCounters | undefined;
   resourceVersion: string | undefined;
   delta: Delta;
@@ -103,6 +110,12 @@ function normalise(s: Partial<RuleStatusCounters> | undefined): RuleStatusCounte
     lastOutcomes: Array.isArray(s?.lastOutcomes) ? s.lastOutcomes : [],
   };
 }
+
+/** A ClusterTalonRule `x` and a TalonRule `ns/x` never share a state: `Kind/namespace/name`. */
+const stateKey = (rule: Pick<RuleRef, 'kind' | 'namespace' | 'name'>): string => {
+  const kind = ruleKindOf(rule);
+  return `${kind}/${kind === 'ClusterTalonRule' ? '' : rule.namespace}/${rule.name}`;
+};
 
 const later = (a: string | undefined, b: string | undefined): string | undefined => (a === undefined ? b : b === undefined ? a : a > b ? a : b);
 
@@ -150,9 +163,12 @@ export class RuleStatusAggregator implements OutcomeSink {
     if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
   }
 
-  /** The status this process would write now for a rule (stored base + unflushed deltas), for tests and debugging. */
+  /**
+   * The status this process would write now for a rule (stored base + unflushed deltas), for
+   * tests and debugging; `namespace` '' names a ClusterTalonRule.
+   */
   view(namespace: string, name: string): RuleStatusCounters | undefined {
-    const s = this.rules.get(`${namespace}/${name}`);
+    const s = this.rules.get(stateKey({ namespace, name }));
     return s === undefined ? undefined : this.combine(s.base ?? normalise(undefined), s.delta);
   }
 
@@ -174,10 +190,12 @@ export class RuleStatusAggregator implements OutcomeSink {
   }
 
   private state(rule: RuleRef): RuleState {
-    const key = `${rule.namespace}/${rule.name}`;
+    const key = stateKey(rule);
     let s = this.rules.get(key);
     if (s === undefined) {
-      s = { namespace: rule.namespace, name: rule.name, base: undefined, resourceVersion: undefined, delta: emptyDelta() };
+      const kind = ruleKindOf(rule);
+      const ref: RuleObjectRef = { kind, namespace: kind === 'ClusterTalonRule' ? '' : rule.namespace, name: rule.name };
+      s = { ref, base: undefined, resourceVersion: undefined, delta: emptyDelta() };
       this.rules.set(key, s);
     }
     return s;
@@ -209,7 +227,7 @@ export class RuleStatusAggregator implements OutcomeSink {
   private async flushOne(key: string, s: RuleState): Promise<void> {
     try {
       if (s.base === undefined) {
-        const snap = await this.deps.getStatus(s.namespace, s.name);
+        const snap = await this.deps.getStatus(s.ref);
         if (snap === undefined) {
           this.rules.delete(key);
           return;
@@ -225,7 +243,7 @@ export class RuleStatusAggregator implements OutcomeSink {
     s.delta = emptyDelta();
     const next = this.combine(s.base, sending);
     try {
-      const rv = await this.deps.patchStatus(s.namespace, s.name, next, s.resourceVersion);
+      const rv = await this.deps.patchStatus(s.ref, next, s.resourceVersion);
       s.base = next;
       s.resourceVersion = rv;
     } catch (err) {

@@ -2,15 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { Type } from '@sinclair/typebox';
 import { ActionnerRegistry } from '../actionners/registry.js';
 import { builtinActionners } from '../actionners/index.js';
 import { ok, type Actionner, type ActionnerInfo } from '../actionners/types.js';
-import type { TalonAction, TalonActionSpec, TalonRule, TalonRuleSpec } from '../api/v1alpha1/types.js';
+import type { ClusterTalonAction, ClusterTalonRule, TalonAction, TalonActionSpec, TalonRule, TalonRuleSpec } from '../api/v1alpha1/types.js';
 import { OutputRegistry } from '../outputs/registry.js';
 import { builtinOutputs } from '../outputs/index.js';
-import { compileAction, compileRule, mergeParameters, referencedActions, type CompileDeps } from './compiler.js';
+import { compileAction, compileRule, mergeParameters, referencedActions, type ActionRef, type CompileDeps } from './compiler.js';
 import type { FalcoEvent } from '../falco/event.js';
 
 function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<typeof Type.Object>[0] = {}): Actionner {
@@ -67,32 +67,51 @@ const deps = (over: Partial<CompileDeps> = {}): CompileDeps => ({
   registry,
   outputs,
   notifiers: new Set(['k8sevents', 'slack-security']),
-  controlNamespace: 'talon-system',
   defaultTimeoutMs: 10_000,
   cloudNamespaces: new Set<string>(),
   ...over,
 });
 
-const talonAction = (name: string, spec: TalonActionSpec, namespace = 'talon-system'): TalonAction => ({
+const talonAction = (name: string, spec: TalonActionSpec, namespace = 'shop'): TalonAction => ({
   apiVersion: 'talon.dev/v1alpha1',
   kind: 'TalonAction',
   metadata: { name, namespace, generation: 1 },
   spec,
 });
 
-const talonRule = (spec: TalonRuleSpec, namespace = 'talon-system', name = 'terminal-shell'): TalonRule => ({
+const clusterAction = (name: string, spec: TalonActionSpec): ClusterTalonAction => ({
+  apiVersion: 'talon.dev/v1alpha1',
+  kind: 'ClusterTalonAction',
+  metadata: { name, generation: 1 },
+  spec,
+});
+
+const talonRule = (spec: TalonRuleSpec, namespace = 'shop', name = 'terminal-shell'): TalonRule => ({
   apiVersion: 'talon.dev/v1alpha1',
   kind: 'TalonRule',
   metadata: { name, namespace, uid: 'uid-1', generation: 7 },
   spec,
 });
 
-const lookup = (...actions: TalonAction[]) => (name: string) => actions.find((a) => a.metadata.name === name);
+const clusterRule = (spec: TalonRuleSpec, name = 'terminal-shell'): ClusterTalonRule => ({
+  apiVersion: 'talon.dev/v1alpha1',
+  kind: 'ClusterTalonRule',
+  metadata: { name, uid: 'uid-1', generation: 7 },
+  spec,
+});
 
-const labelSuspicious = talonAction('label-suspicious', {
+/** Finds an action by the reference's kind and name (the caller of compileRule scopes TalonActions to the rule's namespace). */
+const lookup =
+  (...actions: (TalonAction | ClusterTalonAction)[]) =>
+  (ref: ActionRef) =>
+    actions.find((a) => a.kind === ref.kind && a.metadata.name === ref.name);
+
+const LABEL_SPEC: TalonActionSpec = {
   actionner: 'kubernetes:label',
   parameters: { labels: { 'talon.dev/suspicious': 'true', keep: 'a' } },
-});
+};
+const labelSuspicious = clusterAction('label-suspicious', LABEL_SPEC);
+const tenantLabel = talonAction('label-suspicious', LABEL_SPEC);
 
 const shellRule = (): TalonRuleSpec => ({
   cooldown: '5m',
@@ -122,14 +141,14 @@ function event(rule: string, fields: Record<string, string>): FalcoEvent {
   };
 }
 
-test('a valid cluster rule compiles: references merged, defaults applied, everything frozen', () => {
-  const res = compileRule(talonRule(shellRule()), lookup(labelSuspicious), deps());
+test('a valid ClusterTalonRule compiles: references merged, defaults applied, everything frozen', () => {
+  const res = compileRule('ClusterTalonRule', clusterRule(shellRule()), lookup(labelSuspicious), deps());
   assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
   const r = res.rule;
-  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.refs, [{ kind: 'ClusterTalonAction', name: 'label-suspicious' }]);
   assert.deepEqual(
-    [r.key, r.namespace, r.name, r.uid, r.generation, r.scope, r.order, r.continue, r.suspend, r.dryRun, r.cooldownMs],
-    ['talon-system/terminal-shell', 'talon-system', 'terminal-shell', 'uid-1', 7, 'cluster', 0, true, false, false, 300_000],
+    [r.kind, r.key, r.namespace, r.name, r.uid, r.generation, r.scope, r.order, r.continue, r.suspend, r.dryRun, r.cooldownMs],
+    ['ClusterTalonRule', 'terminal-shell', '', 'terminal-shell', 'uid-1', 7, 'cluster', 0, true, false, false, 300_000],
   );
   assert.equal(r.actions.length, 2);
   const [label, kill] = r.actions;
@@ -143,18 +162,19 @@ test('a valid cluster rule compiles: references merged, defaults applied, everyt
   assert.deepEqual(res.conditions.accepted, { status: 'True', reason: 'Valid', message: '' });
   assert.equal(r.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'shop' })), true);
   assert.equal(r.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'kube-system' })), false);
-  assert.deepEqual(labelSuspicious.spec.parameters, { labels: { 'talon.dev/suspicious': 'true', keep: 'a' } }, 'TalonAction untouched');
+  assert.deepEqual(labelSuspicious.spec.parameters, { labels: { 'talon.dev/suspicious': 'true', keep: 'a' } }, 'ClusterTalonAction untouched');
 });
 
 test('reference overrides: lists replace, maps merge, continue/ignoreErrors/timeout override', () => {
-  const np = talonAction('isolate', {
+  const np = clusterAction('isolate', {
     actionner: 'kubernetes:networkpolicy',
     parameters: { allowCidr: ['10.0.0.0/8', '192.168.0.0/16'], selector: { a: '1', b: '2' } },
     continue: true,
     timeoutSeconds: 5,
   });
   const res = compileRule(
-    talonRule({
+    'ClusterTalonRule',
+    clusterRule({
       actions: [{ action: 'isolate', parameters: { allowCidr: ['172.16.0.0/12'], selector: { b: '3' } }, continue: false, ignoreErrors: true, timeoutSeconds: 9 }],
     }),
     lookup(np),
@@ -177,9 +197,9 @@ test('mergeParameters is recursive for maps and never mutates its inputs', () =>
 test('an unknown parameter names the action, the actionner and the fix', () => {
   const spec = shellRule();
   spec.actions[1]!.parameters = { grace_period_seconds: 0 };
-  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
-  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.refs, [{ kind: 'ClusterTalonAction', name: 'label-suspicious' }]);
   assert.deepEqual(res.conditions.accepted, {
     status: 'False',
     reason: 'InvalidParameters',
@@ -191,48 +211,127 @@ test('an unknown parameter names the action, the actionner and the fix', () => {
 test('an unknown actionner is refused with a hint', () => {
   const spec = shellRule();
   spec.actions[1]!.actionner = 'kubernetes:terminat';
-  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'UnknownActionner');
   assert.equal(res.conditions.accepted.message, "spec.actions[1]: unknown actionner 'kubernetes:terminat' (did you mean 'kubernetes:terminate'?)");
 });
 
 test('a missing TalonAction: ResolvedRefs=False/ActionNotFound, Accepted stays True', () => {
-  const res = compileRule(talonRule(shellRule(), 'shop'), lookup(), deps());
+  const res = compileRule('TalonRule', talonRule(shellRule(), 'shop'), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
-  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.refs, [{ kind: 'TalonAction', name: 'label-suspicious' }], 'a TalonRule reference defaults to a TalonAction');
   assert.equal(res.conditions.accepted.status, 'True');
   assert.deepEqual(res.conditions.resolvedRefs, {
     status: 'False',
     reason: 'ActionNotFound',
     message: "spec.actions[0]: TalonAction 'label-suspicious' not found in the namespace 'shop'",
   });
+  const cluster = compileRule('ClusterTalonRule', clusterRule(shellRule()), lookup(tenantLabel), deps());
+  assert.ok(!cluster.ok);
+  assert.deepEqual(cluster.conditions.resolvedRefs, {
+    status: 'False',
+    reason: 'ActionNotFound',
+    message: "spec.actions[0]: ClusterTalonAction 'label-suspicious' not found",
+  });
 });
 
 test('a reference to an invalid TalonAction: ActionNotReady with its problem', () => {
   const broken = talonAction('label-suspicious', { actionner: 'kubernetes:label', parameters: { lables: { a: 'b' } } });
-  const res = compileRule(talonRule(shellRule()), lookup(broken), deps());
+  const res = compileRule('TalonRule', talonRule(shellRule()), lookup(broken), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.resolvedRefs.reason, 'ActionNotReady');
   assert.match(res.conditions.resolvedRefs.message, /^spec\.actions\[0\]: TalonAction 'label-suspicious' is not valid: .*unknown parameter 'lables' \(did you mean 'labels'\?\)/);
 });
 
 test('tenant rules: pod-level actions allowed, node-level and node-scoped actionners refused', () => {
-  const tenantLabel = talonAction('label-suspicious', labelSuspicious.spec, 'shop');
-  const okRes = compileRule(talonRule(shellRule(), 'shop'), lookup(tenantLabel), deps());
+  const okRes = compileRule('TalonRule', talonRule(shellRule(), 'shop'), lookup(tenantLabel), deps());
   assert.ok(okRes.ok);
-  assert.equal(okRes.rule.scope, 'tenant');
+  assert.deepEqual([okRes.rule.kind, okRes.rule.scope, okRes.rule.key, okRes.rule.namespace], ['TalonRule', 'tenant', 'shop/terminal-shell', 'shop']);
 
   const spec = shellRule();
   spec.actions[0]!.parameters = { level: 'node' };
   spec.actions.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
-  const res = compileRule(talonRule(spec, 'shop'), lookup(tenantLabel), deps());
+  const res = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(tenantLabel), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed');
-  assert.match(res.conditions.accepted.message, /^spec\.actions\[0\] kubernetes:label: acts on the node level, which tenant rules may not do; only rules in the namespace 'talon-system' may; spec\.actions\[2\] kubernetes:cordon: acts on the node level/);
+  assert.match(
+    res.conditions.accepted.message,
+    /^spec\.actions\[0\] kubernetes:label: acts on the node level, which a TalonRule may not do \(it is confined to its namespace\); only a ClusterTalonRule may; spec\.actions\[2\] kubernetes:cordon: acts on the node level/,
+  );
 
-  const cluster = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
-  assert.ok(cluster.ok, 'the same actions are fine in the control namespace');
+  const cluster = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(cluster.ok, 'the same actions are fine in a ClusterTalonRule');
+});
+
+test("scope comes from the kind alone: a TalonRule in the operator's own namespace is a tenant rule", () => {
+  const spec: TalonRuleSpec = { actions: [{ name: 'cordon', actionner: 'kubernetes:cordon' }] };
+  for (const ns of ['talon-system', 'kube-system', 'default']) {
+    const res = compileRule('TalonRule', talonRule(spec, ns), lookup(), deps());
+    assert.ok(!res.ok, ns);
+    assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed', ns);
+  }
+  // A ClusterTalonRule's namespace, if one is somehow set, is ignored: it is cluster-scoped.
+  const stray = { ...clusterRule(spec), metadata: { name: 'terminal-shell', namespace: 'shop', generation: 1 } };
+  const res = compileRule('ClusterTalonRule', stray, lookup(), deps());
+  assert.ok(res.ok);
+  assert.deepEqual([res.rule.scope, res.rule.namespace, res.rule.key], ['cluster', '', 'terminal-shell']);
+});
+
+test('reference kinds: a TalonRule may name a ClusterTalonAction; a ClusterTalonRule only ClusterTalonActions', () => {
+  // Same name in both kinds: `kind` decides which one is used.
+  const clusterKill = clusterAction('kill', { actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 5 } });
+  const tenantKill = talonAction('kill', { actionner: 'kubernetes:terminate', parameters: { gracePeriodSeconds: 9 } });
+  const spec: TalonRuleSpec = {
+    actions: [
+      { action: 'kill', kind: 'ClusterTalonAction', continue: true },
+      { action: 'kill' },
+    ],
+  };
+  const res = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(clusterKill, tenantKill), deps());
+  assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
+  assert.deepEqual(res.refs, [
+    { kind: 'ClusterTalonAction', name: 'kill' },
+    { kind: 'TalonAction', name: 'kill' },
+  ]);
+  assert.deepEqual(res.rule.actions.map((a) => a.params.gracePeriodSeconds), [5, 9]);
+
+  const cluster = compileRule('ClusterTalonRule', clusterRule({ actions: [{ action: 'kill' }] }), lookup(clusterKill, tenantKill), deps());
+  assert.ok(cluster.ok);
+  assert.deepEqual(cluster.rule.actions.map((a) => a.params.gracePeriodSeconds), [5], 'the default kind in a ClusterTalonRule');
+
+  const refused = compileRule('ClusterTalonRule', clusterRule({ actions: [{ action: 'kill', kind: 'TalonAction' }] }), lookup(clusterKill, tenantKill), deps());
+  assert.ok(!refused.ok);
+  assert.equal(refused.conditions.accepted.reason, 'InvalidSpec');
+  assert.equal(
+    refused.conditions.accepted.message,
+    'spec.actions[0]: a ClusterTalonRule may reference only ClusterTalonActions: set kind: ClusterTalonAction or leave kind out',
+  );
+  assert.equal(refused.conditions.resolvedRefs.reason, 'ActionNotFound');
+  assert.match(refused.conditions.resolvedRefs.message, /TalonAction 'kill': a ClusterTalonRule may reference only ClusterTalonActions/);
+});
+
+test('a TalonRule referencing a ClusterTalonAction is still held to tenant limits', () => {
+  const cordon = clusterAction('cordon', { actionner: 'kubernetes:cordon' });
+  const lambda = clusterAction('lambda', { actionner: 'aws:lambda', parameters: { functionName: 'f' } });
+  assert.ok(compileAction('ClusterTalonAction', cordon, deps()).ok, 'a ClusterTalonAction may use any actionner');
+  const res = compileRule(
+    'TalonRule',
+    talonRule({ actions: [{ action: 'cordon', kind: 'ClusterTalonAction' }, { action: 'lambda', kind: 'ClusterTalonAction' }] }, 'shop'),
+    lookup(cordon, lambda),
+    deps(),
+  );
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.match(res.conditions.accepted.message, /^spec\.actions\[0\] kubernetes:cordon: acts on the node level.*; spec\.actions\[1\] aws:lambda: uses the operator's cloud credentials, which the namespace 'shop' may not/);
+  assert.equal(res.conditions.resolvedRefs.status, 'True');
+  const allowed = compileRule(
+    'TalonRule',
+    talonRule({ actions: [{ action: 'lambda', kind: 'ClusterTalonAction' }] }, 'shop'),
+    lookup(lambda),
+    deps({ cloudNamespaces: new Set(['shop']) }),
+  );
+  assert.ok(allowed.ok);
 });
 
 test('cloud actionners and outputs: tenant rules only in allowed namespaces', () => {
@@ -243,7 +342,7 @@ test('cloud actionners and outputs: tenant rules only in allowed namespaces', ()
       { name: 'local-logs', actionner: 'kubernetes:log', output: { target: 'local:file' } },
     ],
   };
-  const refused = compileRule(talonRule(spec, 'shop'), lookup(), deps());
+  const refused = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps());
   assert.ok(!refused.ok);
   assert.equal(refused.conditions.accepted.reason, 'ScopeNotAllowed');
   const msg = refused.conditions.accepted.message;
@@ -251,13 +350,14 @@ test('cloud actionners and outputs: tenant rules only in allowed namespaces', ()
   assert.match(msg, /spec\.actions\[1\] kubernetes:log: output 'aws:s3'/);
   assert.doesNotMatch(msg, /actions\[2\]/);
 
-  const allowed = compileRule(talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
+  const allowed = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
   assert.ok(allowed.ok);
   assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'b', prefix: '' } });
 });
 
 test('outputs: the target must exist (with a did-you-mean) and its parameters validate, defaulted and frozen', () => {
   const res = compileRule(
+    'TalonRule',
     talonRule({
       actions: [
         { name: 'a', actionner: 'kubernetes:log', output: { target: 'local:fiel' } },
@@ -277,13 +377,13 @@ test('outputs: the target must exist (with a did-you-mean) and its parameters va
   assert.match(msg, /spec\.actions\[2\] kubernetes:log: output local:file: parameter 'path' must match pattern/);
   assert.match(msg, /spec\.actions\[3\] kubernetes:log: unknown output 'gcp:gcs'; known: aws:s3, local:file/);
 
-  const good = compileRule(talonRule({ actions: [{ name: 'a', actionner: 'kubernetes:log', output: { target: 'local:file' } }] }), lookup(), deps());
+  const good = compileRule('TalonRule', talonRule({ actions: [{ name: 'a', actionner: 'kubernetes:log', output: { target: 'local:file' } }] }), lookup(), deps());
   assert.ok(good.ok);
   const out = good.rule.actions[0]!.output!;
   assert.deepEqual(out, { target: 'local:file', parameters: { path: '' } });
   assert.ok(Object.isFrozen(out) && Object.isFrozen(out.parameters));
 
-  const action = compileAction(talonAction('capture', { actionner: 'kubernetes:tcpdump', output: { target: 'local:file', parameters: { path: '/abs' } } }), deps());
+  const action = compileAction('TalonAction', talonAction('capture', { actionner: 'kubernetes:tcpdump', output: { target: 'local:file', parameters: { path: '/abs' } } }), deps());
   assert.equal(action.ok, false);
   assert.equal(action.conditions.accepted.reason, 'InvalidOutput');
   assert.match(action.conditions.accepted.message, /^spec kubernetes:tcpdump: output local:file: parameter 'path' must match pattern/);
@@ -292,7 +392,7 @@ test('outputs: the target must exist (with a did-you-mean) and its parameters va
 test('notifiers: a rule may name only configured instances; names are deduplicated', () => {
   const spec = shellRule();
   spec.notifiers = ['slack-securty', 'k8sevents', 'pagerduty'];
-  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.deepEqual(res.conditions.accepted, {
     status: 'False',
@@ -304,18 +404,19 @@ test('notifiers: a rule may name only configured instances; names are deduplicat
   assert.equal(res.conditions.resolvedRefs.status, 'True');
 
   spec.notifiers = ['slack-security', 'k8sevents', 'slack-security'];
-  const ok = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  const ok = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(ok.ok);
   assert.deepEqual(ok.rule.notifiers, ['slack-security', 'k8sevents']);
 
-  const none = compileRule(talonRule(spec), lookup(labelSuspicious), deps({ notifiers: new Set() }));
+  const none = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps({ notifiers: new Set() }));
   assert.ok(!none.ok);
   assert.match(none.conditions.accepted.message, /unknown notifier 'slack-security'; configured: none/);
 });
 
 test('outputs: refused where the actionner produces no artifact, required where it must', () => {
   const res = compileRule(
-    talonRule({
+    'ClusterTalonRule',
+    clusterRule({
       actions: [
         { name: 'l', actionner: 'kubernetes:label', parameters: { labels: { a: 'b' } }, output: { target: 'local:file' } },
         { name: 'cap', actionner: 'kubernetes:tcpdump' },
@@ -335,23 +436,32 @@ test('outputs: refused where the actionner produces no artifact, required where 
 test('an invalid spec: InvalidSpec naming the field; refs still reported and resolved', () => {
   const spec = shellRule();
   spec.cooldown = 'soon';
-  const res = compileRule(talonRule(spec), lookup(), deps());
+  const res = compileRule('TalonRule', talonRule(spec), lookup(), deps());
   assert.ok(!res.ok);
-  assert.deepEqual(res.refs, ['label-suspicious']);
+  assert.deepEqual(res.refs, [{ kind: 'TalonAction', name: 'label-suspicious' }]);
   assert.deepEqual(res.conditions.accepted, {
     status: 'False',
     reason: 'InvalidSpec',
     message: 'spec.cooldown: must be a duration such as 30s, 5m, 1h or 1h30m',
   });
   assert.equal(res.conditions.resolvedRefs.reason, 'ActionNotFound');
-  assert.deepEqual(referencedActions({ actions: [{ action: 'a' }, { action: 'a' }, { name: 'x' }, 7] }), ['a']);
-  assert.deepEqual(referencedActions(null), []);
+  assert.deepEqual(referencedActions({ actions: [{ action: 'a' }, { action: 'a' }, { name: 'x' }, 7] }, 'TalonRule'), [{ kind: 'TalonAction', name: 'a' }]);
+  assert.deepEqual(
+    referencedActions({ actions: [{ action: 'a' }, { action: 'a', kind: 'ClusterTalonAction' }, { action: 'b', kind: 'Bogus' }] }, 'TalonRule'),
+    [
+      { kind: 'TalonAction', name: 'a' },
+      { kind: 'ClusterTalonAction', name: 'a' },
+      { kind: 'TalonAction', name: 'b' },
+    ],
+  );
+  assert.deepEqual(referencedActions({ actions: [{ action: 'a' }] }, 'ClusterTalonRule'), [{ kind: 'ClusterTalonAction', name: 'a' }]);
+  assert.deepEqual(referencedActions(null, 'TalonRule'), []);
 });
 
 test('an invalid match: InvalidMatch naming the field', () => {
   const spec = shellRule();
   spec.match = { outputFields: [{ key: 'proc.name', operator: 'Matches', values: ['(unclosed'] }] };
-  const res = compileRule(talonRule(spec), lookup(labelSuspicious), deps());
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'InvalidMatch');
   assert.match(res.conditions.accepted.message, /^spec\.match\.outputFields\[0\]/);
@@ -359,7 +469,7 @@ test('an invalid match: InvalidMatch naming the field', () => {
 
 test('many problems: the message is capped', () => {
   const actions = Array.from({ length: 8 }, (_, i) => ({ name: `a${i}`, actionner: 'kubernetes:nothing' }));
-  const res = compileRule(talonRule({ actions }), lookup(), deps());
+  const res = compileRule('ClusterTalonRule', clusterRule({ actions }), lookup(), deps());
   assert.ok(!res.ok);
   assert.match(res.conditions.accepted.message, /spec\.actions\[4\]: unknown actionner 'kubernetes:nothing'; \(and 3 more\)$/);
   assert.equal(registry.suggest('kubernets:label'), 'kubernetes:label');
@@ -368,13 +478,14 @@ test('many problems: the message is capped', () => {
 });
 
 test('compileAction: Accepted and Ready', () => {
-  const good = compileAction(labelSuspicious, deps());
+  const good = compileAction('ClusterTalonAction', labelSuspicious, deps());
+  assert.deepEqual(compileAction('TalonAction', tenantLabel, deps()), good);
   assert.deepEqual(good, {
     ok: true,
     conditions: { accepted: { status: 'True', reason: 'Valid', message: '' }, ready: { status: 'True', reason: 'Valid', message: '' } },
   });
 
-  const bad = compileAction(talonAction('kill', { actionner: 'kubernetes:terminate', parameters: { grace_period_seconds: 0 } }), deps());
+  const bad = compileAction('TalonAction', talonAction('kill', { actionner: 'kubernetes:terminate', parameters: { grace_period_seconds: 0 } }), deps());
   assert.ok(!bad.ok);
   assert.deepEqual(bad.conditions.accepted, {
     status: 'False',
@@ -383,31 +494,44 @@ test('compileAction: Accepted and Ready', () => {
   });
   assert.deepEqual(bad.conditions.ready, { status: 'False', reason: 'NotAccepted', message: bad.conditions.accepted.message });
 
-  const badSpec = compileAction(talonAction('x', { actionner: 'Kubernetes:Label' }), deps());
+  const badSpec = compileAction('ClusterTalonAction', clusterAction('x', { actionner: 'Kubernetes:Label' }), deps());
   assert.equal(badSpec.conditions.accepted.reason, 'InvalidSpec');
   assert.match(badSpec.conditions.accepted.message, /^spec\.actionner: /);
 
-  const tenantCordon = compileAction(talonAction('cordon', { actionner: 'kubernetes:cordon' }, 'shop'), deps());
-  assert.equal(tenantCordon.conditions.accepted.reason, 'ScopeNotAllowed');
-  assert.ok(compileAction(talonAction('cordon', { actionner: 'kubernetes:cordon' }), deps()).ok);
+  // A TalonAction only serves the TalonRules of its namespace, wherever that is: tenant limits apply.
+  for (const ns of ['shop', 'talon-system']) {
+    const tenantCordon = compileAction('TalonAction', talonAction('cordon', { actionner: 'kubernetes:cordon' }, ns), deps());
+    assert.equal(tenantCordon.conditions.accepted.reason, 'ScopeNotAllowed', ns);
+    assert.match(tenantCordon.conditions.accepted.message, /which a TalonAction may not do .*; use a ClusterTalonAction/);
+  }
+  assert.ok(compileAction('ClusterTalonAction', clusterAction('cordon', { actionner: 'kubernetes:cordon' }), deps()).ok);
 });
 
-test('the samples in config/samples compile (run from the repository root)', (t) => {
+test('the samples in config/samples compile: one object of each kind (run from the repository root)', (t) => {
   const dir = join(process.cwd(), 'config', 'samples');
   if (!existsSync(dir)) {
     t.skip(`no config/samples under ${process.cwd()}`);
     return;
   }
-  const docs = ['talon.dev_v1alpha1_talonaction.yaml', 'talon.dev_v1alpha1_talonrule.yaml'].flatMap((f) =>
+  const files = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')).resources as string[];
+  const docs = files.flatMap((f) =>
     parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as TalonRule | TalonAction),
   );
-  const actions = docs.filter((d) => d.kind === 'TalonAction') as TalonAction[];
-  const rules = docs.filter((d) => d.kind === 'TalonRule') as TalonRule[];
-  assert.equal(actions.length, 1);
-  assert.equal(rules.length, 1);
-  for (const a of actions) assert.ok(compileAction(a, deps()).ok, a.metadata.name);
-  const res = compileRule(rules[0]!, lookup(...actions), deps());
-  assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
-  assert.equal(res.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'shop' })), true);
-  assert.equal(res.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'kube-system' })), false);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ['ClusterTalonAction', 'ClusterTalonRule', 'TalonAction', 'TalonRule']);
+  const actions = docs.filter((d) => d.kind === 'TalonAction' || d.kind === 'ClusterTalonAction') as TalonAction[];
+  for (const a of actions) assert.ok(compileAction(a.kind as 'TalonAction', a, deps()).ok, a.metadata.name);
+  const cluster = docs.find((d) => d.kind === 'ClusterTalonRule') as ClusterTalonRule;
+  const tenant = docs.find((d) => d.kind === 'TalonRule') as TalonRule;
+  assert.equal(cluster.metadata.namespace, undefined, 'a ClusterTalonRule has no namespace');
+  const c = compileRule('ClusterTalonRule', cluster, lookup(...actions), deps());
+  assert.ok(c.ok, JSON.stringify(!c.ok && c.conditions));
+  assert.equal(c.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'shop' })), true);
+  assert.equal(c.rule.matcher.test(event('Terminal shell in container', { 'k8s.ns.name': 'kube-system' })), false);
+  const r = compileRule('TalonRule', tenant, lookup(...actions), deps());
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.conditions));
+  assert.equal(r.rule.scope, 'tenant');
+  assert.deepEqual(r.refs, [
+    { kind: 'ClusterTalonAction', name: 'label-suspicious' },
+    { kind: 'TalonAction', name: 'note-shell' },
+  ]);
 });

@@ -1,6 +1,11 @@
 /**
- * The rule compiler: a TalonRule CR plus the TalonActions it references → an immutable
- * CompiledRule, or the conditions that say exactly what is wrong (DESIGN.md §2).
+ * The rule compiler: a TalonRule or ClusterTalonRule CR plus the actions it references → an
+ * immutable CompiledRule, or the conditions that say exactly what is wrong (DESIGN.md §2).
+ *
+ * Scope comes from the kind alone: a ClusterTalonRule is a cluster rule; a TalonRule is a
+ * tenant rule wherever it lives (no namespace is special). Tenant rules may not use node- or
+ * cluster-level actionners, nor cloud ones outside `safety.cloudNamespaces`; a TalonAction is
+ * only ever used by tenant rules of its namespace, so it is held to the same limits.
  *
  * Pure: no I/O, no clock. Everything per-event work would otherwise repeat (parameter
  * validation and defaults, match compilation, scope checks) happens here, once.
@@ -12,7 +17,17 @@ import { useOf, type Actionner } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
 import { parseDuration } from '../lib/duration.js';
 import {
+  ACTION_KINDS,
+  CLUSTER_TALON_ACTION_KIND,
+  CLUSTER_TALON_RULE_KIND,
+  defaultActionKind,
+  TALON_ACTION_KIND,
+  TALON_RULE_KIND,
+  type ActionKind,
+  type ClusterTalonAction,
+  type ClusterTalonRule,
   type RuleAction,
+  type RuleKind,
   type TalonAction,
   type TalonActionSpec,
   type TalonRule,
@@ -20,12 +35,10 @@ import {
 } from '../api/v1alpha1/types.js';
 import { formatFieldErrors, suggest, validateActionSpec, validateRuleSpec } from '../api/v1alpha1/validation.js';
 import { compileMatch, type CompileMatchOptions } from './match.js';
-import type { CompiledAction, CompiledOutput, CompiledRule, RuleScope } from './types.js';
+import { ruleKey, scopeOfKind, type CompiledAction, type CompiledOutput, type CompiledRule, type RuleScope } from './types.js';
 
 export interface CompileDeps {
   readonly registry: ActionnerRegistry;
-  /** Rules in this namespace are cluster-wide; all others are tenant rules. */
-  readonly controlNamespace: string;
   /** Per-action timeout when the action sets no `timeoutSeconds`. */
   readonly defaultTimeoutMs: number;
   /** Namespaces whose tenant rules may use cloud actionners and outputs. */
@@ -38,8 +51,17 @@ export interface CompileDeps {
   readonly notifiers: ReadonlySet<string>;
 }
 
-/** Looks up a TalonAction by name in the rule's namespace. */
-export type ActionLookup = (name: string) => TalonAction | undefined;
+/** A rule's reference to an action: a TalonAction (in the rule's namespace) or a ClusterTalonAction. */
+export interface ActionRef {
+  readonly kind: ActionKind;
+  readonly name: string;
+}
+
+/**
+ * Finds a referenced action: a TalonAction in the rule's namespace (the caller knows it), or a
+ * ClusterTalonAction; undefined when there is none.
+ */
+export type ActionLookup = (ref: ActionRef) => TalonAction | ClusterTalonAction | undefined;
 
 export interface RuleConditions {
   /** The rule's own spec: schema, match, actionners, parameters, scope. */
@@ -49,8 +71,8 @@ export interface RuleConditions {
 }
 
 export type CompileRuleResult =
-  | { readonly ok: true; readonly rule: CompiledRule; readonly refs: string[]; readonly conditions: RuleConditions }
-  | { readonly ok: false; readonly refs: string[]; readonly conditions: RuleConditions };
+  | { readonly ok: true; readonly rule: CompiledRule; readonly refs: ActionRef[]; readonly conditions: RuleConditions }
+  | { readonly ok: false; readonly refs: ActionRef[]; readonly conditions: RuleConditions };
 
 export interface ActionConditions {
   readonly accepted: ConditionState;
@@ -78,14 +100,28 @@ function falseFrom(problems: readonly Problem[]): ConditionState {
   return { status: 'False', reason: problems[0]!.reason, message: shown.join('; ') };
 }
 
-/** Names of the TalonActions a rule spec references, in order, without duplicates; tolerant of invalid specs. */
-export function referencedActions(spec: unknown): string[] {
+const isActionKind = (v: unknown): v is ActionKind => (ACTION_KINDS as readonly unknown[]).includes(v);
+
+/**
+ * The actions a rule spec references, in order, without duplicates; a reference without a
+ * (valid) `kind` names the rule kind's default. Tolerant of invalid specs.
+ */
+export function referencedActions(spec: unknown, ruleKind: RuleKind): ActionRef[] {
   const actions = (spec as { actions?: unknown } | undefined)?.actions;
   if (!Array.isArray(actions)) return [];
-  const names = actions
-    .map((a) => (a !== null && typeof a === 'object' ? (a as { action?: unknown }).action : undefined))
-    .filter((n): n is string => typeof n === 'string' && n !== '');
-  return [...new Set(names)];
+  const out: ActionRef[] = [];
+  const seen = new Set<string>();
+  for (const a of actions) {
+    if (a === null || typeof a !== 'object') continue;
+    const { action, kind } = a as { action?: unknown; kind?: unknown };
+    if (typeof action !== 'string' || action === '') continue;
+    const ref: ActionRef = { kind: isActionKind(kind) ? kind : defaultActionKind(ruleKind), name: action };
+    const k = `${ref.kind}/${ref.name}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(ref);
+  }
+  return out;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
@@ -107,7 +143,7 @@ export function mergeParameters(
   return out;
 }
 
-/** The effective action of a reference: the TalonAction's spec with the rule's overrides applied. */
+/** The effective action of a reference: the referenced action's spec with the rule's overrides applied. */
 function mergeReference(base: TalonActionSpec, ref: RuleAction): TalonActionSpec {
   return {
     ...base,
@@ -118,8 +154,15 @@ function mergeReference(base: TalonActionSpec, ref: RuleAction): TalonActionSpec
   };
 }
 
-function scopeOf(namespace: string, deps: CompileDeps): RuleScope {
-  return namespace === deps.controlNamespace ? 'cluster' : 'tenant';
+/**
+ * Where an action is used, for tenancy: the scope it runs in, the namespace of a tenant use,
+ * and what to call the user of it in messages ('TalonRule', 'TalonAction').
+ */
+interface UseScope {
+  readonly scope: RuleScope;
+  /** The tenant's namespace; '' for cluster scope. */
+  readonly namespace: string;
+  readonly by: RuleKind | ActionKind;
 }
 
 const isCloudOutput = (target: string): boolean => !target.startsWith('local:');
@@ -130,17 +173,21 @@ function scopeProblems(
   actionner: Actionner,
   params: Readonly<Record<string, unknown>>,
   output: TalonActionSpec['output'],
-  namespace: string,
+  use: UseScope,
   deps: CompileDeps,
 ): Problem[] {
-  if (scopeOf(namespace, deps) === 'cluster') return [];
+  if (use.scope === 'cluster') return [];
+  const { namespace } = use;
   const name = actionner.info.name;
   const { scope } = useOf(actionner, params);
   const problems: Problem[] = [];
   if (scope === 'node') {
     problems.push({
       reason: Reason.ScopeNotAllowed,
-      message: `${where} ${name}: acts on the ${scope} level, which tenant rules may not do; only rules in the namespace '${deps.controlNamespace}' may`,
+      message:
+        use.by === TALON_ACTION_KIND
+          ? `${where} ${name}: acts on the ${scope} level, which a ${TALON_ACTION_KIND} may not do (only the TalonRules of its namespace can use it); use a ${CLUSTER_TALON_ACTION_KIND}`
+          : `${where} ${name}: acts on the ${scope} level, which a ${TALON_RULE_KIND} may not do (it is confined to its namespace); only a ${CLUSTER_TALON_RULE_KIND} may`,
     });
   } else if (scope === 'cloud' && !deps.cloudNamespaces.has(namespace)) {
     problems.push({
@@ -172,7 +219,7 @@ function checkAction(
   spec: TalonActionSpec,
   where: string,
   paramsPath: string,
-  namespace: string,
+  use: UseScope,
   deps: CompileDeps,
 ): { ok: true; action: CheckedAction } | { ok: false; problems: Problem[] } {
   const actionner = deps.registry.get(spec.actionner);
@@ -212,7 +259,7 @@ function checkAction(
       problems.push(...checked.errors.map((e) => ({ reason: Reason.InvalidOutput, message: `${where} ${name}: ${prefix}${e.message}` })));
     }
   }
-  problems.push(...scopeProblems(where, actionner, validated.params, spec.output, namespace, deps));
+  problems.push(...scopeProblems(where, actionner, validated.params, spec.output, use, deps));
   return problems.length ? { ok: false, problems } : { ok: true, action: { actionner, params: validated.params, ...(output ? { output } : {}) } };
 }
 
@@ -230,25 +277,33 @@ function notifierProblems(names: readonly string[], deps: CompileDeps): Problem[
 }
 
 /**
- * Compiles a TalonRule. `refs` always lists the referenced TalonAction names (even when the
- * spec is invalid) so the caller can re-reconcile the rule when one of them changes.
- * Accepted=False reasons: InvalidSpec, InvalidMatch, UnknownNotifier, UnknownActionner,
- * InvalidParameters, InvalidOutput, ScopeNotAllowed (the first problem's reason; the message lists up to five,
+ * Compiles a TalonRule or a ClusterTalonRule (`kind`; a ClusterTalonRule's namespace is
+ * ignored and recorded as ''). `refs` always lists the referenced actions (even when the spec
+ * is invalid) so the caller can re-reconcile the rule when one of them changes.
+ * Accepted=False reasons: InvalidSpec, InvalidMatch, UnknownNotifier, UnknownActionner, InvalidParameters,
+ * InvalidOutput, ScopeNotAllowed (the first problem's reason; the message lists up to five,
  * each naming the field, e.g. "spec.actions[1] kubernetes:terminate: unknown parameter
  * 'grace_period_seconds' (did you mean 'gracePeriodSeconds'?)"). ResolvedRefs=False reasons:
  * ActionNotFound, ActionNotReady.
  */
-export function compileRule(rule: TalonRule, actions: ActionLookup, deps: CompileDeps): CompileRuleResult {
-  const namespace = rule.metadata.namespace ?? '';
-  const refs = referencedActions(rule.spec);
+export function compileRule(
+  kind: RuleKind,
+  rule: TalonRule | ClusterTalonRule,
+  actions: ActionLookup,
+  deps: CompileDeps,
+): CompileRuleResult {
+  const scope = scopeOfKind(kind);
+  const namespace = scope === 'cluster' ? '' : (rule.metadata.namespace ?? '');
+  const use: UseScope = { scope, namespace, by: kind };
+  const refs = referencedActions(rule.spec, kind);
   const accept: Problem[] = [];
   const resolve: Problem[] = [];
 
-  const specErrors = validateRuleSpec(rule.spec);
+  const specErrors = validateRuleSpec(rule.spec, 'spec', kind);
   if (specErrors.length > 0) {
     accept.push({ reason: Reason.InvalidSpec, message: formatFieldErrors(specErrors, MAX_PROBLEMS) });
-    for (const name of refs) {
-      const ref = resolveRef(`TalonAction '${name}'`, actions(name), namespace, deps);
+    for (const r of refs) {
+      const ref = resolveRef('', r, use, actions, deps);
       if (!ref.ok) resolve.push(ref.problem);
     }
     return { ok: false, refs, conditions: conditionsOf(accept, resolve) };
@@ -264,7 +319,8 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
     const where = `spec.actions[${i}]`;
     let effective: TalonActionSpec;
     if (item.action !== undefined) {
-      const ref = resolveRef(`${where}: TalonAction '${item.action}'`, actions(item.action), namespace, deps);
+      const target: ActionRef = { kind: item.kind ?? defaultActionKind(kind), name: item.action };
+      const ref = resolveRef(`${where}: `, target, use, actions, deps);
       if (!ref.ok) {
         resolve.push(ref.problem);
         return;
@@ -273,7 +329,7 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
     } else {
       effective = item as TalonActionSpec;
     }
-    const checked = checkAction(effective, where, `${where}.parameters`, namespace, deps);
+    const checked = checkAction(effective, where, `${where}.parameters`, use, deps);
     if (!checked.ok) {
       accept.push(...checked.problems);
       return;
@@ -298,12 +354,13 @@ export function compileRule(rule: TalonRule, actions: ActionLookup, deps: Compil
   }
   const name = rule.metadata.name ?? '';
   const compiledRule: CompiledRule = Object.freeze({
-    key: `${namespace}/${name}`,
+    kind,
+    key: ruleKey(kind, namespace, name),
     namespace,
     name,
     uid: rule.metadata.uid ?? '',
     generation: rule.metadata.generation ?? 0,
-    scope: scopeOf(namespace, deps),
+    scope,
     order: spec.order ?? 0,
     continue: spec.continue ?? true,
     suspend: spec.suspend ?? false,
@@ -323,17 +380,31 @@ function conditionsOf(accept: readonly Problem[], resolve: readonly Problem[]): 
   };
 }
 
-/** A referenced TalonAction's spec, or why it cannot be used (missing, or itself not valid). */
+/**
+ * A referenced action's spec, or why it cannot be used: missing, a TalonAction named by a
+ * ClusterTalonRule, or itself not valid. `prefix` starts messages (e.g. `spec.actions[0]: `).
+ */
 function resolveRef(
-  what: string,
-  target: TalonAction | undefined,
-  namespace: string,
+  prefix: string,
+  ref: ActionRef,
+  use: UseScope,
+  actions: ActionLookup,
   deps: CompileDeps,
 ): { ok: true; spec: TalonActionSpec } | { ok: false; problem: Problem } {
-  if (!target) {
-    return { ok: false, problem: { reason: Reason.ActionNotFound, message: `${what} not found in the namespace '${namespace}'` } };
+  const what = `${prefix}${ref.kind} '${ref.name}'`;
+  if (ref.kind !== CLUSTER_TALON_ACTION_KIND && use.scope === 'cluster') {
+    // Refused at admission (CEL); kept for specs that never went through the apiserver.
+    return {
+      ok: false,
+      problem: { reason: Reason.ActionNotFound, message: `${what}: a ${CLUSTER_TALON_RULE_KIND} may reference only ${CLUSTER_TALON_ACTION_KIND}s` },
+    };
   }
-  const problems = actionProblems(target, deps);
+  const target = actions(ref);
+  if (!target) {
+    const where = ref.kind === CLUSTER_TALON_ACTION_KIND ? '' : ` in the namespace '${use.namespace}'`;
+    return { ok: false, problem: { reason: Reason.ActionNotFound, message: `${what} not found${where}` } };
+  }
+  const problems = actionProblems(ref.kind, target, deps);
   if (problems.length === 0) return { ok: true, spec: target.spec };
   return {
     ok: false,
@@ -344,19 +415,26 @@ function resolveRef(
   };
 }
 
-function actionProblems(action: TalonAction, deps: CompileDeps): Problem[] {
+/** Problems of an action on its own: a TalonAction is held to tenant limits in its namespace, a ClusterTalonAction to none. */
+function actionProblems(kind: ActionKind, action: TalonAction | ClusterTalonAction, deps: CompileDeps): Problem[] {
   const errors = validateActionSpec(action.spec);
   if (errors.length > 0) return [{ reason: Reason.InvalidSpec, message: formatFieldErrors(errors, MAX_PROBLEMS) }];
-  const checked = checkAction(action.spec, 'spec', 'spec.parameters', action.metadata.namespace ?? '', deps);
+  const use: UseScope =
+    kind === CLUSTER_TALON_ACTION_KIND
+      ? { scope: 'cluster', namespace: '', by: kind }
+      : { scope: 'tenant', namespace: action.metadata.namespace ?? '', by: kind };
+  const checked = checkAction(action.spec, 'spec', 'spec.parameters', use, deps);
   return checked.ok ? [] : checked.problems;
 }
 
 /**
- * Checks a TalonAction for its status: Accepted (schema, actionner, parameters, output and — in
- * a tenant namespace — scope) and Ready (= Accepted; reason Valid or NotAccepted).
+ * Checks a TalonAction or ClusterTalonAction (`kind`) for its status: Accepted (schema,
+ * actionner, parameters, output and, for a TalonAction, tenant scope) and Ready (= Accepted;
+ * reason Valid or NotAccepted). A ClusterTalonAction may use any actionner; a TalonRule
+ * referencing it is still held to tenant limits when it is compiled.
  */
-export function compileAction(action: TalonAction, deps: CompileDeps): CompileActionResult {
-  const problems = actionProblems(action, deps);
+export function compileAction(kind: ActionKind, action: TalonAction | ClusterTalonAction, deps: CompileDeps): CompileActionResult {
+  const problems = actionProblems(kind, action, deps);
   if (problems.length === 0) {
     return { ok: true, conditions: { accepted: TRUE(Reason.Valid), ready: TRUE(Reason.Valid) } };
   }

@@ -6,7 +6,8 @@ import type { FalcoEvent } from '../falco/event.js';
 import { RuleIndex } from './rule-index.js';
 import type { CompiledRule, Matcher } from './types.js';
 
-const CONTROL = 'talon-system';
+/** The operator's own namespace: no longer special, its TalonRules are tenant rules. */
+const OPERATOR_NS = 'talon-system';
 
 function ev(overrides: Record<string, unknown> = {}): FalcoEvent {
   return eventFrom({
@@ -36,13 +37,12 @@ describe('RuleIndex.evaluate', () => {
         ruleOf('c-first', { order: -3, match: { priority: '>=Notice' } }),
         ruleOf('other-tenant', { namespace: 'team-b' }),
       ],
-      CONTROL,
     );
     assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), [
-      'talon-system/c-first',
-      'talon-system/c-a',
-      'talon-system/c-b',
-      'talon-system/c-late',
+      'c-first',
+      'c-a',
+      'c-b',
+      'c-late',
       'team-a/t-first',
       'team-a/t-a',
       'team-a/t-z',
@@ -50,11 +50,31 @@ describe('RuleIndex.evaluate', () => {
   });
 
   it('matches tenant rules only for alerts targeting their namespace', () => {
-    const index = RuleIndex.build([ruleOf('c'), ruleOf('t', { namespace: 'team-a' })], CONTROL);
-    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['talon-system/c', 'team-a/t']);
-    assert.deepEqual(keys(index.evaluate(ev(), 'team-b')), ['talon-system/c']);
-    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['talon-system/c']);
-    assert.deepEqual(keys(index.evaluate(ev(), CONTROL)), ['talon-system/c']);
+    const index = RuleIndex.build([ruleOf('c'), ruleOf('t', { namespace: 'team-a' })]);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['c', 'team-a/t']);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-b')), ['c']);
+    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['c']);
+  });
+
+  it("no namespace is special: a TalonRule in the operator's own namespace is a tenant rule there", () => {
+    const index = RuleIndex.build([ruleOf('c'), ruleOf('own', { namespace: OPERATOR_NS })]);
+    assert.equal(index.get(`${OPERATOR_NS}/own`)?.scope, 'tenant');
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['c']);
+    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['c']);
+    assert.deepEqual(keys(index.evaluate(ev(), OPERATOR_NS)), ['c', `${OPERATOR_NS}/own`]);
+  });
+
+  it('a ClusterTalonRule x and a TalonRule ns/x are two rules with two keys', () => {
+    const cluster = ruleOf('x', { order: 1 });
+    const tenant = ruleOf('x', { namespace: 'team-a', order: 0 });
+    const index = RuleIndex.build([cluster, tenant]);
+    assert.equal(index.size, 2);
+    assert.equal(index.get('x'), cluster);
+    assert.equal(index.get('team-a/x'), tenant);
+    assert.deepEqual([cluster.kind, tenant.kind], ['ClusterTalonRule', 'TalonRule']);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['x', 'team-a/x']);
+    assert.deepEqual(keys(index.without('x').rules()), ['team-a/x']);
+    assert.deepEqual(keys(index.without('team-a/x').rules()), ['x']);
   });
 
   it('skips rules whose criteria fail, whichever candidate list they come from', () => {
@@ -71,13 +91,12 @@ describe('RuleIndex.evaluate', () => {
         ruleOf('low', { match: { priority: '<=Warning' } }),
         ruleOf('tagged', { match: { tags: [['container']] } }),
       ],
-      CONTROL,
     );
     assert.deepEqual(keys(index.evaluate(ev(), undefined)), [
-      'talon-system/low',
-      'talon-system/named-two',
-      'talon-system/syscall-only',
-      'talon-system/tagged',
+      'low',
+      'named-two',
+      'syscall-only',
+      'tagged',
     ]);
     assert.deepEqual(
       keys(
@@ -86,12 +105,12 @@ describe('RuleIndex.evaluate', () => {
           undefined,
         ),
       ),
-      ['talon-system/audit-only', 'talon-system/critical', 'talon-system/syscall-only'],
+      ['audit-only', 'critical', 'syscall-only'],
     );
     assert.deepEqual(keys(index.evaluate(ev({ priority: 'Bogus', tags: [] }), undefined)), [
-      'talon-system/low',
-      'talon-system/named-two',
-      'talon-system/syscall-only',
+      'low',
+      'named-two',
+      'syscall-only',
     ]);
   });
 
@@ -103,13 +122,25 @@ describe('RuleIndex.evaluate', () => {
         ruleOf('c', { order: 2 }),
         ruleOf('t', { namespace: 'team-a' }),
       ],
-      CONTROL,
     );
-    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['talon-system/a', 'talon-system/stop']);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['a', 'stop']);
     assert.deepEqual(keys(index.evaluate(ev({ rule: 'Other' }), 'team-a')), [
-      'talon-system/a',
-      'talon-system/c',
+      'a',
+      'c',
       'team-a/t',
+    ]);
+  });
+
+  it('a tenant rule never suppresses a cluster rule, whatever their order values', () => {
+    const index = RuleIndex.build([
+      ruleOf('t-stop', { namespace: 'team-a', order: -1_000_000, continue: false, match: shell }),
+      ruleOf('c-last', { order: 1_000_000, match: shell }),
+    ]);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['c-last', 'team-a/t-stop']);
+    const explained = index.explain(ev(), 'team-a').map((x) => [x.rule.key, x.explanation.matched]);
+    assert.deepEqual(explained, [
+      ['c-last', true],
+      ['team-a/t-stop', true],
     ]);
   });
 
@@ -120,17 +151,15 @@ describe('RuleIndex.evaluate', () => {
         ruleOf('t-later', { namespace: 'team-a', order: 1 }),
         ruleOf('c-late', { order: 100 }),
       ],
-      CONTROL,
     );
-    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['talon-system/c-late', 'team-a/t-stop']);
+    assert.deepEqual(keys(index.evaluate(ev(), 'team-a')), ['c-late', 'team-a/t-stop']);
   });
 
   it('suspended and dry-run rules match and keep their continue semantics', () => {
     const index = RuleIndex.build(
-      [ruleOf('s', { suspend: true, continue: false }), ruleOf('z', { dryRun: true })],
-      CONTROL,
+      [ruleOf('s', { suspend: true, continue: false }), ruleOf('z', { dryRun: true })]
     );
-    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['talon-system/s']);
+    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['s']);
   });
 
   it('accepts matchers that expose no priority mask', () => {
@@ -141,8 +170,8 @@ describe('RuleIndex.evaluate', () => {
       explain: (e) =>
         e.priority === 'Warning' ? { matched: true } : { matched: false, failed: 'priority', reason: 'no' },
     };
-    const index = RuleIndex.build([{ ...ruleOf('bare'), matcher: bare }], CONTROL);
-    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['talon-system/bare']);
+    const index = RuleIndex.build([{ ...ruleOf('bare'), matcher: bare }]);
+    assert.deepEqual(keys(index.evaluate(ev(), undefined)), ['bare']);
     assert.deepEqual(keys(index.evaluate(ev({ priority: 'Bogus' }), undefined)), []);
   });
 });
@@ -171,7 +200,6 @@ describe('RuleIndex access paths', () => {
       ruleOf('tags-first-group', { match: { tags: [['x', 'y'], ['z']] }, order: 1 }),
       ruleOf('residual', { order: -1, match: { priority: '>=Notice' } }),
     ],
-    CONTROL,
   );
   const names = (fields: Record<string, unknown>, tags: string[] = []) =>
     index.evaluate(ev({ rule: 'r', tags, output_fields: fields }), undefined).map((r) => r.name);
@@ -254,7 +282,6 @@ describe('RuleIndex substring access path (Contains, EndsWith)', () => {
       textRule('empty', 'Contains', ['', 'q'], 4),
       textRule('digits', 'Contains', ['234'], 3),
     ],
-    CONTROL,
   );
   const run = (fields: Record<string, unknown>): { matched: string[]; tested: string[] } => {
     tested = [];
@@ -314,32 +341,32 @@ describe('RuleIndex substring access path (Contains, EndsWith)', () => {
 describe('RuleIndex copy-on-write', () => {
   it('with / without return new indexes and leave the old one unchanged', () => {
     const a = ruleOf('a');
-    const empty = RuleIndex.build([], CONTROL);
+    const empty = RuleIndex.build([]);
     const one = empty.with(a);
     const two = one.with(ruleOf('t', { namespace: 'team-a' }));
     assert.equal(empty.size, 0);
     assert.equal(one.size, 1);
     assert.equal(two.size, 2);
-    assert.equal(two.get('talon-system/a'), a);
+    assert.equal(two.get('a'), a);
     assert.equal(two.get('team-a/t')?.name, 't');
-    assert.deepEqual(keys(one.evaluate(ev(), 'team-a')), ['talon-system/a']);
-    assert.deepEqual(keys(two.evaluate(ev(), 'team-a')), ['talon-system/a', 'team-a/t']);
+    assert.deepEqual(keys(one.evaluate(ev(), 'team-a')), ['a']);
+    assert.deepEqual(keys(two.evaluate(ev(), 'team-a')), ['a', 'team-a/t']);
 
     const less = two.without('team-a/t');
-    assert.deepEqual(keys(less.rules()), ['talon-system/a']);
-    assert.deepEqual(keys(less.evaluate(ev(), 'team-a')), ['talon-system/a']);
-    assert.deepEqual(keys(two.rules()), ['talon-system/a', 'team-a/t']);
+    assert.deepEqual(keys(less.rules()), ['a']);
+    assert.deepEqual(keys(less.evaluate(ev(), 'team-a')), ['a']);
+    assert.deepEqual(keys(two.rules()), ['a', 'team-a/t']);
     assert.equal(two.without('nope/nope'), two);
   });
 
   it('with replaces a rule of the same key and re-sorts it', () => {
-    const index = RuleIndex.build([ruleOf('a', { order: 0 }), ruleOf('b', { order: 1 })], CONTROL);
+    const index = RuleIndex.build([ruleOf('a', { order: 0 }), ruleOf('b', { order: 1 })]);
     const moved = index.with(ruleOf('a', { order: 2 }));
     assert.equal(moved.size, 2);
-    assert.deepEqual(keys(moved.rules()), ['talon-system/b', 'talon-system/a']);
+    assert.deepEqual(keys(moved.rules()), ['b', 'a']);
     const renamed = moved.with(ruleOf('a', { order: 2, match: { rules: ['Other'] } }));
-    assert.deepEqual(keys(renamed.evaluate(ev(), undefined)), ['talon-system/b']);
-    assert.deepEqual(keys(renamed.evaluate(ev({ rule: 'Other' }), undefined)), ['talon-system/b', 'talon-system/a']);
+    assert.deepEqual(keys(renamed.evaluate(ev(), undefined)), ['b']);
+    assert.deepEqual(keys(renamed.evaluate(ev({ rule: 'Other' }), undefined)), ['b', 'a']);
   });
 
   it('build keeps the last rule of a duplicated key; rules() lists cluster then tenants by namespace', () => {
@@ -350,11 +377,10 @@ describe('RuleIndex copy-on-write', () => {
         ruleOf('t', { namespace: 'team-a' }),
         ruleOf('a', { order: 0, continue: false }),
       ],
-      CONTROL,
     );
     assert.equal(index.size, 3);
-    assert.equal(index.get('talon-system/a')?.continue, false);
-    assert.deepEqual(keys(index.rules()), ['talon-system/a', 'team-a/t', 'team-b/t']);
+    assert.equal(index.get('a')?.continue, false);
+    assert.deepEqual(keys(index.rules()), ['a', 'team-a/t', 'team-b/t']);
   });
 });
 
@@ -368,13 +394,12 @@ describe('RuleIndex.explain', () => {
         ruleOf('t', { namespace: 'team-a' }),
         ruleOf('u', { namespace: 'team-b' }),
       ],
-      CONTROL,
     );
     const got = index.explain(ev(), 'team-a').map((x) => [x.rule.key, x.explanation.matched, x.explanation.failed]);
     assert.deepEqual(got, [
-      ['talon-system/a', false, 'priority'],
-      ['talon-system/b', true, undefined],
-      ['talon-system/c', false, 'continue'],
+      ['a', false, 'priority'],
+      ['b', true, undefined],
+      ['c', false, 'continue'],
       ['team-a/t', false, 'continue'],
       ['team-b/u', false, 'namespace'],
     ]);
@@ -391,13 +416,13 @@ function reference(rules: readonly CompiledRule[], e: FalcoEvent, target: string
   const byOrder = (a: CompiledRule, b: CompiledRule) =>
     a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const out: string[] = [];
-  for (const r of rules.filter((r) => r.namespace === CONTROL).sort(byOrder)) {
+  for (const r of rules.filter((r) => r.scope === 'cluster').sort(byOrder)) {
     if (!r.matcher.test(e)) continue;
     out.push(r.key);
     if (!r.continue) return out;
   }
-  if (target === undefined || target === CONTROL) return out;
-  for (const r of rules.filter((r) => r.namespace === target).sort(byOrder)) {
+  if (target === undefined) return out;
+  for (const r of rules.filter((r) => r.scope === 'tenant' && r.namespace === target).sort(byOrder)) {
     if (!r.matcher.test(e)) continue;
     out.push(r.key);
     if (!r.continue) break;
@@ -409,7 +434,8 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
   const names = ['A', 'B', 'C'];
   const ruleArb = fc.record({
     name: fc.constantFrom('r1', 'r2', 'r3', 'r4', 'r5', 'r6'),
-    namespace: fc.constantFrom(CONTROL, 'team-a', 'team-b'),
+    // undefined: a ClusterTalonRule; the operator's namespace is a tenant namespace like any other.
+    namespace: fc.constantFrom<string | undefined>(undefined, undefined, OPERATOR_NS, 'team-a', 'team-b'),
     order: fc.integer({ min: -1, max: 2 }),
     continue: fc.boolean(),
     rules: fc.constantFrom<string[] | undefined>(undefined, undefined, undefined, ['A'], ['B', 'C'], names),
@@ -468,7 +494,7 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
   });
   const toRule = (r: typeof ruleArb extends fc.Arbitrary<infer T> ? T : never): CompiledRule => {
     const opts: RuleOptions = {
-      namespace: r.namespace,
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
       order: r.order,
       continue: r.continue,
       match: {
@@ -495,7 +521,7 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
       fc.property(
         fc.array(ruleArb, { maxLength: 14 }),
         eventArb,
-        fc.constantFrom(undefined, CONTROL, 'team-a', 'team-b', 'team-c'),
+        fc.constantFrom(undefined, OPERATOR_NS, 'team-a', 'team-b', 'team-c'),
         fc.array(fc.nat(20), { maxLength: 4 }),
         (specs, evSpec, target, removals) => {
           const unique = new Map<string, CompiledRule>();
@@ -506,7 +532,7 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
           const rules = [...unique.values()];
           const fields = Object.fromEntries(Object.entries(evSpec.output_fields).filter(([, v]) => v !== undefined));
           const e = eventFrom({ ...evSpec, output_fields: fields });
-          const index = RuleIndex.build(specs.map(toRule), CONTROL);
+          const index = RuleIndex.build(specs.map(toRule));
           const expected = reference(rules, e, target);
           assert.deepEqual(keys(index.evaluate(e, target)), expected);
           const explained = index.explain(e, target);
@@ -516,7 +542,7 @@ describe('RuleIndex agrees with the naive evaluation order', () => {
             expected,
           );
 
-          let incremental = RuleIndex.build([], CONTROL);
+          let incremental = RuleIndex.build([]);
           for (const s of specs) incremental = incremental.with(toRule(s));
           assert.deepEqual(keys(incremental.rules()), keys(index.rules()));
           assert.deepEqual(keys(incremental.evaluate(e, target)), expected);

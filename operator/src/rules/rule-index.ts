@@ -1,11 +1,12 @@
 /**
  * The immutable index of compiled rules that the webhook matches every alert against.
  *
- * Evaluation order (DESIGN.md §2 "Scope and tenancy"): the control namespace's rules (cluster
- * rules) by (order, name), then the rules of the alert target's namespace (tenant rules) by
- * (order, name). A tenant rule only matches when the target's namespace is its own. A matched
- * cluster rule with `continue: false` stops every later rule; a matched tenant rule with
- * `continue: false` stops only later tenant rules. `suspend` and `dryRun` do not change
+ * Evaluation order (DESIGN.md §2 "Scope and tenancy"): the ClusterTalonRules (cluster rules,
+ * scope 'cluster') by (order, name), then the TalonRules (tenant rules) of the alert target's
+ * namespace by (order, name). A tenant rule only matches when the target's namespace is its
+ * own; no namespace is special. A matched cluster rule with `continue: false` stops every
+ * later rule; a matched tenant rule with `continue: false` stops only later tenant rules, so a
+ * tenant can never suppress a cluster-wide rule. `suspend` and `dryRun` do not change
  * matching or `continue`: the dispatcher honours them.
  *
  * Cost per alert is flat in the number of rules that name OTHER Falco rules, or that select
@@ -457,13 +458,11 @@ function collect(seg: Segment, ev: FalcoEvent, out: CompiledRule[]): boolean {
 }
 
 export class RuleIndex {
-  readonly controlNamespace: string;
   readonly size: number;
   readonly #cluster: Segment;
   readonly #tenants: ReadonlyMap<string, Segment>;
 
-  private constructor(controlNamespace: string, cluster: Segment, tenants: ReadonlyMap<string, Segment>) {
-    this.controlNamespace = controlNamespace;
+  private constructor(cluster: Segment, tenants: ReadonlyMap<string, Segment>) {
     this.#cluster = cluster;
     this.#tenants = tenants;
     let size = cluster.rules.length;
@@ -471,30 +470,34 @@ export class RuleIndex {
     this.size = size;
   }
 
-  /** Indexes `rules`; a later rule with the same key replaces an earlier one. */
-  static build(rules: readonly CompiledRule[], controlNamespace: string): RuleIndex {
+  /**
+   * Indexes `rules`: cluster-scope rules into the cluster segment, tenant rules by namespace;
+   * a later rule with the same key replaces an earlier one.
+   */
+  static build(rules: readonly CompiledRule[]): RuleIndex {
     const byKey = new Map<string, CompiledRule>();
     for (const r of rules) byKey.set(r.key, r);
+    const clusterRules: CompiledRule[] = [];
     const byNamespace = new Map<string, CompiledRule[]>();
     for (const r of byKey.values()) {
+      if (r.scope === 'cluster') {
+        clusterRules.push(r);
+        continue;
+      }
       let l = byNamespace.get(r.namespace);
       if (!l) byNamespace.set(r.namespace, (l = []));
       l.push(r);
     }
-    let cluster = EMPTY_SEGMENT;
     const tenants = new Map<string, Segment>();
-    for (const [ns, list] of byNamespace) {
-      const seg = segmentOf(list.sort(compareRules));
-      if (ns === controlNamespace) cluster = seg;
-      else tenants.set(ns, seg);
-    }
-    return new RuleIndex(controlNamespace, cluster, tenants);
+    for (const [ns, list] of byNamespace) tenants.set(ns, segmentOf(list.sort(compareRules)));
+    const cluster = clusterRules.length > 0 ? segmentOf(clusterRules.sort(compareRules)) : EMPTY_SEGMENT;
+    return new RuleIndex(cluster, tenants);
   }
 
-  /** The rule with `key` (`namespace/name`). */
+  /** The rule with `key`: `name` for a cluster rule, `namespace/name` for a tenant rule (see `ruleKey`). */
   get(key: string): CompiledRule | undefined {
     const slash = key.indexOf('/');
-    return slash < 0 ? undefined : this.#segment(key.slice(0, slash)).byKey.get(key);
+    return (slash < 0 ? this.#cluster : this.#tenants.get(key.slice(0, slash)))?.byKey.get(key);
   }
 
   /** Every rule: cluster rules in evaluation order, then each tenant namespace's (namespaces by name). */
@@ -505,10 +508,11 @@ export class RuleIndex {
 
   /**
    * A new index with `rule` added (or replacing the rule with its key). Rebuilds the rule's
-   * namespace: O(rules in that namespace); prefer `build` for many changes at once.
+   * segment (the cluster rules, or its namespace's): O(rules in it); prefer `build` for many
+   * changes at once.
    */
   with(rule: CompiledRule): RuleIndex {
-    const current = this.#segment(rule.namespace).rules.filter((r) => r.key !== rule.key);
+    const current = this.#segment(rule).rules.filter((r) => r.key !== rule.key);
     let lo = 0;
     let hi = current.length;
     while (lo < hi) {
@@ -517,28 +521,29 @@ export class RuleIndex {
       else hi = mid;
     }
     current.splice(lo, 0, rule);
-    return this.#replaceSegment(rule.namespace, current);
+    return this.#replaceSegment(rule, current);
   }
 
-  /** A new index without the rule `key` (`namespace/name`); this index when there is none. */
+  /** A new index without the rule `key` (see `get`); this index when there is none. */
   without(key: string): RuleIndex {
     const rule = this.get(key);
     if (!rule) return this;
-    const remaining = this.#segment(rule.namespace).rules.filter((r) => r.key !== key);
-    return this.#replaceSegment(rule.namespace, remaining);
+    const remaining = this.#segment(rule).rules.filter((r) => r.key !== key);
+    return this.#replaceSegment(rule, remaining);
   }
 
-  #segment(namespace: string): Segment {
-    return namespace === this.controlNamespace ? this.#cluster : (this.#tenants.get(namespace) ?? EMPTY_SEGMENT);
+  /** The segment `rule` belongs in: the cluster rules, or its namespace's tenant rules. */
+  #segment(rule: CompiledRule): Segment {
+    return rule.scope === 'cluster' ? this.#cluster : (this.#tenants.get(rule.namespace) ?? EMPTY_SEGMENT);
   }
 
-  #replaceSegment(namespace: string, sorted: CompiledRule[]): RuleIndex {
+  #replaceSegment(rule: CompiledRule, sorted: CompiledRule[]): RuleIndex {
     const seg = segmentOf(sorted);
-    if (namespace === this.controlNamespace) return new RuleIndex(this.controlNamespace, seg, this.#tenants);
+    if (rule.scope === 'cluster') return new RuleIndex(seg, this.#tenants);
     const tenants = new Map(this.#tenants);
-    if (sorted.length === 0) tenants.delete(namespace);
-    else tenants.set(namespace, seg);
-    return new RuleIndex(this.controlNamespace, this.#cluster, tenants);
+    if (sorted.length === 0) tenants.delete(rule.namespace);
+    else tenants.set(rule.namespace, seg);
+    return new RuleIndex(this.#cluster, tenants);
   }
 
   /**
@@ -549,7 +554,7 @@ export class RuleIndex {
   evaluate(ev: FalcoEvent, targetNamespace: string | undefined): CompiledRule[] {
     const matched: CompiledRule[] = [];
     const stopAll = collect(this.#cluster, ev, matched);
-    if (stopAll || targetNamespace === undefined || targetNamespace === this.controlNamespace) return matched;
+    if (stopAll || targetNamespace === undefined) return matched;
     const tenant = this.#tenants.get(targetNamespace);
     if (tenant !== undefined) collect(tenant, ev, matched);
     return matched;
@@ -574,7 +579,7 @@ export class RuleIndex {
             explanation: {
               matched: false,
               failed: 'continue',
-              reason: `not evaluated: ${by.key} matched first and has continue: false`,
+              reason: `not evaluated: ${by.kind} ${by.key} matched first and has continue: false`,
             },
           });
           continue;
@@ -588,7 +593,7 @@ export class RuleIndex {
       }
     };
     walk(this.#cluster.rules, false);
-    const inScope = targetNamespace !== undefined && targetNamespace !== this.controlNamespace;
+    const inScope = targetNamespace !== undefined;
     if (inScope) walk(this.#tenants.get(targetNamespace)?.rules ?? [], true);
     const target =
       targetNamespace === undefined

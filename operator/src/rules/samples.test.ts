@@ -39,7 +39,7 @@ describe('sample alerts × match table', () => {
         if (!e.matched) assert.ok(e.failed && e.reason, r.name);
       }
       assert.deepEqual(conditionFailures, []);
-      const index = RuleIndex.build(rules, 'talon-system');
+      const index = RuleIndex.build(rules);
       assert.deepEqual(
         index.evaluate(ev, undefined).map((r) => r.name),
         expected,

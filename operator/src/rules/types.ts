@@ -1,9 +1,10 @@
 /**
- * The compiled, immutable form of TalonRules that the engine matches and dispatches.
- * Produced by the compiler from a TalonRule CR and the TalonActions it references;
+ * The compiled, immutable form of TalonRules and ClusterTalonRules that the engine matches and
+ * dispatches. Produced by the compiler from a rule CR and the actions it references;
  * everything here is validated, defaulted and frozen once, never per event.
  */
 import type { Actionner } from '../actionners/types.js';
+import { CLUSTER_TALON_RULE_KIND, type RuleKind } from '../api/v1alpha1/types.js';
 import type { FalcoEvent } from '../falco/event.js';
 
 /** The result of testing one rule's match criteria against one alert. */
@@ -31,7 +32,7 @@ export interface CompiledOutput {
 }
 
 export interface CompiledAction {
-  /** The TalonAction name for a reference, or the inline action's `name`. */
+  /** The referenced TalonAction's or ClusterTalonAction's name, or the inline action's `name`. */
   readonly name: string;
   readonly actionner: Actionner;
   readonly params: Readonly<Record<string, unknown>>;
@@ -44,17 +45,33 @@ export interface CompiledAction {
 
 export type RuleScope = 'cluster' | 'tenant';
 
+/** The scope of a rule kind: a ClusterTalonRule acts cluster-wide; a TalonRule is a tenant rule wherever it lives. */
+export function scopeOfKind(kind: RuleKind): RuleScope {
+  return kind === CLUSTER_TALON_RULE_KIND ? 'cluster' : 'tenant';
+}
+
+/**
+ * The key of a rule, unique across both kinds (the informers' convention): `name` for a
+ * ClusterTalonRule, `namespace/name` for a TalonRule. Names never contain '/', so a
+ * ClusterTalonRule `x` and a TalonRule `ns/x` never collide.
+ */
+export function ruleKey(kind: RuleKind, namespace: string, name: string): string {
+  return kind === CLUSTER_TALON_RULE_KIND ? name : `${namespace}/${name}`;
+}
+
 export interface CompiledRule {
-  /** `namespace/name`. */
+  readonly kind: RuleKind;
+  /** `ruleKey(kind, namespace, name)`: `name` for a ClusterTalonRule, `namespace/name` for a TalonRule. */
   readonly key: string;
+  /** '' for a ClusterTalonRule. */
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
   readonly generation: number;
-  /** 'cluster' for rules in the control namespace, 'tenant' elsewhere. */
+  /** From the kind: 'cluster' for a ClusterTalonRule, 'tenant' for a TalonRule. */
   readonly scope: RuleScope;
   readonly order: number;
-  /** false = later rules (of the same scope or, for cluster rules, all later rules) are not evaluated. */
+  /** false = later rules are not evaluated: all of them for a cluster rule, later tenant rules for a tenant rule. */
   readonly continue: boolean;
   readonly suspend: boolean;
   readonly dryRun: boolean;

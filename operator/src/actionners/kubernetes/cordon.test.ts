@@ -14,7 +14,7 @@ function run(fake: FakeKube, pod = 'web-1'): Promise<ActionResult> {
     params: {},
     signal: new AbortController().signal,
     kube: fake.clients,
-    identity: { controlNamespace: 'talon-system', protectedNamespaces: new Set() },
+    identity: { protectedNamespaces: new Set() },
     rule: { namespace: 'talon-system', name: 'r' },
     actionName: 'cordon',
   });

@@ -16,7 +16,7 @@ function run(fake: FakeKube, fields: Record<string, FieldValue>): Promise<Action
     params: {},
     signal: new AbortController().signal,
     kube: fake.clients,
-    identity: { controlNamespace: 'talon-system', protectedNamespaces: new Set() },
+    identity: { protectedNamespaces: new Set() },
     rule: { namespace: 'talon-system', name: 'r' },
     actionName: 'del',
   });

@@ -20,7 +20,7 @@ function run(fake: FakeKube, p: Partial<DrainParams>): Promise<ActionResult> {
     params: params(p),
     signal: new AbortController().signal,
     kube: fake.clients,
-    identity: { controlNamespace: 'talon-system', protectedNamespaces: new Set(['kube-system', 'talon-system']), podName: 'talon-0', podNamespace: 'talon-system' },
+    identity: { protectedNamespaces: new Set(['kube-system', 'talon-system']), podName: 'talon-0', podNamespace: 'talon-system' },
     rule: { namespace: 'talon-system', name: 'r' },
     actionName: 'drain',
   });

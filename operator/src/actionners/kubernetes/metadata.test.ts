@@ -118,7 +118,7 @@ async function run(a: Actionner, core: FakeCore, params: unknown, fields: Record
     params: v.params,
     signal,
     kube: { core: core as unknown as CoreV1Api } as KubeClients,
-    identity: { controlNamespace: 'talon-system', protectedNamespaces: new Set(['kube-system']) },
+    identity: { protectedNamespaces: new Set(['kube-system']) },
     rule: { namespace: 'talon-system', name: 'r' },
     actionName: 'label',
   };

@@ -20,7 +20,7 @@ function run(fake: FakeKube, p: Partial<NetworkPolicyParams>, pod = 'web-1'): Pr
     params: params(p),
     signal: new AbortController().signal,
     kube: fake.clients,
-    identity: { controlNamespace: 'talon-system', protectedNamespaces: new Set() },
+    identity: { protectedNamespaces: new Set() },
     rule: { namespace: 'talon-system', name: 'isolate-shells' },
     actionName: 'isolate',
   });

@@ -6,7 +6,7 @@ import type { FieldValue } from '../../falco/event.js';
 import { useOf, type ActionResult, type OperatorIdentity } from '../types.js';
 import { terminateActionner, TerminateParams } from './terminate.js';
 
-const identity: OperatorIdentity = { controlNamespace: 'talon-system', protectedNamespaces: new Set(['kube-system']) };
+const identity: OperatorIdentity = { protectedNamespaces: new Set(['kube-system']) };
 
 function params(p: Partial<TerminateParams> = {}): TerminateParams {
   const v = Value.Default(TerminateParams, structuredClone(p)) as TerminateParams;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { Type } from '@sinclair/typebox';
 import { buildCrd, renderCrds, toCrdSchema } from './crd.js';
-import { TALON_ACTION_SCHEMAS, TALON_RULE_SCHEMAS } from './types.js';
+import { CLUSTER_TALON_ACTION_SCHEMAS, CLUSTER_TALON_RULE_SCHEMAS, TALON_ACTION_SCHEMAS, TALON_RULE_SCHEMAS } from './types.js';
 
 type Node = Record<string, unknown>;
 
@@ -59,8 +59,13 @@ const crdOf = (file: string) => parse(renderCrds().find((f) => f.file === file)!
 const versionOf = (crd: Node) => ((crd.spec as Node).versions as Node[])[0]!;
 const rootSchemaOf = (crd: Node) => ((versionOf(crd).schema as Node).openAPIV3Schema) as Node;
 
-test('both CRDs are rendered under their conventional file names', () => {
-  assert.deepEqual(renderCrds().map((f) => f.file), ['talon.dev_talonrules.yaml', 'talon.dev_talonactions.yaml']);
+test('the four CRDs are rendered under their conventional file names', () => {
+  assert.deepEqual(renderCrds().map((f) => f.file), [
+    'talon.dev_talonrules.yaml',
+    'talon.dev_talonactions.yaml',
+    'talon.dev_clustertalonrules.yaml',
+    'talon.dev_clustertalonactions.yaml',
+  ]);
 });
 
 test('the generated schemas are structural', () => {
@@ -104,6 +109,39 @@ test('TalonAction CRD: names and printer columns', () => {
   assert.deepEqual(cols.filter((c) => c.priority === undefined).map((c) => c.name), ['Actionner', 'Ready', 'Age']);
 });
 
+test('ClusterTalonRule and ClusterTalonAction CRDs: cluster-scoped, short names, same columns and status as the namespaced kinds', () => {
+  const pairs: [string, string, string, string][] = [
+    ['talon.dev_clustertalonrules.yaml', 'talon.dev_talonrules.yaml', 'ClusterTalonRule', 'ctrule'],
+    ['talon.dev_clustertalonactions.yaml', 'talon.dev_talonactions.yaml', 'ClusterTalonAction', 'ctaction'],
+  ];
+  for (const [clusterFile, namespacedFile, kind, shortName] of pairs) {
+    const crd = crdOf(clusterFile);
+    const spec = crd.spec as Node;
+    assert.equal(spec.scope, 'Cluster', kind);
+    const names = spec.names as Node;
+    assert.deepEqual(
+      [names.kind, names.listKind, names.plural, names.singular, names.shortNames, names.categories],
+      [kind, `${kind}List`, `${kind.toLowerCase()}s`, kind.toLowerCase(), [shortName], ['talon']],
+    );
+    const twin = crdOf(namespacedFile);
+    assert.equal((twin.spec as Node).scope, 'Namespaced');
+    assert.deepEqual(versionOf(crd).additionalPrinterColumns, versionOf(twin).additionalPrinterColumns, `${kind} columns`);
+    assert.deepEqual(versionOf(crd).subresources, { status: {} });
+    const props = (s: Node) => rootSchemaOf(s).properties as Node;
+    assert.deepEqual(props(crd).status, props(twin).status, `${kind} status`);
+  }
+  // The action spec is the same; the rule spec differs only in what a reference may name.
+  const props = (f: string) => rootSchemaOf(crdOf(f)).properties as Node;
+  assert.deepEqual(props('talon.dev_clustertalonactions.yaml').spec, props('talon.dev_talonactions.yaml').spec);
+  const itemOf = (f: string) => (((props(f).spec as Node).properties as Node).actions as Node).items as Node;
+  const clusterItem = itemOf('talon.dev_clustertalonrules.yaml');
+  const tenantItem = itemOf('talon.dev_talonrules.yaml');
+  assert.deepEqual(clusterItem.properties, tenantItem.properties);
+  const rules = (n: Node) => (n['x-kubernetes-validations'] as Node[]).map((r) => r.rule);
+  assert.deepEqual(rules(clusterItem), [...rules(tenantItem), "!has(self.kind) || self.kind == 'ClusterTalonAction'"]);
+  assert.deepEqual(((clusterItem.properties as Node).kind as Node).enum, ['TalonAction', 'ClusterTalonAction']);
+});
+
 test('parameters are preserved as free-form objects; admission CEL rules are present', () => {
   const spec = (rootSchemaOf(crdOf('talon.dev_talonrules.yaml')).properties as Node).spec as Node;
   const item = ((spec.properties as Node).actions as Node).items as Node;
@@ -132,6 +170,8 @@ test('toCrdSchema maps records to additionalProperties and refuses non-structura
 
 test('buildCrd is deterministic', () => {
   assert.deepEqual(buildCrd(TALON_RULE_SCHEMAS), buildCrd(TALON_RULE_SCHEMAS));
+  assert.deepEqual(buildCrd(CLUSTER_TALON_RULE_SCHEMAS), buildCrd(CLUSTER_TALON_RULE_SCHEMAS));
+  assert.deepEqual(buildCrd(CLUSTER_TALON_ACTION_SCHEMAS), buildCrd(CLUSTER_TALON_ACTION_SCHEMAS));
   assert.equal(JSON.stringify(buildCrd(TALON_ACTION_SCHEMAS)), JSON.stringify(buildCrd(TALON_ACTION_SCHEMAS)));
 });
 

@@ -24,6 +24,11 @@ export interface RuleRef {
   readonly uid?: string;
 }
 
+/** The kind of the rule a RuleRef names: its `kind`, else ClusterTalonRule when `namespace` is '' and TalonRule otherwise. */
+export function ruleKindOf(rule: Pick<RuleRef, 'kind' | 'namespace'>): 'TalonRule' | 'ClusterTalonRule' {
+  return rule.kind ?? (rule.namespace === '' ? 'ClusterTalonRule' : 'TalonRule');
+}
+
 /** Where an action's output stored its artifact. */
 export interface ArtifactLocation {
   /** The output's `category:name`, e.g. `local:file`, `aws:s3`. */

@@ -20,6 +20,25 @@ export const TALON_RULE_KIND = 'TalonRule';
 export const TALON_RULE_PLURAL = 'talonrules';
 export const TALON_ACTION_KIND = 'TalonAction';
 export const TALON_ACTION_PLURAL = 'talonactions';
+export const CLUSTER_TALON_RULE_KIND = 'ClusterTalonRule';
+export const CLUSTER_TALON_RULE_PLURAL = 'clustertalonrules';
+export const CLUSTER_TALON_ACTION_KIND = 'ClusterTalonAction';
+export const CLUSTER_TALON_ACTION_PLURAL = 'clustertalonactions';
+
+/**
+ * The rule kinds (DESIGN.md §2 "Scope and tenancy"): a TalonRule is a tenant rule, confined to
+ * its namespace wherever it lives; a ClusterTalonRule (cluster-scoped) acts cluster-wide.
+ */
+export const RULE_KINDS = [TALON_RULE_KIND, CLUSTER_TALON_RULE_KIND] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+/** The action kinds a rule may reference: a TalonAction (namespaced) or a ClusterTalonAction. */
+export const ACTION_KINDS = [TALON_ACTION_KIND, CLUSTER_TALON_ACTION_KIND] as const;
+export type ActionKind = (typeof ACTION_KINDS)[number];
+
+/** The kind a reference names when it sets no `kind`: TalonAction in a TalonRule, ClusterTalonAction in a ClusterTalonRule. */
+export function defaultActionKind(rule: RuleKind): ActionKind {
+  return rule === CLUSTER_TALON_RULE_KIND ? CLUSTER_TALON_ACTION_KIND : TALON_ACTION_KIND;
+}
 
 /** A CEL rule as the apiserver's `x-kubernetes-validations` entries take it. */
 export interface CelValidation {
@@ -111,29 +130,60 @@ export const TalonActionSpecSchema = Strict({
 });
 export type TalonActionSpec = Static<typeof TalonActionSpecSchema>;
 
-/**
- * One entry of `TalonRule.spec.actions`: either a reference (`action`, naming a TalonAction in
- * the rule's namespace, with overrides) or an inline action (`name` + `actionner` + fields).
- */
-export const RuleActionSchema = Strict(
+/** CEL rules of a rule's action entry, whatever the rule's kind. */
+const RULE_ACTION_RULES: readonly CelValidation[] = [
   {
-    action: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'A TalonAction in this namespace.' })),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Name of an inline action.' })),
-    actionner: Type.Optional(ActionnerName('The actionner of an inline action, category:name.')),
-    ...actionFields,
+    rule: 'has(self.action) != has(self.actionner)',
+    message: "exactly one of 'action' (a TalonAction or ClusterTalonAction reference) or 'actionner' (an inline action) must be set",
   },
-  validations(
+  { rule: '!has(self.actionner) || has(self.name)', message: "an inline action needs a 'name'" },
+  {
+    rule: '!has(self.kind) || has(self.action)',
+    message: "'kind' names the kind of a reference ('action'); an inline action has none",
+  },
+  {
+    rule: '!has(self.action) || !(has(self.name) || has(self.description) || has(self.output) || has(self.additionalContexts))',
+    message: "a reference ('action') may only set kind and override parameters, continue, ignoreErrors and timeoutSeconds",
+  },
+];
+
+/** What a ClusterTalonRule adds: it may reference only ClusterTalonActions. */
+export const CLUSTER_REFERENCE_RULE: CelValidation = {
+  rule: `!has(self.kind) || self.kind == '${CLUSTER_TALON_ACTION_KIND}'`,
+  message: `a ${CLUSTER_TALON_RULE_KIND} may reference only ${CLUSTER_TALON_ACTION_KIND}s: set kind: ${CLUSTER_TALON_ACTION_KIND} or leave kind out`,
+};
+
+const ruleActionSchema = (extra: readonly CelValidation[]) =>
+  Strict(
     {
-      rule: 'has(self.action) != has(self.actionner)',
-      message: "exactly one of 'action' (a TalonAction reference) or 'actionner' (an inline action) must be set",
+      action: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 253,
+          description: "A referenced action: a TalonAction in this namespace, or a ClusterTalonAction (see kind).",
+        }),
+      ),
+      kind: Type.Optional(
+        StringEnum(ACTION_KINDS, {
+          description:
+            "Kind of the referenced action. In a TalonRule: TalonAction (the default, in the rule's namespace) or ClusterTalonAction. In a ClusterTalonRule: ClusterTalonAction only (the default).",
+        }),
+      ),
+      name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Name of an inline action.' })),
+      actionner: Type.Optional(ActionnerName('The actionner of an inline action, category:name.')),
+      ...actionFields,
     },
-    { rule: '!has(self.actionner) || has(self.name)', message: "an inline action needs a 'name'" },
-    {
-      rule: '!has(self.action) || !(has(self.name) || has(self.description) || has(self.output) || has(self.additionalContexts))',
-      message: "a reference ('action') may only override parameters, continue, ignoreErrors and timeoutSeconds",
-    },
-  ),
-);
+    validations(...RULE_ACTION_RULES, ...extra),
+  );
+
+/**
+ * One entry of `spec.actions`: either a reference (`action`, naming a TalonAction in the rule's
+ * namespace or, with `kind: ClusterTalonAction`, a ClusterTalonAction; with overrides) or an
+ * inline action (`name` + `actionner` + fields).
+ */
+export const RuleActionSchema = ruleActionSchema([]);
+/** An entry of `ClusterTalonRule.spec.actions`: as RuleActionSchema, references to ClusterTalonActions only. */
+export const ClusterRuleActionSchema = ruleActionSchema([CLUSTER_REFERENCE_RULE]);
 export type RuleAction = Static<typeof RuleActionSchema>;
 
 export { MATCH_OPERATORS, type MatchOperator };
@@ -177,33 +227,44 @@ export const MatchSpecSchema = Strict({
 });
 export type MatchSpec = Static<typeof MatchSpecSchema>;
 
-export const TalonRuleSpecSchema = Strict({
-  description: Type.Optional(Text(1024)),
-  suspend: Type.Optional(Type.Boolean({ description: 'Matched and counted, but no action runs.' })),
-  dryRun: Type.Optional(Type.Boolean({ description: 'Record what would be done; do nothing.' })),
-  order: Type.Optional(
-    Type.Integer({ minimum: -1000000, maximum: 1000000, description: 'Evaluation order in its scope; lower first.' }),
-  ),
-  continue: Type.Optional(Type.Boolean({ description: 'false = later rules are not evaluated for this event.' })),
-  cooldown: Type.Optional(
-    Type.String({
-      maxLength: 32,
-      description: 'Same rule + same target within this window is suppressed; a Go duration (plus d for days), e.g. 30s, 5m, 1h30m.',
-      ...validations({
-        rule: `self.matches('${DURATION_PATTERN}')`,
-        message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
+const ruleSpecSchema = <A extends TSchema>(actionSchema: A) =>
+  Strict({
+    description: Type.Optional(Text(1024)),
+    suspend: Type.Optional(Type.Boolean({ description: 'Matched and counted, but no action runs.' })),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Record what would be done; do nothing.' })),
+    order: Type.Optional(
+      Type.Integer({ minimum: -1000000, maximum: 1000000, description: 'Evaluation order in its scope; lower first.' }),
+    ),
+    continue: Type.Optional(
+      Type.Boolean({
+        description:
+          "false = later rules are not evaluated for this event; a TalonRule's stops only later TalonRules, never a ClusterTalonRule.",
       }),
-    }),
-  ),
-  match: Type.Optional(MatchSpecSchema),
-  actions: Type.Array(RuleActionSchema, { minItems: 1, maxItems: 32, description: 'Run in order.' }),
-  notifiers: Type.Optional(
-    Type.Array(Type.String({ minLength: 1, maxLength: 63 }), {
-      maxItems: 16,
-      description: "Added to the operator's default notifiers.",
-    }),
-  ),
-});
+    ),
+    cooldown: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description: 'Same rule + same target within this window is suppressed; a Go duration (plus d for days), e.g. 30s, 5m, 1h30m.',
+        ...validations({
+          rule: `self.matches('${DURATION_PATTERN}')`,
+          message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
+        }),
+      }),
+    ),
+    match: Type.Optional(MatchSpecSchema),
+    actions: Type.Array(actionSchema, { minItems: 1, maxItems: 32, description: 'Run in order.' }),
+    notifiers: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 63 }), {
+        maxItems: 16,
+        description: "Added to the operator's default notifiers.",
+      }),
+    ),
+  });
+
+/** The spec of a TalonRule. */
+export const TalonRuleSpecSchema = ruleSpecSchema(RuleActionSchema);
+/** The spec of a ClusterTalonRule: a TalonRule's, with references to ClusterTalonActions only. */
+export const ClusterTalonRuleSpecSchema = ruleSpecSchema(ClusterRuleActionSchema);
 export type TalonRuleSpec = Static<typeof TalonRuleSpecSchema>;
 
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
@@ -286,10 +347,15 @@ export interface CustomResource<Spec, Status> {
 }
 export type TalonRule = CustomResource<TalonRuleSpec, TalonRuleStatus>;
 export type TalonAction = CustomResource<TalonActionSpec, TalonActionStatus>;
+/** Cluster-scoped: the same spec and status as a TalonRule; `metadata.namespace` is absent. */
+export type ClusterTalonRule = CustomResource<TalonRuleSpec, TalonRuleStatus>;
+/** Cluster-scoped: the same spec and status as a TalonAction; `metadata.namespace` is absent. */
+export type ClusterTalonAction = CustomResource<TalonActionSpec, TalonActionStatus>;
 
 /** What `crd.ts` needs to know about each kind. */
 export interface KindSchemas {
   readonly kind: string;
+  readonly scope: 'Namespaced' | 'Cluster';
   readonly plural: string;
   readonly singular: string;
   readonly shortName: string;
@@ -299,6 +365,7 @@ export interface KindSchemas {
 
 export const TALON_RULE_SCHEMAS: KindSchemas = {
   kind: TALON_RULE_KIND,
+  scope: 'Namespaced',
   plural: TALON_RULE_PLURAL,
   singular: 'talonrule',
   shortName: 'trule',
@@ -308,9 +375,46 @@ export const TALON_RULE_SCHEMAS: KindSchemas = {
 
 export const TALON_ACTION_SCHEMAS: KindSchemas = {
   kind: TALON_ACTION_KIND,
+  scope: 'Namespaced',
   plural: TALON_ACTION_PLURAL,
   singular: 'talonaction',
   shortName: 'taction',
   spec: TalonActionSpecSchema,
   status: TalonActionStatusSchema,
+};
+
+export const CLUSTER_TALON_RULE_SCHEMAS: KindSchemas = {
+  kind: CLUSTER_TALON_RULE_KIND,
+  scope: 'Cluster',
+  plural: CLUSTER_TALON_RULE_PLURAL,
+  singular: 'clustertalonrule',
+  shortName: 'ctrule',
+  spec: ClusterTalonRuleSpecSchema,
+  status: TalonRuleStatusSchema,
+};
+
+export const CLUSTER_TALON_ACTION_SCHEMAS: KindSchemas = {
+  kind: CLUSTER_TALON_ACTION_KIND,
+  scope: 'Cluster',
+  plural: CLUSTER_TALON_ACTION_PLURAL,
+  singular: 'clustertalonaction',
+  shortName: 'ctaction',
+  spec: TalonActionSpecSchema,
+  status: TalonActionStatusSchema,
+};
+
+/** Every kind with a CRD, in the order of `crds/`. */
+export const ALL_KIND_SCHEMAS: readonly KindSchemas[] = [
+  TALON_RULE_SCHEMAS,
+  TALON_ACTION_SCHEMAS,
+  CLUSTER_TALON_RULE_SCHEMAS,
+  CLUSTER_TALON_ACTION_SCHEMAS,
+];
+
+/** The plural (resource name) of each kind. */
+export const PLURAL_OF: Readonly<Record<RuleKind | ActionKind, string>> = {
+  [TALON_RULE_KIND]: TALON_RULE_PLURAL,
+  [TALON_ACTION_KIND]: TALON_ACTION_PLURAL,
+  [CLUSTER_TALON_RULE_KIND]: CLUSTER_TALON_RULE_PLURAL,
+  [CLUSTER_TALON_ACTION_KIND]: CLUSTER_TALON_ACTION_PLURAL,
 };

@@ -82,10 +82,36 @@ test('inline actions need a name; references may not set inline-only fields', ()
   assert.deepEqual(
     errs.map((e) => `${e.path}: ${e.message}`),
     [
-      "spec.actions[0]: a reference ('action') may only override parameters, continue, ignoreErrors and timeoutSeconds",
+      "spec.actions[0]: a reference ('action') may only set kind and override parameters, continue, ignoreErrors and timeoutSeconds",
       "spec.actions[1]: an inline action needs a 'name'",
     ],
   );
+});
+
+test('reference kinds: admitted in a reference, TalonAction by default; a ClusterTalonRule may name only ClusterTalonActions', () => {
+  const spec = validRule();
+  (spec.actions[0] as Record<string, unknown>).kind = 'ClusterTalonAction';
+  assert.deepEqual(validateRuleSpec(spec), [], 'a TalonRule may reference a ClusterTalonAction');
+  (spec.actions[0] as Record<string, unknown>).kind = 'TalonAction';
+  assert.deepEqual(validateRuleSpec(spec), []);
+  assert.deepEqual(validateRuleSpec(spec, 'spec', 'ClusterTalonRule'), [
+    {
+      path: 'spec.actions[0]',
+      message: 'a ClusterTalonRule may reference only ClusterTalonActions: set kind: ClusterTalonAction or leave kind out',
+    },
+  ]);
+  (spec.actions[0] as Record<string, unknown>).kind = 'ClusterTalonAction';
+  assert.deepEqual(validateRuleSpec(spec, 'spec', 'ClusterTalonRule'), []);
+  delete (spec.actions[0] as Record<string, unknown>).kind;
+  assert.deepEqual(validateRuleSpec(spec, 'spec', 'ClusterTalonRule'), [], 'kind defaults to ClusterTalonAction there');
+
+  (spec.actions[0] as Record<string, unknown>).kind = 'ConfigMap';
+  assert.deepEqual(validateRuleSpec(spec), [{ path: 'spec.actions[0].kind', message: 'must be one of: TalonAction, ClusterTalonAction' }]);
+  delete (spec.actions[0] as Record<string, unknown>).kind;
+  (spec.actions[1] as Record<string, unknown>).kind = 'ClusterTalonAction';
+  assert.deepEqual(validateRuleSpec(spec), [
+    { path: 'spec.actions[1]', message: "'kind' names the kind of a reference ('action'); an inline action has none" },
+  ]);
 });
 
 test('actionner format is checked (CEL rule evaluated offline)', () => {

@@ -1,5 +1,6 @@
 /**
- * Offline validation of TalonRule / TalonAction specs with the same rules the apiserver applies
+ * Offline validation of the specs of the four kinds (TalonRule, TalonAction, ClusterTalonRule,
+ * ClusterTalonAction) with the same rules the apiserver applies
  * at admission: the JSON schema (ajv) and the CEL `x-kubernetes-validations` (cel-js), both read
  * from the schemas in `types.ts`. Also the error formatting shared with the actionner registry:
  * every error names the exact field (`spec.actions[1].parameters.gracePeriodSeconds`).
@@ -8,7 +9,15 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import { parse as parseCel } from '@marcbachmann/cel-js';
 import type { TSchema } from '@sinclair/typebox';
-import { TalonActionSpecSchema, TalonRuleSpecSchema, type CelValidation } from './types.js';
+import {
+  CLUSTER_TALON_RULE_KIND,
+  ClusterTalonRuleSpecSchema,
+  TALON_RULE_KIND,
+  TalonActionSpecSchema,
+  TalonRuleSpecSchema,
+  type CelValidation,
+  type RuleKind,
+} from './types.js';
 
 /** One validation error: where (a dotted/bracketed path from the object root) and what. */
 export interface FieldError {
@@ -235,19 +244,21 @@ export class SchemaValidator {
   }
 }
 
-/** Validators for both kinds' specs, compiled once per instance. */
+/** Validators for every kind's spec, compiled once per instance (the action kinds share one spec schema). */
 export class SpecValidator {
   private readonly rule: SchemaValidator;
+  private readonly clusterRule: SchemaValidator;
   private readonly action: SchemaValidator;
 
   constructor() {
     const ajv = createAjv();
     this.rule = new SchemaValidator(ajv, TalonRuleSpecSchema);
+    this.clusterRule = new SchemaValidator(ajv, ClusterTalonRuleSpecSchema);
     this.action = new SchemaValidator(ajv, TalonActionSpecSchema);
   }
 
-  validateRuleSpec(spec: unknown, basePath = 'spec'): FieldError[] {
-    return this.rule.validate(spec, basePath);
+  validateRuleSpec(spec: unknown, basePath = 'spec', kind: RuleKind = TALON_RULE_KIND): FieldError[] {
+    return (kind === CLUSTER_TALON_RULE_KIND ? this.clusterRule : this.rule).validate(spec, basePath);
   }
 
   validateActionSpec(spec: unknown, basePath = 'spec'): FieldError[] {
@@ -262,12 +273,15 @@ function specValidator(): SpecValidator {
   return shared;
 }
 
-/** Errors of a TalonRule spec, as the apiserver would reject it (schema + CEL); empty when valid. */
-export function validateRuleSpec(spec: unknown, basePath = 'spec'): FieldError[] {
-  return specValidator().validateRuleSpec(spec, basePath);
+/**
+ * Errors of a TalonRule (or, with `kind`, a ClusterTalonRule) spec, as the apiserver would
+ * reject it (schema + CEL); empty when valid.
+ */
+export function validateRuleSpec(spec: unknown, basePath = 'spec', kind: RuleKind = TALON_RULE_KIND): FieldError[] {
+  return specValidator().validateRuleSpec(spec, basePath, kind);
 }
 
-/** Errors of a TalonAction spec, as the apiserver would reject it (schema + CEL); empty when valid. */
+/** Errors of a TalonAction or ClusterTalonAction spec (one schema), as the apiserver would reject it (schema + CEL); empty when valid. */
 export function validateActionSpec(spec: unknown, basePath = 'spec'): FieldError[] {
   return specValidator().validateActionSpec(spec, basePath);
 }

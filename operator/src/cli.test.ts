@@ -1,0 +1,180 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventsDir } from '../test/builders.js';
+import { check, testEvent, type CliOutput } from './cli.js';
+
+/** Captures what a command writes. */
+function capture(): CliOutput & { out: string; err: string } {
+  const c = {
+    out: '',
+    err: '',
+    stdout: (t: string) => void (c.out += t),
+    stderr: (t: string) => void (c.err += t),
+  };
+  return c;
+}
+
+let dir = '';
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'talon-cli-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The sample alert: "Terminal shell in container" about pod kubecon in namespace default. */
+const SHELL_ALERT = join(eventsDir(), 'terminal-shell-in-container.json');
+
+const MANIFESTS = `
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonAction
+metadata: {name: mark}
+spec: {actionner: 'kubernetes:label', parameters: {labels: {seen: 'yes'}}}
+---
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonRule
+metadata: {name: shell}
+spec:
+  order: 100
+  match: {rules: [Terminal shell in container]}
+  actions: [{action: mark}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: TalonRule
+metadata: {name: shell, namespace: default}
+spec:
+  order: -100
+  continue: false
+  match: {rules: [Terminal shell in container]}
+  actions: [{action: mark, kind: ClusterTalonAction, parameters: {labels: {tenant: 'yes'}}}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: TalonRule
+metadata: {name: later, namespace: default}
+spec:
+  order: 0
+  match: {rules: [Terminal shell in container]}
+  actions: [{name: lbl, actionner: 'kubernetes:label', parameters: {labels: {x: 'y'}}}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: TalonRule
+metadata: {name: elsewhere, namespace: team-b}
+spec:
+  match: {rules: [Terminal shell in container]}
+  actions: [{name: lbl, actionner: 'kubernetes:label', parameters: {labels: {x: 'y'}}}]
+`;
+
+describe('check', () => {
+  test('the samples in config/samples: one of each kind, no problems (run from the repository root)', (t) => {
+    const samples = join(process.cwd(), 'config', 'samples');
+    if (!existsSync(samples)) {
+      t.skip(`no config/samples under ${process.cwd()}`);
+      return;
+    }
+    const files = ['clustertalonaction', 'clustertalonrule', 'talonaction', 'talonrule'].map((k) => join(samples, `talon.dev_v1alpha1_${k}.yaml`));
+    const c = capture();
+    assert.equal(check(files, c), 0, c.err);
+    assert.equal(c.out, '2 rules (2 valid), 2 actions; 0 problems\n');
+    assert.equal(c.err, '');
+  });
+
+  test('the four kinds, with what admission and the compiler refuse, named by kind', () => {
+    const path = file(
+      'bad.yaml',
+      `${MANIFESTS}
+---
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonRule
+metadata: {name: names-a-talonaction}
+spec:
+  actions: [{action: mark, kind: TalonAction}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: TalonRule
+metadata: {name: cordon, namespace: talon-system}
+spec:
+  actions: [{name: c, actionner: 'kubernetes:cordon'}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: TalonAction
+metadata: {name: drain, namespace: talon-system}
+spec: {actionner: 'kubernetes:drain'}
+---
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonAction
+metadata: {name: drain, namespace: ignored}
+spec: {actionner: 'kubernetes:drain'}
+`,
+    );
+    const c = capture();
+    assert.equal(check([path], c), 1);
+    assert.equal(c.out, '6 rules (4 valid), 3 actions; 3 problems\n');
+    const lines = c.err.trimEnd().split('\n');
+    assert.equal(lines.length, 3, c.err);
+    assert.match(lines[0]!, /^TalonAction talon-system\/drain: spec kubernetes:drain: acts on the node level, which a TalonAction may not do/);
+    assert.match(
+      lines[1]!,
+      /^ClusterTalonRule names-a-talonaction: InvalidSpec: spec\.actions\[0\]: a ClusterTalonRule may reference only ClusterTalonActions: set kind: ClusterTalonAction or leave kind out$/,
+    );
+    assert.match(lines[2]!, /^TalonRule talon-system\/cordon: ScopeNotAllowed: spec\.actions\[0\] kubernetes:cordon: acts on the node level, which a TalonRule may not do/);
+  });
+
+  test('no file: usage, exit 2', () => {
+    const c = capture();
+    assert.equal(check([], c), 2);
+    assert.match(c.err, /^usage:/);
+  });
+});
+
+describe('test', () => {
+  test('ClusterTalonRules first, then the TalonRules of the target namespace; a tenant continue: false stops only tenant rules', () => {
+    const path = file('rules.yaml', MANIFESTS);
+    const c = capture();
+    assert.equal(testEvent(['--event', SHELL_ALERT, path], c), 0, c.err);
+    assert.equal(c.err, '');
+    const lines = c.out.trimEnd().split('\n');
+    assert.match(lines[0]!, /^alert: rule="Terminal shell in container" .*namespace=default$/m);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.replace(/ {2,}/g, ' ').split(':')[0]),
+      [
+        'MATCH ClusterTalonRule shell',
+        ' would run mark (kubernetes',
+        'MATCH TalonRule default/shell',
+        ' would run mark (kubernetes',
+        'NO TalonRule default/later',
+        'NO TalonRule team-b/elsewhere',
+      ],
+    );
+    assert.match(c.out, /would run mark \(kubernetes:label\) \{"labels":\{"seen":"yes","tenant":"yes"\}/);
+    assert.match(c.out, /NO {5}TalonRule default\/later: continue: not evaluated: TalonRule default\/shell matched first/);
+    assert.match(c.out, /NO {5}TalonRule team-b\/elsewhere: namespace: tenant rule of namespace "team-b" only matches alerts whose target is in "team-b"; the target's namespace is "default"/);
+  });
+
+  test('--control-namespace is gone: exit 2 with the reason', () => {
+    const path = file('rules2.yaml', MANIFESTS);
+    for (const args of [['--control-namespace', 'talon-system'], ['--control-namespace=talon-system']]) {
+      const c = capture();
+      assert.equal(testEvent(['--event', SHELL_ALERT, ...args, path], c), 2);
+      assert.match(c.err, /^--control-namespace was removed: a ClusterTalonRule is cluster-wide and a TalonRule is confined to its namespace/);
+      assert.equal(c.out, '');
+    }
+  });
+
+  test('bad input: usage errors exit 2, an unreadable or invalid alert exits 1', () => {
+    const rules = file('rules3.yaml', MANIFESTS);
+    const c = capture();
+    assert.equal(testEvent(['--event', SHELL_ALERT], c), 2);
+    assert.equal(testEvent(['--nope', rules], c), 2);
+    assert.match(c.err, /Unknown option '--nope'/);
+    assert.equal(testEvent(['--event', join(dir, 'missing.json'), rules], c), 1);
+    assert.equal(testEvent(['--event', file('bad.json', '{"rule": 1}'), rules], c), 1);
+    assert.match(c.err, /not a Falco alert/);
+  });
+});
