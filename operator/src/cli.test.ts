@@ -1,9 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventsDir } from '../test/builders.js';
+import { eventsDir, tempFiles } from '../test/builders.js';
 import { check, testEvent, type CliOutput } from './cli.js';
 
 /** Captures what a command writes. */
@@ -17,17 +16,8 @@ function capture(): CliOutput & { out: string; err: string } {
   return c;
 }
 
-let dir = '';
-const file = (name: string, text: string): string => {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-};
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'talon-cli-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempFiles('talon-cli-');
+const file = tmp.file;
 
 /** The sample alert: "Terminal shell in container" about pod kubecon in namespace default. */
 const SHELL_ALERT = join(eventsDir(), 'terminal-shell-in-container.json');
@@ -173,7 +163,7 @@ describe('test', () => {
     assert.equal(testEvent(['--event', SHELL_ALERT], c), 2);
     assert.equal(testEvent(['--nope', rules], c), 2);
     assert.match(c.err, /Unknown option '--nope'/);
-    assert.equal(testEvent(['--event', join(dir, 'missing.json'), rules], c), 1);
+    assert.equal(testEvent(['--event', tmp.path('missing.json'), rules], c), 1);
     assert.equal(testEvent(['--event', file('bad.json', '{"rule": 1}'), rules], c), 1);
     assert.match(c.err, /not a Falco alert/);
   });

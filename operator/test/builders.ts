@@ -2,7 +2,9 @@
  * Test builders: FalcoEvents from plain objects or from sample JSON files.
  * Not the production parser (http/); just enough to feed the engine in tests.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { after, before } from 'node:test';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/falco/event.js';
@@ -117,4 +119,24 @@ export function ruleOf(name: string, opts: RuleOptions = {}, compile: CompileMat
     actions: Object.freeze([]),
     notifiers: Object.freeze([]),
   });
+}
+
+/**
+ * A temporary directory for one test file: created before its tests, removed after them.
+ * `file(name, text)` writes a file there and returns its path; `path(name)` only names one.
+ */
+export function tempFiles(prefix: string): { file(name: string, text: string): string; path(name: string): string } {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    file(name, text) {
+      const p = join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    },
+    path: (name) => join(dir, name),
+  };
 }

@@ -1,8 +1,6 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tempFiles } from '../../test/builders.js';
 import { loadConfig, type LoadResult } from './load.js';
 import { Type } from '@sinclair/typebox';
 import { CONFIG_KEYS, configKeysMarkdown, parseSize, type Config } from './schema.js';
@@ -16,17 +14,8 @@ const PLUGINS = {
   outputs: new Map([['local:file', Type.Object({ directory: Type.String({ default: '/tmp/talon-artifacts' }), maxBytes: Type.Integer({ minimum: 0, default: 100 }) }, { additionalProperties: false })]]),
 };
 
-let dir = '';
-const file = (name: string, text: string): string => {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-};
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'talon-config-'));
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempFiles('talon-config-');
+const file = tmp.file;
 
 function ok(r: LoadResult): Config {
   if (!r.ok) assert.fail(`expected a config, got errors:\n${r.errors.join('\n')}`);
@@ -218,8 +207,8 @@ extra: 1
   test('token and TLS files are checked', () => {
     const empty = file('empty-token', '  \n');
     assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: empty } })), [`auth.tokenFile: ${empty} is empty`]);
-    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: join(dir, 'nope') } })), [
-      `auth.tokenFile: cannot read ${join(dir, 'nope')}: ENOENT`,
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'token', TALON_AUTH_TOKENFILE: tmp.path('nope') } })), [
+      `auth.tokenFile: cannot read ${tmp.path('nope')}: ENOENT`,
     ]);
     assert.deepEqual([...errors(loadConfig({ env: { TALON_AUTH_MODE: 'mtls' } }))].sort(), [
       'tls.certFile: required when auth.mode is mtls',
@@ -236,7 +225,7 @@ extra: 1
   });
 
   test('file problems', () => {
-    assert.match(errors(loadConfig({ file: join(dir, 'missing.yaml'), env: {} }))[0]!, /^config file .*missing\.yaml: ENOENT/);
+    assert.match(errors(loadConfig({ file: tmp.path('missing.yaml'), env: {} }))[0]!, /^config file .*missing\.yaml: ENOENT/);
     assert.match(errors(loadConfig({ file: file('list.yaml', '- a\n'), env: {} }))[0]!, /must be a mapping/);
     assert.match(errors(loadConfig({ file: file('broken.yaml', 'listen: {port: 1\n'), env: {} }))[0]!, /^config file .*broken\.yaml: /);
     assert.match(errors(loadConfig({ file: file('dup.yaml', 'logLevel: info\nlogLevel: debug\n'), env: {} }))[0]!, /^config file .*dup\.yaml: .*unique/i);

@@ -63,7 +63,7 @@ function harness() {
     },
     events: { emit: (regarding, _related, note, kind) => events.push(`${regarding.kind} ${regarding.name}: ${kind.type} ${kind.reason}: ${note}`) },
     publish: (i) => (index = i),
-    logger: { info: () => undefined, warn: (msg, meta) => warnings.push(`${msg} ${String(meta?.key)} ${String(meta?.code ?? '')}`), debug: () => undefined },
+    logger: { info: () => undefined, warn: (msg, meta) => warnings.push(`${msg} ${String(meta?.key)} ${String(meta?.code ?? '')}`), debug: () => undefined, error: () => undefined },
   });
   return { rules, actions, clusterRules, clusterActions, patches, events, warnings, controller, index: () => index, failPatch: (f: typeof failPatch) => (failPatch = f) };
 }

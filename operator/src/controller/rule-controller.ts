@@ -27,6 +27,7 @@ import {
 } from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.js';
 import { terminalUnlessRetryable } from '../errors.js';
+import type { LogPort } from '../lib/log.js';
 import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
 import { RuleIndex } from '../rules/rule-index.js';
@@ -51,12 +52,6 @@ export interface StatusWriter {
   patch(kind: TalonKind, namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
 }
 
-export interface ControllerLogger {
-  info(msg: string, meta?: Record<string, unknown>): void;
-  warn(msg: string, meta?: Record<string, unknown>): void;
-  debug(msg: string, meta?: Record<string, unknown>): void;
-}
-
 export interface RuleControllerDeps {
   readonly rules: ObjectStore<TalonRule>;
   readonly actions: ObjectStore<TalonAction>;
@@ -73,7 +68,7 @@ export interface RuleControllerDeps {
   readonly events?: ConditionEventSink;
   /** Receives every new index; called at most once per tick. */
   readonly publish: (index: RuleIndex) => void;
-  readonly logger: ControllerLogger;
+  readonly logger: LogPort;
   readonly now?: () => Date;
   /** A rule's CEL condition failed to evaluate for an alert (that alert did not match it). */
   readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure) => void;

@@ -47,6 +47,7 @@ import { type OutcomeSink } from '../notifiers/types.js';
 import type { ArtifactStore } from '../outputs/types.js';
 import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
+import { abortable } from '../lib/abortable.js';
 
 export interface CooldownPort {
   /** True when (rule, target) may act now, and starts its window; false while a window is open. */
@@ -411,23 +412,6 @@ function withUid(ref: OutcomeTarget, res: RunResult | undefined): OutcomeTarget 
   return typeof match?.uid === 'string' ? { ...ref, uid: match.uid } : ref;
 }
 
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 function abortedResult(signal: AbortSignal, last?: ActionResult): ActionResult {
   const r: unknown = signal.reason;

@@ -24,6 +24,7 @@ import type { Outcome } from '../api/v1alpha1/outcome.js';
 import type { Metrics, NotificationResultLabel } from '../observability/metrics.js';
 import type { NotifierEndpoint } from './registry.js';
 import type { OutcomeRoute, OutcomeSink } from './types.js';
+import { abortable } from '../lib/abortable.js';
 
 export interface RouterOptions {
   readonly endpoints: readonly NotifierEndpoint[];
@@ -296,20 +297,3 @@ export class NotifierRouter implements OutcomeSink {
   }
 }
 
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}

@@ -24,6 +24,7 @@
 import type { FalcoEvent, FieldValue } from '../falco/event.js';
 import { ALL_PRIORITY_LEVELS, type CompiledMatcher, type IndexHints } from './match.js';
 import { ownField, scalarText } from './match-fields.js';
+import { buildSubstringIndex, collectSubstrings, type SubstringIndex } from './substring-index.js';
 import type { CompiledRule, Matcher, MatchExplanation } from './types.js';
 
 export interface RuleExplanation {
@@ -64,21 +65,11 @@ interface Segment {
   /** Parallel arrays: field key → multi-substring matcher over the field's text. */
   readonly containsKeys: readonly string[];
   readonly containsOwnCheck: readonly boolean[];
-  readonly byFieldSubstring: readonly SubstringIndex[];
+  readonly byFieldSubstring: readonly SubstringIndex<Positions>[];
   /** Residual rules listing no source, per admitted priority level. */
   readonly anySource: readonly Positions[];
   /** Residual rules listing sources, per source then level. */
   readonly bySource: ReadonlyMap<string, readonly Positions[]>;
-}
-
-/** One required substring: it occurs when `text.startsWith(substring, at - offset)` at a gram hit `at`. */
-interface SubstringEntry {
-  readonly substring: string;
-  /** Where the entry's gram starts within `substring`. */
-  readonly offset: number;
-  readonly positions: Positions;
-  /** The `lookupStamp` of the last lookup that found it: each entry is reported once per lookup. */
-  seen: number;
 }
 
 /**
@@ -86,71 +77,6 @@ interface SubstringEntry {
  * found entries need no reset.
  */
 let lookupStamp = 0;
-
-/**
- * Multi-substring matcher: every substring is keyed by one of its grams (its rarest
- * `GRAM`-code-unit slice among the field's substrings; the whole substring when shorter),
- * hashed into open tables per gram length. One pass over a text looks each of its grams up
- * and verifies the entries found in place, so a hit means the substring really occurs.
- */
-interface SubstringIndex {
-  /** tables[len]: hash slot → entries whose gram has `len` code units; null when none. */
-  readonly tables: readonly ((SubstringEntry[] | undefined)[] | null)[];
-  /** log2 of each table's size. */
-  readonly bits: readonly number[];
-}
-
-const GRAM = 3;
-
-/** Hash of the `len` code units of `text` at `at` (len 1…GRAM), in [0, 2^bits). */
-function gramHash(text: string, at: number, len: number, bits: number): number {
-  let h = text.charCodeAt(at);
-  for (let i = 1; i < len; i++) h = (Math.imul(h, 31) + text.charCodeAt(at + i)) | 0;
-  return Math.imul(h ^ (h >>> 13), 0x9e3779b1) >>> (32 - bits);
-}
-
-function substringIndexOf(bySubstring: ReadonlyMap<string, number[]>): SubstringIndex {
-  const gramCounts = new Map<string, number>();
-  const gramsOf = (s: string): Set<string> => {
-    const n = Math.min(GRAM, s.length);
-    const grams = new Set<string>();
-    for (let i = 0; i + n <= s.length; i++) grams.add(s.slice(i, i + n));
-    return grams;
-  };
-  for (const s of bySubstring.keys()) for (const g of gramsOf(s)) gramCounts.set(g, (gramCounts.get(g) ?? 0) + 1);
-  const perLength: SubstringEntry[][] = Array.from({ length: GRAM + 1 }, () => []);
-  for (const [substring, positions] of bySubstring) {
-    const n = Math.min(GRAM, substring.length);
-    let offset = 0;
-    let best = Infinity;
-    for (let i = 0; i + n <= substring.length; i++) {
-      const count = gramCounts.get(substring.slice(i, i + n)) ?? 0;
-      if (count < best) {
-        best = count;
-        offset = i;
-      }
-    }
-    (perLength[n] as SubstringEntry[]).push({ substring, offset, positions, seen: -1 });
-  }
-  const bits = perLength.map((entries) => {
-    let b = 4;
-    while (1 << b < entries.length * 2) b++;
-    return b;
-  });
-  const tables = perLength.map((entries, len) => {
-    if (entries.length === 0) return null;
-    const b = bits[len] as number;
-    const table: (SubstringEntry[] | undefined)[] = new Array<SubstringEntry[] | undefined>(1 << b).fill(undefined);
-    for (const e of entries) {
-      const h = gramHash(e.substring, e.offset, len, b);
-      const slot = table[h];
-      if (slot) slot.push(e);
-      else table[h] = [e];
-    }
-    return table;
-  });
-  return { tables, bits };
-}
 
 function compareRules(a: CompiledRule, b: CompiledRule): number {
   if (a.order !== b.order) return a.order - b.order;
@@ -280,7 +206,7 @@ function segmentOf(sorted: readonly CompiledRule[]): Segment {
     byTag,
     containsKeys,
     containsOwnCheck: containsKeys.map((k) => k in Object.prototype),
-    byFieldSubstring: containsKeys.map((k) => substringIndexOf(byContains.get(k) as Map<string, number[]>)),
+    byFieldSubstring: containsKeys.map((k) => buildSubstringIndex(byContains.get(k) as Map<string, number[]>)),
     anySource: packedLevels(anySource),
     bySource: new Map([...bySource].map(([k, v]) => [k, packedLevels(v)])),
   };
@@ -321,31 +247,13 @@ function addPrefixHits(
 }
 
 /** Adds the lists of the substrings of `index` that a field value (or a list element) contains. */
-function addSubstringHits(index: SubstringIndex, value: FieldValue, stamp: number, hits: Positions[]): void {
+function addSubstringHits(index: SubstringIndex<Positions>, value: FieldValue, stamp: number, hits: Positions[]): void {
   if (value === null) return;
   if (typeof value === 'object') {
     for (let i = 0; i < value.length; i++) addSubstringHits(index, value[i] as FieldValue, stamp, hits);
     return;
   }
-  const text = scalarText(value);
-  const tables = index.tables;
-  for (let len = 1; len <= GRAM; len++) {
-    const table = tables[len];
-    if (table === null || table === undefined) continue;
-    const bits = index.bits[len] as number;
-    for (let at = 0; at + len <= text.length; at++) {
-      const slot = table[gramHash(text, at, len, bits)];
-      if (slot === undefined) continue;
-      for (let j = 0; j < slot.length; j++) {
-        const e = slot[j] as SubstringEntry;
-        const start = at - e.offset;
-        if (e.seen !== stamp && start >= 0 && text.startsWith(e.substring, start)) {
-          e.seen = stamp;
-          hits.push(e.positions);
-        }
-      }
-    }
-  }
+  collectSubstrings(index, scalarText(value), stamp, hits);
 }
 
 /** Ascending, duplicate-free union of the lists. */
@@ -403,7 +311,7 @@ function selectiveCandidates(seg: Segment, ev: FalcoEvent): Positions {
     for (let i = 0; i < containsKeys.length; i++) {
       const key = containsKeys[i] as string;
       const value = seg.containsOwnCheck[i] ? ownField(fields, key) : fields[key];
-      if (value !== undefined) addSubstringHits(seg.byFieldSubstring[i] as SubstringIndex, value, stamp, hits);
+      if (value !== undefined) addSubstringHits(seg.byFieldSubstring[i] as SubstringIndex<Positions>, value, stamp, hits);
     }
   }
   if (seg.byTag.size > 0) {
@@ -548,7 +456,7 @@ export class RuleIndex {
 
   /**
    * The rules that match `ev`, in evaluation order, honouring `continue`. `targetNamespace`
-   * is the namespace of the alert's target (resolveTarget(ev).namespace); undefined = cluster
+   * is the alert's namespace (falco/target.ts alertNamespace); undefined = cluster
    * rules only.
    */
   evaluate(ev: FalcoEvent, targetNamespace: string | undefined): CompiledRule[] {
