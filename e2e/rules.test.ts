@@ -7,12 +7,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig } from './support/cluster.js';
 import { eventsRegarding, occurrences } from './support/alerts.js';
 import { OperatorProcess, ensureNamespace, installCRDs, repoRoot, sampleAlert } from './support/operator.js';
 import { CLUSTER, Talon, condition, kubectl } from './support/talon.js';
+import { MATCH_OPERATORS, OPERATOR_TABLE } from '../operator/src/api/v1alpha1/operators.js';
+import { check, type CliOutput } from '../operator/src/cli.js';
 
 /** The operator's usual namespace: no longer special, its TalonRules are tenant rules. */
 const OPERATOR_NS = 'talon-system';
@@ -117,6 +121,42 @@ describe('the four kinds as custom resources', () => {
     assert.match(await bad({ actions: [{ action: 'x', kind: 'ConfigMap' }] }, tenant), /spec\.actions\[0\]\.kind: Unsupported value: .*ConfigMap/);
     // ...while a TalonRule may name either kind, with overrides.
     assert.equal(await bad({ actions: [{ action: 'label-suspicious', kind: 'ClusterTalonAction', parameters: { labels: { a: 'b' } } }] }, tenant), 'accepted');
+  });
+
+  it('every match operator\'s arity is accepted or refused identically by the API server and by `check`', async () => {
+    // One table (api/v1alpha1/operators.ts) generates the CRD's CEL and the compiler's checks;
+    // before it, the API server took Matches with two values and the compiler refused it.
+    const dir = mkdtempSync(join(tmpdir(), 'talon-arity-'));
+    const silent: CliOutput = { stdout: () => undefined, stderr: () => undefined };
+    const sample = { text: ['a', 'b'], regex: ['^a', '^b'], decimal: ['1', '2'] } as const;
+    const disagreements: string[] = [];
+    let refused = 0;
+    try {
+      for (const op of MATCH_OPERATORS) {
+        for (const n of [0, 1, 2]) {
+          const name = `arity-${op.toLowerCase()}-${n}`;
+          const spec = {
+            match: { outputFields: [{ key: 'proc.name', operator: op, values: sample[OPERATOR_TABLE[op].value].slice(0, n) }] },
+            actions: [{ name: 'flag', actionner: 'kubernetes:label', parameters: { labels: { flagged: 'true' } } }],
+          };
+          let api = true;
+          try {
+            await talon.applyRule(CLUSTER, name, spec);
+          } catch {
+            api = false;
+          }
+          const file = join(dir, `${name}.yaml`);
+          writeFileSync(file, JSON.stringify({ apiVersion: 'talon.dev/v1alpha1', kind: 'ClusterTalonRule', metadata: { name }, spec }));
+          const offline = check([file], silent) === 0;
+          if (api !== offline) disagreements.push(`${op} with ${n} values: API server ${api ? 'accepted' : 'refused'}, check ${offline ? 'accepted' : 'refused'}`);
+          if (!api) refused++;
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(disagreements, []);
+    assert.ok(refused >= MATCH_OPERATORS.length, `each operator refuses at least one count (${refused} refusals)`);
   });
 
   it('what admission cannot see is reported in status; the operator keeps serving the other rules', async () => {
