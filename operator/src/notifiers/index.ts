@@ -4,8 +4,9 @@
  */
 import type { Notifier } from './types.js';
 import { k8sEventsNotifier } from './k8sevents.js';
+import { smtpNotifier } from './smtp.js';
 
 /** A fresh array of every built-in notifier type, in documentation order. */
 export function builtinNotifiers(): Notifier[] {
-  return [k8sEventsNotifier];
+  return [k8sEventsNotifier, smtpNotifier];
 }
