@@ -258,8 +258,8 @@ interface MailerError {
  * A nodemailer failure as a TalonError: 4xx replies and connection failures are retryable;
  * 5xx replies, authentication, TLS, envelope and message failures are terminal. The message
  * is built from the error's code, command and server reply, with every `secrets` value (and
- * its base64 forms) replaced by `<redacted>`; the original error is not attached, since it may
- * carry the transport's options.
+ * its base64 forms) replaced by `<redacted>`. The original error is not attached as `cause`:
+ * nothing but this checked text reaches a log line.
  */
 export function smtpError(err: unknown, secrets: readonly string[] = []): TalonError {
   if (err instanceof TalonError) return err;
