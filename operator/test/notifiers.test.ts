@@ -320,17 +320,24 @@ describe('webhook over TLS: CA bundle, client certificate, method and headers', 
     assert.deepEqual(req.json, notificationOf(outcome()));
   });
 
-  test('without the client certificate the receiver refuses the handshake; without the CA we refuse the receiver', async () => {
+  test('without the client certificate the receiver refuses the handshake; without the CA we refuse the receiver; neither is retried', async () => {
     rx.got.length = 0;
+    const warnings: Record<string, unknown>[] = [];
+    const log = { ...silentLog, warn: (_m: string, f?: Record<string, unknown>) => void warnings.push(f ?? {}) };
     const urlFile = files.file('hook-url-2', `${rx.url('https')}/hooks`);
     const { router, metrics } = await wire(
-      `defaultNotifiers: [nocert, noca]\nnotifiers:\n  nocert: {type: webhook, urlFile: ${urlFile}, retries: 0, tls: {caFile: ${pki.ca.certFile}}}\n  noca: {type: webhook, urlFile: ${urlFile}, retries: 0, tls: {certFile: ${pki.client.certFile}, keyFile: ${pki.client.keyFile}}}\n`,
+      `defaultNotifiers: [nocert, noca]\nnotifiers:\n  nocert: {type: webhook, urlFile: ${urlFile}, retries: 3, tls: {caFile: ${pki.ca.certFile}}}\n  noca: {type: webhook, urlFile: ${urlFile}, retries: 3, tls: {certFile: ${pki.client.certFile}, keyFile: ${pki.client.keyFile}}}\n`,
+      { log },
     );
     router.record(outcome());
     await router.idle();
     assert.equal(rx.got.length, 0);
     assert.equal(await counted(metrics, 'nocert', 'failed'), 1);
     assert.equal(await counted(metrics, 'noca', 'failed'), 1);
+    const byName = Object.fromEntries(warnings.map((w) => [w.notifier, w]));
+    assert.equal(byName.noca?.attempts, 1);
+    assert.match(String(byName.noca?.error), /^the webhook \(127\.0\.0\.1:\d+\): TLS handshake failed: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/);
+    assert.equal(byName.nocert?.attempts, 1, `refused client certificate: ${String(byName.nocert?.error)}`);
   });
 });
 

@@ -8,7 +8,8 @@
  * - 408, 429, 5xx: a retryable TalonError carrying `status` and, from `Retry-After` (seconds
  *   or an HTTP date), `retryAfterMs`;
  * - other answers: a TerminalError (retrying cannot fix a 400, 401, 403 or 404);
- * - network failures (refused, reset, DNS, TLS handshake): a retryable `NetworkError`.
+ * - network failures (refused, reset, DNS): a retryable `NetworkError`; certificate
+ *   verification failures on either side: a TerminalError (retrying cannot fix them).
  * Messages name the receiver by its label and host only, never the URL: a Slack or Teams
  * webhook URL is itself the secret, and errors end up in logs.
  */
@@ -169,7 +170,29 @@ export function sendJson(req: JsonRequest): Promise<JsonAnswer> {
 
 const headerText = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
+/** Certificate verification failures (OpenSSL's verify codes, Node's TLS codes): configuration, not luck. */
+const TLS_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A failure before any answer. Certificate problems on either side (we do not trust the
+ * receiver, or it refused our client certificate with a TLS alert) are terminal: retrying
+ * the same handshake cannot succeed. Everything else (refused, reset, DNS) is retryable.
+ */
 function networkError(where: string, err: Error): TalonError {
   const code = (err as NodeJS.ErrnoException).code ?? err.name;
+  if (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_')) return new TerminalError('ClientError', `${where}: TLS handshake failed: ${code}`);
   return new TalonError('NetworkError', `${where} could not be reached: ${code}`, { retryable: true });
 }
