@@ -48,12 +48,12 @@ import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
 
-const SECONDS = Number(process.env.LATENCY_BENCH_SECONDS ?? 20);
-const RATE = Number(process.env.LATENCY_BENCH_RATE ?? 100);
-const PODS = Number(process.env.LATENCY_BENCH_PODS ?? 100);
-const WARMUP = Number(process.env.LATENCY_BENCH_WARMUP ?? 2);
+export const SECONDS = Number(process.env.LATENCY_BENCH_SECONDS ?? 20);
+export const RATE = Number(process.env.LATENCY_BENCH_RATE ?? 100);
+export const PODS = Number(process.env.LATENCY_BENCH_PODS ?? 100);
+export const WARMUP = Number(process.env.LATENCY_BENCH_WARMUP ?? 2);
 const KEEPALIVE = process.env.LATENCY_BENCH_KEEPALIVE === '1';
-const LABEL = 'talon.dev/bench';
+export const LABEL = 'talon.dev/bench';
 
 /** The --import option that makes client-node in the operator child reuse one keep-alive agent (the experiment). */
 function keepAlivePreload(): string {
@@ -79,7 +79,7 @@ function keepAlivePreload(): string {
 }
 
 /** The operator child's NODE_OPTIONS: the experiment's preload, and LATENCY_BENCH_OPERATOR_NODE_OPTIONS (e.g. --cpu-prof). */
-function operatorEnv(): Record<string, string> {
+export function operatorEnv(): Record<string, string> {
   const options = [process.env.NODE_OPTIONS, KEEPALIVE ? keepAlivePreload() : undefined, process.env.LATENCY_BENCH_OPERATOR_NODE_OPTIONS].filter((o) => o);
   return options.length > 0 ? { NODE_OPTIONS: options.join(' ') } : {};
 }
@@ -90,7 +90,7 @@ interface Pending {
   readonly value?: string;
 }
 
-interface PhaseResult {
+export interface PhaseResult {
   readonly name: string;
   readonly sent: number;
   readonly measured: number;
@@ -121,7 +121,7 @@ async function operatorCounters(op: OperatorProcess, actionner: string): Promise
 }
 
 /** Runs a phase and adds the operator's and this process's resource use over it. */
-async function measured(op: OperatorProcess, actionner: string, phase: () => Promise<PhaseResult>): Promise<PhaseResult> {
+export async function measured(op: OperatorProcess, actionner: string, phase: () => Promise<PhaseResult>): Promise<PhaseResult> {
   const before = await operatorCounters(op, actionner);
   const cpu = process.cpuUsage();
   const r = await phase();
@@ -132,20 +132,20 @@ async function measured(op: OperatorProcess, actionner: string, phase: () => Pro
   return r;
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 const ms = (v: number): string => (Number.isNaN(v) ? '   n/a' : v.toFixed(2).padStart(7));
 
-function summary(values: readonly number[]): string {
+export function summary(values: readonly number[]): string {
   const s = [...values].sort((a, b) => a - b);
   return `p50 ${ms(quantile(s, 0.5))}  p90 ${ms(quantile(s, 0.9))}  p99 ${ms(quantile(s, 0.99))}  max ${ms(s[s.length - 1] ?? NaN)}  ms  (n=${s.length})`;
 }
 
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
-const podName = (i: number): string => `b-${String(i).padStart(3, '0')}`;
+export const podName = (i: number): string => `b-${String(i).padStart(3, '0')}`;
 
 /**
  * Posts `total` alerts open-loop at RATE/s; `alertFor(i)` names the pod and builds the alert;
@@ -184,7 +184,8 @@ async function pace(
   return { post, failures };
 }
 
-async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Promise<PhaseResult> {
+/** The label phase; `rules` are the Falco rule names of the two label rules (A, B), `name` labels the report. */
+export async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: string, rules: readonly [string, string] = ['Bench label A', 'Bench label B'], name = 'kubernetes:label'): Promise<PhaseResult> {
   const pending = new Map<string, Pending>();
   const latencies: number[] = [];
   const watch = await watchPods(kc, ns, 'bench=latency', (type, pod, at) => {
@@ -205,7 +206,7 @@ async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): 
       (i) => {
         const round = Math.floor(i / PODS);
         const pod = podName(i % PODS);
-        return { pod, body: podAlert({ rule: round % 2 === 0 ? 'Bench label A' : 'Bench label B', namespace: ns, pod }) };
+        return { pod, body: podAlert({ rule: round % 2 === 0 ? rules[0] : rules[1], namespace: ns, pod }) };
       },
       (pod, i, at) => {
         if (pending.has(pod)) missing++; // the previous round's effect never showed
@@ -214,7 +215,7 @@ async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): 
     );
     await eventually('the last label effects', () => pending.size === 0, 10_000, 20).catch(() => undefined);
     missing += pending.size;
-    return { name: 'kubernetes:label', sent: total, measured: total - warm, latencies, missing, postLatencies: post.slice(warm), failures };
+    return { name, sent: total, measured: total - warm, latencies, missing, postLatencies: post.slice(warm), failures };
   } finally {
     watch.stop();
   }
@@ -271,7 +272,7 @@ async function terminatePhase(kc: k8s.KubeConfig, core: k8s.CoreV1Api, op: Opera
   }
 }
 
-function benchPod(name: string): k8s.V1Pod {
+export function benchPod(name: string): k8s.V1Pod {
   const i = Number(name.slice(2, 5));
   return podManifest(name, { node: i % 2 === 0 ? 'kwok-node-0' : 'kwok-node-1', labels: { app: name, bench: 'latency' } });
 }
@@ -281,7 +282,7 @@ function benchPod(name: string): k8s.V1Pod {
  * request), so re-creating pods in the terminate phase does not cost the load generator a TLS
  * handshake each.
  */
-function reuseConnections(kc: k8s.KubeConfig): void {
+export function reuseConnections(kc: k8s.KubeConfig): void {
   const apply = kc.applySecurityAuthentication.bind(kc);
   let agent: https.Agent | undefined;
   kc.applySecurityAuthentication = async (ctx) => {
@@ -310,7 +311,7 @@ function histogramQuantiles(text: string, name: string, actionner: string): stri
   return `p50 ${q(0.5)}  p90 ${q(0.9)}  p99 ${q(0.99)}  ms  (n=${total}, bucket upper bounds)`;
 }
 
-function report(r: PhaseResult, metricsText: string): void {
+export function report(r: PhaseResult, metricsText: string): void {
   const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
   console.log(`\n${r.name}: ${r.sent} alerts sent (${r.measured} measured after ${WARMUP}s warm-up), ${r.latencies.length} effects observed, ${r.missing} missing${failed ? `; not accepted: ${failed}` : ''}`);
   if (r.operator) {
@@ -320,8 +321,9 @@ function report(r: PhaseResult, metricsText: string): void {
   }
   console.log(`  alert → effect seen by watch  ${summary(r.latencies)}`);
   console.log(`  POST answered (202)           ${summary(r.postLatencies)}`);
-  console.log(`  operator ingest→action start  ${histogramQuantiles(metricsText, 'talon_ingest_to_action_seconds', r.name)}`);
-  console.log(`  operator action duration      ${histogramQuantiles(metricsText, 'talon_action_duration_seconds', r.name)}`);
+  const actionner = r.name.split(' ')[0]!;
+  console.log(`  operator ingest→action start  ${histogramQuantiles(metricsText, 'talon_ingest_to_action_seconds', actionner)}`);
+  console.log(`  operator action duration      ${histogramQuantiles(metricsText, 'talon_action_duration_seconds', actionner)}`);
 }
 
 async function main(): Promise<void> {
@@ -383,4 +385,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run only when executed, not when another bench imports the phases.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

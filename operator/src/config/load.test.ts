@@ -340,6 +340,16 @@ outputs:
     assert.deepEqual(ok(load('outputs: {"local:file": {directory: /data/talon}}\n')).outputs, { 'local:file': { directory: '/data/talon', maxBytes: 100 } });
   });
 
+  test('filters: results and dryRun are resolved when given, absent otherwise; bad values are reported', () => {
+    const c = ok(load('notifiers: {a: {type: k8sevents, results: [Failed, Skipped], dryRun: false}, b: {type: k8sevents}}\n'));
+    assert.deepEqual([c.notifiers.a?.results, c.notifiers.a?.dryRun], [['Failed', 'Skipped'], false]);
+    assert.deepEqual(['results' in c.notifiers.b!, 'dryRun' in c.notifiers.b!], [false, false]);
+    assert.deepEqual(errors(load('notifiers: {a: {type: k8sevents, results: [Failure], dryRun: "no"}}\n')), [
+      'notifiers.a.results[0]: must be one of: Succeeded, Failed, Skipped, DryRun',
+      'notifiers.a.dryRun: must be boolean',
+    ]);
+  });
+
   test('without plug-in schemas no notifier type is known', () => {
     const r = loadConfig({ file: file('no-plugins.yaml', 'auth: {mode: none}\nnotifiers: {a: {type: k8sevents}}\n'), env: {} });
     assert.deepEqual(errors(r), ["notifiers.a.type: unknown notifier type 'k8sevents'; known: none"]);

@@ -239,6 +239,8 @@ function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | u
       retries: typeof inst.retries === 'number' ? inst.retries : 0,
       queueSize: typeof inst.queueSize === 'number' ? inst.queueSize : 0,
       concurrency: typeof inst.concurrency === 'number' ? inst.concurrency : 0,
+      ...(Array.isArray(inst.results) ? { results: inst.results as NonNullable<NotifierInstanceConfig['results']> } : {}),
+      ...(typeof inst.dryRun === 'boolean' ? { dryRun: inst.dryRun } : {}),
       config,
     };
   }

@@ -35,6 +35,13 @@ export const NotifierInstanceSchema = Type.Object(
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries of a failed call, with backoff and jitter.' }),
     queueSize: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Outcomes waiting at most; beyond, new ones are dropped for this instance (counted).' }),
     concurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Calls in flight at most.' }),
+    results: Type.Optional(
+      Type.Array(Enum(['Succeeded', 'Failed', 'Skipped', 'DryRun'] as const, { description: 'An outcome result.' }), {
+        uniqueItems: true,
+        description: 'Only outcomes with one of these results are sent to this instance (default: every result).',
+      }),
+    ),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Whether DryRun outcomes are sent to this instance (default true).' })),
   },
   { additionalProperties: true },
 );
@@ -162,6 +169,10 @@ export interface NotifierInstanceConfig {
   readonly retries: number;
   readonly queueSize: number;
   readonly concurrency: number;
+  /** Filter: only outcomes with these results are sent; absent = every result. */
+  readonly results?: readonly ('Succeeded' | 'Failed' | 'Skipped' | 'DryRun')[];
+  /** Filter: false = DryRun outcomes are not sent; absent = they are. */
+  readonly dryRun?: boolean;
   /** The type's own settings: validated against its configSchema, defaulted. */
   readonly config: Readonly<Record<string, unknown>>;
 }

@@ -381,6 +381,7 @@ export class Dispatcher {
       ...(res?.stored ? { artifact: res.stored } : {}),
       falcoRule: ev.rule,
       priority: ev.priority,
+      alert: { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output, ...(ev.uuid !== undefined ? { uuid: ev.uuid } : {}) },
       merged,
     };
     const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };

@@ -4,7 +4,7 @@
  * loader) into delivery endpoints for the router.
  */
 import type { TSchema } from '@sinclair/typebox';
-import type { Outcome } from '../api/v1alpha1/outcome.js';
+import type { Outcome, OutcomeResult } from '../api/v1alpha1/outcome.js';
 import type { Notifier, NotifierConfig, NotifierDeps } from './types.js';
 
 /** One configured instance as the config loader resolves it (`Config.notifiers[name]`). */
@@ -14,6 +14,10 @@ export interface NotifierInstanceSettings {
   readonly retries: number;
   readonly queueSize: number;
   readonly concurrency: number;
+  /** Filter: only outcomes with these results are sent; absent = every result. */
+  readonly results?: readonly OutcomeResult[];
+  /** Filter: false = DryRun outcomes are not sent; absent = they are. */
+  readonly dryRun?: boolean;
   /** The type's own settings: validated, defaulted, frozen. */
   readonly config: NotifierConfig;
 }
@@ -31,6 +35,10 @@ export interface NotifierEndpoint {
   readonly queueSize: number;
   /** Calls in flight at most. */
   readonly concurrency: number;
+  /** Filter: only outcomes with these results are sent; absent = every result. */
+  readonly results?: readonly OutcomeResult[];
+  /** Filter: false = DryRun outcomes are not sent; absent = they are. */
+  readonly dryRun?: boolean;
   send(outcome: Outcome, signal: AbortSignal): Promise<void>;
 }
 
@@ -89,6 +97,8 @@ export class NotifierRegistry {
         retries: inst.retries,
         queueSize: inst.queueSize,
         concurrency: inst.concurrency,
+        ...(inst.results !== undefined ? { results: inst.results } : {}),
+        ...(inst.dryRun !== undefined ? { dryRun: inst.dryRun } : {}),
         send: (outcome, signal) => n.notify(outcome, { signal, instance: name, config, state }),
       });
     }

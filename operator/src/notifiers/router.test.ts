@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TerminalError } from '../errors.js';
+import { performance } from 'node:perf_hooks';
+import { TalonError, TerminalError } from '../errors.js';
 import type { Outcome } from '../api/v1alpha1/outcome.js';
 import { EventRecorder, type EventBody, type EventsPort } from '../kube/event-recorder.js';
 import { createMetrics, type Metrics, type NotificationResultLabel } from '../observability/metrics.js';
@@ -227,4 +228,52 @@ test('defaultNotifiers: [] ⇒ no Events, while rule status and metrics still ge
   byDefault.sink.record(outcome(3), { notifiers: [] });
   await byDefault.settle();
   assert.equal(byDefault.port.bodies.length, 2);
+});
+
+test('filters: an instance gets only the results it lists, and no DryRun outcome with dryRun: false', async () => {
+  const failures = collector('failures', { results: ['Failed', 'Skipped'] });
+  const noDry = collector('no-dry', { dryRun: false });
+  const all = collector('all');
+  const { r, metrics } = router({ endpoints: [failures.ep, noDry.ep, all.ep], defaults: ['failures', 'no-dry', 'all'] });
+  r.record(outcome(1, { result: 'Succeeded' }));
+  r.record(outcome(2, { result: 'Failed', reason: 'Forbidden' }));
+  r.record(outcome(3, { result: 'Skipped', reason: 'BudgetExceeded' }));
+  r.record(outcome(4, { result: 'DryRun', reason: 'DryRun' }));
+  await r.idle();
+  assert.deepEqual(failures.got, ['t2', 't3']);
+  assert.deepEqual(noDry.got, ['t1', 't2', 't3']);
+  assert.deepEqual(all.got, ['t1', 't2', 't3', 't4']);
+  assert.equal(await counted(metrics, 'failures', 'dropped'), 0, 'filtered is not dropped');
+});
+
+test("a retryable TalonError's Retry-After is the least delay before the retry; the duration histogram counts each delivery", async () => {
+  const at: number[] = [];
+  const limited = endpoint('limited', async () => {
+    at.push(performance.now());
+    if (at.length === 1) throw new TalonError('TooManyRequests', 'HTTP 429', { retryable: true, status: 429, retryAfterMs: 60 });
+  }, { retries: 1 });
+  const capped = endpoint('capped', async () => {
+    throw new TalonError('TooManyRequests', 'HTTP 429', { retryable: true, status: 429, retryAfterMs: 3_600_000 });
+  }, { retries: 1 });
+  const { r, metrics } = router({ endpoints: [limited, capped], defaults: ['limited', 'capped'], retryAfterMaxMs: 20 });
+  r.record(outcome());
+  await r.idle();
+  assert.equal(at.length, 2);
+  assert.ok(at[1]! - at[0]! >= 19, 'waited at least the capped Retry-After (timers may fire up to 1 ms early)');
+  assert.equal(await counted(metrics, 'limited', 'sent'), 1);
+  assert.equal(await counted(metrics, 'capped', 'failed'), 1, 'an hour-long Retry-After is capped, not waited');
+  const h = (await metrics.notificationDuration.get()).values.filter((v) => v.metricName === 'talon_notification_duration_seconds_count');
+  assert.deepEqual(h.map((v) => [v.labels.notifier, v.value]).sort(), [['capped', 1], ['limited', 1]]);
+});
+
+test('a Retry-After within the cap is waited in full', async () => {
+  const at: number[] = [];
+  const limited = endpoint('limited', async () => {
+    at.push(performance.now());
+    if (at.length === 1) throw new TalonError('ServerError', 'HTTP 503', { retryable: true, status: 503, retryAfterMs: 60 });
+  }, { retries: 1 });
+  const { r } = router({ endpoints: [limited], defaults: ['limited'] });
+  r.record(outcome());
+  await r.idle();
+  assert.ok(at[1]! - at[0]! >= 59, `waited ${at[1]! - at[0]!} ms`);
 });

@@ -11,8 +11,13 @@
  * - each call under its own timeout (`timeoutMs`), through the AbortSignal it gets; a call
  *   that ignores its signal is abandoned at the timeout;
  * - failed calls retried at most `retries` times with exponential backoff and full jitter,
- *   unless the notifier rejected with a TalonError that is not retryable.
- * Every delivery ends as `sent` or `failed` (or `dropped`), counted by instance name.
+ *   unless the notifier rejected with a TalonError that is not retryable (a 4xx answer);
+ *   a TalonError's `retryAfterMs` (429/503 `Retry-After`) is honoured as the least delay,
+ *   capped at `retryAfterMaxMs`;
+ * - per-instance filters: `results` (which outcome results it gets) and `dryRun` (false:
+ *   no DryRun outcomes); a filtered outcome is not queued and not counted.
+ * Every delivery ends as `sent` or `failed` (or `dropped`), counted by instance name; the
+ * time from its first attempt to its end goes to `talon_notification_duration_seconds`.
  * `close(deadlineMs)` stops intake and waits for the queues to drain; at the deadline it
  * aborts what is still running and drops what is still queued.
  */
@@ -25,17 +30,20 @@ import type { Metrics, NotificationResultLabel } from '../observability/metrics.
 import type { NotifierEndpoint } from './registry.js';
 import type { OutcomeRoute, OutcomeSink } from './types.js';
 import { abortable } from '../lib/abortable.js';
+import { performance } from 'node:perf_hooks';
 
 export interface RouterOptions {
   readonly endpoints: readonly NotifierEndpoint[];
   /** Instance names every outcome goes to (the config's `defaultNotifiers`). */
   readonly defaults: readonly string[];
-  readonly metrics?: Pick<Metrics, 'notifications'>;
+  readonly metrics?: Pick<Metrics, 'notifications'> & Partial<Pick<Metrics, 'notificationDuration'>>;
   readonly log?: LogPort;
   /** Bound of the first retry delay, ms (default 500). */
   readonly retryBaseMs?: number;
   /** Bound of any retry delay, ms (default 10 s). */
   readonly retryMaxMs?: number;
+  /** Cap of a server-requested delay (Retry-After), ms (default 30 s). */
+  readonly retryAfterMaxMs?: number;
   readonly random?: () => number;
   /** Clock for log rate limits, ms (default Date.now). */
   readonly now?: () => number;
@@ -79,6 +87,9 @@ class LimitedWarnings {
 }
 
 const isTerminal = (err: unknown): boolean => err instanceof TalonError && !err.retryable;
+/** The delay a server asked for (TalonError.retryAfterMs), capped; 0 when none. */
+const retryAfterOf = (err: unknown, capMs: number): number =>
+  err instanceof TalonError && err.retryAfterMs !== undefined ? Math.min(Math.max(0, err.retryAfterMs), capMs) : 0;
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 class Lane {
@@ -96,7 +107,15 @@ class Lane {
     private readonly count: (result: NotificationResultLabel) => void,
     private readonly warnings: LimitedWarnings,
     private readonly backoff: () => Backoff,
+    private readonly retryAfterMaxMs: number,
+    private readonly observe: (seconds: number) => void,
   ) {}
+
+  /** Whether this instance takes an outcome with that result (its `results` and `dryRun` filters). */
+  wants(o: Outcome): boolean {
+    if (o.result === 'DryRun' && this.ep.dryRun === false) return false;
+    return this.ep.results === undefined || this.ep.results.includes(o.result);
+  }
 
   /** Queues one outcome; false when the queue is full (the outcome is dropped for this lane). */
   offer(o: Outcome): boolean {
@@ -166,22 +185,27 @@ class Lane {
 
   private async deliver(o: Outcome): Promise<void> {
     const backoff = this.backoff();
+    const started = performance.now();
+    const done = (result: 'sent' | 'failed'): void => {
+      this.count(result);
+      this.observe((performance.now() - started) / 1000);
+    };
     for (let attempt = 0; ; attempt++) {
       const err = await this.attempt(o);
       if (err === undefined) {
-        this.count('sent');
+        done('sent');
         return;
       }
       const last = this.stopping.signal.aborted || attempt >= this.ep.retries || isTerminal(err);
       if (!last) {
         try {
-          await sleep(backoff.next(), this.stopping.signal);
+          await sleep(Math.max(backoff.next(), retryAfterOf(err, this.retryAfterMaxMs)), this.stopping.signal);
           continue;
         } catch {
           // closing: give up below
         }
       }
-      this.count('failed');
+      done('failed');
       this.warnings.warn(`failed:${this.ep.name}`, 'notification failed', {
         notifier: this.ep.name,
         type: this.ep.type,
@@ -232,7 +256,8 @@ export class NotifierRouter implements OutcomeSink {
     for (const ep of opts.endpoints) {
       if (lanes.has(ep.name)) throw new Error(`notifier instance '${ep.name}' is configured twice`);
       const count = (result: NotificationResultLabel): void => opts.metrics?.notifications.inc({ notifier: ep.name, result });
-      lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff));
+      const observe = (seconds: number): void => opts.metrics?.notificationDuration?.observe({ notifier: ep.name }, seconds);
+      lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff, Math.max(0, opts.retryAfterMaxMs ?? 30_000), observe));
     }
     for (const d of opts.defaults) {
       if (!lanes.has(d)) throw new Error(`default notifier '${d}' is not a configured instance (configured: ${[...lanes.keys()].join(', ') || 'none'})`);
@@ -254,7 +279,7 @@ export class NotifierRouter implements OutcomeSink {
         this.warnings.warn(`unknown:${name}`, 'notification to an unknown notifier', { notifier: name, rule: `${outcome.rule.namespace}/${outcome.rule.name}` });
         continue;
       }
-      lane.offer(outcome);
+      if (lane.wants(outcome)) lane.offer(outcome);
     }
   }
 

@@ -26,6 +26,8 @@ export interface Metrics {
   readonly actions: Counter<'actionner' | 'result'>;
   /** Deliveries to optional notifiers, by configured instance name and result (sent, failed, dropped). */
   readonly notifications: Counter<'notifier' | 'result'>;
+  /** Time from a delivery's first attempt to its end (sent or failed, retries included), by notifier instance. */
+  readonly notificationDuration: Histogram<'notifier'>;
   readonly actionDuration: Histogram<'actionner'>;
   /** From the webhook accepting an alert to the start of an action it caused. */
   readonly ingestToAction: Histogram<'actionner'>;
@@ -92,6 +94,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'talon_notifications_total',
       help: 'Outcome deliveries to notifiers, by configured notifier instance and result: sent, failed (after retries), dropped (queue full or shutting down).',
       labelNames: ['notifier', 'result'] as const,
+      registers,
+    }),
+    notificationDuration: new Histogram({
+      name: 'talon_notification_duration_seconds',
+      help: 'Time from the first attempt of a delivery to a notifier to its end (sent or failed, retries and their waits included), by notifier instance.',
+      labelNames: ['notifier'] as const,
+      buckets: ACTION_BUCKETS,
       registers,
     }),
     actionDuration: new Histogram({

@@ -39,6 +39,18 @@ export interface ArtifactLocation {
   readonly truncated: boolean;
 }
 
+/** What notifications tell about the Falco alert behind an outcome. */
+export interface OutcomeAlert {
+  /** The alert's `time` as sent ('' when absent). */
+  readonly time: string;
+  readonly source: string;
+  readonly hostname: string;
+  /** Falco's output text. */
+  readonly output: string;
+  /** Falcosidekick's uuid, when sent. */
+  readonly uuid?: string;
+}
+
 export interface Outcome {
   /** RFC 3339 time the action finished (or was skipped). */
   readonly time: string;
@@ -63,6 +75,8 @@ export interface Outcome {
   /** Falco rule name of the alert. */
   readonly falcoRule: string;
   readonly priority: string;
+  /** The alert's identity and text, for notifications (absent in outcomes not made from an alert). */
+  readonly alert?: OutcomeAlert;
   /** How many later identical matches were merged into this work item while it was pending. */
   readonly merged: number;
 }
