@@ -22,6 +22,10 @@ test('exit status from the v1 Status of the exec status channel', () => {
     message: 'exec: "nope": executable file not found in $PATH',
   });
   assert.deepEqual(execStatusOf({ status: 'Failure', details: { causes: [{ reason: 'ExitCode', message: 'x' }] } }), { success: false, message: 'the command failed' });
+  // kwok reports Go's error text only.
+  const kwok = 'Internal error occurred: error executing command in container: cmd wait: sh -c echo hi; exit 3: exit status 3';
+  assert.deepEqual(execStatusOf({ status: 'Failure', reason: 'InternalError', message: kwok, code: 500 }), { success: false, exitCode: 3, message: kwok });
+  assert.equal(execStatusOf({ status: 'Failure', message: 'exit status 3 is not at the end' }).exitCode, undefined);
 });
 
 async function apiServer(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<KubeConfig> {

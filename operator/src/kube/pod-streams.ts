@@ -70,12 +70,21 @@ export interface PodStreams {
   log(req: PodLogRequest): Promise<Readable>;
 }
 
-/** The exit status a v1 Status of the exec status channel stands for. */
+/**
+ * The exit status a v1 Status of the exec status channel stands for. The kubelet names the
+ * exit code in a cause (`reason: ExitCode`); runtimes that only report Go's error text (kwok:
+ * an InternalError "...: exit status 3") are read from that text's fixed ending.
+ */
 export function execStatusOf(status: V1Status): PodExecStatus {
   if (status.status === 'Success') return { success: true, exitCode: 0, message: '' };
   const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-  const code = cause?.message !== undefined && /^[0-9]{1,10}$/.test(cause.message) ? Number(cause.message) : undefined;
-  return { success: false, ...(code !== undefined ? { exitCode: code } : {}), message: status.message ?? status.reason ?? 'the command failed' };
+  const message = status.message ?? status.reason ?? 'the command failed';
+  let code = cause?.message !== undefined && /^[0-9]{1,10}$/.test(cause.message) ? Number(cause.message) : undefined;
+  if (code === undefined) {
+    const m = /: exit status ([0-9]{1,3})$/.exec(message);
+    if (m) code = Number(m[1]);
+  }
+  return { success: false, ...(code !== undefined ? { exitCode: code } : {}), message };
 }
 
 /** The parts of client-node's WebSocket (the `ws` package) used here. */

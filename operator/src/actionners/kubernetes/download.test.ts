@@ -144,6 +144,7 @@ test('artifact names are plain file names, never paths', () => {
     ['a b/c', 'a_b_c'],
     ['', 'download'],
     ['x'.repeat(100), 'x'.repeat(64)],
+    [`${'y'.repeat(100)}.pcap`, `${'y'.repeat(59)}.pcap`],
     ['evil\0name', 'evil_name'],
     ['../../etc/passwd', '.._.._etc_passwd'.replace(/^\.\./, '__')],
   ];

@@ -39,12 +39,16 @@ export const DownloadParams = Type.Object(
 );
 export type DownloadParams = Static<typeof DownloadParams>;
 
-/** A file name fit for an artifact: `[A-Za-z0-9._-]` only, no leading dot, at most 64 characters, never empty. */
+/**
+ * A file name fit for an artifact: `[A-Za-z0-9._-]` only, no leading dot, at most 64
+ * characters (a long name keeps its extension of up to 10 characters), never empty.
+ */
 export function safeArtifactName(text: string, fallback = 'download'): string {
-  const s = text
-    .replace(/[^A-Za-z0-9._-]/g, '_')
-    .replace(/^\.+/, (dots) => '_'.repeat(dots.length))
-    .slice(0, 64);
+  let s = text.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, (dots) => '_'.repeat(dots.length));
+  if (s.length > 64) {
+    const ext = /\.[A-Za-z0-9_-]{1,9}$/.exec(s)?.[0] ?? '';
+    s = `${s.slice(0, 64 - ext.length)}${ext}`;
+  }
   return s === '' || /^_*$/.test(s) ? fallback : s;
 }
 

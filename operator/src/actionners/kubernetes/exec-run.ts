@@ -19,6 +19,8 @@ import { apiFailure, isNotFound, podRef, podTarget, requestOptions } from './com
 
 /** Characters of each stream's excerpt in the outcome message. */
 export const MESSAGE_EXCERPT_CHARS = 1024;
+/** Characters of why a command did not run (API or runtime text, which may repeat the whole argv). */
+export const PROBLEM_CHARS = 300;
 
 /** A writable keeping the first `cap` bytes it receives and counting the rest. */
 export class CappedCapture extends Writable {
@@ -177,7 +179,7 @@ export async function runInContainer(input: RunInput): Promise<ContainerRun> {
 export function runSummary(r: ContainerRun): string {
   const head = r.timedOut === true ? 'timed out' : r.exitCode !== undefined ? `exit code ${r.exitCode}` : `not run`;
   const parts = [`container '${r.container}': ${head}`];
-  if (!r.success && r.problem !== undefined && r.problem !== '' && r.timedOut !== true && r.exitCode === undefined) parts.push(r.problem);
+  if (!r.success && r.problem !== undefined && r.problem !== '' && r.timedOut !== true && r.exitCode === undefined) parts.push(printable(Buffer.from(r.problem), PROBLEM_CHARS));
   for (const [label, cap] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
     if (cap.total === 0) continue;
     const more = cap.truncated ? ` [${cap.total} bytes, kept ${cap.data.length}]` : '';
