@@ -5,7 +5,7 @@
  * (e2e/cluster/README.md), so a command's side effects are files on this machine.
  *
  * - exec and script: exit code and output land in the rule's status lastOutcomes and in the
- *   Events regarding the pod;
+ *   Events regarding the pod; a command past its timeout is cut with what it printed;
  * - log: fetched to a local directory through local:file and read back; without an output,
  *   an excerpt in the outcome;
  * - download: a file created here (readable by 65534) streamed to local:file and compared
@@ -101,6 +101,14 @@ describe('forensics: exec, script, log, download — with no injection', () => {
     const o = await waitOutcome(talon, CLUSTER, 'script-env', about('Pod', pod, { actionner: 'kubernetes:script' }), 'script outcome');
     assert.deepEqual([o.result, o.reason], ['Failed', 'CommandFailed']);
     assert.equal(o.message, `script (/bin/sh) in pod '${ns}/${pod}': container 'main': exit code 4; stdout: pod=${pod} ns=${ns} rule=E2E script proc=bash; stderr: to-stderr`);
+  });
+
+  it('a command past its timeout is cut: the session is closed, the outcome keeps what it printed', async () => {
+    await cluster('exec-slow', 'E2E exec slow', [inline('slow', 'kubernetes:exec', { command: ['sh', '-c', 'echo started; sleep 60; echo never'], timeoutSeconds: 2 }, { timeoutSeconds: 30 })]);
+    await postAccepted(op, podAlert({ rule: 'E2E exec slow', namespace: ns, pod }));
+    const o = await waitOutcome(talon, CLUSTER, 'exec-slow', about('Pod', pod, { actionner: 'kubernetes:exec' }), 'slow exec outcome');
+    assert.deepEqual([o.result, o.reason], ['Failed', 'CommandTimeout']);
+    assert.match(o.message, /container 'main': timed out; stdout: started; the command timeout of 2s passed$/);
   });
 
   it('the injection corpus executes nothing and leaks nothing', async () => {
