@@ -103,6 +103,14 @@ describe('forensics: exec, script, log, download — with no injection', () => {
     assert.equal(o.message, `script (/bin/sh) in pod '${ns}/${pod}': container 'main': exit code 4; stdout: pod=${pod} ns=${ns} rule=E2E script proc=bash; stderr: to-stderr`);
   });
 
+  it('a tenant TalonRule may exec in a pod of its own namespace', async () => {
+    await applyRuleLoaded(kc, talon, ns, 'tenant-exec', { match: { rules: ['E2E tenant exec'] }, actions: [inline('hello', 'kubernetes:exec', { command: ['echo', 'tenant'] })] }, 'tenant');
+    await postAccepted(op, podAlert({ rule: 'E2E tenant exec', namespace: ns, pod }));
+    const o = await waitOutcome(talon, ns, 'tenant-exec', about('Pod', pod, { actionner: 'kubernetes:exec' }), 'tenant exec outcome');
+    assert.deepEqual([o.result, o.reason], ['Succeeded', 'Executed']);
+    assert.match(o.message, /exit code 0; stdout: tenant/);
+  });
+
   it('a command past its timeout is cut: the session is closed, the outcome keeps what it printed', async () => {
     await cluster('exec-slow', 'E2E exec slow', [inline('slow', 'kubernetes:exec', { command: ['sh', '-c', 'echo started; sleep 60; echo never'], timeoutSeconds: 2 }, { timeoutSeconds: 30 })]);
     await postAccepted(op, podAlert({ rule: 'E2E exec slow', namespace: ns, pod }));
