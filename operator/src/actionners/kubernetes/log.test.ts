@@ -80,6 +80,22 @@ test('without an output: the end of the log is in the message, read with a small
   assert.equal((await run(fake, {}, false)).message, "log of container 'main' of pod 'default/web-1' (empty)");
 });
 
+test('init and ephemeral containers may be named (a finished init container, a debug container)', async () => {
+  const fake = new FakeKube();
+  const pod = podFixture('default', 'web-1');
+  const spec = pod.spec as Record<string, unknown>;
+  spec.initContainers = [{ name: 'setup', image: 'x' }];
+  spec.ephemeralContainers = [{ name: 'debugger', image: 'x' }];
+  fake.add('Pod', pod);
+  fake.streams.setLog('default', 'web-1', 'setup', 'migrated\n');
+  fake.streams.setLog('default', 'web-1', 'debugger', 'captured\n');
+  assert.equal(await text(await run(fake, { container: 'setup' }, true)), 'migrated\n');
+  assert.equal(await text(await run(fake, { container: 'debugger' }, true)), 'captured\n');
+  const first = await run(fake, {}, false);
+  assert.equal(first.reason, 'NotFound', 'the default is the first regular container, never an init one');
+  assert.match(first.message, /container main of pod web-1 has no log/);
+});
+
 test('errors: no previous instance, unknown container, gone pod', async () => {
   const fake = setup();
   const prev = await run(fake, { previous: true }, true);
