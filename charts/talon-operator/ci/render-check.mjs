@@ -275,6 +275,10 @@ const SWITCH_OF = {
   'kubernetes:delete': 'delete',
   'kubernetes:cordon': 'cordon',
   'kubernetes:drain': 'drain',
+  'kubernetes:exec': 'exec',
+  'kubernetes:script': 'exec',
+  'kubernetes:download': 'exec',
+  'kubernetes:log': 'log',
 };
 
 const distActionners = join(repoDir, 'dist/operator/src/actionners/index.js');
@@ -422,7 +426,7 @@ if (helm === undefined) {
     ['unknown auth mode', ['auth.mode=basic'], "'/auth/mode'"],
     ['metrics on the webhook port', ['metrics.port=2803'], 'metrics.port must differ'],
     ['config.auth set directly', ['config.auth.mode=none'], 'config.auth is set by the chart'],
-    ['an unknown RBAC switch', ['rbac.actionners.kubernetes.exec=true'], "additional properties 'exec'"],
+    ['an unknown RBAC switch', ['rbac.actionners.kubernetes.shell=true'], "additional properties 'shell'"],
   ]) {
     const r = run(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])]);
     const out = `${r.stdout}${r.stderr}`;

@@ -10,6 +10,10 @@ import { networkPolicyActionner } from './kubernetes/networkpolicy.js';
 import { deleteActionner } from './kubernetes/delete.js';
 import { cordonActionner } from './kubernetes/cordon.js';
 import { drainActionner } from './kubernetes/drain.js';
+import { execActionner } from './kubernetes/exec.js';
+import { scriptActionner } from './kubernetes/script.js';
+import { logActionner } from './kubernetes/log.js';
+import { downloadActionner } from './kubernetes/download.js';
 
 /** A fresh array of every built-in actionner, in documentation order. */
 export function builtinActionners(): Actionner[] {
@@ -21,5 +25,9 @@ export function builtinActionners(): Actionner[] {
     deleteActionner,
     cordonActionner,
     drainActionner,
+    execActionner,
+    scriptActionner,
+    logActionner,
+    downloadActionner,
   ];
 }

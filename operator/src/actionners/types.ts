@@ -115,6 +115,12 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
   /** The rule and action this run belongs to (for labels on created objects). */
   readonly rule: { readonly namespace: string; readonly name: string; readonly uid?: string };
   readonly actionName: string;
+  /**
+   * True when the action has an output: an artifact the run returns will be stored. Actionners
+   * whose output is optional use it to choose between streaming an artifact and putting an
+   * excerpt in the message. Absent = false.
+   */
+  readonly hasOutput?: boolean;
 }
 
 export type PrecheckResult = { ok: true } | { ok: false; reason: OutcomeReason; message: string };

@@ -584,6 +584,21 @@ test('an artifact with no output configured is discarded, never leaked; a supers
   assert.ok(first.stream.destroyed);
 });
 
+test('a run knows whether its action has an output (to stream an artifact or put an excerpt in the message)', async () => {
+  const { dir, store, output } = await localFileStore();
+  try {
+    const says = (ctx: { signal: AbortSignal }) => ok('Labeled', (ctx as { hasOutput?: boolean }).hasOutput === true ? 'to the output' : 'excerpt in the message');
+    const withOutput = probe('t:with', says);
+    const without = probe('t:without', says);
+    const { d, sink } = setup({ outputs: store });
+    d.dispatch(podEvent(), [rule('r', [action(withOutput.a, { name: 'with', output }), action(without.a, { name: 'without' })])]);
+    await d.drain();
+    assert.deepEqual(sink.outcomes.map((o) => `${o.action}: ${o.message}`), ['with: to the output', 'without: excerpt in the message']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("each outcome is routed with the rule's notifiers", async () => {
   const routes: string[][] = [];
   const sink: OutcomeSink = { record: (_o, route) => void routes.push([...(route?.notifiers ?? ['<none>'])]), matched: () => undefined, suppressed: () => undefined };

@@ -338,6 +338,7 @@ export class Dispatcher {
         identity: this.deps.identity,
         rule: { namespace: item.rule.namespace, name: item.rule.name, uid: item.rule.uid },
         actionName: action.name,
+        hasOutput: action.output !== undefined,
       });
       // A run abandoned at the deadline may still produce an artifact later: release it.
       run.then(

@@ -10,6 +10,7 @@ import {
   PolicyV1Api,
 } from '@kubernetes/client-node';
 import { KeepAliveKubeConfig } from './transport.js';
+import { makePodStreams, type PodStreams } from './pod-streams.js';
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file; when set it wins over everything else. */
@@ -47,6 +48,8 @@ export interface Clients {
   readonly events: EventsV1Api;
   readonly apiext: ApiextensionsV1Api;
   readonly coordination: CoordinationV1Api;
+  /** pods/exec and pods/log as streams. */
+  readonly streams: PodStreams;
   readonly kc: KubeConfig;
 }
 
@@ -57,6 +60,8 @@ export interface KubeClients {
   readonly networking: NetworkingV1Api;
   readonly policy: PolicyV1Api;
   readonly custom: CustomObjectsApi;
+  /** pods/exec (WebSocket) and pods/log, streamed. */
+  readonly streams: PodStreams;
 }
 
 /** Builds the API clients; a structural superset of `KubeClients`. */
@@ -70,6 +75,7 @@ export function makeClients(kc: KubeConfig): Clients {
     events: kc.makeApiClient(EventsV1Api),
     apiext: kc.makeApiClient(ApiextensionsV1Api),
     coordination: kc.makeApiClient(CoordinationV1Api),
+    streams: makePodStreams(kc),
     kc,
   });
 }

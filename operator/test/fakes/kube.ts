@@ -16,6 +16,7 @@
  * - list supports equality label selectors (`a=b,c!=d,e,!f`) and field selectors on
  *   `metadata.name`, `metadata.namespace` and `spec.nodeName`.
  * - a request whose options carry an aborted signal rejects with an AbortError.
+ * - pods/exec and pods/log are `streams`, a FakePodStreams (pod-streams.ts).
  *
  * Failures can be injected per method (`failNext`), and every call is counted (`calls`).
  * Methods not implemented throw, naming themselves.
@@ -24,6 +25,7 @@ import { AbortError, ApiException, RequestContext, type ConfigurationOptions, ty
 import type { KubeClients } from '../../src/actionners/types.js';
 import type { FalcoEvent, FieldValue } from '../../src/falco/event.js';
 import { resolveTarget, type ResolvedTarget, type TargetSubject } from '../../src/falco/target.js';
+import { FakePodStreams } from './pod-streams.js';
 
 export type KObj = KubernetesObject & Record<string, unknown>;
 
@@ -207,9 +209,12 @@ export class FakeKube {
   beforeEvict: ((namespace: string, name: string, attempt: number) => void) | undefined;
   private evictAttempts = new Map<string, number>();
   readonly clients: KubeClients;
+  /** pods/exec and pods/log: containers as programs, logs as texts (pod-streams.ts). */
+  readonly streams = new FakePodStreams();
 
   constructor() {
     this.clients = {
+      streams: this.streams,
       core: this.api('core', CORE_KINDS, { createNamespacedPodEviction: (p) => this.evict(p) }),
       apps: this.api('apps', APPS_KINDS),
       networking: this.api('networking', NETWORKING_KINDS),

@@ -53,6 +53,13 @@ export const OUTCOME_REASONS = {
   NodeNotFound: { results: [K], by: ['actionner'], meaning: "The pod's node does not exist (any more)." },
   PodNotScheduled: { results: [K], by: ['actionner'], meaning: 'The pod is not on a node, so there is no node to cordon, drain, label or annotate.' },
   InvalidParameters: { results: [K], by: ['actionner'], meaning: "A parameter passed the schema but cannot be used (e.g. a malformed CIDR, a ttl past the longest duration)." },
+  Executed: { results: [S], by: ['actionner'], meaning: 'kubernetes:exec or kubernetes:script ran and exited 0 in every chosen container; the message has its output.' },
+  CommandFailed: { results: [F], by: ['actionner'], meaning: 'The command or script exited non-zero or could not run in a container; the message has the exit code and output. Never retried.' },
+  CommandTimeout: { results: [F], by: ['actionner'], meaning: "The command did not finish within its timeoutSeconds; the session was closed and the message has what it printed." },
+  ContainerNotFound: { results: [F], by: ['actionner'], meaning: "The pod has no container of the name the action gives (or no container at all)." },
+  LogCollected: { results: [S], by: ['actionner'], meaning: "kubernetes:log read the container's log: to the output, or an excerpt in the message." },
+  Downloaded: { results: [S], by: ['actionner'], meaning: 'kubernetes:download read the file out of the container and handed it to the output.' },
+  DownloadFailed: { results: [F], by: ['actionner'], meaning: 'kubernetes:download could not read the file (cat failed: no such file, permission denied, no cat in the image).' },
   MissingFields: { results: [K], by: ['actionner', 'dispatcher'], meaning: 'The alert lacks the output fields the actionner needs (e.g. k8s.pod.name and k8s.ns.name).' },
 
   // --- dispatcher verdicts ----------------------------------------------------------------
