@@ -51,7 +51,8 @@ test('whatever the alert and the artifact name hold, the key stays one segment u
   assert.equal(objectKey('p/', parts({ artifact: '../../etc/passwd' })), 'p/2024-09-05T14-52-10Z_default_web-1_trace-1____.._etc_passwd');
   assert.ok(!objectKey('p/', parts({ artifact: 'a\u0000b' })).includes('\u0000'));
   const long = objectKey('p/', parts({ namespace: 'n'.repeat(500), pod: 'p'.repeat(500), traceId: 't'.repeat(500), artifact: 'a'.repeat(5000) }));
-  assert.equal(long.length, 'p/'.length + 20 + 1 + 63 + 1 + 100 + 1 + 36 + 1 + 128, 'every component is bounded');
+  assert.equal(long.length, 'p/'.length + 20 + 1 + 63 + 1 + 63 + 1 + 36 + 1 + 64, 'every component is bounded');
+  assert.ok(long.length - 'p/'.length <= 250, 'the name after the prefix is a valid file name');
 });
 
 test('a prefix is plain segments only, both in the parameter schema and at store time', () => {

@@ -26,7 +26,9 @@ export const PREFIX_PATTERN = `^(${SEGMENT}(/${SEGMENT})*/?)?$`;
 export const PREFIX_MAX = 256;
 
 /** Bounds of the key components after the prefix. */
-const LIMITS = { namespace: 63, pod: 100, traceId: 36, artifact: 128 } as const;
+/** Bounds of the key components after the prefix: together at most 250 characters, so the
+ * object's name is also a valid file name when a bucket is synced to a file system. */
+const LIMITS = { namespace: 63, pod: 63, traceId: 36, artifact: 64 } as const;
 
 /** A name reduced to a safe file-name component of at most `max` characters (never empty, never dot-led). */
 export function safeSegment(text: string, max: number): string {
