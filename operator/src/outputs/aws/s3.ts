@@ -1,7 +1,7 @@
 /**
  * aws:s3 — stores artifacts as objects in an S3 bucket or an S3-compatible store (MinIO,
  * Ceph, … — what Talon's `minio:s3` maps to), streamed with a multipart upload of unknown
- * length (`@aws-sdk/lib-storage` Upload): at most `queueSize × partSize` bytes are in memory.
+ * length (multipart.ts): at most `(queueSize + 1) × partSize` bytes are in memory.
  *
  * Split of powers: an action chooses the bucket, the prefix, server-side encryption and a
  * profile BY NAME; where the requests go (endpoint, region, path style) and with which
@@ -22,11 +22,11 @@
  */
 import { addAbortSignal } from 'node:stream';
 import { DeleteObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
 import { Secret } from '../../lib/secret.js';
 import { capStream } from '../capped.js';
+import { streamedUpload } from './multipart.js';
 import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
 
@@ -75,7 +75,7 @@ const S3ConfigSchema = Type.Object(
   {
     maxBytes: Type.Integer({ minimum: 0, default: 1024 * MiB, description: 'Largest object written; beyond, the artifact is truncated.' }),
     partSize: Type.Integer({ minimum: 5 * MiB, maximum: 512 * MiB, default: 8 * MiB, description: 'Multipart part size (bytes, ≥ 5 MiB); smaller artifacts go in one PutObject.' }),
-    queueSize: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'Parts uploaded in parallel per artifact (memory: queueSize × partSize).' }),
+    queueSize: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Parts uploaded in parallel per artifact (memory: (queueSize + 1) × partSize).' }),
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME }), S3ProfileSchema, {
       default: {},
       description: 'Named endpoints and credentials an action picks with `profile` (default: default).',
@@ -167,10 +167,9 @@ async function store(artifact: Artifact, ctx: StoreContext<S3Params, S3Config, S
   }
   const key = objectKey(params.prefix, { time: state.now(), ...alertKeyParts(ctx.event), traceId: ctx.event.traceId, artifact: artifact.name });
   const capped = capStream(addAbortSignal(signal, artifact.stream), Math.min(artifact.maxBytes, state.maxBytes));
-  const input: PutObjectCommandInput = {
+  const input: Omit<PutObjectCommandInput, 'Body'> = {
     Bucket: params.bucket,
     Key: key,
-    Body: capped.stream,
     ContentType: artifact.contentType,
     Metadata: {
       'talon-rule': metadataValue(ctx.rule.namespace === '' ? ctx.rule.name : `${ctx.rule.namespace}/${ctx.rule.name}`),
@@ -180,11 +179,8 @@ async function store(artifact: Artifact, ctx: StoreContext<S3Params, S3Config, S
     ...(params.serverSideEncryption !== undefined ? { ServerSideEncryption: params.serverSideEncryption } : {}),
     ...(params.kmsKeyId !== undefined ? { SSEKMSKeyId: params.kmsKeyId } : {}),
   };
-  // No upload.abort(): the abort destroys the source, the upload fails, and lib-storage aborts
-  // the multipart upload before done() settles — so nothing is left behind when store settles.
-  const upload = new Upload({ client: profile.client, params: input, partSize: state.partSize, queueSize: state.queueSize, leavePartsOnError: false });
   try {
-    await upload.done();
+    await streamedUpload(profile.client, input, capped.stream, { partSize: state.partSize, queueSize: state.queueSize, signal });
   } catch (err) {
     capped.stream.destroy();
     if (signal.aborted) throw abortError(signal);
