@@ -33,8 +33,7 @@ import { builtinOutputs } from '../operator/src/outputs/index.js';
 import { OutputRegistry } from '../operator/src/outputs/registry.js';
 import { ruleKey, type CompiledRule } from '../operator/src/rules/types.js';
 import { FakeKube, falcoEvent } from '../operator/test/fakes/kube.js';
-import { startS3Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY } from '../operator/test/peers/s3.js';
-import { writeFileSync } from 'node:fs';
+import { startS3Server } from '../operator/test/peers/s3.js';
 
 const MiB = 1024 * 1024;
 const SIZE_MB = Number(process.env.ARTIFACT_BENCH_MB ?? 200);
@@ -75,8 +74,6 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'talon-stream-bench-'));
   const s3 = await startS3Server({ buckets: ['bench'] });
   try {
-    writeFileSync(join(dir, 'id'), TEST_ACCESS_KEY_ID);
-    writeFileSync(join(dir, 'secret'), TEST_SECRET_ACCESS_KEY);
     const registry = new OutputRegistry(builtinOutputs());
     const store = await registry.open(
       {
@@ -84,7 +81,7 @@ async function main(): Promise<void> {
           maxBytes: 1024 * MiB,
           ...(process.env.ARTIFACT_BENCH_PART_MB ? { partSize: Number(process.env.ARTIFACT_BENCH_PART_MB) * MiB } : {}),
           ...(process.env.ARTIFACT_BENCH_QUEUE ? { queueSize: Number(process.env.ARTIFACT_BENCH_QUEUE) } : {}),
-          profiles: { default: { endpoint: s3.directEndpoint, forcePathStyle: true, accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'secret') } },
+          profiles: { default: { ...s3.profile(dir), endpoint: s3.directEndpoint } },
         },
         'local:file': { directory: join(dir, 'files'), maxBytes: 1024 * MiB },
       },

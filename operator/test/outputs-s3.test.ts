@@ -16,6 +16,8 @@ import { startS3Server, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, type S3Serve
 import { silentLog } from '../src/lib/log.js';
 import { OutputRegistry } from '../src/outputs/registry.js';
 import { builtinOutputs } from '../src/outputs/index.js';
+import { loadConfig } from '../src/config/load.js';
+import { pluginSchemas } from '../src/main.js';
 import type { Artifact, ArtifactStore, OutputRef } from '../src/outputs/types.js';
 
 const BUCKET = 'forensics';
@@ -32,14 +34,14 @@ before(async () => {
     writeFileSync(join(dir, name), `${value}\n`);
     return join(dir, name);
   };
-  const common = { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' };
+  const { accessKeyIdFile, secretAccessKeyFile, ...common } = s3.profile(dir);
   store = await registry.open(
     {
       'aws:s3': {
         maxBytes: 20 * 1024 * 1024,
         partSize: 5 * 1024 * 1024,
         profiles: {
-          default: { ...common, accessKeyIdFile: f('id', TEST_ACCESS_KEY_ID), secretAccessKeyFile: f('secret', TEST_SECRET_ACCESS_KEY) },
+          default: { ...common, accessKeyIdFile, secretAccessKeyFile },
           other: { ...common, accessKeyIdFile: f('id2', OTHER_KEY_ID), secretAccessKeyFile: f('secret2', 'another-secret'), buckets: ['other'] },
         },
       },
@@ -179,4 +181,39 @@ test('a failing or aborted stream leaves no object and no multipart upload behin
   assert.ok(s3.requests.some((r) => r.method === 'DELETE' && r.path.includes('uploadId=')), 'AbortMultipartUpload was sent');
 
   await assert.rejects(store.store(ref({ bucket: 'no-such-bucket' }), { name: 'a', contentType: 'x', stream: Readable.from([Buffer.from('x')]), maxBytes: 10 }, ctx()), /^Error: s3:\/\/no-such-bucket\/.*: /);
+});
+
+test('an operator config file with profiles loads (defaults applied) and drives the store; bad profiles are refused at start', async () => {
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    [
+      'auth: {mode: none}',
+      'outputs:',
+      '  aws:s3:',
+      '    profiles:',
+      '      minio:',
+      `        endpoint: "${s3.endpoint}"`,
+      '        forcePathStyle: true',
+      `        accessKeyIdFile: ${join(dir, 'gofakes3-access-key-id')}`,
+      `        secretAccessKeyFile: ${join(dir, 'gofakes3-secret-access-key')}`,
+      '',
+    ].join('\n'),
+  );
+  const loaded = loadConfig({ file, env: {}, plugins: pluginSchemas() });
+  if (!loaded.ok) assert.fail(loaded.errors.join('\n'));
+  const settings = loaded.config.outputs['aws:s3'] as { profiles: Record<string, unknown>; partSize: number; queueSize: number; maxBytes: number };
+  assert.deepEqual(settings.profiles.minio, { endpoint: s3.endpoint, forcePathStyle: true, accessKeyIdFile: join(dir, 'gofakes3-access-key-id'), secretAccessKeyFile: join(dir, 'gofakes3-secret-access-key'), region: 'us-east-1', buckets: [] });
+  assert.deepEqual([settings.partSize, settings.queueSize, settings.maxBytes], [8 * 1024 * 1024, 1, 1024 * 1024 * 1024]);
+  const fromFile = await registry.open(loaded.config.outputs, { log: silentLog });
+  const loc = await fromFile.store(ref({ bucket: BUCKET, profile: 'minio' }), { name: 'c.txt', contentType: 'text/plain', stream: Readable.from([Buffer.from('from the config file')]), maxBytes: 100 }, ctx());
+  assert.equal((await s3.getObject(BUCKET, keyOf(loc.location))).toString(), 'from the config file');
+
+  writeFileSync(file, 'outputs:\n  aws:s3:\n    profiles:\n      Bad_Name: {}\n      default: {endpoint: "not a url", secretAccessKey: inline}\n');
+  const bad = loadConfig({ file, env: {}, plugins: pluginSchemas() });
+  assert.equal(bad.ok, false);
+  const text = !bad.ok ? bad.errors.join('\n') : '';
+  assert.match(text, /Bad_Name/);
+  assert.match(text, /endpoint/);
+  assert.match(text, /secretAccessKey/);
 });

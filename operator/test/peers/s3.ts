@@ -11,12 +11,15 @@
  * at `endpoint` (through the proxy); `directEndpoint` skips the proxy (benchmarks).
  *
  *     const s3 = await startS3Server({ buckets: ['forensics'] });
- *     // outputs["aws:s3"].profiles.default = { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', …files }
+ *     const config = { outputs: { 'aws:s3': { profiles: { default: s3.profile(tmpDir) } } } };
+ *     // … an action with output {target: aws:s3, parameters: {bucket: forensics}} runs; its outcome's
+ *     // artifact.location is s3://forensics/<key>
  *     const bytes = await s3.getObject('forensics', key);
+ *     assert.match(s3.requests[0].authorization, /^AWS4-HMAC-SHA256 Credential=AKIATALONTEST0000001\//);
  *     await s3.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { createServer as createTcpServer, connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -69,6 +72,12 @@ export interface S3Server {
   listKeys(bucket: string): Promise<string[]>;
   /** Multipart uploads begun and neither completed nor aborted. */
   pendingUploads(bucket: string): Promise<number>;
+  /**
+   * An `outputs["aws:s3"].profiles.<name>` entry for this server (through the recording proxy),
+   * with the test credentials written as files into `dir` — what an operator config (e.g.
+   * `OperatorProcess.start({config})` in e2e) needs.
+   */
+  profile(dir: string): { endpoint: string; forcePathStyle: true; region: string; accessKeyIdFile: string; secretAccessKeyFile: string };
   stop(): Promise<void>;
 }
 
@@ -174,6 +183,13 @@ export async function startS3Server(opts: { buckets?: readonly string[] } = {}):
     async pendingUploads(bucket) {
       const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       return (r.Uploads ?? []).length;
+    },
+    profile(profileDir) {
+      const accessKeyIdFile = join(profileDir, 'gofakes3-access-key-id');
+      const secretAccessKeyFile = join(profileDir, 'gofakes3-secret-access-key');
+      writeFileSync(accessKeyIdFile, `${TEST_ACCESS_KEY_ID}\n`, { mode: 0o600 });
+      writeFileSync(secretAccessKeyFile, `${TEST_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
+      return { endpoint: `http://127.0.0.1:${proxyPort}`, forcePathStyle: true, region: 'us-east-1', accessKeyIdFile, secretAccessKeyFile };
     },
     async stop() {
       client.destroy();

@@ -78,7 +78,8 @@ const S3ConfigSchema = Type.Object(
     queueSize: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Parts uploaded in parallel per artifact (memory: (queueSize + 1) × partSize).' }),
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME }), S3ProfileSchema, {
       default: {},
-      description: 'Named endpoints and credentials an action picks with `profile` (default: default).',
+      additionalProperties: false,
+      description: 'Named endpoints and credentials an action picks with `profile` (default: default); names are lower-case DNS labels.',
     }),
   },
   { additionalProperties: false },

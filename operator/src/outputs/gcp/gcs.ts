@@ -57,7 +57,8 @@ const GcsConfigSchema = Type.Object(
     timeoutMs: Type.Integer({ minimum: 1000, default: 10 * 60 * 1000, description: 'Longest one upload may take (ms); the action’s own timeout also applies.' }),
     profiles: Type.Record(Type.String({ pattern: PROFILE_NAME }), GcsProfileSchema, {
       default: {},
-      description: 'Named projects, credentials and endpoints an action picks with `profile` (default: default).',
+      additionalProperties: false,
+      description: 'Named projects, credentials and endpoints an action picks with `profile` (default: default); names are lower-case DNS labels.',
     }),
   },
   { additionalProperties: false },
