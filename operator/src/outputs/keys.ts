@@ -22,6 +22,9 @@ export const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9._-]{0,62}';
 /** Schema pattern of an object-store prefix: plain segments joined by `/`, optionally ending in `/`; '' = none. */
 export const PREFIX_PATTERN = `^(${SEGMENT}(/${SEGMENT})*/?)?$`;
 
+/** Names of the operator config's output profiles (what an action's `profile` may say): DNS labels. */
+export const PROFILE_NAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+
 /** Longest prefix accepted (characters). */
 export const PREFIX_MAX = 256;
 

@@ -27,13 +27,10 @@ import { TalonError } from '../../errors.js';
 import { Secret } from '../../lib/secret.js';
 import { capStream } from '../capped.js';
 import { streamedUpload } from './multipart.js';
-import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN } from '../keys.js';
+import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN, PROFILE_NAME } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
 
 const MiB = 1024 * 1024;
-
-/** Profile names: what an action's `profile` may say. */
-export const PROFILE_NAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
 
 /** S3 bucket names (the general-purpose rules, dots allowed). */
 const BUCKET = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';

@@ -19,9 +19,8 @@ import { pipeline } from 'node:stream/promises';
 import { Storage, type StorageOptions } from '@google-cloud/storage';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
-import { PROFILE_NAME } from '../aws/s3.js';
 import { capStream } from '../capped.js';
-import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN } from '../keys.js';
+import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN, PROFILE_NAME } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
 
 const MiB = 1024 * 1024;
