@@ -40,7 +40,8 @@ test-unit: build ## Unit tests (operator/src/**/*.test.ts)
 	npm run --silent test:unit
 
 .PHONY: test-integration
-test-integration: build ## Integration tests: real HTTP servers and protocol peers on loopback
+test-integration: build ## Integration tests: real HTTP servers and protocol peers on loopback (builds gofakes3 if not cached)
+	bash e2e/cluster/build.sh gofakes3
 	npm run --silent test:integration
 
 .PHONY: test-e2e
@@ -51,7 +52,7 @@ test-e2e: build ## E2E tests against a real kube-apiserver (starts and stops the
 test: build check-generated test-unit test-integration test-e2e ## Everything CI runs: build, generated-file checks, unit, integration, e2e
 
 .PHONY: cluster-build
-cluster-build: ## Build (or reuse cached) kube-apiserver, kube-controller-manager, kubectl, etcd, kwok
+cluster-build: ## Build (or reuse cached) kube-apiserver, kube-controller-manager, kubectl, etcd, kwok, gofakes3
 	bash e2e/cluster/build.sh
 
 .PHONY: cluster-up
@@ -70,3 +71,5 @@ dev: build ## Run the operator locally on the embedded control plane (starts it 
 bench: build ## Run the benchmarks (figures go in bench/RESULTS.md by hand)
 	node dist/bench/match.bench.js
 	node dist/bench/intake.bench.js
+	bash e2e/cluster/build.sh gofakes3
+	node --expose-gc dist/bench/artifact-stream.bench.js

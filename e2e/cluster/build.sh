@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl, etcd and kwok from the Go
-# module proxy (no downloads of prebuilt binaries), into a cache keyed by version.
+# Builds kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and gofakes3 (the
+# S3-compatible server of the outputs tests) from the Go module proxy (no downloads of
+# prebuilt binaries), into a cache keyed by version.
 # Idempotent: a component whose binaries are already cached is skipped.
+#   build.sh               every component
+#   build.sh gofakes3 ...  only the named ones (etcd, kwok, k8s, gofakes3)
 # See ../../../shared/reference/testcluster.md and e2e/cluster/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,8 +83,26 @@ build_kwok() {
   log "kwok done"
 }
 
+build_gofakes3() {
+  if [ -x "$GOFAKES3_BIN/gofakes3" ]; then log "gofakes3 $GOFAKES3_VERSION cached"; return; fi
+  local d="$work/gofakes3-$GOFAKES3_VERSION"
+  rm -rf "$d"; mkdir -p "$d"; cd "$d"
+  go mod init local/gofakes3bin >/dev/null 2>&1
+  go mod edit -require="github.com/johannesboyne/gofakes3@$GOFAKES3_VERSION"
+  go get "github.com/johannesboyne/gofakes3/cmd/gofakes3@$GOFAKES3_VERSION" 2>&1 | grep -v '^go: downloading' >&2 || true
+  log "compiling gofakes3"
+  mkdir -p "$GOFAKES3_BIN.tmp"
+  go build -p "$GO_P" -trimpath -ldflags "-s -w" -o "$GOFAKES3_BIN.tmp/gofakes3" github.com/johannesboyne/gofakes3/cmd/gofakes3
+  rm -rf "$GOFAKES3_BIN"; mv "$GOFAKES3_BIN.tmp" "$GOFAKES3_BIN"
+  log "gofakes3 done"
+}
+
 start=$(date +%s)
-build_etcd
-build_kwok
-build_k8s
-log "all components ready in $(( $(date +%s) - start ))s"
+if [ $# -eq 0 ]; then set -- etcd kwok gofakes3 k8s; fi
+for c in "$@"; do
+  case $c in
+    etcd|kwok|k8s|gofakes3) "build_$c" ;;
+    *) echo "build.sh: unknown component '$c' (etcd, kwok, k8s, gofakes3)" >&2; exit 2 ;;
+  esac
+done
+log "$* ready in $(( $(date +%s) - start ))s"

@@ -4,8 +4,10 @@
  */
 import type { Output } from './types.js';
 import { localFileOutput } from './local/file.js';
+import { s3Output } from './aws/s3.js';
+import { gcsOutput } from './gcp/gcs.js';
 
 /** A fresh array of every built-in output, in documentation order. */
 export function builtinOutputs(): Output[] {
-  return [localFileOutput];
+  return [localFileOutput, s3Output, gcsOutput];
 }

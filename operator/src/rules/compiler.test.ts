@@ -50,18 +50,8 @@ const registry = new ActionnerRegistry([
   fake('kubernetes:tcpdump', { output: 'required' }),
 ]);
 
-/** The real local:file plus a stand-in cloud output (S3 is a later issue). */
-const outputs = new OutputRegistry([
-  ...builtinOutputs(),
-  {
-    name: 'aws:s3',
-    description: 'test stand-in',
-    paramsSchema: Type.Object({ bucket: Type.String(), prefix: Type.String({ default: '' }) }, { additionalProperties: false }),
-    configSchema: Type.Object({}, { additionalProperties: false }),
-    example: { bucket: 'b' },
-    store: async () => ({ output: 'aws:s3', location: 's3://b/x', bytes: 0, truncated: false }),
-  },
-]);
+/** The real outputs: local:file, aws:s3, gcp:gcs. */
+const outputs = new OutputRegistry(builtinOutputs());
 
 const deps = (over: Partial<CompileDeps> = {}): CompileDeps => ({
   registry,
@@ -338,7 +328,7 @@ test('cloud actionners and outputs: tenant rules only in allowed namespaces', ()
   const spec: TalonRuleSpec = {
     actions: [
       { name: 'lambda', actionner: 'aws:lambda', parameters: { functionName: 'f' } },
-      { name: 'logs', actionner: 'kubernetes:log', output: { target: 'aws:s3', parameters: { bucket: 'b' } } },
+      { name: 'logs', actionner: 'kubernetes:log', output: { target: 'aws:s3', parameters: { bucket: 'forensics' } } },
       { name: 'local-logs', actionner: 'kubernetes:log', output: { target: 'local:file' } },
     ],
   };
@@ -352,7 +342,7 @@ test('cloud actionners and outputs: tenant rules only in allowed namespaces', ()
 
   const allowed = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
   assert.ok(allowed.ok);
-  assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'b', prefix: '' } });
+  assert.deepEqual(allowed.rule.actions[1]!.output, { target: 'aws:s3', parameters: { bucket: 'forensics', prefix: '', profile: 'default' } });
 });
 
 test('outputs: the target must exist (with a did-you-mean) and its parameters validate, defaulted and frozen', () => {
@@ -363,7 +353,7 @@ test('outputs: the target must exist (with a did-you-mean) and its parameters va
         { name: 'a', actionner: 'kubernetes:log', output: { target: 'local:fiel' } },
         { name: 'b', actionner: 'kubernetes:log', output: { target: 'local:file', parameters: { pth: 'x' } } },
         { name: 'c', actionner: 'kubernetes:log', output: { target: 'local:file', parameters: { path: '../../etc' } } },
-        { name: 'd', actionner: 'kubernetes:log', output: { target: 'gcp:gcs' } },
+        { name: 'd', actionner: 'kubernetes:log', output: { target: 'azure:blob' } },
       ],
     }),
     lookup(),
@@ -372,10 +362,10 @@ test('outputs: the target must exist (with a did-you-mean) and its parameters va
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'InvalidOutput');
   const msg = res.conditions.accepted.message;
-  assert.match(msg, /spec\.actions\[0\] kubernetes:log: unknown output 'local:fiel' \(did you mean 'local:file'\?\); known: aws:s3, local:file/);
+  assert.match(msg, /spec\.actions\[0\] kubernetes:log: unknown output 'local:fiel' \(did you mean 'local:file'\?\); known: aws:s3, gcp:gcs, local:file/);
   assert.match(msg, /spec\.actions\[1\] kubernetes:log: output local:file: unknown parameter 'pth' \(did you mean 'path'\?\)/);
   assert.match(msg, /spec\.actions\[2\] kubernetes:log: output local:file: parameter 'path' must match pattern/);
-  assert.match(msg, /spec\.actions\[3\] kubernetes:log: unknown output 'gcp:gcs'; known: aws:s3, local:file/);
+  assert.match(msg, /spec\.actions\[3\] kubernetes:log: unknown output 'azure:blob'; known: aws:s3, gcp:gcs, local:file/);
 
   const good = compileRule('TalonRule', talonRule({ actions: [{ name: 'a', actionner: 'kubernetes:log', output: { target: 'local:file' } }] }), lookup(), deps());
   assert.ok(good.ok);

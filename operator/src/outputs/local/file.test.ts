@@ -91,6 +91,11 @@ test('no path traversal: from the artifact name, the rule, the action or the par
   const loc = await store.store(ref(), artifactFromBuffer('../../../../etc/passwd', 'text/plain', Buffer.from('x')), ctx({ rule: '../..', action: '/abs' }));
   assert.ok(!relative(join(base, 'shop'), loc.location).startsWith('..'), loc.location);
   assert.equal(relative(join(base, 'shop'), loc.location).includes('/'), false, 'one file name, no directories');
+  for (const name of ['/etc/shadow', 'a\u0000b/../../c', '..', 'x'.repeat(5000), '\n/\r/..']) {
+    const l = await store.store(ref({ path: 'nasty' }), artifactFromBuffer(name, 'text/plain', Buffer.from('x')), ctx({ namespace: 'nasty' }));
+    const rel = relative(join(base, 'nasty', 'nasty'), l.location);
+    assert.ok(!rel.startsWith('..') && !rel.includes('/') && !rel.includes('\u0000') && rel.length <= 255, JSON.stringify(rel));
+  }
   assert.equal(safeSegment('..', 10), '__');
   assert.equal(safeSegment('', 10), '_');
   assert.equal(safeSegment('a/b\\c d', 10), 'a_b_c_d');

@@ -20,6 +20,9 @@ import { addAbortSignal } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
+import { safeSegment } from '../keys.js';
+
+export { safeSegment } from '../keys.js';
 
 /** One path segment: no separators, not `.` or `..`, no leading dot. */
 const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9._-]{0,62}';
@@ -52,11 +55,6 @@ interface LocalFileState {
   readonly now: () => number;
 }
 
-/** A name reduced to a safe file-name component of at most `max` characters (never empty, never dot-led). */
-export function safeSegment(text: string, max: number): string {
-  const s = text.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, (dots) => '_'.repeat(dots.length)).slice(0, max);
-  return s === '' ? '_' : s;
-}
 
 const inside = (base: string, p: string): boolean => {
   const r = relative(base, p);
