@@ -275,6 +275,8 @@ const SWITCH_OF = {
   'kubernetes:delete': 'delete',
   'kubernetes:cordon': 'cordon',
   'kubernetes:drain': 'drain',
+  'kubernetes:tcpdump': 'tcpdump',
+  'kubernetes:sysdig': 'sysdig',
 };
 
 const distActionners = join(repoDir, 'dist/operator/src/actionners/index.js');

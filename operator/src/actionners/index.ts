@@ -10,6 +10,8 @@ import { networkPolicyActionner } from './kubernetes/networkpolicy.js';
 import { deleteActionner } from './kubernetes/delete.js';
 import { cordonActionner } from './kubernetes/cordon.js';
 import { drainActionner } from './kubernetes/drain.js';
+import { tcpdumpActionner } from './kubernetes/tcpdump.js';
+import { sysdigActionner } from './kubernetes/sysdig.js';
 
 /** A fresh array of every built-in actionner, in documentation order. */
 export function builtinActionners(): Actionner[] {
@@ -21,5 +23,7 @@ export function builtinActionners(): Actionner[] {
     deleteActionner,
     cordonActionner,
     drainActionner,
+    tcpdumpActionner,
+    sysdigActionner,
   ];
 }

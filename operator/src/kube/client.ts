@@ -57,6 +57,8 @@ export interface KubeClients {
   readonly networking: NetworkingV1Api;
   readonly policy: PolicyV1Api;
   readonly custom: CustomObjectsApi;
+  /** The configuration behind the clients, for streaming APIs (pods/exec) and API groups without a client here; absent in fakes. */
+  readonly kc?: KubeConfig;
 }
 
 /** Builds the API clients; a structural superset of `KubeClients`. */
