@@ -11,12 +11,16 @@
  * - kubernetes:sysdig: the Job the operator creates has the intended spec (pinned node,
  *   privileged, host paths, deadline, TTL, labels) and is deleted afterwards — also when the
  *   action times out; a tenant rule using it is refused (ScopeNotAllowed).
- * Unproven here: a capture process actually running, and pcap/scap bytes streaming back over
- * pods/exec.
+ * - the streaming the captures use (pods/exec through the real API server to kwok's kubelet
+ *   API, which runs the command on this host as nobody): 3 MiB of binary bytes come back
+ *   identical, cut at the cap; a failing command's exit code and stderr end the stream in error.
+ * Unproven here: tcpdump or sysdig actually running in their containers (kwok starts no
+ * ephemeral container and completes Job pods at once), hence real pcap/scap bytes.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -24,6 +28,8 @@ import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podMan
 import { OperatorProcess, installCRDs } from './support/operator.js';
 import { CLUSTER, Talon, condition } from './support/talon.js';
 import { about, applyRuleLoaded, inline, ObjectWatch, podAlert, postAccepted, waitOutcome } from './support/alerts.js';
+import { captureKubeOf, streamCommand } from '../operator/src/actionners/kubernetes/capture.js';
+import { makeClients } from '../operator/src/kube/client.js';
 
 const isNotFound = (err: unknown): boolean => (err as { code?: number }).code === 404;
 
@@ -181,6 +187,34 @@ describe('capture actionners: what the real API server accepts, and cleanup', ()
     );
     assert.equal(accepted.reason, 'ScopeNotAllowed');
     assert.match(accepted.message, /kubernetes:sysdig: acts on the node level, which a TalonRule may not do/);
+  });
+
+  it('the capture streaming path (pods/exec via the real API server) is binary-safe, capped, and reports failures', async () => {
+    await core.createNamespacedPod({ namespace: ns, body: podManifest('exec-target') });
+    await waitForPodRunning(core, ns, 'exec-target');
+    // kwok runs exec on this host as nobody: a world-readable file of random bytes (every byte value, \r\n included).
+    const file = join(artifacts, 'blob.bin');
+    const blob = Buffer.concat([Buffer.from([0x0d, 0x0a, 0x00, 0xff, 0x0a, 0x0d]), randomBytes(3 * 1024 * 1024), Buffer.from('no newline at the end')]);
+    writeFileSync(file, blob);
+    chmodSync(artifacts, 0o755);
+    chmodSync(file, 0o644);
+    const port = captureKubeOf(makeClients(kc));
+    const signal = new AbortController().signal;
+    const req = { namespace: ns, pod: 'exec-target', container: 'main', command: ['cat', file] };
+    const read = async (s: NodeJS.ReadableStream): Promise<Buffer> => {
+      const parts: Buffer[] = [];
+      for await (const c of s) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    };
+    const whole = await streamCommand(port, req, { name: 'blob', contentType: 'application/octet-stream', maxBytes: 64 * 1024 * 1024, signal });
+    const got = await read(whole.stream);
+    assert.equal(got.length, blob.length);
+    assert.ok(got.equals(blob), 'every byte back, in order');
+    const capped = await streamCommand(port, req, { name: 'blob', contentType: 'application/octet-stream', maxBytes: 100_000, signal });
+    const cut = await read(capped.stream);
+    assert.ok(cut.equals(blob.subarray(0, 100_000)), 'cut at the cap');
+    const failing = await streamCommand(port, { ...req, command: ['cat', join(artifacts, 'missing')] }, { name: 'x', contentType: 'x', maxBytes: 1024, signal });
+    await assert.rejects(read(failing.stream), /'cat' (exited with code 1|failed \(.*exit status 1\)): cat: .*missing.*No such file or directory/);
   });
 
   /** The Job and its pods are gone (the operator deletes with background propagation; the garbage collector removes the pods). */

@@ -11,6 +11,7 @@ import type { CaptureKube, ExecRequest, ExecSession } from '../../src/actionners
 export interface ExecScript {
   readonly chunks?: readonly Buffer[];
   readonly exitCode?: number;
+  readonly statusMessage?: string;
   readonly stderr?: string;
   readonly connectionError?: string;
   /** The exec cannot be opened at all. */
@@ -95,7 +96,7 @@ export class FakeCaptureKube implements CaptureKube {
       }
       stdout.end();
       if (s.connectionError !== undefined) throw new Error(s.connectionError);
-      return { exitCode: s.exitCode, stderr: s.stderr ?? '' };
+      return { exitCode: s.exitCode, ...(s.statusMessage !== undefined ? { statusMessage: s.statusMessage } : {}), stderr: s.stderr ?? '' };
     })();
     done.catch(() => undefined);
     return { done, pause: () => undefined, resume: () => undefined, close: () => (closed = true) };

@@ -55,6 +55,9 @@ test('streamCommand: an error exit or a broken connection destroys the stream wi
   fake.scripts.set('tcpdump', { chunks: [Buffer.from('abc')], connectionError: 'the connection closed before the command ended' });
   const b = await streamCommand(fake, REQ, { name: 'x', contentType: 'x', maxBytes: 4096, signal });
   await assert.rejects(readAll(b.stream), /closed before the command ended/);
+  fake.scripts.set('tcpdump', { statusMessage: 'error executing command in container: exit status 2', stderr: 'oops' });
+  const c = await streamCommand(fake, REQ, { name: 'x', contentType: 'x', maxBytes: 4096, signal });
+  await assert.rejects(readAll(c.stream), /^Error: 'tcpdump' failed \(error executing command in container: exit status 2\): oops$/);
   fake.scripts.set('tcpdump', { refuse: 'container not found' });
   await assert.rejects(streamCommand(fake, REQ, { name: 'x', contentType: 'x', maxBytes: 4096, signal }), /container not found/);
 });

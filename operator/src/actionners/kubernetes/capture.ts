@@ -39,16 +39,25 @@ export interface ExecRequest {
 /** A running exec session whose stdout goes to a writable the caller gave. */
 export interface ExecSession {
   /**
-   * Settles when the command ended: its exit code (undefined when the API server sent no
-   * status) and the first 4 KiB of its stderr. Rejects when the connection failed or closed
-   * before the command ended.
+   * Settles when the command ended: its exit code (undefined when the status carries none:
+   * some kubelets — kwok — report a failed command as an InternalError), the status message
+   * of a failure, and the first 4 KiB of its stderr. Rejects when the connection failed or
+   * closed before the command ended.
    */
-  readonly done: Promise<{ readonly exitCode: number | undefined; readonly stderr: string }>;
+  readonly done: Promise<ExecEnd>;
   /** Stops reading from the connection (backpressure), and resumes. */
   pause(): void;
   resume(): void;
   /** Closes the connection (the artifact was cut at its cap, or abandoned). */
   close(): void;
+}
+
+/** How an exec'd command ended. */
+export interface ExecEnd {
+  readonly exitCode: number | undefined;
+  /** The status message when the command did not succeed. */
+  readonly statusMessage?: string;
+  readonly stderr: string;
 }
 
 /** The API operations the capture actionners need; `captureKubeOf` builds it on the real clients. */
@@ -103,8 +112,8 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
     },
     listPods: async (namespace, labelSelector, signal) => (await kube.core.listNamespacedPod({ namespace, labelSelector }, requestOptions(signal))).items,
     exec: async (req, stdout, signal) => {
-      let settle!: { resolve: (v: { exitCode: number | undefined; stderr: string }) => void; reject: (e: Error) => void };
-      const done = new Promise<{ exitCode: number | undefined; stderr: string }>((resolve, reject) => (settle = { resolve, reject }));
+      let settle!: { resolve: (v: ExecEnd) => void; reject: (e: Error) => void };
+      const done = new Promise<ExecEnd>((resolve, reject) => (settle = { resolve, reject }));
       done.catch(() => undefined);
       let stderr = '';
       const errSink = new Writable({
@@ -122,7 +131,10 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
       signal.addEventListener('abort', onAbort, { once: true });
       ws.addEventListener('close', () => {
         signal.removeEventListener('abort', onAbort);
-        if (status !== undefined) settle.resolve({ exitCode: exitCodeOf(status), stderr: stderr.trim() });
+        if (status !== undefined) {
+          const failure = status.status !== 'Success' && status.message ? { statusMessage: status.message } : {};
+          settle.resolve({ exitCode: exitCodeOf(status), ...failure, stderr: stderr.trim() });
+        }
         else settle.reject(new Error(signal.aborted ? 'the command was abandoned' : 'the connection closed before the command ended'));
       });
       ws.addEventListener('error', (e: unknown) => settle.reject(new Error(`exec connection error: ${(e as { message?: string }).message ?? 'unknown'}`)));
@@ -252,10 +264,10 @@ export async function streamCommand(
     if (!capped) s.close();
   });
   s.done.then(
-    ({ exitCode, stderr }) => {
+    (end) => {
       if (capped || out.destroyed || out.writableEnded) return;
-      if (exitCode !== undefined && okCodes.has(exitCode)) out.end();
-      else out.destroy(new Error(`'${req.command[0] ?? ''}' exited with ${exitCode === undefined ? 'no status' : `code ${exitCode}`}${stderr ? `: ${stderr}` : ''}`));
+      if (end.exitCode !== undefined && okCodes.has(end.exitCode)) out.end();
+      else out.destroy(new Error(describeEnd(req.command[0] ?? '', end)));
     },
     (err: unknown) => {
       if (capped || out.destroyed || out.writableEnded) return;
@@ -265,8 +277,14 @@ export async function streamCommand(
   return { name: opts.name, contentType: opts.contentType, stream: out, maxBytes: opts.maxBytes };
 }
 
-/** Runs `req` to its end, discarding stdout; its exit code and the first of its stderr. */
-export async function runCommand(kube: CaptureKube, req: ExecRequest, signal: AbortSignal): Promise<{ exitCode: number | undefined; stderr: string }> {
+/** A failed command's end in words: `'cmd' exited with code N: <stderr>` or `'cmd' failed (<status>): <stderr>`. */
+export function describeEnd(command: string, end: ExecEnd): string {
+  const how = end.exitCode !== undefined ? `exited with code ${end.exitCode}` : `failed (${end.statusMessage ?? 'no exit status'})`;
+  return `'${command}' ${how}${end.stderr ? `: ${end.stderr}` : ''}`;
+}
+
+/** Runs `req` to its end, discarding stdout; how it ended. */
+export async function runCommand(kube: CaptureKube, req: ExecRequest, signal: AbortSignal): Promise<ExecEnd> {
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
   const session = await kube.exec(req, sink, signal);
   return session.done;

@@ -155,7 +155,7 @@ test('the Job is deleted on every failure path: pod never runs, sysdig fails, ca
   const { fake, run } = setup();
   fake.scripts.set('sysdig', { exitCode: 1, stderr: 'Unable to load the driver' });
   const r2 = await run();
-  assert.deepEqual([r2.reason, /exited with code 1: Unable to load the driver/.test(r2.message)], ['CaptureFailed', true]);
+  assert.deepEqual([r2.reason, /in the capture Job .*, 'sysdig' exited with code 1: Unable to load the driver/.test(r2.message)], ['CaptureFailed', true]);
   fake.scripts.set('sysdig', { exitCode: 0 });
   fake.scripts.set('cat', { refuse: 'container not found ("sysdig")' });
   const r3 = await run();

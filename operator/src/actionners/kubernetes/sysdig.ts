@@ -22,7 +22,7 @@ import type { V1Job, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-n
 import { failed, type ActionResult, type Actionner, type KubeClients, type ObjectRef } from '../types.js';
 import { sleep } from '../../lib/sleep.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RULE_LABEL, apiFailure, isNotFound, podRef, refOf } from './common.js';
-import { captureKubeOf, runCommand, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube } from './capture.js';
+import { captureKubeOf, describeEnd, runCommand, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube, type ExecEnd } from './capture.js';
 import { IMAGE_PATTERN } from './tcpdump.js';
 
 /** Talon's default image (sysdig with the modern eBPF probe, busybox `sleep` and `cat`); pin a digest in production. */
@@ -220,14 +220,14 @@ export function makeSysdigActionner(portOf: (kube: KubeClients) => CaptureKube =
         const started = await waitForJobPod(kube, jobNamespace, jobName, p.startTimeoutSeconds * 1000, ctx.signal);
         if (!started.ok) return { ...failed('CaptureNotStarted', `no capture: ${where}: ${started.message}`), objects };
         const exec = { namespace: jobNamespace, pod: started.pod, container: CONTAINER };
-        let res: { exitCode: number | undefined; stderr: string };
+        let res: ExecEnd;
         try {
           res = await runCommand(kube, { ...exec, command: sysdigCommand(p, ids) }, ctx.signal);
         } catch (err) {
           return { ...failed('CaptureFailed', `no capture: running sysdig in ${where}: ${err instanceof Error ? err.message : String(err)}`), objects };
         }
         if (res.exitCode !== 0) {
-          return { ...failed('CaptureFailed', `no capture: sysdig in ${where} exited with ${res.exitCode === undefined ? 'no status' : `code ${res.exitCode}`}${res.stderr ? `: ${res.stderr}` : ''}`), objects };
+          return { ...failed('CaptureFailed', `no capture: in ${where}, ${describeEnd('sysdig', res)}`), objects };
         }
         try {
           const artifact = await streamCommand(
