@@ -30,6 +30,8 @@ export class FakeCaptureKube implements CaptureKube {
   readonly jobs = new Map<string, V1Job>();
   readonly deletedJobs: string[] = [];
   readonly execs: ExecRequest[] = [];
+  /** How many times a session was paused for backpressure. */
+  pauses = 0;
   scripts = new Map<string, ExecScript>();
   /** Called after an ephemeral container was added (tests make it run, or not). */
   onPatch: ((pod: V1Pod, c: V1EphemeralContainer) => void) | undefined;
@@ -85,12 +87,16 @@ export class FakeCaptureKube implements CaptureKube {
     const s = this.scripts.get(req.command[0] ?? '') ?? { exitCode: 0 };
     if (s.refuse !== undefined) throw new Error(s.refuse);
     let closed = false;
+    let paused = false;
+    let resumed: (() => void) | undefined;
     const done = (async () => {
       if (s.hang === true) {
         await new Promise<void>((_r, reject) => signal.addEventListener('abort', () => reject(new Error('the command was abandoned')), { once: true }));
       }
       for (const c of s.chunks ?? []) {
         if (closed) break;
+        // As a socket: nothing is read from the connection while the session is paused.
+        while (paused) await new Promise<void>((r) => (resumed = r));
         await new Promise<void>((r) => stdout.write(c, () => r()));
         await new Promise((r) => setImmediate(r));
       }
@@ -99,7 +105,18 @@ export class FakeCaptureKube implements CaptureKube {
       return { exitCode: s.exitCode, ...(s.statusMessage !== undefined ? { statusMessage: s.statusMessage } : {}), stderr: s.stderr ?? '' };
     })();
     done.catch(() => undefined);
-    return { done, pause: () => undefined, resume: () => undefined, close: () => (closed = true) };
+    return {
+      done,
+      pause: () => {
+        paused = true;
+        this.pauses += 1;
+      },
+      resume: () => {
+        paused = false;
+        resumed?.();
+      },
+      close: () => (closed = true),
+    };
   }
 }
 

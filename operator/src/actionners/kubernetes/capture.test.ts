@@ -38,6 +38,16 @@ test('streamCommand carries every byte, in order, binary-safe', async () => {
   assert.deepEqual(fake.execs[0]?.command, ['tcpdump', '-w', '-']);
 });
 
+test('streamCommand: a slow reader pauses the connection and loses nothing', async () => {
+  const fake = new FakeCaptureKube();
+  const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
+  fake.scripts.set('tcpdump', { chunks, exitCode: 0 });
+  const a = await streamCommand(fake, REQ, { name: 'x', contentType: 'x', maxBytes: 1 << 30, signal });
+  await new Promise((r) => setTimeout(r, 50)); // nobody reads yet: the buffer fills and the session pauses
+  assert.ok(fake.pauses >= 1, 'paused while nobody read');
+  assert.deepEqual(await readAll(a.stream), Buffer.concat(chunks));
+});
+
 test('streamCommand cuts the artifact at maxBytes', async () => {
   const fake = new FakeCaptureKube();
   fake.scripts.set('tcpdump', { chunks: [Buffer.alloc(3000, 1), Buffer.alloc(3000, 2), Buffer.alloc(3000, 3)], exitCode: 0 });

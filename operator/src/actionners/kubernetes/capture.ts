@@ -225,6 +225,7 @@ export async function streamCommand(
   const okCodes = opts.okCodes ?? NORMAL_EXIT_CODES;
   let bytes = 0;
   let capped = false;
+  let paused = false;
   let session: ExecSession | undefined;
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -237,9 +238,13 @@ export async function streamCommand(
         capped = true;
         out.end();
         session?.close();
-      } else if (!more) {
+      } else if (!more && !paused) {
+        paused = true;
         session?.pause();
-        out.once('drain', () => session?.resume());
+        out.once('drain', () => {
+          paused = false;
+          session?.resume();
+        });
       }
       cb();
     },

@@ -217,7 +217,13 @@ export function makeSysdigActionner(portOf: (kube: KubeClients) => CaptureKube =
       }
       const where = `the capture Job '${jobName}' (image ${p.image}) in namespace '${jobNamespace}' on node '${node}'`;
       try {
-        const started = await waitForJobPod(kube, jobNamespace, jobName, p.startTimeoutSeconds * 1000, ctx.signal);
+        let started: Awaited<ReturnType<typeof waitForJobPod>>;
+        try {
+          started = await waitForJobPod(kube, jobNamespace, jobName, p.startTimeoutSeconds * 1000, ctx.signal);
+        } catch (err) {
+          if (ctx.signal.aborted) throw err;
+          return { ...apiFailure(`waiting for the pod of ${where}`, err), objects };
+        }
         if (!started.ok) return { ...failed('CaptureNotStarted', `no capture: ${where}: ${started.message}`), objects };
         const exec = { namespace: jobNamespace, pod: started.pod, container: CONTAINER };
         let res: ExecEnd;

@@ -149,3 +149,13 @@ test('the exec cannot be opened: Failed/CaptureFailed; missing pod or container:
   assert.deepEqual([f.status, f.reason], ['failure', 'Forbidden']);
   assert.match(f.message, /adding the ephemeral container 'talon-tcpdump-[0-9a-f]+' to pod 'web-1'.*PodSecurity/);
 });
+
+test('the pod deleted while the operator waits for the container: Skipped/PodNotFound', async () => {
+  const { fake, run } = setup({ runs: false });
+  fake.onPatch = (p) => {
+    setImmediate(() => fake.pods.delete(`${p.metadata?.namespace}/${p.metadata?.name}`));
+  };
+  const r = await run();
+  assert.deepEqual([r.status, r.reason], ['skipped', 'PodNotFound']);
+  assert.match(r.message, /was deleted before the capture started/);
+});

@@ -21,7 +21,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1EphemeralContainer, V1Pod } from '@kubernetes/client-node';
 import { failed, type ActionResult, type Actionner, type KubeClients } from '../types.js';
 import { apiFailure, isNotFound, podRef, podTarget } from './common.js';
-import { captureKubeOf, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube } from './capture.js';
+import { captureKubeOf, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube, type ContainerWait } from './capture.js';
 
 /** Talon's default image (alpine with tcpdump, busybox `sleep` and `timeout`); pin a digest in production. */
 export const DEFAULT_TCPDUMP_IMAGE = 'issif/tcpdump:latest';
@@ -139,7 +139,14 @@ export function makeTcpdumpActionner(portOf: (kube: KubeClients) => CaptureKube 
         return { ...apiFailure(`adding the ephemeral container '${container}' to pod '${name}' in namespace '${namespace}'`, err), objects };
       }
       const where = `the ephemeral container '${container}' (image ${p.image}) of pod '${name}' in namespace '${namespace}'`;
-      const wait = await waitForRunning(kube, namespace, name, container, { ephemeral: true, timeoutMs: p.startTimeoutSeconds * 1000, signal: ctx.signal });
+      let wait: ContainerWait;
+      try {
+        wait = await waitForRunning(kube, namespace, name, container, { ephemeral: true, timeoutMs: p.startTimeoutSeconds * 1000, signal: ctx.signal });
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        if (isNotFound(err)) return { status: 'skipped', reason: 'PodNotFound', message: `pod '${name}' in namespace '${namespace}' was deleted before the capture started`, objects };
+        return { ...apiFailure(`waiting for ${where}`, err), objects };
+      }
       if (wait.state !== 'running') return { ...failed('CaptureNotStarted', `no capture: ${where} did not run: ${wait.message}`), objects };
       try {
         const artifact = await streamCommand(
