@@ -174,6 +174,21 @@ describe('capture actionners: what the real API server accepts, and cleanup', ()
     }
   });
 
+  it('kubernetes:tcpdump goes beyond the edit role: refused for a tenant rule outside safety.cloudNamespaces', async () => {
+    await talon.applyRule(ns, 'tenant-tcpdump', { match: { rules: ['E2E tenant tcpdump'] }, actions: [inline('pcap', 'kubernetes:tcpdump', {}, { output: { target: 'local:file' } })] });
+    const accepted = await eventually(
+      'tenant tcpdump rule judged',
+      async () => {
+        const c = condition(await talon.get('talonrules', ns, 'tenant-tcpdump'), 'Accepted');
+        return c?.status === 'False' ? c : undefined;
+      },
+      30_000,
+      200,
+    );
+    assert.equal(accepted.reason, 'ScopeNotAllowed');
+    assert.match(accepted.message, /kubernetes:tcpdump: uses the operator's cloud credentials, which the namespace '.*' may not \(safety.cloudNamespaces\)/);
+  });
+
   it('kubernetes:sysdig is refused for a tenant rule (ScopeNotAllowed)', async () => {
     await talon.applyRule(ns, 'tenant-sysdig', { match: { rules: ['E2E tenant sysdig'] }, actions: [inline('scap', 'kubernetes:sysdig', {}, { output: { target: 'local:file' } })] });
     const accepted = await eventually(

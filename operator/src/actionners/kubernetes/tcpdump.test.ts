@@ -5,7 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { FakeCaptureKube, runningEphemeral } from '../../../test/fakes/capture.js';
 import { FakeKube, falcoEvent, podFixture, targetOf } from '../../../test/fakes/kube.js';
 import { apiError } from '../../../test/fakes/kube.js';
-import type { ActionResult } from '../types.js';
+import { useOf, type ActionResult } from '../types.js';
 import { makeTcpdumpActionner, tcpdumpCommand, TcpdumpParams } from './tcpdump.js';
 
 const params = (p: Record<string, unknown> = {}): TcpdumpParams => Value.Default(TcpdumpParams, structuredClone(p)) as TcpdumpParams;
@@ -47,6 +47,8 @@ test('the example validates; defaults are Talon\'s', () => {
   assert.deepEqual([d.image, d.duration, d.snaplen, d.interface, d.filter], ['issif/tcpdump:latest', 5, 4096, 'any', undefined]);
   assert.equal(a.info.output, 'required');
   assert.equal(a.info.target, 'pod');
+  // Beyond the built-in edit role (no pods/ephemeralcontainers there): tenant rules only where safety.cloudNamespaces allows.
+  assert.deepEqual(useOf(a, params()), { target: 'pod', scope: 'cloud' });
 });
 
 test('parameters: duration bounded; filters and interfaces that could be read as options are refused', () => {

@@ -16,6 +16,11 @@
  * but no kubelet started it, the image cannot be pulled...); Failed/CaptureFailed when the exec
  * cannot be opened; Failed/ArtifactNotStored (from the dispatcher) when tcpdump exits with an
  * error mid-stream. The action's `timeoutSeconds` must cover startTimeoutSeconds + duration.
+ *
+ * Tenancy: declared `cloud` — it acts beyond Kubernetes' built-in `edit` role (which grants
+ * pods/exec but not pods/ephemeralcontainers, and adds no NET_RAW/NET_ADMIN container to a
+ * running pod), so a tenant rule may use it only in the namespaces `safety.cloudNamespaces` lists
+ * (DESIGN.md §2: tenant rules do nothing `edit` does not already allow).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { V1EphemeralContainer, V1Pod } from '@kubernetes/client-node';
@@ -102,6 +107,7 @@ export function makeTcpdumpActionner(portOf: (kube: KubeClients) => CaptureKube 
       defaultContinue: false,
       destructive: false,
       target: 'pod',
+      cloud: true,
       output: 'required',
       rbac: [
         { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
