@@ -230,6 +230,8 @@ describe('capture actionners: what the real API server accepts, and cleanup', ()
     assert.ok(cut.equals(blob.subarray(0, 100_000)), 'cut at the cap');
     const failing = await streamCommand(port, { ...req, command: ['cat', join(artifacts, 'missing')] }, { name: 'x', contentType: 'x', maxBytes: 1024, signal });
     await assert.rejects(read(failing.stream), /'cat' (exited with code 1|failed \(.*exit status 1\)): cat: .*missing.*No such file or directory/);
+    // A refused exec (no such container) is an error naming the refusal, not a stream.
+    await assert.rejects(streamCommand(port, { ...req, container: 'nope' }, { name: 'x', contentType: 'x', maxBytes: 1024, signal }), /^Error: pods\/exec refused: .+/);
   });
 
   /** The Job and its pods are gone (the operator deletes with background propagation; the garbage collector removes the pods). */

@@ -123,19 +123,26 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
         },
       });
       let status: V1Status | undefined;
-      const ws = await new Exec(kubeConfigOf(kube)).exec(req.namespace, req.pod, req.container, [...req.command], stdout, errSink, null, false, (s) => {
-        status = s;
-      });
+      let ws: Awaited<ReturnType<Exec['exec']>>;
+      try {
+        ws = await new Exec(kubeConfigOf(kube)).exec(req.namespace, req.pod, req.container, [...req.command], stdout, errSink, null, false, (s) => {
+          status = s;
+        });
+      } catch (err) {
+        // The handshake was refused (403, 404, container not running): the socket library rejects with an event, not an Error.
+        const message = err instanceof Error ? err.message : ((err as { message?: string }).message ?? String(err));
+        throw new Error(`pods/exec refused: ${message}`);
+      }
       const socket = (ws as unknown as { _socket?: { pause(): void; resume(): void } })._socket;
       const onAbort = (): void => ws.close();
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
       ws.addEventListener('close', () => {
         signal.removeEventListener('abort', onAbort);
         if (status !== undefined) {
           const failure = status.status !== 'Success' && status.message ? { statusMessage: status.message } : {};
           settle.resolve({ exitCode: exitCodeOf(status), ...failure, stderr: stderr.trim() });
-        }
-        else settle.reject(new Error(signal.aborted ? 'the command was abandoned' : 'the connection closed before the command ended'));
+        } else settle.reject(new Error(signal.aborted ? 'the command was abandoned' : 'the connection closed before the command ended'));
       });
       ws.addEventListener('error', (e: unknown) => settle.reject(new Error(`exec connection error: ${(e as { message?: string }).message ?? 'unknown'}`)));
       return {
@@ -164,7 +171,7 @@ export type ContainerWait =
   | { readonly state: 'timeout'; readonly message: string };
 
 /** The status of a named container of a pod, among its regular or its ephemeral containers. */
-function statusOf(pod: V1Pod, container: string, ephemeral: boolean) {
+function containerStatusOf(pod: V1Pod, container: string, ephemeral: boolean) {
   const list = ephemeral ? pod.status?.ephemeralContainerStatuses : pod.status?.containerStatuses;
   return list?.find((s) => s.name === container);
 }
@@ -187,7 +194,7 @@ export async function waitForRunning(
   let last = 'no status reported yet';
   for (;;) {
     const p = await kube.readPod(namespace, pod, opts.signal);
-    const st = statusOf(p, container, opts.ephemeral);
+    const st = containerStatusOf(p, container, opts.ephemeral);
     if (st?.state?.running) return { state: 'running', pod: p };
     const term = st?.state?.terminated;
     if (term) return { state: 'ended', message: `it terminated (${term.reason ?? 'exit code ' + String(term.exitCode)}${term.message ? `: ${term.message}` : ''})` };
