@@ -279,6 +279,8 @@ const SWITCH_OF = {
   'kubernetes:script': 'exec',
   'kubernetes:download': 'exec',
   'kubernetes:log': 'log',
+  'kubernetes:tcpdump': 'tcpdump',
+  'kubernetes:sysdig': 'sysdig',
 };
 
 const distActionners = join(repoDir, 'dist/operator/src/actionners/index.js');

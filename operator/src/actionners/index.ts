@@ -14,6 +14,8 @@ import { execActionner } from './kubernetes/exec.js';
 import { scriptActionner } from './kubernetes/script.js';
 import { logActionner } from './kubernetes/log.js';
 import { downloadActionner } from './kubernetes/download.js';
+import { tcpdumpActionner } from './kubernetes/tcpdump.js';
+import { sysdigActionner } from './kubernetes/sysdig.js';
 
 /** A fresh array of every built-in actionner, in documentation order. */
 export function builtinActionners(): Actionner[] {
@@ -29,5 +31,7 @@ export function builtinActionners(): Actionner[] {
     scriptActionner,
     logActionner,
     downloadActionner,
+    tcpdumpActionner,
+    sysdigActionner,
   ];
 }

@@ -62,6 +62,8 @@ export interface KubeClients {
   readonly custom: CustomObjectsApi;
   /** pods/exec (WebSocket) and pods/log, streamed. */
   readonly streams: PodStreams;
+  /** The configuration behind the clients, for streaming APIs (pods/exec) and API groups without a client here; absent in fakes. */
+  readonly kc?: KubeConfig;
 }
 
 /** Builds the API clients; a structural superset of `KubeClients`. */

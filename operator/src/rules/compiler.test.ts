@@ -33,7 +33,7 @@ function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<type
   };
 }
 
-const FAKED = new Set(['kubernetes:terminate', 'kubernetes:cordon', 'kubernetes:networkpolicy', 'kubernetes:log']);
+const FAKED = new Set(['kubernetes:terminate', 'kubernetes:cordon', 'kubernetes:networkpolicy', 'kubernetes:log', 'kubernetes:tcpdump']);
 const registry = new ActionnerRegistry([
   ...builtinActionners().filter((a) => !FAKED.has(a.info.name)),
   fake('kubernetes:terminate', { defaultContinue: false, destructive: true }, {
@@ -252,6 +252,17 @@ test('tenant rules: pod-level actions allowed, node-level and node-scoped action
 
   const cluster = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(cluster.ok, 'the same actions are fine in a ClusterTalonRule');
+});
+
+test('kubernetes:sysdig (a privileged Job on the node) is node-scoped: refused for tenant rules, accepted cluster-wide with an output', () => {
+  const spec: TalonRuleSpec = { actions: [{ name: 'scap', actionner: 'kubernetes:sysdig', parameters: { scope: 'pod' }, output: { target: 'local:file' } }] };
+  const tenant = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) }));
+  assert.ok(!tenant.ok);
+  assert.equal(tenant.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.match(tenant.conditions.accepted.message, /^spec\.actions\[0\] kubernetes:sysdig: acts on the node level, which a TalonRule may not do/);
+  assert.ok(compileRule('ClusterTalonRule', clusterRule(spec), lookup(), deps()).ok);
+  const noOutput = compileRule('ClusterTalonRule', clusterRule({ actions: [{ name: 'scap', actionner: 'kubernetes:sysdig' }] }), lookup(), deps());
+  assert.ok(!noOutput.ok, 'a capture needs an output');
 });
 
 test("scope comes from the kind alone: a TalonRule in the operator's own namespace is a tenant rule", () => {

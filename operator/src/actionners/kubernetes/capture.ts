@@ -1,0 +1,303 @@
+/**
+ * What the capture actionners (kubernetes:tcpdump, kubernetes:sysdig) share: the port through
+ * which they reach the API server (`CaptureKube`, a fake in unit tests), unique names for the
+ * objects they create, the bounded wait for a capture container to run, and the streaming of a
+ * command's stdout into a size-capped artifact.
+ *
+ * Why the bytes come back through pods/exec (a WebSocket, client-node's `Exec`) rather than
+ * pods/log or pods/attach of the capture container:
+ * - pods/log is not binary-safe: the CRI log format splits stdout into lines (containerd drops a
+ *   `\r` before `\n`, adds a newline to an unterminated last line; docker's json-file driver
+ *   replaces invalid UTF-8), and the kubelet rotates logs at 10 MiB — a pcap or scap would come
+ *   back corrupted or cut.
+ * - pods/attach is binary-safe but only carries what the process writes after the attach session
+ *   is established; the capture starts when the kubelet starts the container, so its first bytes
+ *   (the pcap global header) race the attach and are lost when the operator is late — nothing
+ *   short of a shell in the container can delay the start.
+ * - pods/exec starts the capture process with the stream already attached: every byte is
+ *   carried, in order, unmodified; the exit code comes back on the status channel. The capture
+ *   container's own process is a `sleep` bounded by the capture's duration, so it stops by itself.
+ *   Each argv entry is one exec `command` parameter: nothing goes through a shell.
+ */
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Writable } from 'node:stream';
+import { BatchV1Api, Exec, PatchStrategy, type KubeConfig, type V1EphemeralContainer, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import type { Artifact } from '../../lib/artifact.js';
+import { sleep } from '../../lib/sleep.js';
+import type { KubeClients } from '../types.js';
+import { requestOptions } from './common.js';
+
+/** One command run in a container through pods/exec. */
+export interface ExecRequest {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container: string;
+  /** argv; each entry reaches the process as one argument (no shell). */
+  readonly command: readonly string[];
+}
+
+/** A running exec session whose stdout goes to a writable the caller gave. */
+export interface ExecSession {
+  /**
+   * Settles when the command ended: its exit code (undefined when the status carries none:
+   * some kubelets — kwok — report a failed command as an InternalError), the status message
+   * of a failure, and the first 4 KiB of its stderr. Rejects when the connection failed or
+   * closed before the command ended.
+   */
+  readonly done: Promise<ExecEnd>;
+  /** Stops reading from the connection (backpressure), and resumes. */
+  pause(): void;
+  resume(): void;
+  /** Closes the connection (the artifact was cut at its cap, or abandoned). */
+  close(): void;
+}
+
+/** How an exec'd command ended. */
+export interface ExecEnd {
+  readonly exitCode: number | undefined;
+  /** The status message when the command did not succeed. */
+  readonly statusMessage?: string;
+  readonly stderr: string;
+}
+
+/** The API operations the capture actionners need; `captureKubeOf` builds it on the real clients. */
+export interface CaptureKube {
+  readPod(namespace: string, name: string, signal: AbortSignal): Promise<V1Pod>;
+  /** Adds one ephemeral container (strategic merge patch of the pod's `ephemeralcontainers` subresource). */
+  addEphemeralContainer(namespace: string, pod: string, container: V1EphemeralContainer, signal: AbortSignal): Promise<V1Pod>;
+  createJob(namespace: string, job: V1Job, signal: AbortSignal): Promise<V1Job>;
+  /** Deletes a Job and (background propagation) its pods; a Job already gone is not an error. */
+  deleteJob(namespace: string, name: string): Promise<void>;
+  /** Pods of a namespace matching a label selector. */
+  listPods(namespace: string, labelSelector: string, signal: AbortSignal): Promise<V1Pod[]>;
+  /** Starts a command; its stdout bytes are written to `stdout` as they arrive (the caller ends it). */
+  exec(req: ExecRequest, stdout: Writable, signal: AbortSignal): Promise<ExecSession>;
+}
+
+/** The KubeConfig behind the clients, which streaming APIs and the batch client need. */
+function kubeConfigOf(kube: KubeClients): KubeConfig {
+  const kc = kube.kc;
+  if (kc === undefined) throw new Error('the Kubernetes clients carry no KubeConfig: streaming (pods/exec) is unavailable');
+  return kc;
+}
+
+const STDERR_KEEP = 4096;
+
+/** The exit code an exec status reports: 0 on Success, the ExitCode cause otherwise. */
+export function exitCodeOf(status: V1Status): number | undefined {
+  if (status.status === 'Success') return 0;
+  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+  const n = cause?.message !== undefined ? Number(cause.message) : NaN;
+  return Number.isInteger(n) ? n : undefined;
+}
+
+/** The real port over client-node (CoreV1Api, BatchV1Api, Exec over WebSocket). */
+export function captureKubeOf(kube: KubeClients): CaptureKube {
+  let batch: BatchV1Api | undefined;
+  const batchApi = (): BatchV1Api => (batch ??= kubeConfigOf(kube).makeApiClient(BatchV1Api));
+  return {
+    readPod: (namespace, name, signal) => kube.core.readNamespacedPod({ namespace, name }, requestOptions(signal)),
+    addEphemeralContainer: (namespace, name, container, signal) =>
+      kube.core.patchNamespacedPodEphemeralcontainers(
+        { namespace, name, body: { spec: { ephemeralContainers: [container] } } },
+        requestOptions(signal, PatchStrategy.StrategicMergePatch),
+      ),
+    createJob: (namespace, body, signal) => batchApi().createNamespacedJob({ namespace, body }, requestOptions(signal)),
+    deleteJob: async (namespace, name) => {
+      try {
+        await batchApi().deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) throw err;
+      }
+    },
+    listPods: async (namespace, labelSelector, signal) => (await kube.core.listNamespacedPod({ namespace, labelSelector }, requestOptions(signal))).items,
+    exec: async (req, stdout, signal) => {
+      let settle!: { resolve: (v: ExecEnd) => void; reject: (e: Error) => void };
+      const done = new Promise<ExecEnd>((resolve, reject) => (settle = { resolve, reject }));
+      done.catch(() => undefined);
+      let stderr = '';
+      const errSink = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          if (stderr.length < STDERR_KEEP) stderr += chunk.toString('utf8').slice(0, STDERR_KEEP - stderr.length);
+          cb();
+        },
+      });
+      let status: V1Status | undefined;
+      let ws: Awaited<ReturnType<Exec['exec']>>;
+      try {
+        ws = await new Exec(kubeConfigOf(kube)).exec(req.namespace, req.pod, req.container, [...req.command], stdout, errSink, null, false, (s) => {
+          status = s;
+        });
+      } catch (err) {
+        // The handshake was refused (403, 404, container not running): the socket library rejects with an event, not an Error.
+        const message = err instanceof Error ? err.message : ((err as { message?: string }).message ?? String(err));
+        throw new Error(`pods/exec refused: ${message}`);
+      }
+      const socket = (ws as unknown as { _socket?: { pause(): void; resume(): void } })._socket;
+      const onAbort = (): void => ws.close();
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      ws.addEventListener('close', () => {
+        signal.removeEventListener('abort', onAbort);
+        if (status !== undefined) {
+          const failure = status.status !== 'Success' && status.message ? { statusMessage: status.message } : {};
+          settle.resolve({ exitCode: exitCodeOf(status), ...failure, stderr: stderr.trim() });
+        } else settle.reject(new Error(signal.aborted ? 'the command was abandoned' : 'the connection closed before the command ended'));
+      });
+      ws.addEventListener('error', (e: unknown) => settle.reject(new Error(`exec connection error: ${(e as { message?: string }).message ?? 'unknown'}`)));
+      return {
+        done,
+        pause: () => socket?.pause(),
+        resume: () => socket?.resume(),
+        close: () => ws.close(),
+      };
+    },
+  };
+}
+
+/**
+ * A name for an object or ephemeral container the operator creates: `prefix-<10 hex>`, random
+ * so two captures never collide (an ephemeral container can never be removed from its pod, so
+ * its name is taken for the pod's lifetime). `prefix` must be a DNS label prefix.
+ */
+export function uniqueCaptureName(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+/** How a wait for a capture container ended. */
+export type ContainerWait =
+  | { readonly state: 'running'; readonly pod: V1Pod }
+  | { readonly state: 'ended'; readonly message: string }
+  | { readonly state: 'timeout'; readonly message: string };
+
+/** The status of a named container of a pod, among its regular or its ephemeral containers. */
+function containerStatusOf(pod: V1Pod, container: string, ephemeral: boolean) {
+  const list = ephemeral ? pod.status?.ephemeralContainerStatuses : pod.status?.containerStatuses;
+  return list?.find((s) => s.name === container);
+}
+
+/**
+ * Polls `pod` (every `pollMs`) until `container` runs, for at most `timeoutMs`. A container that
+ * terminated, or waits with a reason other than the normal start-up ones (an image that cannot
+ * be pulled...), ends the wait early with that reason. Rejects only when `signal` aborts or
+ * the pod cannot be read.
+ */
+export async function waitForRunning(
+  kube: CaptureKube,
+  namespace: string,
+  pod: string,
+  container: string,
+  opts: { ephemeral: boolean; timeoutMs: number; pollMs?: number; signal: AbortSignal },
+): Promise<ContainerWait> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const poll = opts.pollMs ?? 1000;
+  let last = 'no status reported yet';
+  for (;;) {
+    const p = await kube.readPod(namespace, pod, opts.signal);
+    const st = containerStatusOf(p, container, opts.ephemeral);
+    if (st?.state?.running) return { state: 'running', pod: p };
+    const term = st?.state?.terminated;
+    if (term) return { state: 'ended', message: `it terminated (${term.reason ?? 'exit code ' + String(term.exitCode)}${term.message ? `: ${term.message}` : ''})` };
+    const waiting = st?.state?.waiting;
+    if (waiting?.reason) {
+      last = `waiting: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`;
+      if (FATAL_WAITING.has(waiting.reason)) return { state: 'ended', message: last };
+    }
+    if (Date.now() + poll > deadline) return { state: 'timeout', message: `it did not start within ${Math.round(opts.timeoutMs / 1000)} s (${last})` };
+    await sleep(poll, opts.signal);
+  }
+}
+
+/** Waiting reasons that will not resolve by themselves. */
+const FATAL_WAITING = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+
+/** Exit codes that end a capture normally: 0, and 124 (coreutils `timeout` stopped it at the duration). */
+export const NORMAL_EXIT_CODES: ReadonlySet<number> = new Set([0, 124]);
+
+/**
+ * Runs `req` and exposes its stdout as an artifact stream, live: bytes flow to the artifact's
+ * reader as the command writes them, with backpressure onto the connection. At `maxBytes` the
+ * stream ends (the capture is cut there) and the session is closed. The stream ends when the
+ * command exits with a code in `okCodes`; otherwise, or when the connection fails, it is
+ * destroyed with an error naming the exit code and the first of stderr (so the output reports
+ * the artifact as not stored). `onClose` runs once when the returned stream is finished or
+ * destroyed. Rejects (without calling `onClose`) when the exec session cannot be opened.
+ */
+export async function streamCommand(
+  kube: CaptureKube,
+  req: ExecRequest,
+  opts: { name: string; contentType: string; maxBytes: number; okCodes?: ReadonlySet<number>; signal: AbortSignal; onClose?: () => void },
+): Promise<Artifact> {
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  const okCodes = opts.okCodes ?? NORMAL_EXIT_CODES;
+  let bytes = 0;
+  let capped = false;
+  let paused = false;
+  let session: ExecSession | undefined;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (capped || out.destroyed) return cb();
+      const room = opts.maxBytes - bytes;
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      bytes += part.length;
+      const more = out.write(part);
+      if (bytes >= opts.maxBytes) {
+        capped = true;
+        out.end();
+        session?.close();
+      } else if (!more && !paused) {
+        paused = true;
+        session?.pause();
+        out.once('drain', () => {
+          paused = false;
+          session?.resume();
+        });
+      }
+      cb();
+    },
+  });
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    opts.onClose?.();
+  };
+  out.once('close', close);
+  out.once('end', close);
+  try {
+    session = await kube.exec(req, sink, opts.signal);
+  } catch (err) {
+    closed = true; // the caller learns of it from the rejection; onClose is for handed-over streams
+    out.destroy();
+    throw err;
+  }
+  const s = session;
+  out.once('close', () => {
+    if (!capped) s.close();
+  });
+  s.done.then(
+    (end) => {
+      if (capped || out.destroyed || out.writableEnded) return;
+      if (end.exitCode !== undefined && okCodes.has(end.exitCode)) out.end();
+      else out.destroy(new Error(describeEnd(req.command[0] ?? '', end)));
+    },
+    (err: unknown) => {
+      if (capped || out.destroyed || out.writableEnded) return;
+      out.destroy(err instanceof Error ? err : new Error(String(err)));
+    },
+  );
+  return { name: opts.name, contentType: opts.contentType, stream: out, maxBytes: opts.maxBytes };
+}
+
+/** A failed command's end in words: `'cmd' exited with code N: <stderr>` or `'cmd' failed (<status>): <stderr>`. */
+export function describeEnd(command: string, end: ExecEnd): string {
+  const how = end.exitCode !== undefined ? `exited with code ${end.exitCode}` : `failed (${end.statusMessage ?? 'no exit status'})`;
+  return `'${command}' ${how}${end.stderr ? `: ${end.stderr}` : ''}`;
+}
+
+/** Runs `req` to its end, discarding stdout; how it ended. */
+export async function runCommand(kube: CaptureKube, req: ExecRequest, signal: AbortSignal): Promise<ExecEnd> {
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const session = await kube.exec(req, sink, signal);
+  return session.done;
+}
