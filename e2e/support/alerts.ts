@@ -121,6 +121,7 @@ export interface LastOutcome {
   result: 'Succeeded' | 'Failed' | 'Skipped' | 'DryRun';
   reason: string;
   message: string;
+  artifact?: { output: string; location: string; bytes: number; truncated: boolean };
 }
 
 export interface RuleStatus {

@@ -16,7 +16,7 @@
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { ruleKindOf, type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { ruleKindOf, type ArtifactLocation, type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from './types.js';
 import { fromKubeError } from '../errors.js';
 import { Periodic } from '../lib/periodic.js';
@@ -37,6 +37,8 @@ export interface LastOutcome {
   readonly result: string;
   readonly reason: string;
   readonly message: string;
+  /** Where the action's output stored its artifact, when it did. */
+  readonly artifact?: ArtifactLocation;
 }
 
 /** The counter part of TalonRule status this aggregator owns. */
@@ -159,6 +161,7 @@ export class RuleStatusAggregator implements OutcomeSink {
       result: o.result,
       reason: o.reason,
       message: o.message.length > this.messageMax ? `${o.message.slice(0, this.messageMax - 1)}…` : o.message,
+      ...(o.artifact ? { artifact: o.artifact } : {}),
     });
     if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
   }

@@ -304,6 +304,14 @@ export const LastOutcomeSchema = Strict({
   result: StringEnum(OUTCOME_RESULTS),
   reason: Type.Optional(Type.String()),
   message: Type.Optional(Type.String({ maxLength: 1024 })),
+  artifact: Type.Optional(
+    Strict({
+      output: Type.String({ description: "The output that stored it, e.g. 'aws:s3'." }),
+      location: Type.String({ maxLength: 2048, description: 'Where: a path, or an s3:// or gs:// URL.' }),
+      bytes: Type.Integer({ minimum: 0 }),
+      truncated: Type.Boolean({ description: 'The artifact reached its size cap and was cut.' }),
+    }),
+  ),
 });
 export type LastOutcome = Static<typeof LastOutcomeSchema>;
 
