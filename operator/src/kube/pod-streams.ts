@@ -27,6 +27,8 @@ export interface PodExecRequest {
   readonly stderr: Writable;
   /** Aborting closes the session (the command may keep running in the container: Kubernetes has no kill). */
   readonly signal: AbortSignal;
+  /** Called once the session is open (the API server accepted the exec), before any output. */
+  readonly onOpen?: () => void;
 }
 
 /** How a command ended, from the exec protocol's status channel. */
@@ -188,6 +190,7 @@ class KubePodStreams implements PodStreams {
     }
     stdout.attach(socket);
     stderr.attach(socket);
+    req.onOpen?.();
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     try {
       const first = await Promise.race([statusSeen.then(() => 'status' as const), closed.then(() => 'closed' as const), aborted]);

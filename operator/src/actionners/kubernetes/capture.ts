@@ -4,7 +4,7 @@
  * objects they create, the bounded wait for a capture container to run, and the streaming of a
  * command's stdout into a size-capped artifact.
  *
- * Why the bytes come back through pods/exec (a WebSocket, client-node's `Exec`) rather than
+ * Why the bytes come back through pods/exec (the one WebSocket exec port, kube/pod-streams.ts) rather than
  * pods/log or pods/attach of the capture container:
  * - pods/log is not binary-safe: the CRI log format splits stdout into lines (containerd drops a
  *   `\r` before `\n`, adds a newline to an unterminated last line; docker's json-file driver
@@ -21,9 +21,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
-import { BatchV1Api, Exec, PatchStrategy, type KubeConfig, type V1EphemeralContainer, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { BatchV1Api, PatchStrategy, type KubeConfig, type V1EphemeralContainer, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import type { Artifact } from '../../lib/artifact.js';
 import { sleep } from '../../lib/sleep.js';
+import { execStatusOf } from '../../kube/pod-streams.js';
 import type { KubeClients } from '../types.js';
 import { requestOptions } from './common.js';
 
@@ -83,12 +84,9 @@ function kubeConfigOf(kube: KubeClients): KubeConfig {
 
 const STDERR_KEEP = 4096;
 
-/** The exit code an exec status reports: 0 on Success, the ExitCode cause otherwise. */
+/** The exit code an exec status reports (kube/pod-streams.ts reads it, kwok's form included). */
 export function exitCodeOf(status: V1Status): number | undefined {
-  if (status.status === 'Success') return 0;
-  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-  const n = cause?.message !== undefined ? Number(cause.message) : NaN;
-  return Number.isInteger(n) ? n : undefined;
+  return execStatusOf(status).exitCode;
 }
 
 /** The real port over client-node (CoreV1Api, BatchV1Api, Exec over WebSocket). */
@@ -112,9 +110,8 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
     },
     listPods: async (namespace, labelSelector, signal) => (await kube.core.listNamespacedPod({ namespace, labelSelector }, requestOptions(signal))).items,
     exec: async (req, stdout, signal) => {
-      let settle!: { resolve: (v: ExecEnd) => void; reject: (e: Error) => void };
-      const done = new Promise<ExecEnd>((resolve, reject) => (settle = { resolve, reject }));
-      done.catch(() => undefined);
+      // The one pods/exec path (kube/pod-streams.ts): back-pressure comes from `stdout` itself,
+      // so pause/resume have nothing to do here.
       let stderr = '';
       const errSink = new Writable({
         write(chunk: Buffer, _enc, cb) {
@@ -122,35 +119,41 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
           cb();
         },
       });
-      let status: V1Status | undefined;
-      let ws: Awaited<ReturnType<Exec['exec']>>;
-      try {
-        ws = await new Exec(kubeConfigOf(kube)).exec(req.namespace, req.pod, req.container, [...req.command], stdout, errSink, null, false, (s) => {
-          status = s;
-        });
-      } catch (err) {
-        // The handshake was refused (403, 404, container not running): the socket library rejects with an event, not an Error.
-        const message = err instanceof Error ? err.message : ((err as { message?: string }).message ?? String(err));
-        throw new Error(`pods/exec refused: ${message}`);
-      }
-      const socket = (ws as unknown as { _socket?: { pause(): void; resume(): void } })._socket;
-      const onAbort = (): void => ws.close();
+      const ac = new AbortController();
+      const onAbort = (): void => ac.abort(signal.reason);
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
-      ws.addEventListener('close', () => {
-        signal.removeEventListener('abort', onAbort);
-        if (status !== undefined) {
-          const failure = status.status !== 'Success' && status.message ? { statusMessage: status.message } : {};
-          settle.resolve({ exitCode: exitCodeOf(status), ...failure, stderr: stderr.trim() });
-        } else settle.reject(new Error(signal.aborted ? 'the command was abandoned' : 'the connection closed before the command ended'));
-      });
-      ws.addEventListener('error', (e: unknown) => settle.reject(new Error(`exec connection error: ${(e as { message?: string }).message ?? 'unknown'}`)));
-      return {
-        done,
-        pause: () => socket?.pause(),
-        resume: () => socket?.resume(),
-        close: () => ws.close(),
-      };
+      const text = (err: unknown): string => (err instanceof Error ? err.message : ((err as { message?: string } | null)?.message ?? String(err)));
+      let isOpen = false;
+      let opened: () => void = () => undefined;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const done: Promise<ExecEnd> = kube.streams
+        .exec({
+          namespace: req.namespace,
+          pod: req.pod,
+          container: req.container,
+          command: req.command,
+          stdout,
+          stderr: errSink,
+          signal: ac.signal,
+          onOpen: () => {
+            isOpen = true;
+            opened();
+          },
+        })
+        .then(
+          (st) => ({ exitCode: st.exitCode, ...(st.success ? {} : { statusMessage: st.message }), stderr: stderr.trim() }),
+          (err: unknown) => {
+            // Before the session opened, the API server refused the exec (403, 404, container not running).
+            if (!isOpen) throw new Error(`pods/exec refused: ${text(err)}`);
+            throw new Error(ac.signal.aborted ? 'the command was abandoned' : `pods/exec: ${text(err)}`);
+          },
+        )
+        .finally(() => signal.removeEventListener('abort', onAbort));
+      done.catch(() => undefined);
+      // Resolve once the session is open; a refusal rejects here, as the contract says.
+      await Promise.race([open, done.then(() => undefined)]);
+      return { done, pause: () => undefined, resume: () => undefined, close: () => ac.abort(new Error('the capture was closed')) };
     },
   };
 }
@@ -245,13 +248,19 @@ export async function streamCommand(
         capped = true;
         out.end();
         session?.close();
-      } else if (!more && !paused) {
-        paused = true;
-        session?.pause();
+      } else if (!more) {
+        // Back-pressure: the write is acknowledged once the reader drained, so the exec
+        // session (which honours its stdout's back-pressure) stops reading meanwhile.
+        if (!paused) {
+          paused = true;
+          session?.pause();
+        }
         out.once('drain', () => {
           paused = false;
           session?.resume();
+          cb();
         });
+        return;
       }
       cb();
     },
