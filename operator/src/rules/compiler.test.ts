@@ -475,7 +475,7 @@ test('many problems: the message is capped', () => {
   assert.match(res.conditions.accepted.message, /spec\.actions\[4\]: unknown actionner 'kubernetes:nothing'; \(and 3 more\)$/);
   assert.equal(registry.suggest('kubernets:label'), 'kubernetes:label');
   assert.equal(registry.suggest('kubernetes:lable'), 'kubernetes:label');
-  assert.equal(registry.suggest('calico:networkpolicy'), undefined);
+  assert.equal(registry.suggest('zzzz:unheardof'), undefined);
 });
 
 test('compileAction: Accepted and Ready', () => {

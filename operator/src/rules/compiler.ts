@@ -192,7 +192,7 @@ function scopeProblems(
   } else if (scope === 'cloud' && !deps.cloudNamespaces.has(namespace)) {
     problems.push({
       reason: Reason.ScopeNotAllowed,
-      message: `${where} ${name}: uses the operator's cloud credentials, which the namespace '${namespace}' may not (safety.cloudNamespaces)`,
+      message: `${where} ${name}: ${name.startsWith('calico:') || name.startsWith('cilium:') ? 'uses policy kinds beyond the edit role' : "uses the operator's cloud credentials"}, which the namespace '${namespace}' may not (safety.cloudNamespaces)`,
     });
   }
   if (output && isCloudOutput(output.target) && !deps.cloudNamespaces.has(namespace)) {
