@@ -536,3 +536,19 @@ test('the samples in config/samples compile: one object of each kind (run from t
     { kind: 'TalonAction', name: 'note-shell' },
   ]);
 });
+
+test('calico and cilium policies: tenant rules only in safety.cloudNamespaces, worded as policy kinds beyond the edit role', () => {
+  const spec = {
+    match: { rules: ['Outbound C2'] },
+    actions: [
+      { name: 'calico', actionner: 'calico:networkpolicy', parameters: { ttl: '1h' } },
+      { name: 'cilium', actionner: 'cilium:networkpolicy' },
+    ],
+  };
+  const refused = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps());
+  assert.ok(!refused.ok);
+  assert.equal(refused.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.match(refused.conditions.accepted.message, /spec\.actions\[0\] calico:networkpolicy: uses policy kinds beyond the edit role, which the namespace 'shop' may not \(safety\.cloudNamespaces\); spec\.actions\[1\] cilium:networkpolicy: uses policy kinds beyond the edit role/);
+  assert.ok(compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) })).ok);
+  assert.ok(compileRule('ClusterTalonRule', clusterRule(spec), lookup(), deps()).ok);
+});
