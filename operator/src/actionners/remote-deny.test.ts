@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TSchema } from '@sinclair/typebox';
-import { FakeKube, falcoEvent, podFixture, targetOf } from '../../test/fakes/kube.js';
+import { apiError, FakeKube, falcoEvent, podFixture, targetOf } from '../../test/fakes/kube.js';
 import type { ActionResult, Actionner, KubeClients } from './types.js';
 import { useOf } from './types.js';
 import { CALICO_V1, CALICO_V3, calicoExpiry, calicoKind, calicoNetworkPolicyActionner, CalicoParams, resolveCalicoKind, type CalicoPolicy } from './calico/networkpolicy.js';
@@ -20,6 +20,18 @@ function params<P>(schema: TSchema, p: Record<string, unknown>): P {
   return v;
 }
 
+/** The fake's clients as a cluster with the Calico CRDs but no Calico API server (v3 discovery answers 404). */
+const crdsOnlyCache = new WeakMap<FakeKube, KubeClients>();
+function crdsOnly(fake: FakeKube): KubeClients {
+  let k = crdsOnlyCache.get(fake);
+  if (k === undefined) {
+    const base = fake.clients;
+    k = { ...base, custom: new Proxy(base.custom, { get: (t, p) => (p === 'listClusterCustomObject' ? async () => Promise.reject(apiError(404, 'not found')) : Reflect.get(t, p)) }) } as KubeClients;
+    crdsOnlyCache.set(fake, k);
+  }
+  return k;
+}
+
 function withPods(): { fake: FakeKube; uid: string } {
   const fake = new FakeKube();
   const owner = { kind: 'ReplicaSet', name: 'web-rs' };
@@ -28,12 +40,11 @@ function withPods(): { fake: FakeKube; uid: string } {
   return { fake, uid: pod.metadata?.uid as string };
 }
 
-function run<P>(a: Actionner<P>, kube: KubeClients, ip: Record<string, string>, p: Record<string, unknown> = {}, now?: number): Promise<ActionResult> {
+function run<P>(a: Actionner<P>, kube: KubeClients, ip: Record<string, string>, p: Record<string, unknown> = {}): Promise<ActionResult> {
   const event = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'web-1', ...ip });
   const ps = params<P>(a.paramsSchema, p);
   const pre = a.precheck(event, targetOf(event, 'pod'), ps);
   if (!pre.ok) return Promise.resolve({ status: 'skipped', reason: pre.reason, message: pre.message });
-  void now;
   return a.run({
     event,
     target: targetOf(event, 'pod'),
@@ -65,10 +76,10 @@ test('examples validate; both are cloud-scoped pod uses needing fd.rip or fd.sip
 
 test('calico: an IPv4 alert then an IPv6 alert for the same pod merge into one v1 policy selecting only that pod', async () => {
   const { fake, uid } = withPods();
-  const r1 = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { order: 10 });
+  const r1 = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { order: 10 });
   assert.equal(r1.status, 'success', r1.message);
   assert.equal(r1.reason, 'EgressDenied');
-  const r2 = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.sip': '2001:db8::1' }, { order: 10 });
+  const r2 = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.sip': '2001:db8::1' }, { order: 10 });
   assert.equal(r2.status, 'success', r2.message);
   const np = fake.get<CalicoPolicy>(V1, 'default', 'default.talon-deny-web-1');
   assert.ok(np);
@@ -91,14 +102,14 @@ test('calico: an IPv4 alert then an IPv6 alert for the same pod merge into one v
   assert.equal(fake.get<KubernetesObject>('Pod', 'default', 'web-2')?.metadata?.labels?.['talon.dev/quarantine'], undefined);
   // the same IP again: no duplicate, object unchanged
   const rv = np.metadata?.resourceVersion;
-  const r3 = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { order: 10 });
+  const r3 = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { order: 10 });
   assert.match(r3.message, /unchanged/);
   assert.equal(fake.get<CalicoPolicy>(V1, 'default', 'default.talon-deny-web-1')?.metadata?.resourceVersion, rv);
 });
 
 test('calico: allow lists keep DNS and use the namespace label Calico sets', async () => {
   const { fake } = withPods();
-  const r = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0/8', 'fd00::/8'], allowNamespaces: ['monitoring'] });
+  const r = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0/8', 'fd00::/8'], allowNamespaces: ['monitoring'] });
   assert.equal(r.status, 'success', r.message);
   const np = fake.get<CalicoPolicy>(V1, 'default', 'default.talon-deny-web-1');
   assert.deepEqual(np?.spec.egress, [
@@ -109,9 +120,9 @@ test('calico: allow lists keep DNS and use the namespace label Calico sets', asy
     { action: 'Allow', destination: { nets: ['fd00::/8'] } },
     { action: 'Allow', destination: { namespaceSelector: "projectcalico.org/name == 'monitoring'" } },
   ]);
-  const bad = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0'] });
+  const bad = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0'] });
   assert.equal(bad.reason, 'InvalidParameters');
-  const noIP = await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': 'not-an-ip' });
+  const noIP = await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': 'not-an-ip' });
   assert.equal(noIP.reason, 'InvalidRemoteIP');
 });
 
@@ -120,7 +131,15 @@ test('calico: v3 when the Calico API server answers, unprefixed name and no tier
   const base = fake.clients;
   const withServer = { ...base, custom: new Proxy(base.custom, { get: (t, p) => (p === 'listClusterCustomObject' ? async () => ({ items: [] }) : Reflect.get(t, p)) }) } as KubeClients;
   assert.deepEqual(await resolveCalicoKind(withServer), CALICO_V3);
-  assert.deepEqual(await resolveCalicoKind({ ...base } as KubeClients), CALICO_V1);
+  const answering = (code: number) =>
+    ({ ...base, custom: new Proxy(base.custom, { get: (t, p) => (p === 'listClusterCustomObject' ? async () => Promise.reject(apiError(code, 'x')) : Reflect.get(t, p)) }) }) as KubeClients;
+  assert.deepEqual(await resolveCalicoKind(answering(404)), CALICO_V1);
+  assert.deepEqual(await resolveCalicoKind(answering(403)), CALICO_V1);
+  const flaky = answering(503);
+  await assert.rejects(resolveCalicoKind(flaky));
+  const failed = await run(calicoNetworkPolicyActionner, flaky, { 'fd.rip': '203.0.113.7' });
+  assert.equal(failed.status, 'failure');
+  assert.equal(failed.retryable, true);
   const r = await run(calicoNetworkPolicyActionner, withServer, { 'fd.rip': '203.0.113.7' });
   assert.equal(r.status, 'success', r.message);
   const np = fake.get<CalicoPolicy>('projectcalico.org/networkpolicies', 'default', 'talon-deny-web-1');
@@ -134,9 +153,9 @@ test('calico: v3 when the Calico API server answers, unprefixed name and no tier
 
 test('cilium: merges CIDRs into one egressDeny rule, no duplicates; DNS untouched without allow lists', async () => {
   const { fake, uid } = withPods();
-  await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' });
-  await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '2001:db8::1' });
-  await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' });
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' });
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '2001:db8::1' });
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' });
   const cnp = fake.get<KubernetesObject & { spec: Record<string, unknown> }>(CNP, 'default', 'talon-deny-web-1');
   assert.ok(cnp);
   assert.equal(cnp.apiVersion, 'cilium.io/v2');
@@ -149,7 +168,7 @@ test('cilium: merges CIDRs into one egressDeny rule, no duplicates; DNS untouche
 
 test('cilium: allow lists allow-list egress but keep DNS to kube-dns, namespaces by Cilium label', async () => {
   const { fake } = withPods();
-  await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0/8'], allowNamespaces: ['monitoring'] });
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { allowCIDRs: ['10.0.0.0/8'], allowNamespaces: ['monitoring'] });
   const cnp = fake.get<KubernetesObject & { spec: Record<string, unknown> }>(CNP, 'default', 'talon-deny-web-1');
   assert.deepEqual(cnp?.spec.enableDefaultDeny, { egress: true, ingress: false });
   assert.deepEqual(cnp?.spec.egress, [
@@ -167,14 +186,14 @@ test('ttl: annotated, pushed out never in, and the sweeper removes expired polic
   assert.equal(nextExpiry('1970-01-01T02:00:00.000Z', '1h', 0), '1970-01-01T02:00:00.000Z');
   assert.equal(nextExpiry('1970-01-01T00:30:00.000Z', '1h', 0), '1970-01-01T01:00:00.000Z');
   const { fake } = withPods();
-  await run(calicoNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { ttl: '1h' });
-  await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' }, { ttl: '1h' });
+  await run(calicoNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { ttl: '1h' });
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, { ttl: '1h' });
   const np = fake.get<KubernetesObject>(V1, 'default', 'default.talon-deny-web-1');
   const at = Date.parse(np?.metadata?.annotations?.['talon.dev/expires-at'] ?? '');
   assert.ok(at > Date.now() + 59 * 60_000);
-  const early = new ExpirySweeper({ kube: fake.clients, handlers: [calicoExpiry, ciliumExpiry], now: () => at - 1000 });
+  const early = new ExpirySweeper({ kube: crdsOnly(fake), handlers: [calicoExpiry, ciliumExpiry], now: () => at - 1000 });
   assert.deepEqual((await early.sweep()).deleted, []);
-  const late = new ExpirySweeper({ kube: fake.clients, handlers: [calicoExpiry, ciliumExpiry], now: () => at + 60_000 });
+  const late = new ExpirySweeper({ kube: crdsOnly(fake), handlers: [calicoExpiry, ciliumExpiry], now: () => at + 60_000 });
   const res = await late.sweep();
   assert.equal(res.errors, 0);
   assert.deepEqual([...res.deleted].sort(), ['CiliumNetworkPolicy default/talon-deny-web-1', 'NetworkPolicy.projectcalico.org default/default.talon-deny-web-1']);
@@ -184,6 +203,6 @@ test('ttl: annotated, pushed out never in, and the sweeper removes expired polic
 
 test('a missing pod is skipped', async () => {
   const fake = new FakeKube();
-  const r = await run(ciliumNetworkPolicyActionner, fake.clients, { 'fd.rip': '203.0.113.7' });
+  const r = await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' });
   assert.equal(r.reason, 'PodNotFound');
 });

@@ -6,7 +6,8 @@
  * tier prefix `default.` as Calico stores default-tier policies) unless discovery finds the
  * Calico API server's `projectcalico.org/v3` (then the object is written there, unprefixed).
  * Discovery lists `networkpolicies.projectcalico.org` once per client and caches the answer for
- * 5 minutes; any error but success means v1. v3 is covered by unit tests only.
+ * 5 minutes; 404 (not served) or 403 (not granted) means v1, other errors fail the action
+ * retryably. v3 is covered by unit tests only.
  *
  * Policy: `selector: talon.dev/quarantine == '<pod uid>'`, `types: [Egress]`, `order` (default 0:
  * before Kubernetes NetworkPolicies, which Calico evaluates at 1000). Egress rules: `Deny` to the
@@ -24,7 +25,7 @@ import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Actionner, KubeClients } from '../types.js';
-import { requestOptions, QUARANTINE_LABEL } from '../kubernetes/common.js';
+import { requestOptions, QUARANTINE_LABEL, statusOf } from '../kubernetes/common.js';
 import { applyRemoteDeny, customPolicyExpiry, denyPolicyName, precheckRemoteDeny, remoteDenyFields, type CustomKind, type RemoteDenyKind } from '../remote-deny.js';
 
 export const CALICO_V1: CustomKind = { group: 'crd.projectcalico.org', version: 'v1', plural: 'networkpolicies', kind: 'NetworkPolicy' };
@@ -81,11 +82,14 @@ const DISCOVERY_TTL_MS = 5 * 60_000;
 export async function resolveCalicoKind(kube: KubeClients, signal?: AbortSignal, now = Date.now()): Promise<CustomKind> {
   const hit = discovered.get(kube);
   if (hit !== undefined && now - hit.at < DISCOVERY_TTL_MS) return hit.kind;
-  let kind = CALICO_V1;
+  let kind: CustomKind;
   try {
     await kube.custom.listClusterCustomObject({ group: CALICO_V3.group, version: CALICO_V3.version, plural: CALICO_V3.plural, limit: 1 }, requestOptions(signal));
     kind = CALICO_V3;
-  } catch {
+  } catch (err) {
+    const status = statusOf(err);
+    // Not served (404) or not granted (403): the CRDs. Anything else is transient: the caller fails retryably.
+    if (status !== 404 && status !== 403) throw err;
     kind = CALICO_V1;
   }
   discovered.set(kube, { kind, at: now });
