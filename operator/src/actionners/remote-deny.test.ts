@@ -6,7 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { apiError, FakeKube, falcoEvent, podFixture, targetOf } from '../../test/fakes/kube.js';
 import type { ActionResult, Actionner, KubeClients } from './types.js';
 import { useOf } from './types.js';
-import { CALICO_V1, CALICO_V3, calicoExpiry, calicoKind, calicoNetworkPolicyActionner, CalicoParams, resolveCalicoKind, type CalicoPolicy } from './calico/networkpolicy.js';
+import { CALICO_V1, CALICO_V3, calicoExpiry, calicoPolicyName, calicoKind, calicoNetworkPolicyActionner, CalicoParams, resolveCalicoKind, type CalicoPolicy } from './calico/networkpolicy.js';
 import { ciliumExpiry, ciliumNetworkPolicyActionner, CiliumParams } from './cilium/networkpolicy.js';
 import { mergeCIDRs, nextExpiry, remoteCIDR } from './remote-deny.js';
 import { ExpirySweeper } from './expiry.js';
@@ -149,6 +149,10 @@ test('calico: v3 when the Calico API server answers, unprefixed name and no tier
   assert.equal(np.spec.selector, `talon.dev/quarantine == '${uid}'`);
   assert.equal(fake.get(V1, 'default', 'default.talon-deny-web-1'), undefined);
   assert.deepEqual(calicoKind.deniedOf(np), ['203.0.113.7/32']);
+  // names stay within 253 characters, prefix included
+  const long = 'p'.repeat(253);
+  for (const k of [CALICO_V1, CALICO_V3]) assert.ok(calicoPolicyName(k, long).length <= 253);
+  assert.match(calicoPolicyName(CALICO_V1, long), /^default\.talon-deny-p+-[0-9a-f]{8}$/);
 });
 
 test('cilium: merges CIDRs into one egressDeny rule, no duplicates; DNS untouched without allow lists', async () => {

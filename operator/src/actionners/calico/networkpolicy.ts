@@ -25,7 +25,7 @@ import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Actionner, KubeClients } from '../types.js';
-import { requestOptions, QUARANTINE_LABEL, statusOf } from '../kubernetes/common.js';
+import { boundedName, requestOptions, QUARANTINE_LABEL, statusOf } from '../kubernetes/common.js';
 import { applyRemoteDeny, customPolicyExpiry, denyPolicyName, precheckRemoteDeny, remoteDenyFields, type CustomKind, type RemoteDenyKind } from '../remote-deny.js';
 
 export const CALICO_V1: CustomKind = { group: 'crd.projectcalico.org', version: 'v1', plural: 'networkpolicies', kind: 'NetworkPolicy' };
@@ -73,7 +73,7 @@ export function calicoEgress(denied: readonly string[], params: CalicoParams): C
 }
 
 /** The object name: v1 CRD objects of the default tier carry the tier prefix, v3 ones do not. */
-export const calicoPolicyName = (kind: CustomKind, pod: string): string => (kind.group === CALICO_V1.group ? `default.${denyPolicyName(pod)}` : denyPolicyName(pod));
+export const calicoPolicyName = (kind: CustomKind, pod: string): string => (kind.group === CALICO_V1.group ? boundedName('default.talon-deny-', pod) : denyPolicyName(pod));
 
 const discovered = new WeakMap<KubeClients, { kind: CustomKind; at: number }>();
 const DISCOVERY_TTL_MS = 5 * 60_000;
