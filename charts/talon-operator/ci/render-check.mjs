@@ -281,6 +281,8 @@ const SWITCH_OF = {
   'kubernetes:log': 'log',
   'kubernetes:tcpdump': 'tcpdump',
   'kubernetes:sysdig': 'sysdig',
+  'calico:networkpolicy': 'calico',
+  'cilium:networkpolicy': 'cilium',
 };
 
 const distActionners = join(repoDir, 'dist/operator/src/actionners/index.js');

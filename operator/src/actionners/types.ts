@@ -177,3 +177,12 @@ export function useOf<P>(actionner: Actionner<P>, params: P): ActionnerUse {
   const scope = actionner.info.cloud === true && target !== 'node' ? 'cloud' : SCOPE_OF_TARGET[target];
   return { target, scope };
 }
+
+/**
+ * What a `cloud`-scoped use does that a tenant namespace needs `safety.cloudNamespaces` for, as
+ * tenancy refusals word it: CNI policy actionners (calico:, cilium:) write policy kinds beyond
+ * the `edit` role; the others use the operator's cloud credentials.
+ */
+export function cloudUseText(actionner: string): string {
+  return /^(calico|cilium):/.test(actionner) ? 'uses policy kinds beyond the edit role' : "uses the operator's cloud credentials";
+}

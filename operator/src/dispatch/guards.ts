@@ -21,7 +21,7 @@
  * through a pod of a protected namespace is not protected by that namespace (drain still
  * never evicts pods of protected namespaces, nor the operator's pod).
  */
-import { DEFAULT_OPERATOR_RBAC_NAME, type ActionnerInfo, type ActionnerUse, type OperatorIdentity } from '../actionners/types.js';
+import { cloudUseText, DEFAULT_OPERATOR_RBAC_NAME, type ActionnerInfo, type ActionnerUse, type OperatorIdentity } from '../actionners/types.js';
 import { field, type FalcoEvent } from '../falco/event.js';
 import { objectText, targetText, type ResolvedTarget, type TargetObject, type TargetResolution } from '../falco/target.js';
 import type { CompiledRule } from '../rules/types.js';
@@ -95,7 +95,7 @@ export function tenancyGuard(
   if (rule.scope !== 'tenant') return undefined;
   if (use.scope === 'node') return refuse('OutOfScope', `${actionner} acts on a node (${targetText(target)}), which only cluster-wide rules may do`);
   if (use.scope === 'cloud' && !cloudNamespaces.has(rule.namespace)) {
-    return refuse('OutOfScope', `${actionner} uses the operator's cloud credentials, which rules in namespace '${rule.namespace}' may not (safety.cloudNamespaces)`);
+    return refuse('OutOfScope', `${actionner} ${cloudUseText(actionner)}, which rules in namespace '${rule.namespace}' may not (safety.cloudNamespaces)`);
   }
   const o = target.object;
   if (o === undefined) return undefined;

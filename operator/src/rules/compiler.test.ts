@@ -475,7 +475,7 @@ test('many problems: the message is capped', () => {
   assert.match(res.conditions.accepted.message, /spec\.actions\[4\]: unknown actionner 'kubernetes:nothing'; \(and 3 more\)$/);
   assert.equal(registry.suggest('kubernets:label'), 'kubernetes:label');
   assert.equal(registry.suggest('kubernetes:lable'), 'kubernetes:label');
-  assert.equal(registry.suggest('calico:networkpolicy'), undefined);
+  assert.equal(registry.suggest('zzzz:unheardof'), undefined);
 });
 
 test('compileAction: Accepted and Ready', () => {
@@ -535,4 +535,20 @@ test('the samples in config/samples compile: one object of each kind (run from t
     { kind: 'ClusterTalonAction', name: 'label-suspicious' },
     { kind: 'TalonAction', name: 'note-shell' },
   ]);
+});
+
+test('calico and cilium policies: tenant rules only in safety.cloudNamespaces, worded as policy kinds beyond the edit role', () => {
+  const spec = {
+    match: { rules: ['Outbound C2'] },
+    actions: [
+      { name: 'calico', actionner: 'calico:networkpolicy', parameters: { ttl: '1h' } },
+      { name: 'cilium', actionner: 'cilium:networkpolicy' },
+    ],
+  };
+  const refused = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps());
+  assert.ok(!refused.ok);
+  assert.equal(refused.conditions.accepted.reason, 'ScopeNotAllowed');
+  assert.match(refused.conditions.accepted.message, /spec\.actions\[0\] calico:networkpolicy: uses policy kinds beyond the edit role, which the namespace 'shop' may not \(safety\.cloudNamespaces\); spec\.actions\[1\] cilium:networkpolicy: uses policy kinds beyond the edit role/);
+  assert.ok(compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) })).ok);
+  assert.ok(compileRule('ClusterTalonRule', clusterRule(spec), lookup(), deps()).ok);
 });

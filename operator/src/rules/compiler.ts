@@ -13,7 +13,7 @@
 import type { ActionnerRegistry } from '../actionners/registry.js';
 import type { OutputRegistry } from '../outputs/registry.js';
 import { deepFreeze } from '../lib/freeze.js';
-import { useOf, type Actionner } from '../actionners/types.js';
+import { cloudUseText, useOf, type Actionner } from '../actionners/types.js';
 import { Reason, type ConditionState } from '../api/v1alpha1/conditions.js';
 import { parseDuration } from '../lib/duration.js';
 import {
@@ -192,7 +192,7 @@ function scopeProblems(
   } else if (scope === 'cloud' && !deps.cloudNamespaces.has(namespace)) {
     problems.push({
       reason: Reason.ScopeNotAllowed,
-      message: `${where} ${name}: uses the operator's cloud credentials, which the namespace '${namespace}' may not (safety.cloudNamespaces)`,
+      message: `${where} ${name}: ${cloudUseText(name)}, which the namespace '${namespace}' may not (safety.cloudNamespaces)`,
     });
   }
   if (output && isCloudOutput(output.target) && !deps.cloudNamespaces.has(namespace)) {

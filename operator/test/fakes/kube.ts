@@ -326,12 +326,15 @@ export class FakeKube {
   }
 
   private customMethods(): Record<string, (p: Record<string, unknown>) => unknown> {
-    const kindOf = (p: Record<string, unknown>): string => CUSTOM_PLURALS[p.plural as string] ?? (p.plural as string);
+    const kindOf = (p: Record<string, unknown>): string => CUSTOM_PLURALS[p.plural as string] ?? `${String(p.group)}/${String(p.plural)}`;
     return {
       getNamespacedCustomObject: (p) => this.read(kindOf(p), p),
       getClusterCustomObject: (p) => this.read(kindOf(p), p),
       deleteNamespacedCustomObject: (p) => this.remove(kindOf(p), p),
       deleteClusterCustomObject: (p) => this.remove(kindOf(p), p),
+      createNamespacedCustomObject: (p) => this.create(kindOf(p), p),
+      replaceNamespacedCustomObject: (p) => this.replace(kindOf(p), p),
+      listCustomObjectForAllNamespaces: (p) => this.listApi(kindOf(p), p, undefined),
     };
   }
 

@@ -13,7 +13,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod } from '@kubernetes/client-node';
 import { checkDuration, DURATION_PATTERN, parseDuration } from '../../lib/duration.js';
 import type { ExpiryHandler } from '../expiry.js';
-import { ok, skipped, type Actionner } from '../types.js';
+import { ok, skipped, type ActionResult, type Actionner, type KubeClients } from '../types.js';
 import {
   apiFailure,
   boundedName,
@@ -167,7 +167,7 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
       if (isNotFound(err)) return skipped('PodNotFound', `the ${what} does not exist; nothing to isolate`);
       return apiFailure(`reading the ${what}`, err);
     }
-    const quarantine = pod.metadata?.uid ?? name;
+    const quarantine = quarantineValue(pod);
     const desired = desiredPolicy(pod, quarantine, ctx.rule.name, ctx.params, Date.now());
     const policyName = desired.metadata?.name as string;
 
@@ -204,14 +204,9 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
       return apiFailure(`writing NetworkPolicy '${policyName}' in namespace '${namespace}'`, err);
     }
 
-    try {
-      if (pod.metadata?.labels?.[QUARANTINE_LABEL] !== quarantine) {
-        pod = await ctx.kube.core.patchNamespacedPod({ name, namespace, body: { metadata: { labels: { [QUARANTINE_LABEL]: quarantine } } } }, mergePatch(ctx.signal));
-      }
-    } catch (err) {
-      if (isNotFound(err)) return skipped('PodNotFound', `the ${what} disappeared before it could be labelled`);
-      return apiFailure(`labelling the ${what}`, err);
-    }
+    const labelled = await labelForQuarantine(ctx.kube, pod, ctx.signal);
+    if ('result' in labelled) return labelled.result;
+    pod = labelled.pod;
 
     const expires = desired.metadata?.annotations?.[EXPIRES_AT_ANNOTATION];
     const allowed = describeAllowed(ctx.params);
@@ -223,7 +218,29 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
   },
 };
 
-function omit(map: Record<string, string> | undefined, key: string): Record<string, string> {
+/** The value of the quarantine label that selects exactly `pod`: its uid. */
+export const quarantineValue = (pod: V1Pod): string => pod.metadata?.uid ?? pod.metadata?.name ?? '';
+
+/**
+ * Puts the quarantine label (value: the pod's uid) on `pod` unless it already has it, so that a
+ * policy selecting `talon.dev/quarantine=<uid>` selects this pod and no other. Returns the
+ * pod as stored, or the result to return (PodNotFound skipped, API failure).
+ */
+export async function labelForQuarantine(kube: KubeClients, pod: V1Pod, signal: AbortSignal): Promise<{ pod: V1Pod } | { result: ActionResult }> {
+  const name = pod.metadata?.name ?? '';
+  const namespace = pod.metadata?.namespace ?? '';
+  const value = quarantineValue(pod);
+  const what = `pod '${name}' in namespace '${namespace}'`;
+  if (pod.metadata?.labels?.[QUARANTINE_LABEL] === value) return { pod };
+  try {
+    return { pod: await kube.core.patchNamespacedPod({ name, namespace, body: { metadata: { labels: { [QUARANTINE_LABEL]: value } } } }, mergePatch(signal)) };
+  } catch (err) {
+    if (isNotFound(err)) return { result: skipped('PodNotFound', `the ${what} disappeared before it could be labelled`) };
+    return { result: apiFailure(`labelling the ${what}`, err) };
+  }
+}
+
+export function omit(map: Record<string, string> | undefined, key: string): Record<string, string> {
   const out = { ...map };
   delete out[key];
   return out;

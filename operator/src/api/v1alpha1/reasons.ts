@@ -39,6 +39,8 @@ export const OUTCOME_REASONS = {
   Labeled: { results: [S], by: ['actionner'], meaning: 'kubernetes:label set or removed labels on the pod or its node.' },
   Annotated: { results: [S], by: ['actionner'], meaning: 'kubernetes:annotation set or removed annotations on the pod or its node.' },
   Isolated: { results: [S], by: ['actionner'], meaning: 'kubernetes:networkpolicy quarantined the pod (label + NetworkPolicy selecting only it).' },
+  EgressDenied: { results: [S], by: ['actionner'], meaning: "calico:networkpolicy or cilium:networkpolicy denied the pod's egress to the alert's remote IP (policy created, merged or unchanged)." },
+  InvalidRemoteIP: { results: [K], by: ['actionner'], meaning: 'Neither fd.rip nor fd.sip of the alert is an IP address: no egress to deny.' },
   Cordoned: { results: [S], by: ['actionner'], meaning: "kubernetes:cordon marked the pod's node unschedulable." },
   AlreadyCordoned: { results: [S], by: ['actionner'], meaning: "The pod's node was already cordoned." },
   Drained: { results: [S], by: ['actionner'], meaning: "kubernetes:drain cordoned the pod's node and evicted its pods." },
