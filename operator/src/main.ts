@@ -79,7 +79,7 @@ export function registries(): { readonly actionners: ActionnerRegistry; readonly
 
 /** The plug-ins' settings schemas, for loadConfig. */
 export function pluginSchemas(r: ReturnType<typeof registries> = registries()): PluginSchemas {
-  return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas() };
+  return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas(), actionners: r.actionners.schemas() };
 }
 
 // Cluster-wide list paths: the namespaced kinds of every namespace, and the cluster-scoped kinds.
@@ -125,6 +125,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     debug: logger.isDebugEnabled(),
   });
   const ingest = (ev: FalcoEvent): void => intake.ingest(ev);
+  registry.configure(config.actionners ?? {}, { log });
   const controller = new RuleController({
     rules,
     actions,
@@ -213,6 +214,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
+    actionnerState: (name) => registry.stateOf(name),
     log,
   });
   const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });

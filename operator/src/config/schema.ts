@@ -123,6 +123,10 @@ export const ConfigFileSchema = Type.Object(
       default: {},
       description: 'Settings of artifact outputs by name (category:name), e.g. local:file: {directory: …}.',
     }),
+    actionners: Type.Record(Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown()), {
+      default: {},
+      description: 'Settings of actionner categories by category, e.g. aws: {region: …} for aws:lambda.',
+    }),
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
     statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
@@ -156,6 +160,8 @@ export interface Config {
   readonly notifiers: Readonly<Record<string, NotifierInstanceConfig>>;
   /** Every known output's settings (validated, defaulted), by output name. */
   readonly outputs: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Every actionner category's settings that declares a config schema (validated, defaulted), by category. */
+  readonly actionners: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly statusFlushIntervalMs: number;
@@ -239,7 +245,7 @@ export const REMOVED_KEYS: readonly RemovedKey[] = [
 /** The key table as Markdown, for the README. */
 export function configKeysMarkdown(): string {
   const rows = CONFIG_KEYS.map((k) => `| \`${k.path}\` | \`${k.env}\` | ${k.default === '' ? '' : `\`${k.default}\``} | ${k.description} |`);
-  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier instances by name: `{type, timeout, retries, queueSize, concurrency, …}`. |', '| `outputs` | — | `{}` | Artifact output settings by output name. |'].join('\n');
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier instances by name: `{type, timeout, retries, queueSize, concurrency, …}`. |', '| `outputs` | — | `{}` | Artifact output settings by output name. |', '| `actionners` | — | `{}` | Actionner settings by category (e.g. `aws`, `gcp`). |'].join('\n');
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {

@@ -76,6 +76,8 @@ export interface DispatcherDeps {
   readonly globalDryRun: boolean;
   /** Namespaces whose tenant rules may use `cloud` actionners (DESIGN.md §2). */
   readonly cloudNamespaces?: ReadonlySet<string>;
+  /** What an actionner's `init` returned (the registry's `stateOf`); it reaches runs as `ctx.state`. */
+  readonly actionnerState?: (actionner: string) => unknown;
   /** Wall clock for outcome times, ms since the epoch (default Date.now). */
   readonly now?: () => number;
   /** Monotonic clock in ms, the one `FalcoEvent.receivedAt` uses (default performance.now). */
@@ -339,6 +341,7 @@ export class Dispatcher {
         rule: { namespace: item.rule.namespace, name: item.rule.name, uid: item.rule.uid },
         actionName: action.name,
         hasOutput: action.output !== undefined,
+        state: this.deps.actionnerState?.(action.actionner.info.name),
       });
       // A run abandoned at the deadline may still produce an artifact later: release it.
       run.then(
