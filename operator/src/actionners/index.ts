@@ -16,6 +16,8 @@ import { logActionner } from './kubernetes/log.js';
 import { downloadActionner } from './kubernetes/download.js';
 import { tcpdumpActionner } from './kubernetes/tcpdump.js';
 import { sysdigActionner } from './kubernetes/sysdig.js';
+import { lambdaActionner } from './aws/lambda.js';
+import { functionActionner } from './gcp/function.js';
 
 /** A fresh array of every built-in actionner, in documentation order. */
 export function builtinActionners(): Actionner[] {
@@ -33,5 +35,7 @@ export function builtinActionners(): Actionner[] {
     downloadActionner,
     tcpdumpActionner,
     sysdigActionner,
+    lambdaActionner,
+    functionActionner,
   ];
 }
