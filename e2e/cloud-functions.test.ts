@@ -17,11 +17,13 @@ import * as k8s from '@kubernetes/client-node';
 import { loadE2EKubeConfig, eventually } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
 import { CLUSTER, Talon } from './support/talon.js';
-import { applyRuleLoaded, inline, podAlert, postAccepted, waitOutcome } from './support/alerts.js';
+import { applyRuleLoaded, createKwokNode, deleteNode, inline, podAlert, postAccepted, waitOutcome } from './support/alerts.js';
 import { startLambdaServer, LAMBDA_KEY_ID, LAMBDA_REGION, LAMBDA_SECRET, type LambdaServer } from '../operator/test/peers/lambda.js';
 import { startGcpPeer, type GcpPeer } from '../operator/test/peers/gcp-function.js';
 
 const FALCO_RULE = 'Terminal shell in container';
+/** A fresh tenant namespace per run (a deleted one lingers while terminating). */
+const TENANT = `cloudfn-${Date.now().toString(36)}`;
 
 describe('cloud functions', () => {
   const kc = loadE2EKubeConfig();
@@ -35,7 +37,7 @@ describe('cloud functions', () => {
 
   before(async () => {
     await installCRDs(kc);
-    await core.createNamespace({ body: { metadata: { name: 'cloudfn-tenant' } } }).catch(() => undefined);
+    await core.createNamespace({ body: { metadata: { name: TENANT } } }).catch(() => undefined);
     lambda = await startLambdaServer();
     gcp = await startGcpPeer();
     dir = mkdtempSync(join(tmpdir(), 'talon-e2e-cloudfn-'));
@@ -53,7 +55,7 @@ describe('cloud functions', () => {
   after(async () => {
     await op?.stop();
     await talon.deleteClusterObjects();
-    await core.deleteNamespace({ name: 'cloudfn-tenant' }).catch(() => undefined);
+    await core.deleteNamespace({ name: TENANT }).catch(() => undefined);
     await lambda?.stop();
     await gcp?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -92,9 +94,36 @@ describe('cloud functions', () => {
     assert.deepEqual((call.payload as { context: { ruleName: string; ruleKind: string } }).context.ruleName, 'cloudfn-lambda');
   });
 
+  it('additionalContexts k8snode: the real node of the alert pod reaches the Lambda payload', async () => {
+    const nodeName = 'cloudfn-node';
+    await createKwokNode(core, nodeName);
+    try {
+      await core.createNamespacedPod({
+        namespace: TENANT,
+        body: { metadata: { name: 'web-ctx' }, spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }] } },
+      });
+      await applyRuleLoaded(
+        kc,
+        talon,
+        CLUSTER,
+        'cloudfn-ctx',
+        { match: { rules: [FALCO_RULE] }, actions: [inline('invoke', 'aws:lambda', { functionName: 'ok-ctx' }, { additionalContexts: ['k8snode'] })] },
+        'cluster',
+      );
+      await postAccepted(op, podAlert({ rule: FALCO_RULE, namespace: TENANT, pod: 'web-ctx' }));
+      const call = await eventually('the lambda call with contexts', async () => lambda.calls.find((c) => c.functionName === 'ok-ctx'), 20_000, 100);
+      const additional = (call.payload as { context: { additional?: Record<string, string> } }).context.additional;
+      assert.equal(additional?.['node.name'], nodeName);
+      assert.equal(additional?.['node.hostname'], nodeName, 'from the node’s kubernetes.io/hostname label');
+      assert.ok(Object.keys(additional ?? {}).some((k) => k.startsWith('node.address.')), JSON.stringify(additional));
+    } finally {
+      await deleteNode(core, nodeName);
+    }
+  });
+
   it('a TalonRule may not use aws:lambda outside safety.cloudNamespaces', async () => {
-    await talon.applyRule('cloudfn-tenant', 'lambda', { match: { rules: [FALCO_RULE] }, actions: [inline('invoke', 'aws:lambda', { functionName: 'ok-respond' })] });
-    const accepted = await talon.waitCondition('talonrules', 'cloudfn-tenant', 'lambda', 'Accepted', 'False');
+    await talon.applyRule(TENANT, 'lambda', { match: { rules: [FALCO_RULE] }, actions: [inline('invoke', 'aws:lambda', { functionName: 'ok-respond' })] });
+    const accepted = await talon.waitCondition('talonrules', TENANT, 'lambda', 'Accepted', 'False');
     assert.equal(accepted.reason, 'ScopeNotAllowed');
     assert.match(accepted.message, /cloud credentials/);
   });

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { builtinActionners } from './actionners/index.js';
+import { AdditionalContexts } from './dispatch/contexts.js';
 import { ActionnerRegistry } from './actionners/registry.js';
 import type { OperatorIdentity } from './actionners/types.js';
 import {
@@ -215,6 +216,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     actionnerState: (name) => registry.stateOf(name),
+    contexts: new AdditionalContexts({ kube: clients, imdsEndpoint: config.contexts.imdsEndpoint, ttlMs: config.contexts.cacheTtlMs }),
     log,
   });
   const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });

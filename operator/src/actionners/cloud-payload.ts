@@ -23,11 +23,13 @@ export interface CloudPayload {
     readonly action: string;
     readonly actionner: string;
     readonly traceId: string;
+    /** The action's additional contexts (`node.*`, `aws.*`), when it asks for any. */
+    readonly additional?: Readonly<Record<string, string>>;
   };
 }
 
 /** The payload for one run; pure. */
-export function cloudPayload(ctx: Pick<ActionContext, 'event' | 'rule' | 'actionName'>, actionner: string): CloudPayload {
+export function cloudPayload(ctx: Pick<ActionContext, 'event' | 'rule' | 'actionName' | 'contexts'>, actionner: string): CloudPayload {
   const ev = ctx.event;
   return {
     rule: ev.rule,
@@ -46,6 +48,7 @@ export function cloudPayload(ctx: Pick<ActionContext, 'event' | 'rule' | 'action
       action: ctx.actionName,
       actionner,
       traceId: ev.traceId,
+      ...(ctx.contexts === undefined ? {} : { additional: ctx.contexts }),
     },
   };
 }

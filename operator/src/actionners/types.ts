@@ -127,6 +127,11 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
    * `init` before any rule using the actionner is loaded, so a run always sees it.
    */
   readonly state?: unknown;
+  /**
+   * The action's `additionalContexts` (dispatch/contexts.ts), fetched at dispatch: flat keys
+   * such as `node.hostname`, `aws.region`. Absent when the action asks for none.
+   */
+  readonly contexts?: Readonly<Record<string, string>>;
 }
 
 /** What `init` gets besides its settings. */

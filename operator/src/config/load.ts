@@ -340,6 +340,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     logLevel: file.logLevel,
     logFormat: file.logFormat,
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
+    contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
   };
 }

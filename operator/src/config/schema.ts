@@ -130,6 +130,13 @@ export const ConfigFileSchema = Type.Object(
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
     statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
+    contexts: Type.Object(
+      {
+        imdsEndpoint: Type.String({ pattern: '^https?://[^\\s/?#]+/?$', default: 'http://169.254.169.254', description: 'AWS instance metadata service (IMDS v2) for the aws additional context.' }),
+        cacheTtl: Duration('30s', 'How long fetched additional contexts (k8snode, aws) are reused'),
+      },
+      { additionalProperties: false, default: {}, description: 'Additional contexts (additionalContexts on actions).' },
+    ),
     defaultActionTimeout: Duration('30s', 'Action timeout when the action sets none'),
   },
   { additionalProperties: false },
@@ -165,6 +172,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly statusFlushIntervalMs: number;
+  /** Additional contexts: where IMDS is, how long fetched contexts are reused. */
+  readonly contexts: { readonly imdsEndpoint: string; readonly cacheTtlMs: number };
   readonly defaultActionTimeoutMs: number;
 }
 
