@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { builtinActionners } from './actionners/index.js';
+import { AdditionalContexts } from './dispatch/contexts.js';
 import { ActionnerRegistry } from './actionners/registry.js';
 import type { OperatorIdentity } from './actionners/types.js';
 import {
@@ -79,7 +80,7 @@ export function registries(): { readonly actionners: ActionnerRegistry; readonly
 
 /** The plug-ins' settings schemas, for loadConfig. */
 export function pluginSchemas(r: ReturnType<typeof registries> = registries()): PluginSchemas {
-  return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas() };
+  return { notifiers: r.notifiers.schemas(), outputs: r.outputs.schemas(), actionners: r.actionners.schemas() };
 }
 
 // Cluster-wide list paths: the namespaced kinds of every namespace, and the cluster-scoped kinds.
@@ -125,6 +126,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     debug: logger.isDebugEnabled(),
   });
   const ingest = (ev: FalcoEvent): void => intake.ingest(ev);
+  registry.configure(config.actionners ?? {}, { log });
   const controller = new RuleController({
     rules,
     actions,
@@ -213,6 +215,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
+    actionnerState: (name) => registry.stateOf(name),
+    contexts: new AdditionalContexts({ kube: clients, imdsEndpoint: config.contexts.imdsEndpoint, ttlMs: config.contexts.cacheTtlMs }),
     log,
   });
   const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });

@@ -18,6 +18,8 @@ import { tcpdumpActionner } from './kubernetes/tcpdump.js';
 import { sysdigActionner } from './kubernetes/sysdig.js';
 import { calicoNetworkPolicyActionner } from './calico/networkpolicy.js';
 import { ciliumNetworkPolicyActionner } from './cilium/networkpolicy.js';
+import { lambdaActionner } from './aws/lambda.js';
+import { functionActionner } from './gcp/function.js';
 
 /** A fresh array of every built-in actionner, in documentation order. */
 export function builtinActionners(): Actionner[] {
@@ -37,5 +39,7 @@ export function builtinActionners(): Actionner[] {
     sysdigActionner,
     calicoNetworkPolicyActionner,
     ciliumNetworkPolicyActionner,
+    lambdaActionner,
+    functionActionner,
   ];
 }

@@ -126,11 +126,66 @@ test('every built-in actionner is well-formed and its example validates against 
     assert.ok(res.ok, `${a.info.name}: ${JSON.stringify(!res.ok && res.errors)}`);
     assert.match(a.info.name, /^[a-z0-9]+:[a-z0-9]+$/);
     assert.ok(a.info.description.length > 0);
-    assert.ok(a.info.rbac.length > 0, `${a.info.name} declares its RBAC`);
+    // Cloud actionners that touch no Kubernetes object need no RBAC (their rights are IAM's).
+    assert.ok(a.info.rbac.length > 0 || (a.info.cloud === true && a.info.target === 'none'), `${a.info.name} declares its RBAC`);
   }
 });
 
 test('deepFreeze freezes nested arrays and objects', () => {
   const v = deepFreeze({ a: [{ b: 1 }] });
   assert.ok(Object.isFrozen(v.a) && Object.isFrozen(v.a[0]));
+});
+
+// --- init: lazy, once, retried after a failure -------------------------------------------
+
+const cloudConfigSchema = Type.Object({ region: Type.String({ default: 'eu-west-3' }), retries: Type.Integer({ minimum: 0, default: 2 }) }, { additionalProperties: false });
+
+function initActionner(name: string, init: Actionner['init'], configSchema: TSchema | undefined = cloudConfigSchema): Actionner {
+  return { ...fakeActionner(name), ...(configSchema ? { configSchema } : {}), init };
+}
+
+test('init runs once per actionner, with its category section defaulted, and its state is kept', async () => {
+  const seen: unknown[] = [];
+  const r = new ActionnerRegistry([initActionner('cloudy:fn', (config) => (seen.push(config), { client: `client for ${String(config.region)}` }))]);
+  r.configure({ cloudy: { region: 'us-east-2' } }, { log: { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } });
+  assert.equal(r.stateOf('cloudy:fn'), undefined, 'nothing runs before a rule needs it');
+  const [a, b] = await Promise.all([r.initialize(['cloudy:fn', 'cloudy:fn']), r.initialize(['cloudy:fn'])]);
+  assert.deepEqual(a, { ok: true });
+  assert.deepEqual(b, { ok: true });
+  await r.initialize(['cloudy:fn']);
+  assert.deepEqual(seen, [{ region: 'us-east-2', retries: 2 }]);
+  assert.deepEqual(r.stateOf('cloudy:fn'), { client: 'client for us-east-2' });
+  assert.deepEqual([...r.schemas().keys()], ['cloudy']);
+});
+
+test('a failing init is reported with its message and retried on the next call', async () => {
+  let calls = 0;
+  const r = new ActionnerRegistry([
+    initActionner('cloudy:fn', async () => {
+      calls++;
+      if (calls === 1) throw new Error('no credentials in the chain');
+      return 'ready';
+    }),
+  ]);
+  assert.deepEqual(await r.initialize(['cloudy:fn']), { ok: false, actionner: 'cloudy:fn', message: 'no credentials in the chain' });
+  assert.equal(r.stateOf('cloudy:fn'), undefined);
+  assert.deepEqual(await r.initialize(['cloudy:fn']), { ok: true });
+  assert.equal(r.stateOf('cloudy:fn'), 'ready');
+  assert.equal(calls, 2);
+});
+
+test('a section that breaks the schema fails init naming the field; actionners without init are ready', async () => {
+  const r = new ActionnerRegistry([initActionner('cloudy:fn', () => 'never'), fakeActionner('kubernetes:terminate')]);
+  r.configure({ cloudy: { retries: -1 } }, { log: { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } });
+  const res = await r.initialize(['kubernetes:terminate', 'cloudy:fn']);
+  assert.equal(res.ok, false);
+  assert.match(res.ok ? '' : res.message, /^actionners\.cloudy\.retries: /);
+  assert.deepEqual(await r.initialize(['kubernetes:terminate']), { ok: true });
+});
+
+test('two actionners of one category must share their config schema; it must be closed', () => {
+  const other = Type.Object({ region: Type.String() }, { additionalProperties: false });
+  assert.throws(() => new ActionnerRegistry([initActionner('cloudy:a', () => 1), initActionner('cloudy:b', () => 1, other)]), /category 'cloudy' already has another configSchema/);
+  assert.doesNotThrow(() => new ActionnerRegistry([initActionner('cloudy:a', () => 1), initActionner('cloudy:b', () => 1)]));
+  assert.throws(() => new ActionnerRegistry([initActionner('cloudy:a', () => 1, Type.Object({}))]), /configSchema must be an object schema/);
 });

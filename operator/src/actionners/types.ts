@@ -16,6 +16,7 @@ import type { OutcomeReason } from '../api/v1alpha1/reasons.js';
 import type { Artifact } from '../lib/artifact.js';
 import type { FalcoEvent } from '../falco/event.js';
 import type { ResolvedTarget, TargetSubject } from '../falco/target.js';
+import type { LogPort } from '../lib/log.js';
 
 export type { ResolvedTarget, TargetSubject };
 
@@ -121,6 +122,21 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
    * excerpt in the message. Absent = false.
    */
   readonly hasOutput?: boolean;
+  /**
+   * What the actionner's `init` returned (absent when it declares none). The registry runs
+   * `init` before any rule using the actionner is loaded, so a run always sees it.
+   */
+  readonly state?: unknown;
+  /**
+   * The action's `additionalContexts` (dispatch/contexts.ts), fetched at dispatch: flat keys
+   * such as `node.hostname`, `aws.region`. Absent when the action asks for none.
+   */
+  readonly contexts?: Readonly<Record<string, string>>;
+}
+
+/** What `init` gets besides its settings. */
+export interface ActionnerInitDeps {
+  readonly log: LogPort;
 }
 
 export type PrecheckResult = { ok: true } | { ok: false; reason: OutcomeReason; message: string };
@@ -142,6 +158,20 @@ export interface Actionner<P = Readonly<Record<string, unknown>>> {
    */
   precheck(event: FalcoEvent, target: ResolvedTarget, params: P): PrecheckResult;
   run(ctx: ActionContext<P>): Promise<ActionResult>;
+  /**
+   * Optional: the settings this actionner reads from the operator config, section
+   * `actionners.<category>` (e.g. `actionners.aws`); a closed object schema with defaults.
+   * Actionners of one category that declare it share the same schema object. Validated at
+   * start by the config loader.
+   */
+  readonly configSchema?: TSchema;
+  /**
+   * Optional: builds the actionner's clients from its (validated, defaulted) config section.
+   * Run once, lazily, when the first rule using the actionner is loaded; a throw leaves those
+   * rules not Ready (condition reason ActionnerInitFailed) and is retried on their next
+   * reconcile. What it returns reaches every run as `ctx.state`. Never logs secrets.
+   */
+  init?(config: Readonly<Record<string, unknown>>, deps: ActionnerInitDeps): unknown;
   /** For actionners that create objects with a lifetime (`ttl`): how the expiry sweeper finds and removes them. */
   readonly expiry?: ExpiryHandler;
 }

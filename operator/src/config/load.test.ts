@@ -12,6 +12,7 @@ const PLUGINS = {
     ['slack', Type.Object({ webhookUrl: Type.String({ format: 'uri' }), channel: Type.String({ default: '#security' }) }, { additionalProperties: false })],
   ]),
   outputs: new Map([['local:file', Type.Object({ directory: Type.String({ default: '/tmp/talon-artifacts' }), maxBytes: Type.Integer({ minimum: 0, default: 100 }) }, { additionalProperties: false })]]),
+  actionners: new Map([['aws', Type.Object({ region: Type.String({ default: 'us-east-1' }), endpoint: Type.Optional(Type.String()) }, { additionalProperties: false })]]),
 };
 
 const tmp = tempFiles('talon-config-');
@@ -42,9 +43,11 @@ describe('loadConfig', () => {
       defaultNotifiers: ['k8sevents'],
       notifiers: { k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} } },
       outputs: {},
+      actionners: {},
       logLevel: 'info',
       logFormat: 'json',
       statusFlushIntervalMs: 3000,
+      contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },
       defaultActionTimeoutMs: 30_000,
     });
   });
@@ -338,6 +341,15 @@ outputs:
   test('outputs: every known output gets its settings, defaults applied', () => {
     assert.deepEqual(ok(load('')).outputs, { 'local:file': { directory: '/tmp/talon-artifacts', maxBytes: 100 } });
     assert.deepEqual(ok(load('outputs: {"local:file": {directory: /data/talon}}\n')).outputs, { 'local:file': { directory: '/data/talon', maxBytes: 100 } });
+  });
+
+  test('actionners: each category with a schema gets its settings, defaults applied; unknown ones and bad fields are reported', () => {
+    assert.deepEqual(ok(load('')).actionners, { aws: { region: 'us-east-1' } });
+    assert.deepEqual(ok(load('actionners: {aws: {region: eu-west-3, endpoint: "http://127.0.0.1:9"}}\n')).actionners, { aws: { region: 'eu-west-3', endpoint: 'http://127.0.0.1:9' } });
+    assert.deepEqual(errors(load('actionners: {aws: {regoin: x}, gpc: {}}\n')), [
+      "actionners.gpc: no actionner category 'gpc' takes settings; known: aws",
+      "actionners.aws.regoin: unknown field 'regoin' (did you mean 'region'?)",
+    ]);
   });
 
   test('filters: results and dryRun are resolved when given, absent otherwise; bad values are reported', () => {

@@ -37,6 +37,8 @@ export interface PluginSchemas {
   readonly notifiers: ReadonlyMap<string, TSchema>;
   /** Output name (`category:name`) → its configSchema. */
   readonly outputs: ReadonlyMap<string, TSchema>;
+  /** Actionner category (`aws`) → its configSchema (section `actionners.<category>`); absent = none. */
+  readonly actionners?: ReadonlyMap<string, TSchema>;
 }
 
 export interface LoadOptions {
@@ -185,6 +187,7 @@ interface ResolvedPlugins {
   readonly defaultNotifiers: readonly string[];
   readonly notifiers: Record<string, NotifierInstanceConfig>;
   readonly outputs: Record<string, Readonly<Record<string, unknown>>>;
+  readonly actionners: Record<string, Readonly<Record<string, unknown>>>;
 }
 
 const INSTANCE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -267,7 +270,18 @@ function resolvePlugins(raw: Record<string, unknown>, plugins: PluginSchemas | u
     const settings = given[name];
     outputs[name] = settingsOf(ajv, schema, isMapping(settings) ? settings : {}, joinPath('outputs', name), errors);
   }
-  return { defaultNotifiers: defaults, notifiers, outputs };
+  const actionnerSchemas = plugins?.actionners ?? new Map<string, TSchema>();
+  const actionners: Record<string, Readonly<Record<string, unknown>>> = {};
+  const sections = isMapping(raw.actionners) ? raw.actionners : {};
+  for (const [name, settings] of Object.entries(sections)) {
+    if (!actionnerSchemas.has(name)) errors.push(`${joinPath('actionners', name)}: no actionner category '${name}' takes settings${didYouMean(name, actionnerSchemas.keys())}; known: ${known(actionnerSchemas.keys())}`);
+    else if (!isMapping(settings)) errors.push(`${joinPath('actionners', name)}: must be a mapping of settings`);
+  }
+  for (const [name, schema] of actionnerSchemas) {
+    const settings = sections[name];
+    actionners[name] = settingsOf(ajv, schema, isMapping(settings) ? settings : {}, joinPath('actionners', name), errors);
+  }
+  return { defaultNotifiers: defaults, notifiers, outputs, actionners };
 }
 
 function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.ProcessEnv, errors: string[]): Config {
@@ -322,9 +336,11 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     defaultNotifiers: plugins.defaultNotifiers,
     notifiers: plugins.notifiers,
     outputs: plugins.outputs,
+    actionners: plugins.actionners,
     logLevel: file.logLevel,
     logFormat: file.logFormat,
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
+    contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
   };
 }

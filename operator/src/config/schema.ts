@@ -123,9 +123,20 @@ export const ConfigFileSchema = Type.Object(
       default: {},
       description: 'Settings of artifact outputs by name (category:name), e.g. local:file: {directory: …}.',
     }),
+    actionners: Type.Record(Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown()), {
+      default: {},
+      description: 'Settings of actionner categories by category, e.g. aws: {region: …} for aws:lambda.',
+    }),
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
     statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
+    contexts: Type.Object(
+      {
+        imdsEndpoint: Type.String({ pattern: '^https?://[^\\s/?#]+/?$', default: 'http://169.254.169.254', description: 'AWS instance metadata service (IMDS v2) for the aws additional context.' }),
+        cacheTtl: Duration('30s', 'How long fetched additional contexts (k8snode, aws) are reused'),
+      },
+      { additionalProperties: false, default: {}, description: 'Additional contexts (additionalContexts on actions).' },
+    ),
     defaultActionTimeout: Duration('30s', 'Action timeout when the action sets none'),
   },
   { additionalProperties: false },
@@ -156,9 +167,13 @@ export interface Config {
   readonly notifiers: Readonly<Record<string, NotifierInstanceConfig>>;
   /** Every known output's settings (validated, defaulted), by output name. */
   readonly outputs: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Every actionner category's settings that declares a config schema (validated, defaulted), by category. */
+  readonly actionners: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly statusFlushIntervalMs: number;
+  /** Additional contexts: where IMDS is, how long fetched contexts are reused. */
+  readonly contexts: { readonly imdsEndpoint: string; readonly cacheTtlMs: number };
   readonly defaultActionTimeoutMs: number;
 }
 
@@ -239,7 +254,7 @@ export const REMOVED_KEYS: readonly RemovedKey[] = [
 /** The key table as Markdown, for the README. */
 export function configKeysMarkdown(): string {
   const rows = CONFIG_KEYS.map((k) => `| \`${k.path}\` | \`${k.env}\` | ${k.default === '' ? '' : `\`${k.default}\``} | ${k.description} |`);
-  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier instances by name: `{type, timeout, retries, queueSize, concurrency, …}`. |', '| `outputs` | — | `{}` | Artifact output settings by output name. |'].join('\n');
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows, '| `notifiers` | — | `{}` | Notifier instances by name: `{type, timeout, retries, queueSize, concurrency, …}`. |', '| `outputs` | — | `{}` | Artifact output settings by output name. |', '| `actionners` | — | `{}` | Actionner settings by category (e.g. `aws`, `gcp`). |'].join('\n');
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {

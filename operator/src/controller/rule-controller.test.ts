@@ -4,6 +4,8 @@ import { builtinActionners } from '../actionners/index.js';
 import { OutputRegistry } from '../outputs/registry.js';
 import { builtinOutputs } from '../outputs/index.js';
 import { ActionnerRegistry } from '../actionners/registry.js';
+import { Type } from '@sinclair/typebox';
+import { ok, type Actionner } from '../actionners/types.js';
 import type { ClusterTalonAction, ClusterTalonRule, TalonAction, TalonRule } from '../api/v1alpha1/types.js';
 import type { RuleIndex } from '../rules/rule-index.js';
 import { RuleController, type ObjectStore, type TalonKind } from './rule-controller.js';
@@ -24,7 +26,7 @@ class Store<T extends { metadata?: { namespace?: string; name?: string } }> impl
   }
 }
 
-function harness() {
+function harness(registry: ActionnerRegistry = new ActionnerRegistry(builtinActionners())) {
   const rules = new Store<TalonRule>();
   const actions = new Store<TalonAction>();
   const clusterRules = new Store<ClusterTalonRule>();
@@ -45,7 +47,7 @@ function harness() {
     actions,
     clusterRules,
     clusterActions,
-    registry: new ActionnerRegistry(builtinActionners()),
+    registry,
     outputs: new OutputRegistry(builtinOutputs()),
     notifiers: new Set(['k8sevents']),
     cloudNamespaces: new Set(),
@@ -337,4 +339,45 @@ test('a deleted ClusterTalonRule leaves the index', async () => {
   h.controller.onRule('ClusterTalonRule', 'delete', c);
   await settle();
   assert.equal(h.index()?.size, 0);
+});
+
+test('an actionner whose init fails leaves its rules not Ready (ActionnerInitFailed); the next reconcile retries it', async () => {
+  let inits = 0;
+  const cloudy: Actionner = {
+    info: { name: 'cloudy:fn', description: 't', requiredFields: [], defaultContinue: true, destructive: false, target: 'pod', output: 'none', rbac: [], example: {} },
+    paramsSchema: Type.Object({}, { additionalProperties: false }),
+    init: () => {
+      inits++;
+      if (inits === 1) throw new Error('no credentials found in the chain');
+      return { client: true };
+    },
+    precheck: () => ({ ok: true }),
+    run: async () => ok('Labeled', 'done'),
+  };
+  const registry = new ActionnerRegistry([...builtinActionners(), cloudy]);
+  const h = harness(registry);
+  h.actions.put({ ...action('fn'), spec: { actionner: 'cloudy:fn' } } as unknown as TalonAction);
+  h.rules.put(rule('r1', 'fn'));
+  h.actions.put(action('lbl'));
+  h.rules.put(rule('r2', 'lbl'));
+  h.controller.start();
+  await settle();
+  const ready = cond(h.rules.get(NS, 'r1'), 'Ready') as { status: string; reason: string; message: string } | undefined;
+  assert.deepEqual(ready && { status: ready.status, reason: ready.reason, message: ready.message }, {
+    status: 'False',
+    reason: 'ActionnerInitFailed',
+    message: 'actionner cloudy:fn could not start: no credentials found in the chain',
+  });
+  assert.equal(cond(h.rules.get(NS, 'r1'), 'Accepted')?.status, 'True');
+  assert.equal(cond(h.rules.get(NS, 'r2'), 'Ready')?.status, 'True', 'other rules load');
+  assert.equal(h.index()?.size, 1);
+  assert.ok(h.warnings.some((w) => w.startsWith('reconcile failed; will retry TalonRule:talon-system/r1')), h.warnings.join('\n'));
+
+  h.controller.resyncAll();
+  await settle();
+  assert.equal(cond(h.rules.get(NS, 'r1'), 'Ready')?.status, 'True');
+  assert.equal(h.index()?.size, 2);
+  assert.deepEqual(registry.stateOf('cloudy:fn'), { client: true });
+  assert.equal(inits, 2, 'init ran again after the failure, and only then');
+  h.controller.stop();
 });

@@ -26,7 +26,7 @@ import {
   type TalonRule,
 } from '../api/v1alpha1/types.js';
 import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.js';
-import { terminalUnlessRetryable } from '../errors.js';
+import { terminalUnlessRetryable, TalonError } from '../errors.js';
 import type { LogPort } from '../lib/log.js';
 import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
@@ -255,6 +255,21 @@ export class RuleController {
 
     let conds: Condition[] = rule.status?.conditions ?? [];
     const now = this.now();
+    // Actionners that need clients start once, when the first rule using them is loaded.
+    const init = result.ok ? await this.deps.registry.initialize(result.rule.actions.map((a) => a.actionner.info.name)) : undefined;
+    if (result.ok && init && !init.ok) {
+      if (this.compiled.delete(indexKey)) this.schedulePublish();
+      conds = setCondition(conds, { type: ConditionType.Accepted, status: 'True', reason: Reason.Valid, message: '', observedGeneration: generation }, now);
+      conds = setCondition(conds, { type: ConditionType.ResolvedRefs, status: 'True', reason: Reason.Resolved, message: '', observedGeneration: generation }, now);
+      conds = setCondition(
+        conds,
+        { type: ConditionType.Ready, status: 'False', reason: Reason.ActionnerInitFailed, message: `actionner ${init.actionner} could not start: ${init.message}`, observedGeneration: generation },
+        now,
+      );
+      await this.writeConditions(kind, rule, conds);
+      // A retryable error: the queue reconciles the rule again with backoff.
+      throw new TalonError('Unknown', `actionner ${init.actionner} could not start: ${init.message}`, { retryable: true });
+    }
     if (result.ok) {
       this.compiled.set(indexKey, result.rule);
       this.schedulePublish();

@@ -33,6 +33,7 @@
  * returns `skipped` (e.g. IgnoredDaemonSet) counts as success, as in Talon.
  */
 import { useOf, type ActionnerUse, type ActionResult, type KubeClients, type OperatorIdentity } from '../actionners/types.js';
+import type { AdditionalContexts } from './contexts.js';
 import { sleep } from '../lib/sleep.js';
 import { fromKubeError } from '../errors.js';
 import { Backoff } from '../lib/backoff.js';
@@ -76,6 +77,10 @@ export interface DispatcherDeps {
   readonly globalDryRun: boolean;
   /** Namespaces whose tenant rules may use `cloud` actionners (DESIGN.md §2). */
   readonly cloudNamespaces?: ReadonlySet<string>;
+  /** What an actionner's `init` returned (the registry's `stateOf`); it reaches runs as `ctx.state`. */
+  readonly actionnerState?: (actionner: string) => unknown;
+  /** Fetches actions' `additionalContexts` (dispatch/contexts.ts); absent: none are fetched. */
+  readonly contexts?: Pick<AdditionalContexts, 'fetch'>;
   /** Wall clock for outcome times, ms since the epoch (default Date.now). */
   readonly now?: () => number;
   /** Monotonic clock in ms, the one `FalcoEvent.receivedAt` uses (default performance.now). */
@@ -328,6 +333,12 @@ export class Dispatcher {
 
   private async runOnce(item: WorkItem, action: CompiledAction, target: ResolvedTarget, signal: AbortSignal): Promise<ActionResult> {
     if (signal.aborted) return abortedResult(signal);
+    let contexts: Readonly<Record<string, string>> | undefined;
+    if (action.additionalContexts.length > 0 && this.deps.contexts) {
+      const fetched = await this.deps.contexts.fetch(action.additionalContexts, item.ev, signal);
+      contexts = fetched.values;
+      if (fetched.problems.length > 0) this.log.warn('additional contexts incomplete', { action: action.name, traceId: item.ev.traceId, problems: fetched.problems.join('; ') });
+    }
     try {
       const run = action.actionner.run({
         event: item.ev,
@@ -339,6 +350,8 @@ export class Dispatcher {
         rule: { namespace: item.rule.namespace, name: item.rule.name, uid: item.rule.uid },
         actionName: action.name,
         hasOutput: action.output !== undefined,
+        state: this.deps.actionnerState?.(action.actionner.info.name),
+        ...(contexts === undefined ? {} : { contexts }),
       });
       // A run abandoned at the deadline may still produce an artifact later: release it.
       run.then(

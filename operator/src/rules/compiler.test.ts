@@ -33,7 +33,7 @@ function fake(name: string, info: Partial<ActionnerInfo>, props: Parameters<type
   };
 }
 
-const FAKED = new Set(['kubernetes:terminate', 'kubernetes:cordon', 'kubernetes:networkpolicy', 'kubernetes:log', 'kubernetes:tcpdump']);
+const FAKED = new Set(['kubernetes:terminate', 'kubernetes:cordon', 'kubernetes:networkpolicy', 'kubernetes:log', 'kubernetes:tcpdump', 'aws:lambda']);
 const registry = new ActionnerRegistry([
   ...builtinActionners().filter((a) => !FAKED.has(a.info.name)),
   fake('kubernetes:terminate', { defaultContinue: false, destructive: true }, {

@@ -90,6 +90,8 @@ export interface EnvOptions {
    * the alert's own variables and every output field of the alert.
    */
   readonly fields?: readonly string[];
+  /** The action's additional contexts (`node.hostname`, `aws.region`, …), all set after the fields, names as for fields. */
+  readonly contexts?: Readonly<Record<string, string>>;
 }
 
 export interface AlertEnv {
@@ -136,6 +138,7 @@ export function alertEnv(event: FalcoEvent, opts: EnvOptions = {}): AlertEnv {
     const value = present ? envValueOf(event.outputFields[key] as FieldValue) : undefined;
     add(key, envNameOf(key, prefix), value, present ? 'null or unsupported value' : 'not in the alert');
   }
+  for (const key of Object.keys(opts.contexts ?? {}).sort()) add(key, envNameOf(key, prefix), opts.contexts?.[key]);
   return { entries, skipped };
 }
 

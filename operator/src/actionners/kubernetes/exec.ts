@@ -81,7 +81,7 @@ export const execActionner: Actionner<ExecParams> = {
   },
 
   async run(ctx) {
-    const env = alertEnv(ctx.event, envOptions(ctx.params));
+    const env = alertEnv(ctx.event, { ...envOptions(ctx.params), ...(ctx.contexts ? { contexts: ctx.contexts } : {}) });
     const argv = argvWithEnv(env.entries, ctx.params.command);
     const what = `command ${JSON.stringify(ctx.params.command)}`;
     return runCommand(ctx, argv, what, skippedText(env.skipped), 'exec-output.txt');

@@ -44,7 +44,7 @@ export const scriptActionner: Actionner<ScriptParams> = {
   },
 
   async run(ctx) {
-    const env = alertEnv(ctx.event, envOptions(ctx.params));
+    const env = alertEnv(ctx.event, { ...envOptions(ctx.params), ...(ctx.contexts ? { contexts: ctx.contexts } : {}) });
     const argv = argvWithEnv(env.entries, [ctx.params.shell, '-c', ctx.params.script, 'talon-script']);
     return runCommand(ctx, argv, `script (${ctx.params.shell})`, skippedText(env.skipped), 'script-output.txt');
   },

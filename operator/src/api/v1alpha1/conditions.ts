@@ -35,6 +35,8 @@ export const Reason = {
   Loaded: 'Loaded',
   NotAccepted: 'NotAccepted',
   RefsNotResolved: 'RefsNotResolved',
+  /** An actionner the rule uses could not start (its `init` failed, e.g. bad credentials); retried. */
+  ActionnerInitFailed: 'ActionnerInitFailed',
   // Any condition, before the first reconcile finished
   Pending: 'Pending',
 } as const;

@@ -64,6 +64,9 @@ export const OUTCOME_REASONS = {
   CommandTimeout: { results: [F], by: ['actionner'], meaning: "The command did not finish within its timeoutSeconds; the session was closed and the message has what it printed." },
   LogCollected: { results: [S], by: ['actionner'], meaning: "kubernetes:log read the container's log: to the output, or an excerpt in the message." },
   Downloaded: { results: [S], by: ['actionner'], meaning: 'kubernetes:download read the file out of the container and handed it to the output.' },
+  Invoked: { results: [S], by: ['actionner'], meaning: 'aws:lambda or gcp:function invoked the function, which succeeded; the message has the status and the (capped) response.' },
+  FunctionError: { results: [F], by: ['actionner'], meaning: 'The invoked function ran and reported an error (Lambda FunctionError); not retried.' },
+  InvokeFailed: { results: [F], by: ['actionner'], meaning: 'The function could not be invoked or answered an error status (the message has it); throttling (429) and 5xx are retried.' },
   DownloadFailed: { results: [F], by: ['actionner'], meaning: 'kubernetes:download could not read the file (cat failed: no such file, permission denied, no cat in the image).' },
   MissingFields: { results: [K], by: ['actionner', 'dispatcher'], meaning: 'The alert lacks the output fields the actionner needs (e.g. k8s.pod.name and k8s.ns.name).' },
 
