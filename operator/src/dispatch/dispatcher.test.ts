@@ -18,6 +18,7 @@ import { Dispatcher, type DispatcherDeps } from './dispatcher.js';
 import type { FalcoEvent } from '../falco/event.js';
 import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
+import { notificationOf } from '../notifiers/notification.js';
 import { ruleKey, type CompiledAction, type CompiledRule } from '../rules/types.js';
 
 class CollectingSink implements OutcomeSink {
@@ -475,6 +476,35 @@ test('outcomes carry rule, target with uid, timings and the alert', async () => 
   assert.equal(o.actionner, 'kubernetes:terminate');
   assert.ok(o.durationMs >= 0 && o.ingestToActionMs >= 0);
   assert.ok(!Number.isNaN(Date.parse(o.time)));
+});
+
+test('an action\'s additional contexts reach its run, its outcome and its notifications; other actions get none', async () => {
+  const seen: (Readonly<Record<string, string>> | undefined)[] = [];
+  const a: Actionner = {
+    ...probe('t:ctx', succeed).a,
+    run: async (ctx) => {
+      seen.push(ctx.contexts);
+      return ok('Labeled', 'done');
+    },
+  };
+  const values = { 'node.name': 'node-1', 'node.label.topology.kubernetes.io/zone': 'z1', 'aws.region': 'eu-west-3' };
+  const asked: string[][] = [];
+  const { d, sink } = setup({
+    contexts: {
+      fetch: async (names) => {
+        asked.push([...names]);
+        return { values, problems: [] };
+      },
+    },
+  });
+  d.dispatch(podEvent(), [rule('r', [action(a, { name: 'with', additionalContexts: ['k8snode', 'aws'] }), action(a, { name: 'without' })])]);
+  await d.drain();
+  assert.deepEqual(asked, [['k8snode', 'aws']], 'fetched only for the action that asks');
+  assert.deepEqual(seen, [values, undefined]);
+  const [withCtx, withoutCtx] = sink.outcomes;
+  assert.deepEqual(withCtx?.contexts, values);
+  assert.equal(withoutCtx?.contexts, undefined);
+  assert.deepEqual(notificationOf(withCtx!).contexts, values);
 });
 
 // --- artifacts and outputs -------------------------------------------------------------------

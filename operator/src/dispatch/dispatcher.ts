@@ -108,7 +108,9 @@ const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
 type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
 
 /** A run's final result after its artifact was handed to the action's output (the stream itself is gone). */
-type RunResult = Omit<ActionResult, 'artifact'> & { readonly stored?: ArtifactLocation };
+/** A run's result once its artifact was handled, with the additional contexts the run was given. */
+type RunResult = Omit<ActionResult, 'artifact'> & { readonly stored?: ArtifactLocation; readonly contexts?: Readonly<Record<string, string>> };
+type RunOnceResult = ActionResult & { readonly contexts?: Readonly<Record<string, string>> };
 
 class ShutdownError extends Error {
   constructor() {
@@ -267,7 +269,7 @@ export class Dispatcher {
     });
     const attempts = Math.max(1, this.deps.retry.attempts);
     try {
-      let last: ActionResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
+      let last: RunOnceResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (last.artifact) discardArtifact(last.artifact);
         last = await this.runOnce(item, action, target, ac.signal);
@@ -279,8 +281,8 @@ export class Dispatcher {
           break;
         }
       }
-      let final: ActionResult = last;
-      if (ac.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') final = { ...abortedResult(ac.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}) };
+      let final: RunOnceResult = last;
+      if (ac.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') final = { ...abortedResult(ac.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}), ...(last.contexts ? { contexts: last.contexts } : {}) };
       else if (attempts > 1 && last.status === 'failure' && last.retryable) final = { ...last, message: `${last.message} (gave up after ${attempts} attempts)` };
       return await this.storeArtifact(item, action, final, ac.signal);
     } finally {
@@ -296,7 +298,7 @@ export class Dispatcher {
    * own failure reason if it had failed — keeping the run's message and objects. An artifact
    * with no output configured is discarded. Never throws.
    */
-  private async storeArtifact(item: WorkItem, action: CompiledAction, res: ActionResult, signal: AbortSignal): Promise<RunResult> {
+  private async storeArtifact(item: WorkItem, action: CompiledAction, res: RunOnceResult, signal: AbortSignal): Promise<RunResult> {
     const { artifact, ...rest } = res;
     if (artifact === undefined) return rest;
     const output = action.output;
@@ -331,7 +333,7 @@ export class Dispatcher {
     }
   }
 
-  private async runOnce(item: WorkItem, action: CompiledAction, target: ResolvedTarget, signal: AbortSignal): Promise<ActionResult> {
+  private async runOnce(item: WorkItem, action: CompiledAction, target: ResolvedTarget, signal: AbortSignal): Promise<RunOnceResult> {
     if (signal.aborted) return abortedResult(signal);
     let contexts: Readonly<Record<string, string>> | undefined;
     if (action.additionalContexts.length > 0 && this.deps.contexts) {
@@ -360,7 +362,8 @@ export class Dispatcher {
         },
         () => undefined,
       );
-      return await abortable(run, signal);
+      const res = await abortable(run, signal);
+      return contexts === undefined ? res : { ...res, contexts };
     } catch (err) {
       if (signal.aborted) return abortedResult(signal);
       const e = fromKubeError(err);
@@ -393,6 +396,7 @@ export class Dispatcher {
       ingestToActionMs,
       objects: res?.objects ?? [],
       ...(res?.stored ? { artifact: res.stored } : {}),
+      ...(res?.contexts ? { contexts: res.contexts } : {}),
       falcoRule: ev.rule,
       priority: ev.priority,
       alert: { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output, ...(ev.uuid !== undefined ? { uuid: ev.uuid } : {}) },

@@ -21,6 +21,8 @@ export interface Notification {
   readonly alert: { readonly rule: string; readonly priority: string; readonly time?: string; readonly source?: string; readonly hostname?: string; readonly output?: string; readonly uuid?: string };
   readonly durationMs: number;
   readonly artifact?: ArtifactLocation;
+  /** The action's additional contexts (`node.*`, `aws.*`), when it asked for any. */
+  readonly contexts?: Readonly<Record<string, string>>;
 }
 
 /** `namespace/name` of a tenant rule, `name` of a cluster rule. */
@@ -54,6 +56,7 @@ export function notificationOf(o: Outcome): Notification {
     },
     durationMs: o.durationMs,
     ...(o.artifact ? { artifact: o.artifact } : {}),
+    ...(o.contexts ? { contexts: o.contexts } : {}),
   };
 }
 

@@ -72,6 +72,8 @@ export interface Outcome {
   readonly objects: readonly ObjectRef[];
   /** Set when the action produced an artifact and its output stored it. */
   readonly artifact?: ArtifactLocation;
+  /** The additional contexts (`k8snode`, `aws`) fetched for this action, as the run saw them (`node.name`, `aws.region`, …). */
+  readonly contexts?: Readonly<Record<string, string>>;
   /** Falco rule name of the alert. */
   readonly falcoRule: string;
   readonly priority: string;
