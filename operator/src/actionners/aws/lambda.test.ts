@@ -7,7 +7,7 @@ import type { InvokeCommand } from '@aws-sdk/client-lambda';
 import { ActionnerRegistry } from '../registry.js';
 import { builtinActionners } from '../index.js';
 import { useOf, type ActionContext } from '../types.js';
-import { awsFileCredentials, initLambda, invokeError, lambdaActionner, type LambdaParams, type LambdaState } from './lambda.js';
+import { awsCredentialsOf, initLambda, invokeError, lambdaActionner, type LambdaParams, type LambdaState } from './lambda.js';
 import type { FalcoEvent } from '../../falco/event.js';
 
 const registry = new ActionnerRegistry(builtinActionners());
@@ -92,13 +92,13 @@ test('config: credential files are read through Secret, checked at init, never e
   const dir = mkdtempSync(join(tmpdir(), 'talon-lambda-'));
   writeFileSync(join(dir, 'id'), 'AKIDEXAMPLE\n');
   writeFileSync(join(dir, 'secret'), 'wJalrXUtnFEMI\n');
-  const provider = awsFileCredentials({ region: 'r', maxResponseBytes: 1, accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'secret') });
+  const provider = awsCredentialsOf({ region: 'r', maxResponseBytes: 1, accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'secret') });
   assert.ok(provider);
   const creds = await provider();
   assert.equal(creds.accessKeyId, 'AKIDEXAMPLE');
   assert.equal(creds.secretAccessKey, 'wJalrXUtnFEMI');
-  assert.equal(awsFileCredentials({ region: 'r', maxResponseBytes: 1 }), undefined, 'the standard chain');
-  assert.throws(() => awsFileCredentials({ region: 'r', maxResponseBytes: 1, accessKeyIdFile: join(dir, 'id') }), /go together/);
+  assert.equal(awsCredentialsOf({ region: 'r', maxResponseBytes: 1 }), undefined, 'the standard chain');
+  assert.throws(() => awsCredentialsOf({ region: 'r', maxResponseBytes: 1, accessKeyIdFile: join(dir, 'id') }), /go together/);
   assert.throws(() => initLambda({ region: 'r', maxResponseBytes: 1, accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'missing') }), (e: Error) => e.message.includes('missing') && !e.message.includes('AKIDEXAMPLE'));
   assert.equal(initLambda({ region: 'eu-west-3', maxResponseBytes: 7 }).maxResponseBytes, 7);
 });

@@ -18,9 +18,9 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Type, type Static } from '@sinclair/typebox';
-import { Secret } from '../../lib/secret.js';
 import { capText, cloudPayload } from '../cloud-payload.js';
 import { failed, ok, type ActionContext, type Actionner, type ActionResult } from '../types.js';
+import { awsFileCredentials } from '../../lib/aws-credentials.js';
 
 const NAME = 'aws:lambda';
 
@@ -63,37 +63,15 @@ export interface LambdaState {
 }
 
 /** How long credentials read from files are used before the files are read again. */
-const CREDENTIALS_TTL_MS = 5 * 60 * 1000;
-
-/**
- * A provider reading the configured secret files (again after CREDENTIALS_TTL_MS, so a rotated
- * Kubernetes Secret is picked up), or undefined for the standard chain. Reads them once now so
- * a missing file fails init naming the file (never its content).
- */
-export function awsFileCredentials(c: AwsConfig, now: () => number = Date.now) {
-  if (c.accessKeyIdFile === undefined && c.secretAccessKeyFile === undefined) {
-    if (c.sessionTokenFile !== undefined) throw new Error('actionners.aws: sessionTokenFile needs accessKeyIdFile and secretAccessKeyFile');
-    return undefined;
-  }
-  if (c.accessKeyIdFile === undefined || c.secretAccessKeyFile === undefined) throw new Error('actionners.aws: accessKeyIdFile and secretAccessKeyFile go together');
-  const { accessKeyIdFile, secretAccessKeyFile, sessionTokenFile } = c;
-  const read = () => {
-    const token = sessionTokenFile === undefined ? undefined : Secret.fromFile(sessionTokenFile);
-    return {
-      accessKeyId: Secret.fromFile(accessKeyIdFile).reveal(),
-      secretAccessKey: Secret.fromFile(secretAccessKeyFile).reveal(),
-      ...(token ? { sessionToken: token.reveal() } : {}),
-      expiration: new Date(now() + CREDENTIALS_TTL_MS),
-    };
-  };
-  read();
-  return async () => read();
+/** The configured credential files as a provider (lib/aws-credentials.ts), or undefined for the standard chain. */
+export function awsCredentialsOf(c: AwsConfig, now: () => number = Date.now) {
+  return awsFileCredentials('actionners.aws', c, now);
 }
 
 /** Builds the client; throws (naming files, never contents) when credential files are unusable. */
 export function initLambda(config: Readonly<Record<string, unknown>>): LambdaState {
   const c = config as AwsConfig;
-  const credentials = awsFileCredentials(c);
+  const credentials = awsCredentialsOf(c);
   const client = new LambdaClient({
     region: c.region,
     ...(c.endpoint !== undefined ? { endpoint: c.endpoint } : {}),

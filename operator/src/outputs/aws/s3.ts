@@ -24,11 +24,11 @@ import { addAbortSignal } from 'node:stream';
 import { DeleteObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
-import { Secret } from '../../lib/secret.js';
 import { capStream } from '../capped.js';
 import { streamedUpload } from './multipart.js';
 import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN, PROFILE_NAME } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
+import { awsFileCredentials } from '../../lib/aws-credentials.js';
 
 const MiB = 1024 * 1024;
 
@@ -96,36 +96,9 @@ export interface S3State {
   readonly now: () => number;
 }
 
-/** How long credentials read from files are used before the files are read again. */
-const CREDENTIALS_TTL_MS = 5 * 60 * 1000;
-
-/**
- * The credentials of a profile: a provider that reads the secret files (and again after
- * CREDENTIALS_TTL_MS), or undefined for the standard chain. Reads them once now, so a missing
- * or empty file stops the start naming the file (never its content).
- */
+/** The credentials of a profile (lib/aws-credentials.ts). */
 export function fileCredentials(name: string, p: S3Profile, now: () => number) {
-  if (p.accessKeyIdFile === undefined && p.secretAccessKeyFile === undefined) {
-    if (p.sessionTokenFile !== undefined) throw new Error(`profile '${name}': sessionTokenFile needs accessKeyIdFile and secretAccessKeyFile`);
-    return undefined;
-  }
-  if (p.accessKeyIdFile === undefined || p.secretAccessKeyFile === undefined) {
-    throw new Error(`profile '${name}': accessKeyIdFile and secretAccessKeyFile go together`);
-  }
-  const { accessKeyIdFile, secretAccessKeyFile, sessionTokenFile } = p;
-  const read = () => {
-    const id = Secret.fromFile(accessKeyIdFile);
-    const secret = Secret.fromFile(secretAccessKeyFile);
-    const token = sessionTokenFile === undefined ? undefined : Secret.fromFile(sessionTokenFile);
-    return {
-      accessKeyId: id.reveal(),
-      secretAccessKey: secret.reveal(),
-      ...(token ? { sessionToken: token.reveal() } : {}),
-      expiration: new Date(now() + CREDENTIALS_TTL_MS),
-    };
-  };
-  read();
-  return async () => read();
+  return awsFileCredentials(`profile '${name}'`, p, now);
 }
 
 function init(config: S3Config, deps: OutputDeps): S3State {
