@@ -272,6 +272,15 @@ async function terminatePhase(kc: k8s.KubeConfig, core: k8s.CoreV1Api, op: Opera
   }
 }
 
+/** Creates the PODS bench pods in `ns` and waits until every one is Running. */
+export async function createBenchPods(core: k8s.CoreV1Api, ns: string): Promise<void> {
+  for (let i = 0; i < PODS; i++) await core.createNamespacedPod({ namespace: ns, body: benchPod(podName(i)) });
+  await eventually(`${PODS} pods Running`, async () => {
+    const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'bench=latency' });
+    return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
+  }, 120_000, 500);
+}
+
 export function benchPod(name: string): k8s.V1Pod {
   const i = Number(name.slice(2, 5));
   return podManifest(name, { node: i % 2 === 0 ? 'kwok-node-0' : 'kwok-node-1', labels: { app: name, bench: 'latency' } });
@@ -346,11 +355,7 @@ async function main(): Promise<void> {
   const ns = await createNamespace(core, 'bench');
   let op: OperatorProcess | undefined;
   try {
-    for (let i = 0; i < PODS; i++) await core.createNamespacedPod({ namespace: ns, body: benchPod(podName(i)) });
-    await eventually(`${PODS} pods Running`, async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'bench=latency' });
-      return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
-    }, 120_000, 500);
+    await createBenchPods(core, ns);
 
     op = await OperatorProcess.start({
       config: { safety: { destructiveActionsPerMinute: 1_000_000 }, queue: { concurrency: 64 } },

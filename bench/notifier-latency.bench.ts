@@ -23,11 +23,11 @@ import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { createNamespace, deleteNamespace, e2eKubeconfigPath, eventually, loadE2EKubeConfig } from '../e2e/support/cluster.js';
+import { createNamespace, deleteNamespace, e2eKubeconfigPath, loadE2EKubeConfig } from '../e2e/support/cluster.js';
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline } from '../e2e/support/alerts.js';
-import { LABEL, PODS, RATE, SECONDS, WARMUP, benchPod, labelPhase, measured, operatorEnv, podName, quantile, reuseConnections, summary, type PhaseResult } from './latency.bench.js';
+import { LABEL, PODS, RATE, SECONDS, WARMUP, createBenchPods, labelPhase, measured, operatorEnv, quantile, reuseConnections, summary, type PhaseResult } from './latency.bench.js';
 
 const ROUNDS = Number(process.env.NOTIFIER_BENCH_ROUNDS ?? 2);
 
@@ -85,11 +85,7 @@ async function main(): Promise<void> {
   const ns = await createNamespace(core, 'bench');
   let op: OperatorProcess | undefined;
   try {
-    for (let i = 0; i < PODS; i++) await core.createNamespacedPod({ namespace: ns, body: benchPod(podName(i)) });
-    await eventually(`${PODS} pods Running`, async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'bench=latency' });
-      return pods.items.filter((p) => p.status?.phase === 'Running').length === PODS;
-    }, 120_000, 500);
+    await createBenchPods(core, ns);
 
     op = await OperatorProcess.start({
       config: { safety: { destructiveActionsPerMinute: 1_000_000 }, queue: { concurrency: 64 }, notifiers: { slack: { type: 'slack', webhookUrlFile: urlFile } } },
