@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/falco/event.js';
 import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/rules/match.js';
 import { ruleKey, scopeOfKind, type CompiledRule } from '../src/rules/types.js';
+import type { Outcome } from '../src/api/v1alpha1/outcome.js';
 
 /** A frozen FalcoEvent from a Falco-shaped object (`rule`, `priority`, `output_fields`, …). */
 export function eventFrom(obj: Record<string, unknown>): FalcoEvent {
@@ -138,5 +139,31 @@ export function tempFiles(prefix: string): { file(name: string, text: string): s
       return p;
     },
     path: (name) => join(dir, name),
+  };
+}
+
+/**
+ * An Outcome for notifier tests: a terminate of pod shop/web-1 by TalonRule shop/kill-shells
+ * that succeeded, with the alert it answered; `over` replaces whole fields.
+ */
+export function sampleOutcome(over: Partial<Outcome> = {}): Outcome {
+  return {
+    time: '2024-03-05T10:11:12.345Z',
+    traceId: 'trace-1',
+    rule: { kind: 'TalonRule', namespace: 'shop', name: 'kill-shells', uid: 'u1' },
+    action: 'kill',
+    actionner: 'kubernetes:terminate',
+    target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'p1' },
+    result: 'Succeeded',
+    reason: 'Terminated',
+    message: 'terminated',
+    durationMs: 12,
+    ingestToActionMs: 1,
+    objects: [],
+    falcoRule: 'Terminal shell in container',
+    priority: 'Warning',
+    alert: { time: '2024-03-05T10:11:12.000Z', source: 'syscall', hostname: 'node-1', output: 'A shell was spawned' },
+    merged: 0,
+    ...over,
   };
 }

@@ -33,6 +33,7 @@ import { notificationOf } from '../src/notifiers/notification.js';
 import { silentLog, type LogPort } from '../src/lib/log.js';
 import { tempFiles } from './builders.js';
 import { createTestPki, type TestPki } from './certs.js';
+import { sampleOutcome } from './builders.js';
 
 interface Received {
   readonly method: string;
@@ -109,26 +110,13 @@ class Receiver {
 }
 
 function outcome(over: Partial<Outcome> = {}): Outcome {
-  return {
-    time: '2024-03-05T10:11:12.345Z',
-    traceId: 'trace-1',
-    rule: { kind: 'TalonRule', namespace: 'shop', name: 'kill-shells', uid: 'u1' },
-    action: 'kill',
-    actionner: 'kubernetes:terminate',
-    target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'p1' },
+  return sampleOutcome({
     result: 'Failed',
     reason: 'Forbidden',
     message: 'missing RBAC permission: delete pods',
-    durationMs: 12,
-    ingestToActionMs: 1,
-    objects: [],
-    falcoRule: 'Terminal shell in container',
-    priority: 'Warning',
-    alert: { time: '2024-03-05T10:11:12.000Z', source: 'syscall', hostname: 'node-1', output: 'A shell was spawned' },
     artifact: { output: 'local:file', location: '/var/talon/a.log', bytes: 10, truncated: false },
-    merged: 0,
     ...over,
-  };
+  });
 }
 
 class EventsStore implements EventsPort {

@@ -2,26 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Outcome } from '../api/v1alpha1/outcome.js';
 import { slackBody } from './slack.js';
+import { sampleOutcome } from '../../test/builders.js';
 
-const outcome: Outcome = {
-  time: '2024-03-05T10:11:12.345Z',
-  traceId: 'trace-1',
-  rule: { kind: 'TalonRule', namespace: 'shop', name: 'kill-shells', uid: 'u1' },
-  action: 'kill',
-  actionner: 'kubernetes:terminate',
-  target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'p1' },
+const outcome: Outcome = sampleOutcome({
   result: 'Failed',
   reason: 'Forbidden',
   message: 'missing RBAC permission: delete pods <x> & `y`',
-  durationMs: 12,
-  ingestToActionMs: 1,
-  objects: [],
-  falcoRule: 'Terminal shell in container',
-  priority: 'Warning',
   alert: { time: '2024-03-05T10:11:12.000Z', source: 'syscall', hostname: 'node-1', output: 'A shell was spawned (user=root)' },
   artifact: { output: 'local:file', location: '/var/talon/a.log', bytes: 10, truncated: false },
-  merged: 0,
-};
+});
 const config = { format: 'long' as const, username: 'Talon', iconUrl: 'https://icon.example/claw.jpg', footer: 'talon-operator' };
 
 test('long format: headline, one field per fact, red for a failure, footer', () => {

@@ -2,26 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Outcome } from '../api/v1alpha1/outcome.js';
 import { teamsBody } from './teams.js';
+import { sampleOutcome } from '../../test/builders.js';
 
-const outcome: Outcome = {
-  time: '2024-03-05T10:11:12.345Z',
-  traceId: 'trace-1',
+const outcome: Outcome = sampleOutcome({
   rule: { kind: 'ClusterTalonRule', namespace: '', name: 'kill-shells' },
-  action: 'kill',
-  actionner: 'kubernetes:terminate',
   target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: 'web-1' },
-  result: 'Succeeded',
-  reason: 'Terminated',
   message: "the pod 'web-1' in namespace 'shop' has been terminated",
-  durationMs: 12,
-  ingestToActionMs: 1,
-  objects: [],
-  falcoRule: 'Terminal shell in container',
-  priority: 'Warning',
-  alert: { time: '2024-03-05T10:11:12.000Z', source: 'syscall', hostname: 'node-1', output: 'A shell was spawned' },
   artifact: { output: 'aws:s3', location: 's3://forensics/a.pcap', bytes: 10, truncated: false },
-  merged: 0,
-};
+});
 
 test('an Adaptive Card 1.4 in a Workflows message: coloured headline, message, facts', () => {
   assert.deepEqual(teamsBody(outcome), {

@@ -4,26 +4,13 @@ import type { Outcome } from '../api/v1alpha1/outcome.js';
 import { webhookBody } from './webhook.js';
 import { lokiBody, unixNanos } from './loki.js';
 import { elasticsearchDocument, indexName, indexTemplateBody } from './elasticsearch.js';
+import { sampleOutcome } from '../../test/builders.js';
 
-const outcome: Outcome = {
-  time: '2024-03-05T10:11:12.345Z',
-  traceId: 'trace-1',
-  rule: { kind: 'TalonRule', namespace: 'shop', name: 'kill-shells', uid: 'u1' },
-  action: 'kill',
-  actionner: 'kubernetes:terminate',
-  target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: 'web-1', uid: 'p1' },
-  result: 'Succeeded',
-  reason: 'Terminated',
-  message: 'terminated',
-  durationMs: 12,
-  ingestToActionMs: 1,
+const outcome: Outcome = sampleOutcome({
   objects: [{ kind: 'Pod', namespace: 'shop', name: 'web-1' }],
-  falcoRule: 'Terminal shell in container',
-  priority: 'Warning',
   alert: { time: '2024-03-05T10:11:12.000Z', source: 'syscall', hostname: 'node-1', output: 'A shell was spawned', uuid: 'uuid-1' },
   artifact: { output: 'local:file', location: '/var/talon/a.log', bytes: 10, truncated: false },
-  merged: 0,
-};
+});
 
 const record = {
   time: '2024-03-05T10:11:12.345Z',
