@@ -30,6 +30,7 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   console: ['lib', 'api', 'config', 'falco', 'rules', 'dispatch', 'kube', 'observability', 'errors'],
   main: ['*'],
   cli: ['*'],
+  plugin: ['*'],
 };
 
 export interface ImportEdge {
