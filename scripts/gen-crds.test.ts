@@ -15,6 +15,8 @@ test('writeOrCheck writes, then checks clean, then reports drift and missing fil
       'crds/talon.dev_talonactions.yaml',
       'crds/talon.dev_clustertalonrules.yaml',
       'crds/talon.dev_clustertalonactions.yaml',
+      'crds/talon.dev_talonapprovals.yaml',
+      'crds/talon.dev_talonapprovals-admission.yaml',
     ]);
     const kustomization = parse(readFileSync(join(process.cwd(), 'crds', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
     assert.deepEqual([...kustomization.resources].sort(), files.map((f) => f.path.replace('crds/', '')).sort(), 'crds/kustomization.yaml lists every CRD');

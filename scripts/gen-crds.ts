@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { renderCrds } from '../operator/src/api/v1alpha1/crd.js';
+import { renderAdmission, renderCrds } from '../operator/src/api/v1alpha1/crd.js';
 
 export interface GeneratedFile {
   /** Path relative to the repository root. */
@@ -69,7 +69,7 @@ export function runGenerator(name: string, files: readonly GeneratedFile[], argv
 }
 
 export function crdFiles(): GeneratedFile[] {
-  return renderCrds().map((f) => ({ path: `crds/${f.file}`, content: f.content }));
+  return [...renderCrds(), renderAdmission()].map((f) => ({ path: `crds/${f.file}`, content: f.content }));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

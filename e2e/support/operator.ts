@@ -50,7 +50,7 @@ export async function installCRDs(kc: k8s.KubeConfig): Promise<void> {
   });
 }
 
-const TALON_PLURALS = ['talonrules', 'talonactions', 'clustertalonrules', 'clustertalonactions'] as const;
+const TALON_PLURALS = ['talonrules', 'talonactions', 'clustertalonrules', 'clustertalonactions', 'talonapprovals'] as const;
 
 /**
  * Applies config/rbac/aggregate-edit.yaml and aggregate-view.yaml (talon-rule-editor,

@@ -51,6 +51,10 @@ import { ExpirySweeper } from './actionners/expiry.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
+import { TALON_APPROVAL_PLURAL, type TalonApproval } from './api/v1alpha1/approval.js';
+import { ApprovalExecutor, KubeApprovalGate, kubeApprovalStore } from './dispatch/approvals.js';
+import { ApprovalController } from './controller/approval-controller.js';
+import type { Outcome } from './api/v1alpha1/outcome.js';
 
 export interface OperatorOptions {
   readonly config: Config;
@@ -88,6 +92,9 @@ const RULES_PATH = `/apis/${GROUP}/${VERSION}/${TALON_RULE_PLURAL}`;
 const ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_ACTION_PLURAL}`;
 const CLUSTER_RULES_PATH = `/apis/${GROUP}/${VERSION}/${CLUSTER_TALON_RULE_PLURAL}`;
 const CLUSTER_ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${CLUSTER_TALON_ACTION_PLURAL}`;
+const APPROVALS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_APPROVAL_PLURAL}`;
+/** How often every TalonApproval is looked at (expiry backstop, retention); expiries also have their own timers. */
+const APPROVAL_SWEEP_MS = 30_000;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
@@ -115,7 +122,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
   const clusterRules = new ResilientInformer<ClusterTalonRule>({ kc, path: CLUSTER_RULES_PATH, logger: informerLog });
   const clusterActions = new ResilientInformer<ClusterTalonAction>({ kc, path: CLUSTER_ACTIONS_PATH, logger: informerLog });
-  const informers = [rules, actions, clusterRules, clusterActions] as const;
+  const approvalCache = new ResilientInformer<TalonApproval>({ kc, path: APPROVALS_PATH, logger: informerLog });
+  const informers = [rules, actions, clusterRules, clusterActions, approvalCache] as const;
   let index: RuleIndex | undefined;
   // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
   const intake = new Intake({
@@ -204,7 +212,33 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
-  const dispatcher = new Dispatcher({
+  // --- approvals (docs/approvals.md): the gate creates TalonApprovals, the controller carries out decisions.
+  const approvalController: ApprovalController = new ApprovalController({
+    cache: approvalCache,
+    rule: (key) => (index ?? controller.currentIndex()).get(key),
+    rulesLoaded: () => controller.isLoaded(),
+    // The executor is made below with the dispatcher, before the controller starts.
+    runner: { execute: (a, r): Promise<Outcome> => approvalExecutor.execute(a, r), conclude: (a, r, reason, m): Outcome => approvalExecutor.conclude(a, r, reason, m) },
+    patchStatus: async (namespace, name, status) => {
+      await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural: TALON_APPROVAL_PLURAL, namespace, name }, status as Record<string, unknown>);
+    },
+    remove: async (namespace, name, uid) => {
+      await clients.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: TALON_APPROVAL_PLURAL, name, body: { preconditions: { uid } } });
+    },
+    retentionMs: config.approvalRetentionMs,
+    log,
+  });
+  approvalCache.on('add', (o) => approvalController.onApproval(o));
+  approvalCache.on('update', (o) => approvalController.onApproval(o));
+  approvalCache.on('delete', (o) => approvalController.onDelete(o));
+  const approvalGate: KubeApprovalGate = new KubeApprovalGate({
+    store: kubeApprovalStore(clients),
+    findPending: (namespace, key): TalonApproval | undefined => approvalController.findPending(namespace, key),
+    cached: (namespace, name) => approvalCache.get(namespace, name) !== undefined,
+    clusterNamespace: config.approvalNamespace,
+    log,
+  });
+  const dispatcher: Dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
@@ -217,8 +251,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     actionnerState: (name) => registry.stateOf(name),
     contexts: new AdditionalContexts({ kube: clients, imdsEndpoint: config.contexts.imdsEndpoint, ttlMs: config.contexts.cacheTtlMs }),
+    approvals: approvalGate,
     log,
   });
+  const approvalExecutor: ApprovalExecutor = new ApprovalExecutor({ dispatcher, validateParams: (a, p, path) => registry.validateParams(a, p, path) });
   const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });
 
   const isReady = () => {
@@ -227,6 +263,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (!actions.hasSynced()) reasons.push('TalonAction cache not synced');
     if (!clusterRules.hasSynced()) reasons.push('ClusterTalonRule cache not synced');
     if (!clusterActions.hasSynced()) reasons.push('ClusterTalonAction cache not synced');
+    if (!approvalCache.hasSynced()) reasons.push('TalonApproval cache not synced');
     if (!controller.isLoaded()) reasons.push('rule index not loaded');
     return { ready: reasons.length === 0, reasons };
   };
@@ -244,6 +281,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;
     controller.start();
+    approvalController.start(APPROVAL_SWEEP_MS);
     logger.info('caches synced; reconciling rules', {
       rules: rules.list().length,
       actions: actions.list().length,
@@ -271,6 +309,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       clearInterval(queueGauge);
       clearInterval(resync);
       sweeper.stop();
+      approvalController.stop();
       await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await router.close(5_000);
       controller.stop();

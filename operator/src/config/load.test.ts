@@ -49,7 +49,15 @@ describe('loadConfig', () => {
       statusFlushIntervalMs: 3000,
       contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },
       defaultActionTimeoutMs: 30_000,
+      approvalNamespace: 'talon-system',
+      approvalRetentionMs: 86_400_000,
     });
+  });
+
+  test("approvals of cluster rules go to the operator's namespace unless approvalNamespace says otherwise", () => {
+    assert.equal(ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'sec' } })).approvalNamespace, 'sec');
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'sec', TALON_APPROVALNAMESPACE: 'approvals', TALON_APPROVALRETENTION: '1h' } }));
+    assert.deepEqual([c.approvalNamespace, c.approvalRetentionMs], ['approvals', 3_600_000]);
   });
 
   test('the result is deep-frozen', () => {

@@ -93,7 +93,7 @@ function removedKeys(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, error
   return found;
 }
 
-const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout']);
+const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout', 'approvalRetention']);
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
@@ -342,6 +342,8 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
     contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
+    approvalNamespace: file.approvalNamespace ?? podNamespace ?? 'talon-system',
+    approvalRetentionMs: duration('approvalRetention', file.approvalRetention, errors),
   };
 }
 

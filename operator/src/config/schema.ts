@@ -138,6 +138,14 @@ export const ConfigFileSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'Additional contexts (additionalContexts on actions).' },
     ),
     defaultActionTimeout: Duration('30s', 'Action timeout when the action sets none'),
+    approvalNamespace: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+        maxLength: 63,
+        description: "Where the TalonApprovals of ClusterTalonRules are created; default: the operator's namespace ($POD_NAMESPACE), else talon-system.",
+      }),
+    ),
+    approvalRetention: Duration('24h', 'How long a decided, expired or executed TalonApproval is kept before it is deleted'),
   },
   { additionalProperties: false },
 );
@@ -175,6 +183,9 @@ export interface Config {
   /** Additional contexts: where IMDS is, how long fetched contexts are reused. */
   readonly contexts: { readonly imdsEndpoint: string; readonly cacheTtlMs: number };
   readonly defaultActionTimeoutMs: number;
+  /** Namespace of cluster rules' TalonApprovals (docs/approvals.md). */
+  readonly approvalNamespace: string;
+  readonly approvalRetentionMs: number;
 }
 
 /** A resolved notifier instance. */
@@ -231,6 +242,8 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
   { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
   { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },
+  { path: 'approvalNamespace', env: 'TALON_APPROVALNAMESPACE', kind: 'string', default: '$POD_NAMESPACE, else talon-system', description: 'Where cluster rules’ TalonApprovals go.' },
+  { path: 'approvalRetention', env: 'TALON_APPROVALRETENTION', kind: 'string', default: '24h', description: 'How long finished TalonApprovals are kept.' },
 ];
 
 /** A key that was removed: setting it (file or environment) fails at start with `message`. */

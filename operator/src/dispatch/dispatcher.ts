@@ -49,6 +49,7 @@ import type { ArtifactStore } from '../outputs/types.js';
 import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 import { abortable } from '../lib/abortable.js';
+import type { ApprovalGate } from './approvals.js';
 
 export interface CooldownPort {
   /** True when (rule, target) may act now, and starts its window; false while a window is open. */
@@ -87,6 +88,8 @@ export interface DispatcherDeps {
   readonly clock?: () => number;
   readonly random?: () => number;
   readonly log?: LogPort;
+  /** Where actions marked `approval: {required: true}` go instead of running (approvals.ts); absent: they fail ApprovalNotCreated. */
+  readonly approvals?: ApprovalGate;
 }
 
 interface WorkItem {
@@ -94,6 +97,8 @@ interface WorkItem {
   readonly rule: CompiledRule;
   /** The work-queue and cooldown key: the alert's main object. */
   readonly key: string;
+  /** A run a person approved (runApproved): the approval gate is passed. */
+  readonly approved?: boolean;
 }
 
 /** One action's use, its target resolution, and the outcome target that stands for it. */
@@ -133,6 +138,8 @@ export class Dispatcher {
   private readonly now: () => number;
   private readonly clock: () => number;
   private readonly log: LogPort;
+  /** Who waits for the outcomes of an approved run (runApproved), by its event. */
+  private readonly observers = new WeakMap<FalcoEvent, (o: Outcome) => void>();
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -182,6 +189,33 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Runs one approved action (approvals.ts ApprovalExecutor) as a work item of its own on the
+   * target's key: guards, precheck, dry run, budget and retries apply again, the approval gate
+   * does not. Resolves with the action's outcome (Skipped/QueueFull or ShuttingDown when it
+   * could not be queued). `ev` must be a fresh object per call.
+   */
+  runApproved(ev: FalcoEvent, rule: CompiledRule, action: CompiledAction): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      this.observers.set(ev, resolve);
+      const key = objectKey(alertObject(ev));
+      const one: CompiledRule = { ...rule, actions: [action] };
+      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule: one, key, approved: true }, `approved:${ev.traceId}:${action.name}:${this.now()}`);
+      if (queued === false) {
+        const reason = this.shutdown.signal.aborted ? 'ShuttingDown' : 'QueueFull';
+        this.record(ev, one, action, actionTarget(ev, action).ref, { result: 'Skipped', reason, message: `the approved ${action.actionner.info.name} could not be queued: ${reason}` }, 0, 0, 0);
+      }
+    });
+  }
+
+  /** Records an outcome decided outside a run (a rejected or expired approval); returns it. */
+  recordVerdict(ev: FalcoEvent, rule: CompiledRule, action: CompiledAction, target: OutcomeTarget, verdict: Verdict): Outcome {
+    let recorded: Outcome | undefined;
+    this.observers.set(ev, (o) => (recorded = o));
+    this.record(ev, rule, action, target, verdict, 0, 0, 0);
+    return recorded!;
+  }
+
   /** Resolves when every queued item has run. */
   drain(): Promise<void> {
     return this.queue.drain();
@@ -214,6 +248,13 @@ export class Dispatcher {
         if (!action.continue) return;
         continue;
       }
+      if (action.approval !== undefined && item.approved !== true) {
+        const verdict = await this.requestApproval(item, action, ref);
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
+        if (verdict.result === 'Failed' && !action.ignoreErrors) return;
+        if (!action.continue) return;
+        continue;
+      }
       const destructive = action.actionner.info.destructive;
       if (destructive && !this.deps.budget.tryTake()) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
@@ -227,6 +268,17 @@ export class Dispatcher {
       this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
       if (result === 'Failed' && !action.ignoreErrors) return;
       if (!action.continue) return;
+    }
+  }
+
+  /** The approval gate's verdict for an action that needs approval (approvals.ts); never throws. */
+  private async requestApproval(item: WorkItem, action: CompiledAction, target: OutcomeTarget): Promise<Verdict> {
+    const gate = this.deps.approvals;
+    if (gate === undefined) return { result: 'Failed', reason: 'ApprovalNotCreated', message: `${action.actionner.info.name} needs approval, and approvals are not available in this process` };
+    try {
+      return await gate.request({ ev: item.ev, rule: item.rule, action, target });
+    } catch (err) {
+      return { result: 'Failed', reason: 'ApprovalNotCreated', message: `${action.actionner.info.name} needs approval: ${String(err)}` };
     }
   }
 
@@ -410,6 +462,7 @@ export class Dispatcher {
     } catch (err) {
       this.log.error('outcome sink threw', { ...fields, error: String(err) });
     }
+    this.observers.get(ev)?.(outcome);
   }
 }
 

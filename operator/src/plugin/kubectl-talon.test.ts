@@ -23,3 +23,11 @@ test('check is the CLI check: a file that does not exist is an error', async () 
   const { io } = capture();
   assert.notEqual(await runPlugin(['check', '/nonexistent/rules.yaml'], io), 0);
 });
+
+test('approve and reject need exactly one NAME and known flags (exit 2, nothing sent)', async () => {
+  for (const args of [['approve'], ['reject', 'a', 'b'], ['approve', 'a', '--bogus', 'x'], ['reject', 'a', '-n']]) {
+    const { o, io } = capture();
+    assert.equal(await runPlugin(args, io), 2, args.join(' '));
+    assert.match(o.err, /usage: kubectl talon (approve|reject) NAME/);
+  }
+});

@@ -11,6 +11,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { check, testEvent, type CliOutput } from '../cli.js';
+import { decide } from './approve.js';
 
 /** One subcommand: its arguments after the name; resolves to the process exit code. */
 export type PluginCommand = (args: readonly string[], out: CliOutput) => Promise<number> | number;
@@ -24,6 +25,8 @@ interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   check: { summary: 'validate TalonRule/TalonAction manifests offline (as talon-operator check)', run: (a, o) => check(a, o) },
   test: { summary: 'show which rules an alert matches and what would be done (as talon-operator test)', run: (a, o) => testEvent(a, o) },
+  approve: { summary: 'approve a TalonApproval: NAME [-n NAMESPACE] [--reason TEXT] (needs the verb approve)', run: (a, o) => decide('Approved', a, o) },
+  reject: { summary: 'reject a TalonApproval: NAME [-n NAMESPACE] [--reason TEXT] (needs the verb approve)', run: (a, o) => decide('Rejected', a, o) },
 };
 
 const processOutput: CliOutput = {

@@ -35,7 +35,7 @@ import {
 } from '../api/v1alpha1/types.js';
 import { formatFieldErrors, suggest, validateActionSpec, validateRuleSpec } from '../api/v1alpha1/validation.js';
 import { compileMatch, type CompileMatchOptions } from './match.js';
-import { ruleKey, scopeOfKind, type CompiledAction, type CompiledOutput, type CompiledRule, type RuleScope } from './types.js';
+import { ruleKey, scopeOfKind, type CompiledAction, type CompiledApproval, type CompiledOutput, type CompiledRule, type RuleScope } from './types.js';
 
 export interface CompileDeps {
   readonly registry: ActionnerRegistry;
@@ -151,7 +151,18 @@ function mergeReference(base: TalonActionSpec, ref: RuleAction): TalonActionSpec
     ...(ref.continue !== undefined ? { continue: ref.continue } : {}),
     ...(ref.ignoreErrors !== undefined ? { ignoreErrors: ref.ignoreErrors } : {}),
     ...(ref.timeoutSeconds !== undefined ? { timeoutSeconds: ref.timeoutSeconds } : {}),
+    ...(ref.approval !== undefined ? { approval: ref.approval } : {}),
   };
+}
+
+/** How long an approval waits when `expiresAfter` is not set. */
+export const DEFAULT_APPROVAL_EXPIRY_MS = 60 * 60_000;
+
+/** The compiled `approval` of an action: absent unless required. */
+function compileApproval(spec: TalonActionSpec): { approval?: CompiledApproval } {
+  if (spec.approval?.required !== true) return {};
+  const ms = spec.approval.expiresAfter === undefined ? DEFAULT_APPROVAL_EXPIRY_MS : (parseDuration(spec.approval.expiresAfter) ?? DEFAULT_APPROVAL_EXPIRY_MS);
+  return { approval: Object.freeze({ expiresAfterMs: ms }) };
 }
 
 /**
@@ -345,6 +356,7 @@ export function compileRule(
         timeoutMs: effective.timeoutSeconds !== undefined ? effective.timeoutSeconds * 1000 : deps.defaultTimeoutMs,
         ...(output ? { output } : {}),
         additionalContexts: Object.freeze([...(effective.additionalContexts ?? [])]),
+        ...compileApproval(effective),
       }),
     );
   });

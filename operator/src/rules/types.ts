@@ -41,6 +41,13 @@ export interface CompiledAction {
   readonly timeoutMs: number;
   readonly output?: CompiledOutput;
   readonly additionalContexts: readonly string[];
+  /** Set when the action waits for a person's TalonApproval (docs/approvals.md); absent = it runs directly. */
+  readonly approval?: CompiledApproval;
+}
+
+export interface CompiledApproval {
+  /** How long the TalonApproval waits for a decision. */
+  readonly expiresAfterMs: number;
 }
 
 export type RuleScope = 'cluster' | 'tenant';

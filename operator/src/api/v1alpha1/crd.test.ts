@@ -59,12 +59,13 @@ const crdOf = (file: string) => parse(renderCrds().find((f) => f.file === file)!
 const versionOf = (crd: Node) => ((crd.spec as Node).versions as Node[])[0]!;
 const rootSchemaOf = (crd: Node) => ((versionOf(crd).schema as Node).openAPIV3Schema) as Node;
 
-test('the four CRDs are rendered under their conventional file names', () => {
+test('the five CRDs are rendered under their conventional file names', () => {
   assert.deepEqual(renderCrds().map((f) => f.file), [
     'talon.dev_talonrules.yaml',
     'talon.dev_talonactions.yaml',
     'talon.dev_clustertalonrules.yaml',
     'talon.dev_clustertalonactions.yaml',
+    'talon.dev_talonapprovals.yaml',
   ]);
 });
 

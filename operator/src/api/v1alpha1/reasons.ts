@@ -86,6 +86,13 @@ export const OUTCOME_REASONS = {
   NotRun: { results: [F], by: ['dispatcher'], meaning: 'The action ended before its first attempt started.' },
   Aborted: { results: [F], by: ['dispatcher', 'actionner', 'api'], meaning: 'The action was interrupted (the operator is stopping, or the call was cancelled).' },
 
+  // --- approval gate (docs/approvals.md) ----------------------------------------------------
+  ApprovalRequested: { results: [K], by: ['dispatcher'], meaning: 'The action needs approval: a TalonApproval was created (the message names it); nothing ran yet.' },
+  ApprovalPending: { results: [K], by: ['dispatcher'], meaning: 'The action needs approval and a TalonApproval for the same rule, action and target is already pending: nothing ran, no second approval.' },
+  ApprovalRejected: { results: [K], by: ['dispatcher'], meaning: 'A person rejected the TalonApproval: the action never ran.' },
+  ApprovalExpired: { results: [K], by: ['dispatcher'], meaning: 'Nobody decided the TalonApproval before its expiresAt: the action never ran.' },
+  ApprovalNotCreated: { results: [F], by: ['dispatcher'], meaning: 'The action needs approval but its TalonApproval could not be created (the message has the API error); nothing ran.' },
+
   // --- Kubernetes API errors (errors.ts fromKubeError), carried by failed runs -------------
   BadRequest: { results: [F], by: ['api'], meaning: 'The API server refused the request as malformed (HTTP 400).' },
   Unauthorized: { results: [F], by: ['api'], meaning: "The operator's credentials were refused (HTTP 401)." },

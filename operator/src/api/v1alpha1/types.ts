@@ -100,6 +100,25 @@ export const OutputSpecSchema = Strict({
 });
 export type OutputSpec = Static<typeof OutputSpecSchema>;
 
+/**
+ * `approval` on an action (docs/approvals.md): the action does not run until a person approves
+ * the TalonApproval the operator creates for it; `expiresAfter` (default 1h) bounds the wait.
+ */
+export const ApprovalRequirementSchema = Strict({
+  required: Type.Boolean({ description: 'true = the action runs only once a person approves its TalonApproval.' }),
+  expiresAfter: Type.Optional(
+    Type.String({
+      maxLength: 32,
+      description: 'How long the TalonApproval waits for a decision before it expires (Skipped/ApprovalExpired); default 1h.',
+      ...validations({
+        rule: `self.matches('${DURATION_PATTERN}')`,
+        message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
+      }),
+    }),
+  ),
+});
+export type ApprovalRequirement = Static<typeof ApprovalRequirementSchema>;
+
 /** Fields an action may set, whether defined in a TalonAction or inline in a rule. */
 const actionFields = {
   description: Type.Optional(Text(1024)),
@@ -122,6 +141,7 @@ const actionFields = {
       description: 'Enrich the alert before the action runs.',
     }),
   ),
+  approval: Type.Optional(ApprovalRequirementSchema),
 };
 
 export const TalonActionSpecSchema = Strict({
@@ -143,7 +163,7 @@ const RULE_ACTION_RULES: readonly CelValidation[] = [
   },
   {
     rule: '!has(self.action) || !(has(self.name) || has(self.description) || has(self.output) || has(self.additionalContexts))',
-    message: "a reference ('action') may only set kind and override parameters, continue, ignoreErrors and timeoutSeconds",
+    message: "a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds and approval",
   },
 ];
 
