@@ -82,7 +82,7 @@ test('inline actions need a name; references may not set inline-only fields', ()
   assert.deepEqual(
     errs.map((e) => `${e.path}: ${e.message}`),
     [
-      "spec.actions[0]: a reference ('action') may only set kind and override parameters, continue, ignoreErrors and timeoutSeconds",
+      "spec.actions[0]: a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds and approval",
       "spec.actions[1]: an inline action needs a 'name'",
     ],
   );
