@@ -552,3 +552,24 @@ test('calico and cilium policies: tenant rules only in safety.cloudNamespaces, w
   assert.ok(compileRule('TalonRule', talonRule(spec, 'shop'), lookup(), deps({ cloudNamespaces: new Set(['shop']) })).ok);
   assert.ok(compileRule('ClusterTalonRule', clusterRule(spec), lookup(), deps()).ok);
 });
+
+test('approval: compiled when required (expiresAfter, default 1h), absent otherwise; a reference may require it', () => {
+  const res = compileRule(
+    'ClusterTalonRule',
+    clusterRule({
+      actions: [
+        { name: 'kill', actionner: 'kubernetes:terminate', approval: { required: true, expiresAfter: '30m' } },
+        { name: 'kill-default', actionner: 'kubernetes:terminate', approval: { required: true } },
+        { name: 'kill-now', actionner: 'kubernetes:terminate', approval: { required: false, expiresAfter: '5m' } },
+        { action: 'label-suspicious', approval: { required: true, expiresAfter: '10s' } },
+      ],
+    }),
+    lookup(labelSuspicious),
+    deps(),
+  );
+  assert.ok(res.ok, JSON.stringify(!res.ok && res.conditions));
+  assert.deepEqual(res.rule.actions.map((a) => a.approval), [{ expiresAfterMs: 1_800_000 }, { expiresAfterMs: 3_600_000 }, undefined, { expiresAfterMs: 10_000 }]);
+  const bad = compileRule('ClusterTalonRule', clusterRule({ actions: [{ name: 'k', actionner: 'kubernetes:terminate', approval: { required: true, expiresAfter: 'soon' } }] }), lookup(), deps());
+  assert.equal(bad.ok, false);
+  assert.match(bad.conditions.accepted.message, /spec\.actions\[0\]\.approval\.expiresAfter: must be a duration/);
+});
