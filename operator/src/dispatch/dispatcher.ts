@@ -31,6 +31,10 @@
  * before running (Talon's failed Checks), stops the rule's remaining actions unless
  * `ignoreErrors`; an action with `continue: false` stops them whatever its result. A run that
  * returns `skipped` (e.g. IgnoredDaemonSet) counts as success, as in Talon.
+ *
+ * An action marked `approval` (docs/approvals.md) stops after the dry-run step: the approval
+ * gate (approvals.ts) records a TalonApproval request instead of the budget and the run;
+ * `runApproved` later runs it, every check again, once a person approved.
  */
 import { useOf, type ActionnerUse, type ActionResult, type KubeClients, type OperatorIdentity } from '../actionners/types.js';
 import type { AdditionalContexts } from './contexts.js';
