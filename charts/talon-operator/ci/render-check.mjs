@@ -12,6 +12,7 @@
  *                     what its actionners declare (info.rbac) and every actionner has a switch;
  *                     the aggregated ClusterRoles (template and config/rbac/aggregate-*.yaml) grant
  *                     the same, and only the namespaced kinds (never ClusterTalonRule/Action);
+ *                     the approver ClusterRole template grants what config/rbac/approver.yaml does;
  *   config            config/manager/talon.yaml and the chart's default config pass the
  *                     operator's own config loader (when dist/ is built);
  *   helm              when a `helm` binary is found ($HELM or PATH): helm lint, and helm template
@@ -264,6 +265,13 @@ function aggregateRoles(text) {
     }
   }
   check('aggregated ClusterRoles: chart = config/rbac, namespaced kinds only', problems);
+}
+{
+  // The approver ClusterRole (templates/approver-clusterrole.yaml) is config/rbac/approver.yaml (gen-rbac).
+  const chart = aggregateRoles(readFileSync(join(templatesDir, 'approver-clusterrole.yaml'), 'utf8')).get('talon-approver');
+  const config = aggregateRoles(readFileSync(join(repoDir, 'config/rbac/approver.yaml'), 'utf8')).get('talon-approver');
+  const problems = !chart || !config ? [`talon-approver missing from ${chart ? 'config/rbac/approver.yaml' : 'templates/approver-clusterrole.yaml'}`] : setDiff('talon-approver: chart vs config/rbac', grants(chart.rules), grants(config.rules));
+  check('approver ClusterRole: chart = config/rbac/approver.yaml', problems);
 }
 
 /** Which chart switch grants each built-in actionner's RBAC. */
