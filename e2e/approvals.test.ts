@@ -65,6 +65,8 @@ describe('approval gate: TalonApproval, decided by RBAC on the verb approve', ()
   let op: OperatorProcess;
   let ns = '';
   let approvalNs = '';
+  /** Finished approvals are kept 15 s here (the last test watches one go). */
+  const operatorConfig = () => ({ statusFlushInterval: '500ms', approvalNamespace: approvalNs, approvalRetention: '15s' });
 
   const approvals = async (namespace: string): Promise<Approval[]> =>
     ((await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })) as { items: Approval[] }).items;
@@ -120,7 +122,7 @@ describe('approval gate: TalonApproval, decided by RBAC on the verb approve', ()
       await approverApi.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL });
       return true;
     }, 30_000, 200);
-    op = await OperatorProcess.start({ config: { statusFlushInterval: '500ms', approvalNamespace: approvalNs } });
+    op = await OperatorProcess.start({ config: operatorConfig() });
   });
   after(async () => {
     await op?.stop();
@@ -232,6 +234,32 @@ describe('approval gate: TalonApproval, decided by RBAC on the verb approve', ()
     assert.equal(flip.code, 1);
     assert.match(flip.stderr, /already Rejected; a decision is final/);
     assert.equal(await podGone('spared'), false, 'a rejected approval kills nothing');
+  });
+
+  it('a decision made while the operator is down is carried out when it starts again', async () => {
+    const falco = `E2E approval restart ${id}`;
+    await applyRuleLoaded(kc, talon, ns, 'kill-restart', killRule(falco, '10m'), 'tenant');
+    await runningPod('restarted');
+    await postAccepted(op, podAlert({ rule: falco, namespace: ns, pod: 'restarted' }));
+    const [a] = await eventually('the TalonApproval', async () => {
+      const l = await approvalsOf(ns, 'kill-restart');
+      return l.length > 0 ? l : undefined;
+    });
+    await phaseIs(ns, a!.metadata.name!, 'Pending');
+    await op.stop();
+    const ok = await plugin(asApprover, 'approve', a!.metadata.name!, '-n', ns);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await podGone('restarted'), false, 'nothing runs without the operator');
+    op = await OperatorProcess.start({ config: operatorConfig() });
+    await eventually('the approved terminate killed the pod after the restart', () => podGone('restarted'), 30_000, 200);
+    assert.equal((await phaseIs(ns, a!.metadata.name!, 'Executed')).status?.outcome?.reason, 'Terminated');
+  });
+
+  it('finished approvals are deleted after approvalRetention', async () => {
+    // The previous test's approval just finished (Executed): kept for now, deleted once 15 s have passed.
+    const finished = (await approvalsOf(ns, 'kill-restart'))[0];
+    assert.ok(finished, 'a finished approval is kept during the retention period');
+    await eventually(`TalonApproval ${ns}/${finished.metadata.name} deleted`, async () => (await approvalsOf(ns, 'kill-restart')).length === 0, 45_000, 500);
   });
 
   it("a ClusterTalonRule's approval is created in the configured approvalNamespace", async () => {

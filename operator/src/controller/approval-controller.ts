@@ -13,7 +13,8 @@
  *   with the outcome in status.outcome.
  * - `Rejected` → Skipped/ApprovalRejected, phase Rejected; no decision in time (or one made
  *   after `expiresAt`) → Skipped/ApprovalExpired, phase Expired. Nothing runs.
- * - Final phases (Rejected, Expired, Executed, Failed) are deleted `retentionMs` after status.phaseTime.
+ * - Final phases (Rejected, Expired, Executed, Failed) are deleted `retentionMs` after
+ *   status.phaseTime (a timer per approval; the periodic sweep catches up after a restart).
  *
  * Our own status writes reach the cache later than we act on them: the phase each approval
  * reached here is remembered (by uid) and wins over an older cached one, so an approval never
@@ -183,10 +184,11 @@ export class ApprovalController {
     const now = this.now();
     if (FINAL_PHASES.has(phase)) {
       const since = Date.parse(a.status?.phaseTime ?? a.metadata.creationTimestamp?.toString() ?? '');
-      if (!Number.isNaN(since) && now - since >= this.deps.retentionMs) {
+      if (Number.isNaN(since)) return;
+      if (now - since >= this.deps.retentionMs) {
         await this.deps.remove(ns, name, uid);
         this.log.debug('approval removed after retention', { approval: `${ns}/${name}` });
-      }
+      } else this.later(a, since + this.deps.retentionMs - now);
       return;
     }
     const expiresAt = Date.parse(a.spec.expiresAt);
@@ -249,11 +251,8 @@ export class ApprovalController {
     };
     await this.deps.patchStatus(a.metadata.namespace ?? '', a.metadata.name ?? '', status);
     this.reached.set(uid, phase);
-    if (final) {
-      const t = this.timers.get(uid);
-      if (t) clearTimeout(t);
-      this.timers.delete(uid);
-    }
+    // Final: the next look is its deletion when the retention period is over.
+    if (final) this.later(a, this.deps.retentionMs);
   }
 
   /** Looks at the approval again in `ms` (its expiry, or a retry), from the cache's latest copy. */
