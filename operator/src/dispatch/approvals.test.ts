@@ -154,7 +154,7 @@ test('an approved run is re-checked: guards and budget apply at run time', async
   assert.ok(fake.get('Pod', 'shop', 'web-1'));
 });
 
-test('an approval the rule can no longer honour runs nothing; rejected and expired are recorded as Skipped', async () => {
+test('an approval the rule can no longer honour, or whose rule is suspended, runs nothing; rejected and expired are recorded as Skipped', async () => {
   const store = new MemoryStore();
   const { fake, outcomes, d } = dispatcherWith(gateWith(store));
   fake.add('Pod', podFixture('shop', 'web-1'));
@@ -169,8 +169,9 @@ test('an approval the rule can no longer honour runs nothing; rejected and expir
   assert.match(bad.message, /cannot be honoured: the approved parameters are no longer valid/);
   const renamed = await exec.execute(a, tenantRule({ actions: [{ ...kill, name: 'other' }] }));
   assert.match(renamed.message, /no longer has an action named 'kill'/);
+  assert.equal((await exec.execute(a, tenantRule({ suspend: true }))).reason, 'Suspended', 'the kill switch wins over an approval');
   assert.equal(exec.conclude(a, tenantRule(), 'ApprovalRejected', 'no').reason, 'ApprovalRejected');
   assert.equal(exec.conclude(a, tenantRule(), 'ApprovalExpired', 'late').reason, 'ApprovalExpired');
   assert.ok(fake.get('Pod', 'shop', 'web-1'), 'nothing was killed');
-  assert.deepEqual(outcomes.slice(1).map((o) => `${o.action}:${o.result}/${o.reason}`), ['kill:Skipped/InvalidParameters', 'kill:Skipped/InvalidParameters', 'kill:Skipped/ApprovalRejected', 'kill:Skipped/ApprovalExpired']);
+  assert.deepEqual(outcomes.slice(1).map((o) => `${o.action}:${o.result}/${o.reason}`), ['kill:Skipped/InvalidParameters', 'kill:Skipped/InvalidParameters', 'kill:Skipped/Suspended', 'kill:Skipped/ApprovalRejected', 'kill:Skipped/ApprovalExpired']);
 });

@@ -263,7 +263,8 @@ export type ApprovedAction = { readonly ok: true; readonly action: CompiledActio
 /**
  * Runs and concludes decided approvals for the approval controller (controller/approval-controller.ts).
  * The action run is the rule's action of the recorded name (its timeout, output and contexts),
- * with the recorded parameters; the actionner must be the one recorded.
+ * with the recorded parameters; the actionner must be the one recorded. A rule suspended since
+ * (its kill switch) runs nothing: Skipped/Suspended.
  */
 export class ApprovalExecutor {
   private readonly deps: ApprovalExecutorDeps;
@@ -291,6 +292,10 @@ export class ApprovalExecutor {
   async execute(approval: TalonApproval, rule: CompiledRule): Promise<Outcome> {
     const ev = eventFromApproval(approval.spec, this.clock());
     const approved = this.approvedAction(approval, rule);
+    if (approved.ok && rule.suspend) {
+      const message = `TalonApproval ${nameOf(approval)} was approved but the rule is suspended (its kill switch): nothing ran`;
+      return this.deps.dispatcher.recordVerdict(ev, rule, approved.action, targetOf(approval.spec), { result: 'Skipped', reason: 'Suspended', message });
+    }
     if (!approved.ok) {
       const action = rule.actions.find((a) => a.name === approval.spec.action.name) ?? rule.actions[0]!;
       const message = `TalonApproval ${nameOf(approval)} was approved but cannot be honoured: ${approved.message}; nothing ran`;
