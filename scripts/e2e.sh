@@ -7,4 +7,6 @@ if [ -z "${TALON_E2E_KUBECONFIG:-}" ]; then
   trap 'bash e2e/cluster/down.sh' EXIT
   bash e2e/cluster/up.sh
 fi
+# The chart tests (e2e/chart.test.ts, the least-privilege tier) render the chart with helm.
+bash e2e/cluster/build.sh helm
 npm run --silent test:e2e
