@@ -6,7 +6,7 @@
  * run with precisely the rights the chart grants.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,9 +189,10 @@ export async function chartCredentials(kc: k8s.KubeConfig, opts: RenderOptions =
     contexts: [{ name: 'chart-sa', cluster: cluster.name, user: username }],
     currentContext: 'chart-sa',
   });
-  const file = join(mkdtempSync(join(tmpdir(), 'talon-chart-sa-')), 'kubeconfig');
+  const dir = mkdtempSync(join(tmpdir(), 'talon-chart-sa-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
   writeFileSync(file, out.exportConfig(), { mode: 0o600 });
-  chmodSync(file, 0o600);
   return { kubeconfig: file, identity, username };
 }
 
