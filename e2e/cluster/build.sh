@@ -3,7 +3,7 @@
 # S3-compatible server of the outputs tests) and helm (the chart checks) from the Go module
 # proxy (no downloads of prebuilt binaries), into a cache keyed by version.
 # Idempotent: a component whose binaries are already cached is skipped.
-#   build.sh               every component
+#   build.sh               the plane and gofakes3 (not helm: `build.sh helm`, as make check-chart does)
 #   build.sh gofakes3 ...  only the named ones (etcd, kwok, k8s, gofakes3, helm)
 # See ../../../shared/reference/testcluster.md and e2e/cluster/README.md.
 set -euo pipefail
