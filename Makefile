@@ -35,6 +35,15 @@ check-generated: build ## Fail when committed CRDs, RBAC, docs/reasons.md or the
 	node dist/scripts/gen-reasons.js --check
 	node charts/talon-operator/ci/render-check.mjs
 
+.PHONY: system-packages
+system-packages: ## Install the Debian packages the tests run (lua5.1 for the Argo CD health checks); idempotent, apt-get as root
+	bash scripts/system-packages.sh
+
+.PHONY: check-chart
+check-chart: build ## helm lint --strict and helm template of the chart (default and every ci/*-values.yaml), with helm built from the Go module proxy (cached)
+	bash e2e/cluster/build.sh helm
+	. e2e/cluster/versions.sh && HELM="$$HELM_BIN/helm" node charts/talon-operator/ci/render-check.mjs --require-helm
+
 .PHONY: test-unit
 test-unit: build ## Unit tests (operator/src/**/*.test.ts)
 	npm run --silent test:unit
@@ -49,11 +58,12 @@ test-e2e: build ## E2E tests against a real kube-apiserver (starts and stops the
 	bash scripts/e2e.sh
 
 .PHONY: test
-test: build check-generated test-unit test-integration test-e2e ## Everything CI runs: build, generated-file checks, unit, integration, e2e
+test: build system-packages check-generated check-chart test-unit test-integration test-e2e ## Everything CI runs: build, generated-file checks, chart checks, unit, integration, e2e
 
 .PHONY: cluster-build
-cluster-build: ## Build (or reuse cached) kube-apiserver, kube-controller-manager, kubectl, etcd, kwok, gofakes3
+cluster-build: ## Build (or reuse cached) kube-apiserver, kube-controller-manager, kubectl, etcd, kwok, gofakes3, helm
 	bash e2e/cluster/build.sh
+	bash e2e/cluster/build.sh helm
 
 .PHONY: cluster-up
 cluster-up: ## Start the local control plane in the background; kubeconfig at $(TALON_E2E_DIR)/kubeconfig

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl, etcd, kwok and gofakes3 (the
-# S3-compatible server of the outputs tests) from the Go module proxy (no downloads of
-# prebuilt binaries), into a cache keyed by version.
+# Builds kube-apiserver, kube-controller-manager, kubectl, etcd, kwok, gofakes3 (the
+# S3-compatible server of the outputs tests) and helm (the chart checks) from the Go module
+# proxy (no downloads of prebuilt binaries), into a cache keyed by version.
 # Idempotent: a component whose binaries are already cached is skipped.
-#   build.sh               every component
-#   build.sh gofakes3 ...  only the named ones (etcd, kwok, k8s, gofakes3)
+#   build.sh               the plane and gofakes3 (not helm: `build.sh helm`, as make check-chart does)
+#   build.sh gofakes3 ...  only the named ones (etcd, kwok, k8s, gofakes3, helm)
 # See ../../../shared/reference/testcluster.md and e2e/cluster/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,12 +97,28 @@ build_gofakes3() {
   log "gofakes3 done"
 }
 
+build_helm() {
+  if [ -x "$HELM_BIN/helm" ]; then log "helm $HELM_VERSION cached"; return; fi
+  local d="$work/helm-$HELM_VERSION"
+  rm -rf "$d"; mkdir -p "$d"; cd "$d"
+  go mod init local/helmbin >/dev/null 2>&1
+  go mod edit -require="helm.sh/helm/v3@$HELM_VERSION"
+  go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 2>&1 | grep -v '^go: downloading' >&2 || true
+  log "compiling helm"
+  mkdir -p "$HELM_BIN.tmp"
+  # Stamp the version `helm version` prints (helm's own Makefile sets the same variable).
+  go build -p "$GO_P" -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -o "$HELM_BIN.tmp/helm" helm.sh/helm/v3/cmd/helm
+  rm -rf "$HELM_BIN"; mv "$HELM_BIN.tmp" "$HELM_BIN"
+  log "helm done"
+}
+
 start=$(date +%s)
 if [ $# -eq 0 ]; then set -- etcd kwok gofakes3 k8s; fi
 for c in "$@"; do
   case $c in
-    etcd|kwok|k8s|gofakes3) "build_$c" ;;
-    *) echo "build.sh: unknown component '$c' (etcd, kwok, k8s, gofakes3)" >&2; exit 2 ;;
+    etcd|kwok|k8s|gofakes3|helm) "build_$c" ;;
+    *) echo "build.sh: unknown component '$c' (etcd, kwok, k8s, gofakes3, helm)" >&2; exit 2 ;;
   esac
 done
 log "$* ready in $(( $(date +%s) - start ))s"

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { e2eKubeconfigPath, eventually, kubectlPath } from './cluster.js';
+import { chartCredentials } from './chart.js';
+import { e2eKubeconfigPath, eventually, kubectlPath, loadE2EKubeConfig } from './cluster.js';
 
 /** Repository root (this file runs from dist/e2e/support/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -83,10 +84,29 @@ export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promis
   }
 }
 
+/**
+ * `TALON_E2E_LEAST_PRIVILEGE=1` (the least-privilege tier of scripts/e2e.sh): every operator
+ * process of the test file runs with the credentials of the Helm chart's ServiceAccount — the
+ * chart rendered with its default values, its ServiceAccount, ClusterRole and binding applied
+ * as rendered, a token minted through the TokenRequest API — instead of the admin's. Created
+ * once per test process.
+ */
+export const LEAST_PRIVILEGE = process.env.TALON_E2E_LEAST_PRIVILEGE === '1';
+let chartKubeconfig: Promise<string> | undefined;
+
+/** The kubeconfig operator processes use by default: the admin's, or the chart's ServiceAccount in the least-privilege tier. */
+export function operatorKubeconfig(): Promise<string> {
+  if (!LEAST_PRIVILEGE) return Promise.resolve(e2eKubeconfigPath());
+  chartKubeconfig ??= chartCredentials(loadE2EKubeConfig()).then((c) => c.kubeconfig);
+  return chartKubeconfig;
+}
+
 export interface OperatorOptions {
   /** Extra config (merged at the top level of the YAML config). */
   readonly config?: Record<string, unknown>;
   readonly env?: Record<string, string>;
+  /** The operator's kubeconfig (default: operatorKubeconfig()). */
+  readonly kubeconfig?: string;
   /** Wait for /readyz 200 before returning (default true); otherwise wait for /healthz only. */
   readonly waitReady?: boolean;
 }
@@ -100,6 +120,7 @@ export class OperatorProcess {
     readonly port: number,
     private readonly configFile: string,
     private readonly env: Record<string, string>,
+    private readonly kubeconfig: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -115,14 +136,14 @@ export class OperatorProcess {
     };
     const configFile = join(dir, 'talon.yaml');
     writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const op = new OperatorProcess(port, configFile, opts.env ?? {});
+    const op = new OperatorProcess(port, configFile, opts.env ?? {}, opts.kubeconfig ?? (await operatorKubeconfig()));
     await op.spawn(opts.waitReady ?? true);
     return op;
   }
 
   private async spawn(waitReady: boolean): Promise<void> {
     const cli = join(repoRoot, 'dist', 'operator', 'src', 'cli.js');
-    const proc = spawn(process.execPath, ['--enable-source-maps', cli, 'run', '--config', this.configFile, '--kubeconfig', e2eKubeconfigPath()], {
+    const proc = spawn(process.execPath, ['--enable-source-maps', cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
       env: { ...process.env, KUBECONFIG: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -38,14 +38,22 @@ test('the body may be JSON text, or absent', () => {
   assert.equal(fromKubeError({ response: { statusCode: 429 } }).code, 'TooManyRequests');
 });
 
-test('a 403 names the missing verb and resource', () => {
+test('a 403 names the missing verb, resource and namespace', () => {
   const msg = 'pods "web-1" is forbidden: User "system:serviceaccount:talon:talon" cannot delete resource "pods" in API group "" in the namespace "default"';
   const e = fromKubeError(new ApiException(403, 'x', status(403, 'Forbidden', msg), {}));
-  assert.equal(e.message, `missing RBAC permission: delete pods: ${msg}`);
+  assert.equal(e.message, `missing RBAC permission: cannot delete pods in namespace "default": ${msg}`);
   const g = fromKubeError(
     new ApiException(403, 'x', status(403, 'Forbidden', 'User "u" cannot create resource "networkpolicies" in API group "crd.projectcalico.org" in the namespace "x"'), {}),
   );
-  assert.match(g.message, /^missing RBAC permission: create networkpolicies \(API group "crd.projectcalico.org"\): /);
+  assert.match(g.message, /^missing RBAC permission: cannot create networkpolicies \(API group "crd.projectcalico.org"\) in namespace "x": /);
+  const node = fromKubeError(
+    new ApiException(403, 'x', status(403, 'Forbidden', 'nodes "n1" is forbidden: User "u" cannot patch resource "nodes" in API group "" at the cluster scope'), {}),
+  );
+  assert.match(node.message, /^missing RBAC permission: cannot patch nodes at the cluster scope: /);
+  const evict = fromKubeError(
+    new ApiException(403, 'x', status(403, 'Forbidden', 'User "u" cannot create resource "pods/eviction" in API group "" in the namespace "web"'), {}),
+  );
+  assert.match(evict.message, /^missing RBAC permission: cannot create pods\/eviction in namespace "web": /);
   assert.equal(fromKubeError(new ApiException(403, 'x', status(403, 'Forbidden', 'no'), {})).message, 'no');
 });
 

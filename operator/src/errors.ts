@@ -134,14 +134,20 @@ function retryAfterMsOf(err: Record<string, unknown>): number | undefined {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
-const FORBIDDEN_RE = /cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?/;
+const FORBIDDEN_RE = /cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]*)"| (at the cluster scope))?/;
 
-/** "missing RBAC permission: delete pods" from a 403 Status message, when it names them. */
+/**
+ * `missing RBAC permission: cannot delete pods in namespace "web"` from a 403 Status message,
+ * when it names them: the verb, the resource (with its API group unless core), and where
+ * (`in namespace "…"` or `at the cluster scope`), so the outcome alone says which Role rule is
+ * missing.
+ */
 function rbacHint(message: string | undefined): string | undefined {
   const m = message === undefined ? null : FORBIDDEN_RE.exec(message);
   if (!m) return undefined;
   const group = m[3] ? ` (API group "${m[3]}")` : '';
-  return `missing RBAC permission: ${m[1]} ${m[2]}${group}`;
+  const where = m[4] !== undefined ? ` in namespace "${m[4]}"` : m[5] !== undefined ? ` ${m[5]}` : '';
+  return `missing RBAC permission: cannot ${m[1]} ${m[2]}${group}${where}`;
 }
 
 const STATUS_CODES: ReadonlyMap<number, { code: ErrorCode; retryable: boolean }> = new Map<number, { code: ErrorCode; retryable: boolean }>([

@@ -20,6 +20,8 @@
  *                     parses, rendered ClusterRoles match the switches, rendered configs load.
  *
  *   node charts/talon-operator/ci/render-check.mjs        exit 1 when a check fails
+ *   HELM=… node charts/talon-operator/ci/render-check.mjs --require-helm
+ *                                                         (make check-chart) a missing helm fails
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -326,6 +328,10 @@ if (existsSync(distActionners) && existsSync(distGenRbac)) {
 
 const distLoad = join(repoDir, 'dist/operator/src/config/load.js');
 const loadConfig = existsSync(distLoad) ? (await import(pathToFileURL(distLoad).href)).loadConfig : undefined;
+// The notifier, output and actionner settings schemas, as `talon-operator run` passes them:
+// without them every notifier instance is an unknown type.
+const distMain = join(repoDir, 'dist/operator/src/main.js');
+const plugins = loadConfig && existsSync(distMain) ? (await import(pathToFileURL(distMain).href)).pluginSchemas() : undefined;
 const scratch = mkdtempSync(join(tmpdir(), 'talon-chart-check-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
@@ -351,7 +357,7 @@ function configErrors(text) {
   for (const [from, to] of Object.entries(stubs)) t = t.split(from).join(to);
   const file = join(scratch, `config-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, t);
-  const r = loadConfig({ file, env: { POD_NAMESPACE: 'talon-system', POD_NAME: 'talon-operator-0' } });
+  const r = loadConfig({ file, env: { POD_NAMESPACE: 'talon-system', POD_NAME: 'talon-operator-0' }, ...(plugins ? { plugins } : {}) });
   return r.ok ? [] : r.errors.map(String);
 }
 
@@ -379,7 +385,9 @@ function findHelm() {
 }
 
 const helm = findHelm();
-if (helm === undefined) {
+if (helm === undefined && process.argv.includes('--require-helm')) {
+  check('helm lint / helm template', ['no helm binary ($HELM or PATH): run `bash e2e/cluster/build.sh helm` (make check-chart does)']);
+} else if (helm === undefined) {
   skip('helm lint / helm template', 'no helm binary ($HELM or PATH)');
 } else {
   // A helm built without its release ldflags assumes Kubernetes 1.20, below the chart's kubeVersion.
@@ -440,11 +448,14 @@ if (helm === undefined) {
     ['metrics on the webhook port', ['metrics.port=2803'], 'metrics.port must differ'],
     ['config.auth set directly', ['config.auth.mode=none'], 'config.auth is set by the chart'],
     ['an unknown RBAC switch', ['rbac.actionners.kubernetes.shell=true'], "additional properties 'shell'"],
+    // values.schema.json: a wrong type is named with its path, what came and what is wanted.
+    ['a string for an RBAC switch', ['rbac.actionners.kubernetes.terminate=maybe'], "at '/rbac/actionners/kubernetes/terminate': got string, want boolean"],
+    ['a string for the webhook port', ['webhook.port=http'], "at '/webhook/port': got string, want integer"],
   ]) {
     const r = run(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])]);
     const out = `${r.stdout}${r.stderr}`;
     check(
-      `helm template refuses ${label}`,
+      `helm template refuses ${label} (${reason})`,
       r.status === 0 ? ['rendered without error'] : out.includes(reason) ? [] : [`refused, but not for '${reason}': ${out.trim()}`],
     );
   }

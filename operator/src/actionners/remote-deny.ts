@@ -32,9 +32,9 @@ import {
   podTarget,
   refOf,
   requestOptions,
-  RULE_LABEL,
   statusOf,
 } from './kubernetes/common.js';
+import { managedMetadata } from './kubernetes/managed.js';
 import { isCIDR, labelForQuarantine, omit, quarantineValue } from './kubernetes/networkpolicy.js';
 
 /** Parameters common to both CNI policy actionners. */
@@ -108,14 +108,13 @@ export function nextExpiry(existing: string | undefined, ttl: string | undefined
 
 /** The metadata every CNI policy object carries. */
 export function policyMetadata(name: string, pod: V1Pod, ruleName: string, expiresAt: string | undefined): KubernetesObject['metadata'] {
-  const podName = pod.metadata?.name ?? '';
-  return {
+  return managedMetadata({
     name,
     namespace: pod.metadata?.namespace ?? '',
-    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63) },
+    ruleName,
+    owner: pod,
     ...(expiresAt !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: expiresAt } } : {}),
-    ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false }],
-  };
+  });
 }
 
 /** How one CNI actionner builds its object and reads back what it denies. */

@@ -111,7 +111,7 @@ test('exec: a session that could not open is retryable only when transient and n
   fake.streams.failNextExec(apiError(403, 'pods "web-1" is forbidden: User "x" cannot create resource "pods/exec" in API group "" in the namespace "default"'));
   const forbidden = await run(fake, execActionner as never, { command: ['id'] });
   assert.deepEqual([forbidden.reason, forbidden.retryable], ['CommandFailed', false]);
-  assert.match(forbidden.message, /missing RBAC permission: create pods\/exec/);
+  assert.match(forbidden.message, /missing RBAC permission: cannot create pods\/exec/);
 });
 
 test('container choice: the first by default, a named one, or all of them in order', async () => {

@@ -196,7 +196,7 @@ test('API failures map by status code: 403 names the missing permission, 5xx/409
   );
   let res = await run(labelActionner, core, { labels: { a: 'b' } });
   assert.deepEqual([res.status, res.reason, res.retryable], ['failure', 'Forbidden', false]);
-  assert.match(res.message, /missing RBAC permission: patch pods/);
+  assert.match(res.message, /missing RBAC permission: cannot patch pods/);
   core.failPatchWith = new ApiException(503, 'unavailable', '{"message":"etcd timeout"}', {});
   res = await run(labelActionner, core, { labels: { a: 'b' } });
   assert.deepEqual([res.status, res.retryable], ['failure', true]);

@@ -27,8 +27,8 @@ import {
   QUARANTINE_LABEL,
   refOf,
   requestOptions,
-  RULE_LABEL,
 } from './common.js';
+import { managedMetadata } from './managed.js';
 
 export const NetworkPolicyParams = Type.Object(
   {
@@ -78,13 +78,13 @@ function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params:
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: {
+    metadata: managedMetadata({
       name: quarantinePolicyName(podName),
       namespace: pod.metadata?.namespace ?? '',
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63) },
+      ruleName,
+      owner: pod,
       ...(ttlMs !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: new Date(now + ttlMs).toISOString() } } : {}),
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false }],
-    },
+    }),
     spec: {
       podSelector: { matchLabels: { [QUARANTINE_LABEL]: quarantine } },
       policyTypes: ['Ingress', 'Egress'],

@@ -21,7 +21,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1Job, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { failed, type ActionResult, type Actionner, type KubeClients, type ObjectRef } from '../types.js';
 import { sleep } from '../../lib/sleep.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RULE_LABEL, apiFailure, isNotFound, podRef, refOf } from './common.js';
+import { apiFailure, isNotFound, podRef, refOf } from './common.js';
+import { managedLabels, managedMetadata } from './managed.js';
 import { captureKubeOf, describeEnd, runCommand, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube, type ExecEnd } from './capture.js';
 import { IMAGE_PATTERN } from './tcpdump.js';
 
@@ -71,14 +72,16 @@ function hostMounts(p: SysdigParams): [string, boolean, string][] {
 /** The Job that hosts the capture; `node` pins it, `ruleName` labels it. */
 export function sysdigJob(name: string, namespace: string, node: string, ruleName: string, p: SysdigParams): V1Job {
   const life = sysdigLifetime(p);
-  const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63), [CAPTURE_LABEL]: name };
+  const labels = managedLabels(ruleName, { [CAPTURE_LABEL]: name });
   const mounts = hostMounts(p);
   const volumes: V1Volume[] = mounts.map(([path, , type], i) => ({ name: `host-${i}`, hostPath: { path, ...(type !== '' ? { type } : {}) } }));
   const volumeMounts: V1VolumeMount[] = mounts.map(([path, readOnly], i) => ({ name: `host-${i}`, mountPath: `/host${path}`, readOnly }));
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, namespace, labels },
+    // In the operator's namespace, so no owner reference to the alert's pod; the Job ends itself
+    // (activeDeadlineSeconds) and is removed (ttlSecondsAfterFinished, and by the actionner).
+    metadata: managedMetadata({ name, namespace, ruleName, labels: { [CAPTURE_LABEL]: name } }),
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: life,

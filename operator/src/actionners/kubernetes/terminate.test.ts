@@ -137,7 +137,7 @@ test('API failures are failures, retryable for 5xx, with the permission named fo
   fake.failNext('core.deleteNamespacedPod', 403, 1, 'pods "web-1" is forbidden: User "x" cannot delete resource "pods" in API group "" in the namespace "default"');
   const r2 = await run(fake, {});
   assert.deepEqual([r2.status, r2.reason, r2.retryable], ['failure', 'Forbidden', false]);
-  assert.match(r2.message, /missing RBAC permission: delete pods/);
+  assert.match(r2.message, /missing RBAC permission: cannot delete pods/);
   assert.ok(fake.get('Pod', 'default', 'web-1'));
 });
 
