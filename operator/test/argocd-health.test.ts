@@ -131,7 +131,7 @@ test('the argocd-cm Component installs the script for every talon.dev CRD kind, 
   const keys = new Map((gen?.files ?? []).map((f) => f.split('=') as [string, string]));
   const crdDir = join(dirname(HEALTH_LUA), '..', '..', 'crds');
   const crdKinds = readdirSync(crdDir)
-    .filter((f) => f.startsWith('talon.dev_') && f.endsWith('.yaml'))
+    .filter((f) => /^talon\.dev_[a-z]+\.yaml$/.test(f)) // the CRDs; talon.dev_<plural>-admission.yaml holds an admission policy
     .map((f) => (parse(readFileSync(join(crdDir, f), 'utf8')) as { spec: { names: { kind: string } } }).spec.names.kind);
   for (const kind of new Set([...crdKinds, 'TalonRule', 'ClusterTalonRule', 'TalonAction', 'ClusterTalonAction', 'TalonApproval'])) {
     assert.equal(keys.get(`resource.customizations.health.talon.dev_${kind}`), 'health.lua', `argocd-cm key for ${kind}`);

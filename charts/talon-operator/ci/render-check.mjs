@@ -418,7 +418,7 @@ if (helm === undefined && process.argv.includes('--require-helm')) {
     const defaults = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
     const k8s = { ...defaults.rbac.actionners.kubernetes, ...(values.rbac?.actionners?.kubernetes ?? {}) };
     const rbacCreate = values.rbac?.create ?? defaults.rbac.create;
-    const role = byKind('ClusterRole').find((o) => !o.metadata.name.startsWith('talon-rule-'));
+    const role = byKind('ClusterRole').find((o) => !o.metadata.name.startsWith('talon-rule-') && o.metadata.name !== 'talon-approver');
     if (!rbacCreate) {
       if (role) problems.push('rbac.create=false but a ClusterRole was rendered');
     } else if (!role) {
@@ -428,7 +428,9 @@ if (helm === undefined && process.argv.includes('--require-helm')) {
       for (const [sw, set] of declared) if (sw !== '' && k8s.enabled && k8s[sw]) for (const g of set) want.add(g);
       problems.push(...setDiff('rendered ClusterRole', grants(role.rules), want));
     }
-    if (byKind('CustomResourceDefinition').length !== 4) problems.push(`${byKind('CustomResourceDefinition').length} CRDs rendered, want 4`);
+    const wantCrds = readdirSync(join(repoDir, 'crds')).filter((f) => /^talon\.dev_[a-z]+\.yaml$/.test(f)).length;
+    if (byKind('CustomResourceDefinition').length !== wantCrds) problems.push(`${byKind('CustomResourceDefinition').length} CRDs rendered, want ${wantCrds} (one per generated crds/talon.dev_<plural>.yaml)`);
+    if (byKind('ValidatingAdmissionPolicy').length !== 1 || byKind('ValidatingAdmissionPolicyBinding').length !== 1) problems.push('the TalonApproval admission policy and its binding are not rendered exactly once');
     const deploy = byKind('Deployment')[0];
     if (!deploy) problems.push('no Deployment rendered');
     const cm = byKind('ConfigMap')[0];
