@@ -18,8 +18,9 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 install: $(NODE_MODULES_STAMP) ## Install npm dependencies (npm ci)
 
 .PHONY: build
-build: install ## Compile TypeScript to dist/
+build: install ## Compile TypeScript to dist/ (then make the package's bin files executable, for npx and kubectl)
 	rm -rf dist && npx tsc -p tsconfig.json
+	node dist/scripts/bin-executable.js
 
 .PHONY: generate
 generate: build ## Regenerate crds/, config/rbac/role.yaml and docs/reasons.md from the TypeScript sources
