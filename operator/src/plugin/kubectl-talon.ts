@@ -11,6 +11,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { check, testEvent, type CliOutput } from '../cli.js';
+import { convertCommand } from './convert.js';
+import { statusCommand } from './status.js';
 
 /** One subcommand: its arguments after the name; resolves to the process exit code. */
 export type PluginCommand = (args: readonly string[], out: CliOutput) => Promise<number> | number;
@@ -24,6 +26,8 @@ interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   check: { summary: 'validate TalonRule/TalonAction manifests offline (as talon-operator check)', run: (a, o) => check(a, o) },
   test: { summary: 'show which rules an alert matches and what would be done (as talon-operator test)', run: (a, o) => testEvent(a, o) },
+  convert: { summary: 'turn Falco Talon rules files into ClusterTalonRule/ClusterTalonAction manifests (as talon-operator convert)', run: convertCommand },
+  status: { summary: 'rules and actions, their readiness, counters, recent outcomes and Events, read from the cluster', run: statusCommand },
 };
 
 const processOutput: CliOutput = {
