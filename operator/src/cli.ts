@@ -11,11 +11,11 @@
  * With --config, the notifier instances it defines are the ones rules may name; without it,
  * only the implicit `k8sevents`.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import {
   API_VERSION,
   CLUSTER_TALON_ACTION_KIND,
@@ -36,12 +36,14 @@ import type { CompiledRule } from './rules/types.js';
 import { pluginSchemas, registries, startOperator } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { convertTalon, type ConvertInput } from './convert/convert.js';
+import { convertTalonConfig } from './convert/talon-config.js';
 
 const USAGE = `usage:
   talon-operator run --config FILE [--kubeconfig FILE]
   talon-operator check [--config FILE] FILE...
   talon-operator test --event ALERT.json [--config FILE] FILE...
-  talon-operator convert [--namespace NS] [--minio-profile NAME] [--gcp-project ID] [--config FILE] TALON_RULES.yaml...`;
+  talon-operator convert [--namespace NS] [--minio-profile NAME] [--gcp-project ID] [--config FILE]
+                         [--talon-config TALON_CONFIG.yaml --config-out CONFIG.yaml [--secrets-dir DIR]] TALON_RULES.yaml...`;
 
 /** Where a command writes; the process's stdout and stderr by default. */
 export interface CliOutput {
@@ -321,26 +323,58 @@ export function testEvent(args: readonly string[], out: CliOutput = processOutpu
 /**
  * `convert [--namespace NS] [--minio-profile NAME] [--gcp-project ID] [--config FILE] FILE...`:
  * Falco Talon rules files (merged in the order given, as `falco-talon -r a -r b`) to manifests
- * on stdout; every warning (what Talon silently ignored, what changed) on stderr. The result is
- * then checked as `check` would: exit 1 when conversion failed (nothing printed) or the
- * manifests would not pass `check`, 2 on usage errors.
+ * on stdout; every warning (what Talon silently ignored, what changed) on stderr. With
+ * `--talon-config T --config-out C`, Talon's configuration becomes an operator config written
+ * to C (secrets as files under `--secrets-dir`), whose notifier instances the check uses. The
+ * result is then checked as `check` would: exit 1 when conversion failed (nothing printed) or
+ * the manifests would not pass `check`, 2 on usage errors.
  */
 export function convert(args: readonly string[], out: CliOutput = processOutput): number {
-  let parsedArgs: { values: { namespace?: string; 'minio-profile'?: string; 'gcp-project'?: string; config?: string }; positionals: string[] };
+  let parsedArgs: {
+    values: { namespace?: string; 'minio-profile'?: string; 'gcp-project'?: string; config?: string; 'talon-config'?: string; 'config-out'?: string; 'secrets-dir'?: string };
+    positionals: string[];
+  };
   try {
     parsedArgs = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { namespace: { type: 'string' }, 'minio-profile': { type: 'string' }, 'gcp-project': { type: 'string' }, config: { type: 'string' } },
+      options: {
+        namespace: { type: 'string' },
+        'minio-profile': { type: 'string' },
+        'gcp-project': { type: 'string' },
+        config: { type: 'string' },
+        'talon-config': { type: 'string' },
+        'config-out': { type: 'string' },
+        'secrets-dir': { type: 'string' },
+      },
     });
   } catch (err) {
     out.stderr(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
   const { values, positionals } = parsedArgs;
-  if (positionals.length === 0) {
+  if (positionals.length === 0 || (values['talon-config'] === undefined) !== (values['config-out'] === undefined)) {
     out.stderr(`${USAGE}\n`);
     return 2;
+  }
+  const minioProfile = values['minio-profile'] ?? 'minio';
+  /** Notifier instances of the converted Talon config (the check then uses them), when converted. */
+  let converted: ReadonlySet<string> | undefined;
+  if (values['talon-config'] !== undefined) {
+    const d = { errors: [] as string[], warnings: [] as string[] };
+    let text: string;
+    try {
+      text = readFileSync(values['talon-config'], 'utf8');
+    } catch (err) {
+      out.stderr(`${values['talon-config']}: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const config = convertTalonConfig(values['talon-config'], text, { secretsDir: values['secrets-dir'] ?? '/etc/talon/secrets', minioProfile }, d);
+    for (const w of d.warnings) out.stderr(`warning: ${w}\n`);
+    for (const e of d.errors) out.stderr(`error: ${e}\n`);
+    if (d.errors.length > 0) return 1;
+    writeFileSync(values['config-out'] as string, `# Converted from Falco Talon's configuration by talon-operator convert: ${basename(values['talon-config'])}\n${stringifyYaml(config, { lineWidth: 0 })}`);
+    converted = new Set(['k8sevents', ...Object.keys((config.notifiers as Record<string, unknown> | undefined) ?? {})]);
   }
   const files: ConvertInput[] = [];
   for (const file of positionals) {
@@ -351,7 +385,7 @@ export function convert(args: readonly string[], out: CliOutput = processOutput)
       return 1;
     }
   }
-  const notifiers = notifierNames(values.config, out);
+  const notifiers = values.config === undefined && converted !== undefined ? converted : notifierNames(values.config, out);
   if (notifiers === undefined) return 1;
   const actionners = registries().actionners;
   const readScript = (path: string): string | undefined => {
@@ -367,7 +401,7 @@ export function convert(args: readonly string[], out: CliOutput = processOutput)
   const result = convertTalon({
     files,
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
-    minioProfile: values['minio-profile'] ?? 'minio',
+    minioProfile,
     ...(values['gcp-project'] !== undefined ? { gcpProject: values['gcp-project'] } : {}),
     readFile: readScript,
     actionner: (name) => actionners.get(name),

@@ -243,3 +243,85 @@ describe('convert: match criteria beyond the reference files, Talon semantics', 
     test(`${why} → ${JSON.stringify(want)}`, () => assert.deepEqual(selected(manifests, ev(o)), want));
   }
 });
+
+describe("convert --talon-config: Talon's configuration carried over (notifiers, outputs, cloud settings)", () => {
+  const SECRET_VALUES = ['https://hooks.slack.com/services/T000/B000/XXXXSECRET', 'smtp-pass-SECRET', 'AKIASECRET', 'aws-secret-SECRET', 'minio-key-SECRET', 'minio-secret-SECRET', 'loki-key-SECRET', 'es-pass-SECRET'];
+  const talonConfig = tmp.file(
+    'talon-config.yaml',
+    `listen_port: "2804"
+default_notifiers: [k8sevents, slack]
+notifiers:
+  slack: {webhook_url: "${SECRET_VALUES[0]}", username: Talon, format: short, colour: red}
+  webhook: {url: "http://hooks.example/talon", http_method: put, custom_headers: {X-Team: sec}, user_agent: talon}
+  smtp: {host_port: "mail.example:2525", from: "talon@example.com", to: "a@example.com, b@example.com", user: talon, password: "${SECRET_VALUES[1]}", tls: true, format: html}
+  loki: {url: "http://loki:3100", user: "1", api_key: "${SECRET_VALUES[6]}", tenant: t1}
+  elasticsearch: {url: "http://es:9200", password: "${SECRET_VALUES[7]}", user: elastic, index: falco, create_index_template: true, number_of_shards: 2}
+aws: {region: eu-west-3, access_key: ${SECRET_VALUES[2]}, secret_key: ${SECRET_VALUES[3]}, role_arn: "arn:aws:iam::1:role/x"}
+minio: {endpoint: "minio.minio:9000", access_key: ${SECRET_VALUES[4]}, secret_key: ${SECRET_VALUES[5]}, use_ssl: false}
+watch_rules: true
+`,
+  );
+  const rules = tmp.file('notify.yaml', '- rule: Shell\n  match: {rules: [Terminal shell in container]}\n  notifiers: [slack, loki]\n  actions: [{action: Mark, actionner: kubernetes:label, parameters: {labels: {a: b}}, output: {target: minio:s3, parameters: {bucket: x}}}]\n');
+
+  test('the operator config it writes loads with the real loader once the secret files exist; no secret is written, each is named in a warning', async () => {
+    const secrets = join(tmpDir, 'secrets');
+    const out = join(tmpDir, 'converted-config.yaml');
+    const c = capture();
+    // kubernetes:label takes no output: expect the check to say so, not a conversion error.
+    const code = convert(['--talon-config', talonConfig, '--config-out', out, '--secrets-dir', secrets, rules], c);
+    assert.equal(code, 1);
+    assert.match(c.err, /do not pass check: .*kubernetes:label.*output/);
+    const text = readFileSync(out, 'utf8');
+    for (const v of SECRET_VALUES) assert.ok(!text.includes(v) && !c.out.includes(v), `secret ${v} written`);
+    assert.match(c.err, /Talon's webhook has no authentication; the converted config asks for a bearer token/);
+    for (const f of ['slack-webhook-url', 'webhook-url', 'smtp-password', 'loki-api-key', 'elasticsearch-password', 'aws-access-key-id', 'aws-secret-access-key', 'minio-access-key', 'minio-secret-key']) {
+      assert.match(c.err, new RegExp(`put its value in ${secrets}/${f} `), f);
+    }
+    assert.match(c.err, /notifiers\.slack\.colour: not a slack setting \(Talon ignores it\): dropped/);
+    assert.match(c.err, /aws\.role_arn: AssumeRole is not supported/);
+
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(secrets, { recursive: true });
+    for (const f of ['webhook-token', 'slack-webhook-url', 'webhook-url', 'smtp-password', 'loki-api-key', 'elasticsearch-password', 'aws-access-key-id', 'aws-secret-access-key', 'minio-access-key', 'minio-secret-key']) {
+      writeFileSync(join(secrets, f), f === 'webhook-url' || f === 'slack-webhook-url' ? 'https://hooks.example/x\n' : 'value\n');
+    }
+    const { loadConfig } = await import('../src/config/load.js');
+    const { pluginSchemas } = await import('../src/main.js');
+    const loaded = loadConfig({ file: out, env: {}, plugins: pluginSchemas() });
+    assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.join('\n'));
+    if (!loaded.ok) return;
+    const cfg = loaded.config as unknown as Record<string, any>;
+    assert.equal(cfg.listen.port, 2804);
+    assert.deepEqual(cfg.defaultNotifiers, ['k8sevents', 'slack']);
+    assert.deepEqual(Object.keys(cfg.notifiers).sort(), ['elasticsearch', 'k8sevents', 'loki', 'slack', 'smtp', 'webhook']);
+    assert.equal(cfg.notifiers.smtp.config.host, 'mail.example');
+    assert.equal(cfg.notifiers.smtp.config.port, 2525);
+    assert.deepEqual(cfg.notifiers.smtp.config.to, ['a@example.com', 'b@example.com']);
+    assert.equal(cfg.notifiers.webhook.config.method, 'PUT');
+    assert.equal(cfg.notifiers.elasticsearch.config.indexTemplate.shards, 2);
+    assert.equal(cfg.outputs['aws:s3'].profiles.minio.endpoint, 'http://minio.minio:9000');
+    assert.equal(cfg.outputs['aws:s3'].profiles.minio.forcePathStyle, true);
+    assert.equal(cfg.outputs['aws:s3'].profiles.default.region, 'eu-west-3');
+    assert.equal(cfg.actionners.aws.region, 'eu-west-3');
+  });
+
+  test("converted rules naming Talon's notifiers pass check against the converted config", () => {
+    const ok = tmp.file('notify-ok.yaml', '- rule: Shell\n  notifiers: [slack, loki]\n  actions: [{action: Grab, actionner: kubernetes:log, output: {target: minio:s3, parameters: {bucket: evidence}}}]\n');
+    const c = capture();
+    assert.equal(convert(['--talon-config', talonConfig, '--config-out', join(tmpDir, 'c2.yaml'), ok], c), 0, c.err);
+    assert.match(c.out, /notifiers:\n\s+- slack\n\s+- loki/);
+    assert.match(c.out, /profile: minio/);
+    const unknown = tmp.file('notify-bad.yaml', '- rule: Shell\n  notifiers: [pagerduty]\n  actions: [{action: Grab, actionner: kubernetes:log}]\n');
+    const b = capture();
+    assert.equal(convert(['--talon-config', talonConfig, '--config-out', join(tmpDir, 'c3.yaml'), unknown], b), 1);
+    assert.match(b.err, /pagerduty/);
+  });
+
+  test("Talon's example configuration converts", () => {
+    const c = capture();
+    assert.equal(convert(['--talon-config', join(dir, 'falcosecurity-falco-talon__config_example.yaml'), '--config-out', join(tmpDir, 'example.yaml'), join(dir, 'falcosecurity-charts__charts-falco-talon__rules.yaml')], c), 0, c.err);
+    const text = readFileSync(join(tmpDir, 'example.yaml'), 'utf8');
+    assert.match(text, /slack:\n\s+type: slack\n\s+webhookUrlFile: \/etc\/talon\/secrets\/slack-webhook-url\n\s+format: long/);
+    assert.doesNotMatch(text, /hooks\.slack\.com/);
+  });
+});
