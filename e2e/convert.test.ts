@@ -13,7 +13,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -120,6 +120,37 @@ describe('convert: Talon rules files → manifests the API server accepts and th
     assert.match(text, new RegExp(`^\\d+s +ClusterTalonRule test-exec +test-exec \\(kubernetes:script\\) +Pod ${ns}/${pod} +Succeeded/Executed +script \\(/bin/sh\\)`, 'm'));
     await eventually('the status shows the Event about the pod', async () => new RegExp(`Succeeded +Pod ${ns}/${pod} `).test(status(e2eKubeconfigPath(), '-A')));
     kubectl('delete', '-f', file);
+  });
+
+  it("a Talon exec string reads alert fields from its environment: the field's text, never code", async () => {
+    // Where kwok's exec user (65534) could write, so the check below is not vacuous.
+    const sandbox = mkdtempSync(join(tmpdir(), 'talon-e2e-convert-sandbox-'));
+    chmodSync(sandbox, 0o777);
+    const marker = join(sandbox, 'injected');
+    const rules = join(dir, 'exec-fields.yaml');
+    writeFileSync(
+      rules,
+      `- rule: Fields in exec
+  match: {rules: [E2E converted exec]}
+  actions:
+    - action: Show
+      actionner: kubernetes:exec
+      parameters: {command: 'echo "ns=\${K8S_NS_NAME} file=$FD_NAME"'}
+`,
+    );
+    const r = spawnSync(process.execPath, [CLI, 'convert', rules], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    writeFileSync(join(dir, 'exec-fields.converted.yaml'), r.stdout);
+    kubectl('apply', '-f', join(dir, 'exec-fields.converted.yaml'));
+    await allReady(docsOf(join(dir, 'exec-fields.converted.yaml')));
+    const hostile = `$(touch ${marker})`;
+    await postAccepted(op, podAlert({ rule: 'E2E converted exec', namespace: ns, pod, fields: { 'fd.name': hostile } }));
+    const o = await waitOutcome(talon, CLUSTER, 'fields-in-exec', about('Pod', pod, { actionner: 'kubernetes:script' }), 'converted exec with fields');
+    assert.deepEqual([o.result, o.reason], ['Succeeded', 'Executed']);
+    assert.match(o.message, new RegExp(`stdout: ns=${ns} file=\\$\\(touch ${marker.replaceAll('/', '\\/')}\\)$`));
+    assert.equal(existsSync(marker), false, 'the alert text never ran');
+    kubectl('delete', '-f', join(dir, 'exec-fields.converted.yaml'));
+    rmSync(sandbox, { recursive: true, force: true });
   });
 
   it("the chart's default rules + override: applied, Ready; a shell alert labels the pod as Talon's chart did", async () => {
