@@ -18,21 +18,24 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 install: $(NODE_MODULES_STAMP) ## Install npm dependencies (npm ci)
 
 .PHONY: build
-build: install ## Compile TypeScript to dist/
+build: install ## Compile TypeScript to dist/ (then make the package's bin files executable, for npx and kubectl)
 	rm -rf dist && npx tsc -p tsconfig.json
+	node dist/scripts/bin-executable.js
 
 .PHONY: generate
-generate: build ## Regenerate crds/, config/rbac/role.yaml and docs/reasons.md from the TypeScript sources
+generate: build ## Regenerate crds/, config/rbac/role.yaml, docs/reasons.md and docs/reference/ from the TypeScript sources
 	node dist/scripts/gen-crds.js
 	node dist/scripts/gen-rbac.js
 	node dist/scripts/gen-reasons.js
+	node dist/scripts/gen-docs.js
 
 .PHONY: check-generated
-check-generated: build ## Fail when committed CRDs, RBAC, docs/reasons.md or the Helm chart's copies differ from the generators, or an import points up
+check-generated: build ## Fail when committed CRDs, RBAC, docs/reasons.md, docs/reference/ or the Helm chart's copies differ from the generators, or an import points up
 	node dist/scripts/check-layers.js
 	node dist/scripts/gen-crds.js --check
 	node dist/scripts/gen-rbac.js --check
 	node dist/scripts/gen-reasons.js --check
+	node dist/scripts/gen-docs.js --check
 	node charts/talon-operator/ci/render-check.mjs
 
 .PHONY: system-packages

@@ -28,6 +28,7 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   controller: ['lib', 'api', 'kube', 'rules', 'actionners', 'outputs', 'notifiers', 'observability', 'errors'],
   http: ['lib', 'api', 'config', 'falco', 'dispatch', 'observability', 'errors'],
   console: ['lib', 'api', 'config', 'falco', 'rules', 'dispatch', 'kube', 'observability', 'errors'],
+  convert: ['lib', 'api', 'actionners', 'rules', 'errors'],
   main: ['*'],
   cli: ['*'],
   plugin: ['*'],

@@ -168,3 +168,55 @@ describe('test', () => {
     assert.match(c.err, /not a Falco alert/);
   });
 });
+
+describe('kind: List and multi-document files (issue 18)', () => {
+  /** MANIFESTS as one `kind: List`, as `kubectl get -o yaml` prints several objects. */
+  const asList = (): string => {
+    const docs = MANIFESTS.split(/^---$/m).map((d) => d.trim()).filter((d) => d !== '');
+    const items = docs.map((d) => `- ${d.split('\n').join('\n  ')}`).join('\n');
+    return `apiVersion: v1\nkind: List\nmetadata: {resourceVersion: ""}\nitems:\n${items}\n`;
+  };
+
+  test('check reads a List exactly as the same objects in multi-document YAML', () => {
+    const multi = capture();
+    assert.equal(check([file('multi.yaml', MANIFESTS)], multi), 0, multi.err);
+    const list = capture();
+    assert.equal(check([file('list.yaml', asList())], list), 0, list.err);
+    assert.equal(list.out, multi.out);
+    assert.match(list.out, /^4 rules \(4 valid\), 1 actions; 0 problems/);
+  });
+
+  test('check finds the problems of objects inside a List', () => {
+    const c = capture();
+    const bad = asList().replace("actionner: 'kubernetes:label', parameters: {labels: {x: 'y'}}", "actionner: 'kubernetes:nope'");
+    assert.equal(check([file('bad-list.yaml', bad)], c), 1);
+    assert.match(c.err, /TalonRule default\/later: UnknownActionner/);
+  });
+
+  test('a file with no TalonRule/TalonAction (of either scope) is an error for check and test, not a silent pass', () => {
+    const empty = file('configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n');
+    const emptyList = file('empty-list.yaml', 'apiVersion: v1\nkind: List\nitems: []\n');
+    const wrongVersion = file('v2.yaml', 'apiVersion: talon.dev/v2\nkind: TalonRule\nmetadata: {name: x}\nspec: {actions: []}\n');
+    for (const [path, why] of [
+      [empty, /configmap\.yaml: no TalonRule, ClusterTalonRule, TalonAction, ClusterTalonAction in it/],
+      [emptyList, /empty-list\.yaml: no TalonRule/],
+      [wrongVersion, /v2\.yaml \(document 1\): TalonRule x: apiVersion "talon.dev\/v2" is not talon.dev\/v1alpha1/],
+    ] as const) {
+      const c = capture();
+      assert.equal(check([path], c), 1, path);
+      assert.match(c.err, why);
+      const t = capture();
+      assert.equal(testEvent(['--event', SHELL_ALERT, path], t), 1, path);
+      assert.match(t.err, why);
+    }
+  });
+
+  test('test reads a List: the same rules match as from multi-document YAML', () => {
+    const multi = capture();
+    assert.equal(testEvent(['--event', SHELL_ALERT, file('multi2.yaml', MANIFESTS)], multi), 0, multi.err);
+    const list = capture();
+    assert.equal(testEvent(['--event', SHELL_ALERT, file('list2.yaml', asList())], list), 0, list.err);
+    assert.equal(list.out, multi.out);
+    assert.match(list.out, /^MATCH {2}ClusterTalonRule shell$/m);
+  });
+});

@@ -7,13 +7,15 @@
  *   test  --event FILE [--config FILE] FILE... which rules an alert matches and what would be done:
  *                                              ClusterTalonRules first, then the TalonRules of the
  *                                              alert's namespace
+ *   convert [--namespace NS] … TALON_FILE...   Falco Talon rules files → manifests (convert/)
  * With --config, the notifier instances it defines are the ones rules may name; without it,
  * only the implicit `k8sevents`.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import {
   API_VERSION,
   CLUSTER_TALON_ACTION_KIND,
@@ -33,11 +35,15 @@ import { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
 import { pluginSchemas, registries, startOperator } from './main.js';
 import { createLogger } from './observability/logger.js';
+import { convertTalon, type ConvertInput } from './convert/convert.js';
+import { convertTalonConfig } from './convert/talon-config.js';
 
 const USAGE = `usage:
   talon-operator run --config FILE [--kubeconfig FILE]
   talon-operator check [--config FILE] FILE...
-  talon-operator test --event ALERT.json [--config FILE] FILE...`;
+  talon-operator test --event ALERT.json [--config FILE] FILE...
+  talon-operator convert [--namespace NS] [--minio-profile NAME] [--gcp-project ID] [--config FILE]
+                         [--talon-config TALON_CONFIG.yaml --config-out CONFIG.yaml [--secrets-dir DIR]] TALON_RULES.yaml...`;
 
 /** Where a command writes; the process's stdout and stderr by default. */
 export interface CliOutput {
@@ -70,40 +76,80 @@ function label(kind: string, obj: { metadata?: { namespace?: string; name?: stri
   return isCluster(kind) ? `${kind} ${obj.metadata?.name}` : `${kind} ${obj.metadata?.namespace}/${obj.metadata?.name}`;
 }
 
+/** A manifest file's name (for messages) and text. */
+export interface ManifestText {
+  readonly file: string;
+  readonly text: string;
+}
+
+type ObjectLike = { apiVersion?: unknown; kind?: unknown; items?: unknown; metadata?: { name?: string; namespace?: string } };
+
+/** The objects of one YAML document: itself, or the items of a `kind: List` (any `…List`). */
+function objectsOf(obj: ObjectLike): ObjectLike[] {
+  if (typeof obj.kind === 'string' && obj.kind.endsWith('List') && Array.isArray(obj.items)) {
+    return obj.items.filter((i): i is ObjectLike => typeof i === 'object' && i !== null).flatMap(objectsOf);
+  }
+  return [obj];
+}
+
+const TALON_KINDS: ReadonlySet<string> = new Set([...RULE_KINDS, ...ACTION_KINDS]);
+
 /**
- * The talon.dev objects of the files. Namespaced kinds without a namespace land in `default`
- * (as kubectl would put them); the cluster-scoped kinds have none (a namespace there is ignored).
+ * The talon.dev objects of the files: multi-document YAML and `kind: List` alike. Namespaced
+ * kinds without a namespace land in `default` (as kubectl would put them); the cluster-scoped
+ * kinds have none (a namespace there is ignored). A file holding none of the four kinds is an
+ * error (a silent "0 rules" would pass a file that was never checked).
  */
-function readManifests(files: readonly string[]): Manifests {
+export function parseManifests(texts: readonly ManifestText[]): Manifests {
   const out: Manifests = { rules: [], actions: [], errors: [] };
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      out.errors.push(`${file}: ${(err as Error).message}`);
-      continue;
-    }
+  for (const { file, text } of texts) {
+    let found = 0;
+    let failed = false;
     parseAllDocuments(text).forEach((doc, i) => {
       if (doc.errors.length > 0) {
         out.errors.push(`${file} (document ${i + 1}): ${doc.errors[0]!.message}`);
+        failed = true;
         return;
       }
-      const obj = doc.toJS() as { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } } | null;
-      if (!obj || typeof obj !== 'object') return;
-      if (obj.apiVersion !== API_VERSION || typeof obj.kind !== 'string') return;
-      const kind = obj.kind;
-      if (isCluster(kind)) {
-        const { namespace: _ignored, ...rest } = obj.metadata ?? {};
-        obj.metadata = rest;
-      } else {
-        obj.metadata = { namespace: 'default', ...obj.metadata };
+      const top = doc.toJS() as ObjectLike | null;
+      if (!top || typeof top !== 'object') return;
+      for (const obj of objectsOf(top)) {
+        const kind = obj.kind;
+        if (typeof kind !== 'string' || !TALON_KINDS.has(kind)) continue;
+        if (obj.apiVersion !== API_VERSION) {
+          out.errors.push(`${file} (document ${i + 1}): ${kind} ${obj.metadata?.name ?? ''}: apiVersion ${JSON.stringify(obj.apiVersion)} is not ${API_VERSION}`);
+          failed = true;
+          continue;
+        }
+        found++;
+        if (isCluster(kind)) {
+          const { namespace: _ignored, ...rest } = obj.metadata ?? {};
+          obj.metadata = rest;
+        } else {
+          obj.metadata = { namespace: 'default', ...obj.metadata };
+        }
+        if (RULE_KINDS.has(kind)) out.rules.push({ kind: kind as RuleKind, obj: obj as unknown as TalonRule });
+        else out.actions.push({ kind: kind as ActionKind, obj: obj as unknown as TalonAction });
       }
-      if (RULE_KINDS.has(kind)) out.rules.push({ kind: kind as RuleKind, obj: obj as TalonRule });
-      else if (ACTION_KINDS.has(kind)) out.actions.push({ kind: kind as ActionKind, obj: obj as TalonAction });
     });
+    if (found === 0 && !failed) out.errors.push(`${file}: no ${[...TALON_KINDS].join(', ')} in it (${API_VERSION})`);
   }
   return out;
+}
+
+function readManifests(files: readonly string[]): Manifests {
+  const texts: ManifestText[] = [];
+  const errors: string[] = [];
+  for (const file of files) {
+    try {
+      texts.push({ file, text: readFileSync(file, 'utf8') });
+    } catch (err) {
+      errors.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  const m = parseManifests(texts);
+  m.errors.unshift(...errors);
+  return m;
 }
 
 function compileAll(m: Manifests, notifiers: ReadonlySet<string>): { compiled: CompiledRule[]; problems: string[] } {
@@ -209,7 +255,8 @@ const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
 /**
  * `test --event ALERT FILE...`: which rules the alert matches, in evaluation order (the
  * ClusterTalonRules, then the TalonRules of the alert target's namespace), and what they would
- * do. Exit code 0, 1 when the alert cannot be read, 2 on usage errors.
+ * do. Exit code 0, 1 when the alert or a file cannot be read (or holds none of the four kinds),
+ * 2 on usage errors. Manifests that do not compile are skipped with a note.
  */
 export function testEvent(args: readonly string[], out: CliOutput = processOutput): number {
   for (const a of args) {
@@ -247,8 +294,12 @@ export function testEvent(args: readonly string[], out: CliOutput = processOutpu
   const notifiers = notifierNames(values.config, out);
   if (notifiers === undefined) return 1;
   const m = readManifests(positionals);
+  if (m.errors.length > 0) {
+    for (const e of m.errors) out.stderr(`${e}\n`);
+    return 1;
+  }
   const { compiled, problems } = compileAll(m, notifiers);
-  for (const e of [...m.errors, ...problems]) out.stderr(`skipped: ${e}\n`);
+  for (const e of problems) out.stderr(`skipped: ${e}\n`);
   const index = RuleIndex.build(compiled);
   const namespace = alertNamespace(parsed.event);
   const matched = new Set(index.evaluate(parsed.event, namespace).map((r) => r.key));
@@ -269,6 +320,102 @@ export function testEvent(args: readonly string[], out: CliOutput = processOutpu
   return 0;
 }
 
+/**
+ * `convert [--namespace NS] [--minio-profile NAME] [--gcp-project ID] [--config FILE] FILE...`:
+ * Falco Talon rules files (merged in the order given, as `falco-talon -r a -r b`) to manifests
+ * on stdout; every warning (what Talon silently ignored, what changed) on stderr. With
+ * `--talon-config T --config-out C`, Talon's configuration becomes an operator config written
+ * to C (secrets as files under `--secrets-dir`), whose notifier instances the check uses. The
+ * result is then checked as `check` would: exit 1 when conversion failed (nothing printed) or
+ * the manifests would not pass `check`, 2 on usage errors.
+ */
+export function convert(args: readonly string[], out: CliOutput = processOutput): number {
+  let parsedArgs: {
+    values: { namespace?: string; 'minio-profile'?: string; 'gcp-project'?: string; config?: string; 'talon-config'?: string; 'config-out'?: string; 'secrets-dir'?: string };
+    positionals: string[];
+  };
+  try {
+    parsedArgs = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string' },
+        'minio-profile': { type: 'string' },
+        'gcp-project': { type: 'string' },
+        config: { type: 'string' },
+        'talon-config': { type: 'string' },
+        'config-out': { type: 'string' },
+        'secrets-dir': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    out.stderr(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsedArgs;
+  if (positionals.length === 0 || (values['talon-config'] === undefined) !== (values['config-out'] === undefined)) {
+    out.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  const minioProfile = values['minio-profile'] ?? 'minio';
+  /** Notifier instances of the converted Talon config (the check then uses them), when converted. */
+  let converted: ReadonlySet<string> | undefined;
+  if (values['talon-config'] !== undefined) {
+    const d = { errors: [] as string[], warnings: [] as string[] };
+    let text: string;
+    try {
+      text = readFileSync(values['talon-config'], 'utf8');
+    } catch (err) {
+      out.stderr(`${values['talon-config']}: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const config = convertTalonConfig(values['talon-config'], text, { secretsDir: values['secrets-dir'] ?? '/etc/talon/secrets', minioProfile }, d);
+    for (const w of d.warnings) out.stderr(`warning: ${w}\n`);
+    for (const e of d.errors) out.stderr(`error: ${e}\n`);
+    if (d.errors.length > 0) return 1;
+    writeFileSync(values['config-out'] as string, `# Converted from Falco Talon's configuration by talon-operator convert: ${basename(values['talon-config'])}\n${stringifyYaml(config, { lineWidth: 0 })}`);
+    converted = new Set(['k8sevents', ...Object.keys((config.notifiers as Record<string, unknown> | undefined) ?? {})]);
+  }
+  const files: ConvertInput[] = [];
+  for (const file of positionals) {
+    try {
+      files.push({ file, content: readFileSync(file, 'utf8') });
+    } catch (err) {
+      out.stderr(`${file}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  const notifiers = values.config === undefined && converted !== undefined ? converted : notifierNames(values.config, out);
+  if (notifiers === undefined) return 1;
+  const actionners = registries().actionners;
+  const readScript = (path: string): string | undefined => {
+    for (const candidate of [path, ...positionals.map((f) => resolve(dirname(f), path))]) {
+      try {
+        return readFileSync(candidate, 'utf8');
+      } catch {
+        // try the next place
+      }
+    }
+    return undefined;
+  };
+  const result = convertTalon({
+    files,
+    ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+    minioProfile,
+    ...(values['gcp-project'] !== undefined ? { gcpProject: values['gcp-project'] } : {}),
+    readFile: readScript,
+    actionner: (name) => actionners.get(name),
+  });
+  for (const w of result.warnings) out.stderr(`warning: ${w}\n`);
+  for (const e of result.errors) out.stderr(`error: ${e}\n`);
+  if (result.errors.length > 0) return 1;
+  out.stdout(result.yaml);
+  const m = parseManifests([{ file: '(converted)', text: result.yaml }]);
+  const { problems } = compileAll(m, notifiers);
+  for (const e of [...m.errors, ...problems]) out.stderr(`error: the converted manifests do not pass check: ${e}\n`);
+  return m.errors.length + problems.length > 0 ? 1 : 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -278,6 +425,8 @@ async function main(argv: string[]): Promise<number> {
       return check(rest);
     case 'test':
       return testEvent(rest);
+    case 'convert':
+      return convert(rest);
     default:
       process.stderr.write(`${USAGE}\n`);
       return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;

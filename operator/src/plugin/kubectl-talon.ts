@@ -12,6 +12,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { check, testEvent, type CliOutput } from '../cli.js';
 import { decide } from './approve.js';
+import { convertCommand } from './convert.js';
+import { statusCommand } from './status.js';
 
 /** One subcommand: its arguments after the name; resolves to the process exit code. */
 export type PluginCommand = (args: readonly string[], out: CliOutput) => Promise<number> | number;
@@ -27,6 +29,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   test: { summary: 'show which rules an alert matches and what would be done (as talon-operator test)', run: (a, o) => testEvent(a, o) },
   approve: { summary: 'approve a TalonApproval: NAME [-n NAMESPACE] [--reason TEXT] (needs the verb approve)', run: (a, o) => decide('Approved', a, o) },
   reject: { summary: 'reject a TalonApproval: NAME [-n NAMESPACE] [--reason TEXT] (needs the verb approve)', run: (a, o) => decide('Rejected', a, o) },
+  convert: { summary: 'turn Falco Talon rules files into ClusterTalonRule/ClusterTalonAction manifests (as talon-operator convert)', run: convertCommand },
+  status: { summary: 'rules and actions, their readiness, counters, recent outcomes and Events, read from the cluster', run: statusCommand },
 };
 
 const processOutput: CliOutput = {
