@@ -105,11 +105,11 @@ const identity: OperatorIdentity = {
 function mapCooldowns() {
   const until = new Map<string, number>();
   return {
-    tryAcquire(ruleKey: string, targetKey: string, ms: number): boolean {
-      const k = `${ruleKey}|${targetKey}`;
-      if ((until.get(k) ?? 0) > 0) return false;
-      until.set(k, ms);
-      return true;
+    active(ruleKey: string, targetKey: string): boolean {
+      return (until.get(`${ruleKey}|${targetKey}`) ?? 0) > 0;
+    },
+    start(ruleKey: string, targetKey: string, ms: number): void {
+      until.set(`${ruleKey}|${targetKey}`, ms);
     },
   };
 }
