@@ -283,6 +283,8 @@ export class Dispatcher {
     let failed = false;
     for (let i = from; i < rule.actions.length; i++) {
       const action = rule.actions[i]!;
+      // Reported before the outcome is recorded: the journal is the commit point, so an outcome
+      // that was recorded never belongs to an action that runs again after a crash.
       const done = (): void => this.deps.progress?.actionRecorded(ev, rule.key, i + 1);
       const start = this.clock();
       const ingestToActionMs = Math.max(0, start - ev.receivedAt);
@@ -290,8 +292,8 @@ export class Dispatcher {
       const { ref } = at;
       const checked = this.check(item, action, at);
       if (!checked.ok) {
-        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
         done();
+        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
         if (checked.verdict.result === 'Failed') failed = true;
         if (!action.ignoreErrors || !action.continue) return failed ? 'failed' : 'completed';
         continue;
@@ -300,16 +302,16 @@ export class Dispatcher {
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
         const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
-        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
         done();
+        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
         if (!action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       const destructive = action.actionner.info.destructive;
       if (destructive && !this.deps.budget.tryTake()) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
-        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
         done();
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
         // Not run for lack of budget is not a skip by design: no cooldown.
         failed = true;
         if (!action.ignoreErrors || !action.continue) return 'failed';
@@ -324,8 +326,8 @@ export class Dispatcher {
         return 'abandoned';
       }
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
-      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
       done();
+      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
       if (result === 'Failed') {
         failed = true;
         if (!action.ignoreErrors) return 'failed';
