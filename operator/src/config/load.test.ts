@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       protectedNamespaces: ['kube-system'],
       bodyLimitBytes: 1048576,
       dedup: { windowMs: 10_000 },
-      queue: { concurrency: 32, maxPending: 100_000, maxBytes: 64 * 1024 * 1024, maxHeldBytes: 16 * 1024 * 1024 },
+      queue: { concurrency: 32, maxPending: 100_000, maxBytes: 32 * 1024 * 1024, maxHeldBytes: 8 * 1024 * 1024 },
       journal: { enabled: true, dir: '/var/lib/talon/journal', fsync: 'interval', fsyncIntervalMs: 1000 },
       retry: { horizonMs: 300_000, initialBackoffMs: 500, maxBackoffMs: 30_000 },
       shutdownGraceMs: 20_000,
