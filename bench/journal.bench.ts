@@ -7,8 +7,11 @@
  *     whose ingest admits the alert into the Ledger — journal off (memory accounting only),
  *     or on with fsync never / interval (1 s, the default) / always — and finishes it at the
  *     next turn of the event loop (an `A` and a `D` record per alert, as for an alert that
- *     matched nothing). autocannon, keep-alive, 20 connections, JOURNAL_BENCH_SECONDS each
- *     (default 8) after a 2 s warm-up, POSTing the Falco sample alert.
+ *     matched nothing). autocannon, keep-alive, 20 connections, POSTing the Falco sample
+ *     alert. The modes are interleaved — JOURNAL_BENCH_ROUNDS rounds (default 4) of
+ *     JOURNAL_BENCH_SECONDS (default 3) per mode, after a 2 s warm-up each — so a change in
+ *     the machine's load hits every mode alike; the server's CPU time per request is printed
+ *     too, being less sensitive to that load than throughput.
  * (b) The fsync cost alone: appends of one accepted-alert record with and without fdatasync.
  * (c) Recovery: Journal.open (read, check, replay) of a journal holding N accepted alerts, a
  *     tenth of them unfinished.
@@ -34,7 +37,8 @@ import { createMetrics } from '../operator/src/observability/metrics.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const SAMPLE = readFileSync(join(root, 'operator', 'test', 'fixtures', 'events', 'terminal-shell-in-container.json'));
-const SECONDS = Number(process.env.JOURNAL_BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.JOURNAL_BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.JOURNAL_BENCH_ROUNDS ?? 4);
 const MODES = ['off', 'never', 'interval', 'always'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -67,7 +71,14 @@ async function serve(mode: Mode): Promise<void> {
     isReady: () => ({ ready: true, reasons: [] }),
   }) as http.Server;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  let served = 0;
+  server.on('request', () => served++);
   process.on('message', (m: string) => {
+    if (m === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send?.({ stats: { served, cpuMicros: cpu.user + cpu.system } });
+      return;
+    }
     if (m !== 'stop') return;
     server.closeAllConnections();
     server.close(() => {
@@ -86,16 +97,46 @@ function load(port: number, seconds: number): Promise<AutocannonResult> {
   });
 }
 
-async function intake(mode: Mode): Promise<AutocannonResult> {
+interface Stats {
+  readonly served: number;
+  readonly cpuMicros: number;
+}
+
+interface Server {
+  readonly port: number;
+  stats(): Promise<Stats>;
+  stop(): Promise<void>;
+}
+
+async function server(mode: Mode): Promise<Server> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((r) => child.once('message', (m: { port: number }) => r(m.port)));
-  await load(port, 2);
-  const r = await load(port, SECONDS);
-  await new Promise<void>((done) => {
-    child.once('exit', () => done());
-    child.send('stop');
-  });
-  return r;
+  return {
+    port,
+    stats: () =>
+      new Promise<Stats>((r) => {
+        const on = (m: { stats?: Stats }) => {
+          if (m.stats === undefined) return;
+          child.off('message', on);
+          r(m.stats);
+        };
+        child.on('message', on);
+        child.send('stats');
+      }),
+    stop: () =>
+      new Promise<void>((done) => {
+        child.once('exit', () => done());
+        child.send('stop');
+      }),
+  };
+}
+
+interface Totals {
+  requests: number;
+  seconds: number;
+  cpuMicros: number;
+  p99: number[];
+  failures: number;
 }
 
 function fsyncCost(): { readonly plainUs: number; readonly syncedUs: number } {
@@ -133,14 +174,41 @@ async function main(): Promise<void> {
   const modeArg = process.argv.indexOf('--serve');
   if (modeArg !== -1) return serve(process.argv[modeArg + 1] as Mode);
   console.log(`journal bench: ${SAMPLE.length}-byte alert, ${SECONDS} s per mode, 20 connections`);
-  const results = new Map<Mode, AutocannonResult>();
+  const servers = new Map<Mode, Server>();
+  const totals = new Map<Mode, Totals>();
   for (const mode of MODES) {
-    const r = await intake(mode);
-    results.set(mode, r);
-    console.log(`(a) journal ${mode.padEnd(8)} ${Math.round(r.requests.average).toString().padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non-2xx ${r.non2xx}  errors ${r.errors}`);
+    const s = await server(mode);
+    servers.set(mode, s);
+    totals.set(mode, { requests: 0, seconds: 0, cpuMicros: 0, p99: [], failures: 0 });
+    await load(s.port, 2);
   }
-  const off = results.get('off')!.requests.average;
-  for (const mode of MODES.slice(1)) console.log(`(a) journal ${mode}: ${((results.get(mode)!.requests.average / off) * 100).toFixed(0)}% of the throughput without journal`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of MODES) {
+      const s = servers.get(mode)!;
+      const t = totals.get(mode)!;
+      const before = await s.stats();
+      const r = await load(s.port, SECONDS);
+      const after = await s.stats();
+      t.requests += after.served - before.served;
+      t.cpuMicros += after.cpuMicros - before.cpuMicros;
+      t.seconds += SECONDS;
+      t.p99.push(r.latency.p99);
+      t.failures += r.non2xx + r.errors;
+    }
+  }
+  for (const s of servers.values()) await s.stop();
+  const rate = (m: Mode): number => totals.get(m)!.requests / totals.get(m)!.seconds;
+  for (const mode of MODES) {
+    const t = totals.get(mode)!;
+    console.log(
+      `(a) journal ${mode.padEnd(8)} ${Math.round(rate(mode)).toString().padStart(6)} req/s  ${(t.cpuMicros / t.requests).toFixed(0).padStart(4)} µs CPU/request  p99 per round ${t.p99.join('/')} ms  failures ${t.failures}`,
+    );
+  }
+  const cpuOff = totals.get('off')!.cpuMicros / totals.get('off')!.requests;
+  for (const mode of MODES.slice(1)) {
+    const t = totals.get(mode)!;
+    console.log(`(a) journal ${mode}: ${((rate(mode) / rate('off')) * 100).toFixed(0)}% of the throughput without journal; CPU per request ×${(t.cpuMicros / t.requests / cpuOff).toFixed(2)}`);
+  }
   const f = fsyncCost();
   console.log(`(b) append of one ${SAMPLE.length}-byte record: ${f.plainUs.toFixed(1)} µs without fdatasync, ${f.syncedUs.toFixed(1)} µs with (fsync cost ${(f.syncedUs - f.plainUs).toFixed(1)} µs per alert)`);
   for (const n of [10_000, 100_000]) {
