@@ -20,6 +20,9 @@ import { OperatorProcess, installCRDs } from './support/operator.js';
 import { CLUSTER, Talon } from './support/talon.js';
 import { applyRuleLoaded, inline, podAlert } from './support/alerts.js';
 
+/** Stopping the API server needs the local control plane (e2e/cluster/component.sh). */
+const LOCAL_PLANE = { skip: process.env.TALON_E2E_KUBECONFIG ? 'needs the local control plane (component.sh)' : false };
+
 /** Seconds the chart gives the pod between SIGTERM and SIGKILL (values.yaml terminationGracePeriodSeconds). */
 const POD_GRACE_MS = 30_000;
 
@@ -123,7 +126,7 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
     await deleteNamespace(core, ns);
   });
 
-  it('(1) API server down, 100 alerts accepted, kill -9, both back: every alert acted on, counted on the API server', async () => {
+  it('(1) API server down, 100 alerts accepted, kill -9, both back: every alert acted on, counted on the API server', LOCAL_PLANE, async () => {
     controlPlane('stop', 'kube-apiserver');
     let res: Awaited<ReturnType<typeof stream>>;
     try {
@@ -177,7 +180,7 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
     assert.equal(await labelled('talon.dev/j2=acted'), PODS, 'every pod got its label');
   });
 
-  it('(3) API server down for 60 s mid-stream: no restart, pending actions complete; recovery time', async () => {
+  it('(3) API server down for 60 s mid-stream: no restart, pending actions complete; recovery time', LOCAL_PLANE, async () => {
     const before = await stream(op, 10, (i) => podAlert({ rule: 'E2E journal-long-outage', namespace: ns, pod: pod(i) }), 5);
     assert.equal(before.accepted.length, 10);
     await eventually('the first 10 pods labelled', async () => (await labelled('talon.dev/j3=acted')) === 10, 60_000, 250);
