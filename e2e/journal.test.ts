@@ -115,7 +115,8 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
     for (let i = 0; i < PODS; i += 20) {
       await Promise.all(Array.from({ length: 20 }, (_, j) => core.createNamespacedPod({ namespace: ns, body: podManifest(pod(i + j)) })));
     }
-    op = await OperatorProcess.start({ config: { logLevel: 'debug', shutdownGrace: '5s', statusFlushInterval: '1s' }, onLog: logs.add });
+    // A long dedup window, so that (4) can deliver an alert again after a restart within it.
+    op = await OperatorProcess.start({ config: { logLevel: 'debug', shutdownGrace: '5s', statusFlushInterval: '1s', dedup: { window: '10m' } }, onLog: logs.add });
     for (const [name, label] of [['journal-outage-crash', 'j1'], ['journal-stream', 'j2'], ['journal-long-outage', 'j3'], ['journal-sigterm', 'j4']] as const) {
       await applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [`E2E ${name}`] }, actions: [inline('mark', 'kubernetes:label', { labels: { [`talon.dev/${label}`]: 'acted' } })] }, 'cluster');
     }
@@ -215,6 +216,8 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
     const idle: Socket = connect(op.port, '127.0.0.1');
     const halfOpen: Socket = connect(op.port, '127.0.0.1', () => halfOpen.write('POST / HTTP/1.1\r\nHost: x\r\n'));
     for (const s of [idle, halfOpen]) s.on('error', () => undefined);
+    const again = podAlert({ rule: 'E2E journal-sigterm', namespace: ns, pod: pod(0) });
+    assert.equal((await op.post(again)).status, 202);
     let stopping: ReturnType<OperatorProcess['terminate']> | undefined;
     const res = await stream(op, 3_000, (i) => podAlert({ rule: 'E2E journal-sigterm', namespace: ns, pod: pod(i) }), 20, (n) => {
       if (n === 1_000 && stopping === undefined) stopping = op.terminate(POD_GRACE_MS);
@@ -233,5 +236,9 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
       return [...accepted].every((t) => a.has(t));
     }, 120_000, 500);
     assert.deepEqual(logs.repeated('journal-sigterm'), []);
+    // The dedup keys survived the restart: the same alert delivered again is dropped, not acted on twice.
+    const deduplicated = await op.metric('talon_events_deduplicated_total');
+    assert.equal((await op.post(again)).status, 202);
+    await eventually('the second delivery counted as a duplicate', async () => (await op.metric('talon_events_deduplicated_total')) === deduplicated + 1, 10_000, 200);
   });
 });
