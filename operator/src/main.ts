@@ -313,33 +313,33 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   };
 
   async function shutdown(): Promise<ShutdownSummary> {
-      stopping = true;
-      logger.info('shutting down: readiness false, webhook closing', { grace_ms: config.shutdownGraceMs, unfinished: ledger.count() });
-      const webhookClosed = closeGracefully(server);
-      clearInterval(queueGauge);
-      clearInterval(resync);
-      sweeper.stop();
-      const left = await dispatcher.shutdownGracefully(config.shutdownGraceMs);
-      await webhookClosed;
-      const summary: ShutdownSummary = { unfinished: ledger.count(), journaled: opened !== undefined, notStarted: left.notStarted, abandoned: left.abandoned };
-      metrics.shutdownLeft.labels({ state: 'not_started' }).inc(left.notStarted);
-      metrics.shutdownLeft.labels({ state: 'abandoned' }).inc(left.abandoned);
-      if (summary.unfinished > 0 && summary.journaled) {
-        logger.warn('unfinished alerts stay in the journal for the next start', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned, dir: config.journal.dir });
-      } else if (summary.unfinished > 0) {
-        logger.error('unfinished alerts are lost: the journal is disabled', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned });
-      }
-      metricsServer?.close();
-      await router.close(5_000);
-      controller.stop();
-      await Promise.all(informers.map((i) => i.stop()));
-      ruleStatus.stop();
-      events.stop();
-      await Promise.allSettled([ruleStatus.flush(), events.flush()]);
-      kc.destroyAgent();
-      opened?.journal.close();
-      logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });
-      return summary;
+    stopping = true;
+    logger.info('shutting down: readiness false, webhook closing', { grace_ms: config.shutdownGraceMs, unfinished: ledger.count() });
+    const webhookClosed = closeGracefully(server);
+    clearInterval(queueGauge);
+    clearInterval(resync);
+    sweeper.stop();
+    const left = await dispatcher.shutdownGracefully(config.shutdownGraceMs);
+    await webhookClosed;
+    const summary: ShutdownSummary = { unfinished: ledger.count(), journaled: opened !== undefined, notStarted: left.notStarted, abandoned: left.abandoned };
+    metrics.shutdownLeft.labels({ state: 'not_started' }).inc(left.notStarted);
+    metrics.shutdownLeft.labels({ state: 'abandoned' }).inc(left.abandoned);
+    if (summary.unfinished > 0 && summary.journaled) {
+      logger.warn('unfinished alerts stay in the journal for the next start', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned, dir: config.journal.dir });
+    } else if (summary.unfinished > 0) {
+      logger.error('unfinished alerts are lost: the journal is disabled', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned });
+    }
+    metricsServer?.close();
+    await router.close(5_000);
+    controller.stop();
+    await Promise.all(informers.map((i) => i.stop()));
+    ruleStatus.stop();
+    events.stop();
+    await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+    kc.destroyAgent();
+    opened?.journal.close();
+    logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });
+    return summary;
   }
 }
 
