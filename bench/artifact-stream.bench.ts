@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       identity: { protectedNamespaces: new Set() },
       budget: new TokenBucketBudget(Infinity),
       sink: { record: (o) => void outcomes.push(o), matched: () => undefined, suppressed: () => undefined },
-      cooldowns: { tryAcquire: () => true },
+      cooldowns: { active: () => false, start: () => undefined },
       retry: { attempts: 1, baseMs: 1 },
       globalDryRun: false,
       outputs: store,

@@ -26,6 +26,7 @@ export const LAYERS: Readonly<Record<string, readonly string[]>> = {
   rules: ['lib', 'api', 'falco', 'actionners', 'outputs', 'errors'],
   dispatch: ['lib', 'api', 'config', 'falco', 'rules', 'kube', 'actionners', 'outputs', 'notifiers', 'observability', 'errors'],
   controller: ['lib', 'api', 'kube', 'rules', 'actionners', 'outputs', 'notifiers', 'observability', 'errors'],
+  journal: ['lib', 'falco', 'errors'],
   http: ['lib', 'api', 'config', 'falco', 'dispatch', 'observability', 'errors'],
   console: ['lib', 'api', 'config', 'falco', 'rules', 'dispatch', 'kube', 'observability', 'errors'],
   convert: ['lib', 'api', 'actionners', 'rules', 'errors'],

@@ -3,9 +3,11 @@
  * delete pods and drain nodes): TALON_E2E_KUBECONFIG names an existing cluster explicitly;
  * otherwise the local control plane started by `make cluster-up` at $TALON_E2E_DIR/kubeconfig.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 
 export function e2eKubeconfigPath(): string {
@@ -128,4 +130,15 @@ export function impersonating(kc: k8s.KubeConfig, user: string): k8s.KubeConfig 
     currentContext: name,
   });
   return as;
+}
+
+/**
+ * Stops or starts one component of the local control plane (e2e/cluster/component.sh: the
+ * same command line, port and certificates; `start kube-apiserver` waits for /readyz).
+ * Only for the local plane: throws when TALON_E2E_KUBECONFIG names another cluster.
+ */
+export function controlPlane(op: 'stop' | 'start', component: 'kube-apiserver' | 'kube-controller-manager'): void {
+  if (process.env.TALON_E2E_KUBECONFIG) throw new Error('controlPlane() needs the local control plane (e2e/cluster/up.sh), not TALON_E2E_KUBECONFIG');
+  const script = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'e2e', 'cluster', 'component.sh');
+  execFileSync('bash', [script, op, component], { stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -109,6 +109,16 @@ export interface OperatorOptions {
   readonly kubeconfig?: string;
   /** Wait for /readyz 200 before returning (default true); otherwise wait for /healthz only. */
   readonly waitReady?: boolean;
+  /** Called with every log line, from every run of the process (restarts included). */
+  readonly onLog?: (line: string) => void;
+}
+
+/** How a signalled operator ended. */
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** From the signal to the exit, ms. */
+  readonly ms: number;
 }
 
 export class OperatorProcess {
@@ -121,6 +131,7 @@ export class OperatorProcess {
     private readonly configFile: string,
     private readonly env: Record<string, string>,
     private readonly kubeconfig: string,
+    private readonly onLog?: (line: string) => void,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -133,10 +144,12 @@ export class OperatorProcess {
       auth: { mode: 'none' },
       logLevel: 'info',
       ...opts.config,
+      // Each process its own journal directory (kept across restart()).
+      journal: { dir: join(dir, 'journal'), ...(opts.config?.journal as Record<string, unknown> | undefined) },
     };
     const configFile = join(dir, 'talon.yaml');
     writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const op = new OperatorProcess(port, configFile, opts.env ?? {}, opts.kubeconfig ?? (await operatorKubeconfig()));
+    const op = new OperatorProcess(port, configFile, opts.env ?? {}, opts.kubeconfig ?? (await operatorKubeconfig()), opts.onLog);
     await op.spawn(opts.waitReady ?? true);
     return op;
   }
@@ -149,7 +162,11 @@ export class OperatorProcess {
     });
     this.proc = proc;
     const keep = (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line) this.logs.push(line);
+      for (const line of d.toString().split('\n')) {
+        if (!line) continue;
+        this.logs.push(line);
+        this.onLog?.(line);
+      }
       if (this.logs.length > 5000) this.logs.splice(0, this.logs.length - 5000);
     };
     proc.stdout?.on('data', keep);
@@ -203,6 +220,36 @@ export class OperatorProcess {
       if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
     }
     return 0;
+  }
+
+  /** kill -9: nothing is flushed, nothing is closed. */
+  async kill9(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Sends SIGTERM and waits (up to `timeoutMs`) for the exit; says how and when it ended. */
+  async terminate(timeoutMs = 60_000): Promise<ExitInfo> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) throw new Error('the operator is not running');
+    const t0 = Date.now();
+    const exited = new Promise<ExitInfo>((r) => p.once('exit', (code, signal) => r({ code, signal, ms: Date.now() - t0 })));
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Starts the process again with the same config file, port and journal directory. */
+  async restart(waitReady = true): Promise<void> {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) throw new Error('the operator is still running');
+    await this.spawn(waitReady);
   }
 
   async stop(): Promise<void> {

@@ -33,7 +33,7 @@ import { alertNamespace, alertObject, objectKey } from './falco/target.js';
 import { parseAlert } from './falco/parse.js';
 import { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
-import { pluginSchemas, registries, startOperator } from './main.js';
+import { pluginSchemas, registries, startOperator, type ShutdownSummary } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { convertTalon, type ConvertInput } from './convert/convert.js';
 import { convertTalonConfig } from './convert/talon-config.js';
@@ -180,6 +180,20 @@ function compileAll(m: Manifests, notifiers: ReadonlySet<string>): { compiled: C
   return { compiled, problems };
 }
 
+/** `run` exit codes after a signal (docs/journal.md "Shutdown"). */
+export const EXIT_CLEAN = 0;
+/** Stopped with unfinished alerts kept in the journal: the next start resumes them. */
+export const EXIT_LEFT_IN_JOURNAL = 3;
+/** Stopped with unfinished alerts and no journal: they are lost (logged). */
+export const EXIT_LOST = 4;
+/** The shutdown did not finish within the grace period plus the flushes. */
+export const EXIT_SHUTDOWN_STUCK = 5;
+
+export function shutdownExitCode(s: ShutdownSummary): number {
+  if (s.unfinished === 0) return EXIT_CLEAN;
+  return s.journaled ? EXIT_LEFT_IN_JOURNAL : EXIT_LOST;
+}
+
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, kubeconfig: { type: 'string' } } });
   const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, plugins: pluginSchemas() });
@@ -202,8 +216,14 @@ async function run(args: string[]): Promise<number> {
     if (closing) return;
     closing = true;
     logger.info('shutting down', { signal });
+    // A last resort past the grace and the bounded flushes: exit before the kubelet's SIGKILL.
+    const hardStopMs = loaded.config.shutdownGraceMs + 8_000;
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting', { after_ms: hardStopMs });
+      process.exit(EXIT_SHUTDOWN_STUCK);
+    }, hardStopMs).unref();
     op.close().then(
-      () => process.exit(0),
+      (summary) => process.exit(shutdownExitCode(summary)),
       (err) => {
         logger.error('shutdown failed', { error: String(err) });
         process.exit(1);

@@ -42,7 +42,11 @@ import { builtinOutputs } from './outputs/index.js';
 import { OutputRegistry } from './outputs/registry.js';
 import type { RuleIndex } from './rules/rule-index.js';
 import type { CompiledRule } from './rules/types.js';
-import { createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
+import { closeGracefully, createMetricsServer, createServer, warnIfUnauthenticated } from './http/server.js';
+import type { IngestRefusal } from './http/routes/falco.js';
+import { parseAlert } from './falco/parse.js';
+import { Journal, type OpenedJournal } from './journal/journal.js';
+import { Ledger } from './journal/ledger.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
@@ -69,8 +73,23 @@ export interface RunningOperator {
   readonly metrics: Metrics;
   /** The current compiled rule index. */
   index(): RuleIndex;
-  /** Graceful stop: no new alerts, running actions finish (bounded), then notifiers flushed (bounded), then status and Events flushed. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop (docs/journal.md "Shutdown"): readiness false, no new alerts, idle
+   * connections closed, running actions finish within `shutdownGrace`, the rest stays in the
+   * journal; then notifiers flushed (bounded), status and Events flushed. Says what was left.
+   */
+  close(): Promise<ShutdownSummary>;
+}
+
+/** What a shutdown left undone. */
+export interface ShutdownSummary {
+  /** Accepted alerts whose work is not finished. */
+  readonly unfinished: number;
+  /** Whether those are in the journal (resumed at the next start) or lost (journal disabled). */
+  readonly journaled: boolean;
+  /** Work items not started, and running actions abandoned at the end of the grace period. */
+  readonly notStarted: number;
+  readonly abandoned: number;
 }
 
 /** The plug-in registries of this build, one list each (`actionners/`, `outputs/`, `notifiers/` index.ts). */
@@ -125,15 +144,32 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const approvalCache = new ResilientInformer<TalonApproval>({ kc, path: APPROVALS_PATH, logger: informerLog });
   const informers = [rules, actions, clusterRules, clusterActions, approvalCache] as const;
   let index: RuleIndex | undefined;
+  let stopping = false;
+  // --- journal and admission (docs/journal.md) -----------------------------------------------
+  const opened = config.journal.enabled ? openJournal(config) : undefined;
+  const ledger = new Ledger({ ...(opened ? { journal: opened.journal } : {}), maxBytes: config.queue.maxBytes, maxHeldBytes: config.queue.maxHeldBytes, log });
+  const dedup = new Deduplicator(config.dedup.windowMs);
   // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
   const intake = new Intake({
-    dedup: new Deduplicator(config.dedup.windowMs),
-    dispatch: (ev, matched) => dispatcher.dispatch(ev, matched),
+    dedup,
+    dispatch: (ev, matched) => {
+      const rules = ledger.remaining(ev, matched);
+      ledger.dispatched(ev, rules.length);
+      if (rules.length > 0) dispatcher.dispatch(ev, rules);
+    },
+    settled: (ev) => ledger.settled(ev),
+    // Bounded in bytes by the ledger (queue.maxHeldBytes), not in items.
+    earlyAlertsMax: Number.MAX_SAFE_INTEGER,
     metrics,
     log,
     debug: logger.isDebugEnabled(),
   });
-  const ingest = (ev: FalcoEvent): void => intake.ingest(ev);
+  const ingest = (ev: FalcoEvent, body: Buffer): IngestRefusal | undefined => {
+    if (stopping) return { reason: 'the operator is shutting down', retryAfterSeconds: 5 };
+    const refusal = ledger.admit(ev, dedup.keyOf(ev), body);
+    if (refusal === undefined) intake.ingest(ev);
+    return refusal;
+  };
   registry.configure(config.actionners ?? {}, { log });
   const controller = new RuleController({
     rules,
@@ -154,6 +190,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     events: { emit: (regarding, related, note, kind) => events.emit(regarding, related, note, kind) },
     publish: (next) => {
       index = next;
+      ledger.setIndexLoaded();
       intake.setIndex(next);
       logger.debug('rule index swapped', { rules: next.size });
     },
@@ -246,7 +283,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
-    retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
+    retry: { horizonMs: config.retry.horizonMs, baseMs: config.retry.initialBackoffMs, maxMs: config.retry.maxBackoffMs },
+    progress: ledger,
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
     actionnerState: (name) => registry.stateOf(name),
@@ -256,9 +294,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   });
   const approvalExecutor: ApprovalExecutor = new ApprovalExecutor({ dispatcher, validateParams: (a, p, path) => registry.validateParams(a, p, path) });
   const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });
+  if (opened) replayJournal(opened, { ledger, dedup, intake, metrics, logger });
 
   const isReady = () => {
     const reasons: string[] = [];
+    if (stopping) reasons.push('shutting down');
     if (!rules.hasSynced()) reasons.push('TalonRule cache not synced');
     if (!actions.hasSynced()) reasons.push('TalonAction cache not synced');
     if (!clusterRules.hasSynced()) reasons.push('ClusterTalonRule cache not synced');
@@ -275,8 +315,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const port = (server.address() as AddressInfo).port;
   logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
 
-  let stopping = false;
-  const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
+  const queueGauge = setInterval(() => {
+    metrics.queueDepth.set(dispatcher.depth());
+    metrics.alertsUnfinished.set(ledger.count());
+    metrics.alertsUnfinishedBytes.set(ledger.bytes());
+  }, 1_000);
   queueGauge.unref();
   void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;
@@ -289,6 +332,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       clusterActions: clusterActions.list().length,
     });
   });
+  let closing: Promise<ShutdownSummary> | undefined;
   const resync = setInterval(() => controller.resyncAll(), 10 * 60_000);
   resync.unref();
   ruleStatus.start(config.statusFlushIntervalMs);
@@ -300,27 +344,80 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     port,
     metrics,
     index: () => index ?? controller.currentIndex(),
-    close: async () => {
-      if (stopping) return;
-      stopping = true;
-      await new Promise<void>((r) => server.close(() => r()));
-      server.closeAllConnections?.();
-      metricsServer?.close();
-      clearInterval(queueGauge);
-      clearInterval(resync);
-      sweeper.stop();
-      approvalController.stop();
-      await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
-      await router.close(5_000);
-      controller.stop();
-      await Promise.all(informers.map((i) => i.stop()));
-      ruleStatus.stop();
-      events.stop();
-      await Promise.allSettled([ruleStatus.flush(), events.flush()]);
-      kc.destroyAgent();
-      logger.info('operator stopped', { traceId: randomUUID() });
+    close: () => {
+      if (closing === undefined) closing = shutdown();
+      return closing;
     },
   };
+
+  async function shutdown(): Promise<ShutdownSummary> {
+    stopping = true;
+    logger.info('shutting down: readiness false, webhook closing', { grace_ms: config.shutdownGraceMs, unfinished: ledger.count() });
+    const webhookClosed = closeGracefully(server);
+    clearInterval(queueGauge);
+    clearInterval(resync);
+    sweeper.stop();
+    approvalController.stop();
+    const left = await dispatcher.shutdownGracefully(config.shutdownGraceMs);
+    await webhookClosed;
+    const summary: ShutdownSummary = { unfinished: ledger.count(), journaled: opened !== undefined, notStarted: left.notStarted, abandoned: left.abandoned };
+    metrics.shutdownLeft.labels({ state: 'not_started' }).inc(left.notStarted);
+    metrics.shutdownLeft.labels({ state: 'abandoned' }).inc(left.abandoned);
+    if (summary.unfinished > 0 && summary.journaled) {
+      logger.warn('unfinished alerts stay in the journal for the next start', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned, dir: config.journal.dir });
+    } else if (summary.unfinished > 0) {
+      logger.error('unfinished alerts are lost: the journal is disabled', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned });
+    }
+    metricsServer?.close();
+    await router.close(5_000);
+    controller.stop();
+    await Promise.all(informers.map((i) => i.stop()));
+    ruleStatus.stop();
+    events.stop();
+    await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+    kc.destroyAgent();
+    opened?.journal.close();
+    logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });
+    return summary;
+  }
+}
+
+/** Opens the journal directory; a directory that cannot be used stops the start with a clear error. */
+function openJournal(config: Config): OpenedJournal {
+  try {
+    return Journal.open({ dir: config.journal.dir, fsync: config.journal.fsync, fsyncIntervalMs: config.journal.fsyncIntervalMs, keyWindowMs: config.dedup.windowMs });
+  } catch (err) {
+    throw new Error(`journal.dir ${config.journal.dir} cannot be used: ${(err as Error).message} (mount a writable volume there, set journal.dir, or set journal.enabled: false)`);
+  }
+}
+
+/**
+ * Hands the journal's unfinished alerts back to the intake (held until the rule index is
+ * loaded, then evaluated; the actions recorded before the restart are not run again) and
+ * seeds the deduplicator with the keys seen within the window.
+ */
+function replayJournal(
+  opened: OpenedJournal,
+  deps: { readonly ledger: Ledger; readonly dedup: Deduplicator; readonly intake: Intake; readonly metrics: Metrics; readonly logger: Logger },
+): void {
+  const started = performance.now();
+  const now = Date.now();
+  for (const k of opened.keys) deps.dedup.seed(k.key, now - k.wallMs);
+  for (const p of opened.problems) deps.logger.warn('journal: damaged tail cut off', { problem: p });
+  let unreadable = 0;
+  for (const r of opened.pending) {
+    deps.ledger.restore(r);
+    const parsed = parseAlert(r.body, { receivedAt: performance.now(), traceId: r.traceId });
+    if (!parsed.ok) {
+      unreadable += 1;
+      deps.logger.error('journal: an accepted alert cannot be parsed any more; dropped', { trace_id: r.traceId, error: parsed.message });
+      deps.ledger.settled({ traceId: r.traceId });
+      continue;
+    }
+    deps.intake.replay(parsed.event);
+    deps.metrics.journalReplayed.inc();
+  }
+  deps.logger.info('journal replayed', { records: opened.records, unfinished: opened.pending.length - unreadable, dedup_keys: opened.keys.length, ms: Math.round(performance.now() - started) });
 }
 
 

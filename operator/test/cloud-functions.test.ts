@@ -78,7 +78,7 @@ async function dispatchOne(actionner: string, params: Record<string, unknown>): 
     identity: { protectedNamespaces: new Set() },
     budget: new TokenBucketBudget(Infinity),
     sink: { record: (o) => outcomes.push(o), matched: () => undefined, suppressed: () => undefined },
-    cooldowns: { tryAcquire: () => true },
+    cooldowns: { active: () => false, start: () => undefined },
     retry: { attempts: 3, baseMs: 1 },
     globalDryRun: false,
     actionnerState: (n) => registry.stateOf(n),

@@ -148,7 +148,7 @@ test('the dispatcher fetches an action’s additionalContexts and hands them to 
     identity: { protectedNamespaces: new Set() },
     budget: new TokenBucketBudget(Infinity),
     sink: { record: () => undefined, matched: () => undefined, suppressed: () => undefined },
-    cooldowns: { tryAcquire: () => true },
+    cooldowns: { active: () => false, start: () => undefined },
     retry: { attempts: 1, baseMs: 1 },
     globalDryRun: false,
     contexts: new AdditionalContexts({ kube: kube.clients, imdsEndpoint: endpoint }),

@@ -38,7 +38,10 @@ describe('loadConfig', () => {
       protectedNamespaces: ['kube-system'],
       bodyLimitBytes: 1048576,
       dedup: { windowMs: 10_000 },
-      queue: { concurrency: 32, maxPending: 100_000 },
+      queue: { concurrency: 32, maxPending: 100_000, maxBytes: 32 * 1024 * 1024, maxHeldBytes: 8 * 1024 * 1024 },
+      journal: { enabled: true, dir: '/var/lib/talon/journal', fsync: 'interval', fsyncIntervalMs: 1000 },
+      retry: { horizonMs: 300_000, initialBackoffMs: 500, maxBackoffMs: 30_000 },
+      shutdownGraceMs: 20_000,
       safety: { destructiveActionsPerMinute: 30, dryRun: false, cloudNamespaces: [] },
       defaultNotifiers: ['k8sevents'],
       notifiers: { k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} } },
@@ -68,6 +71,16 @@ describe('loadConfig', () => {
     }, TypeError);
   });
 
+  test('byte budgets and backoff bounds that cannot work are errors', () => {
+    const path = file('budget.yaml', 'auth: {mode: none}\nbodyLimit: 2MiB\nqueue: {maxBytes: lots, maxHeldBytes: 1MiB}\nretry: {initialBackoff: 10s, maxBackoff: 1s}\n');
+    const e = errors(loadConfig({ file: path, env: {} }));
+    assert.ok(e.some((m) => m.startsWith('queue.maxBytes: "lots" is not a size')), e.join('\n'));
+    assert.ok(e.some((m) => m.startsWith('queue.maxHeldBytes: 1048576 bytes is less than bodyLimit')), e.join('\n'));
+    assert.ok(e.some((m) => m.startsWith('retry.maxBackoff: must be at least')), e.join('\n'));
+    const fsync = file('fsync.yaml', 'auth: {mode: none}\njournal: {fsync: sometimes}\n');
+    assert.deepEqual(errors(loadConfig({ file: fsync, env: {} })), ['journal.fsync: must be one of: always, interval, never']);
+  });
+
   test('the auth mode must be explicit', () => {
     assert.deepEqual(errors(loadConfig({ env: {} })), [
       "auth: missing required field 'mode': none, token or mtls (none must be chosen explicitly)",
@@ -84,7 +97,10 @@ metrics: {port: 9090}
 protectedNamespaces: [kube-system, falco]
 bodyLimit: 512KiB
 dedup: {window: 1m30s}
-queue: {concurrency: 4, maxPending: 10}
+queue: {concurrency: 4, maxPending: 10, maxBytes: 8MiB, maxHeldBytes: 1MiB}
+journal: {dir: /tmp/j, fsync: always}
+retry: {horizon: 2m, initialBackoff: 1s, maxBackoff: 10s}
+shutdownGrace: 15s
 safety: {destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: [prod]}
 defaultNotifiers: [k8sevents, slack]
 notifiers: {slack: {type: slack, webhookUrl: "https://hooks.example/x"}}
@@ -101,7 +117,10 @@ defaultActionTimeout: 1h
     assert.deepEqual(c.protectedNamespaces, ['kube-system', 'falco', 'talon']);
     assert.equal(c.bodyLimitBytes, 512 * 1024);
     assert.equal(c.dedup.windowMs, 90_000);
-    assert.deepEqual(c.queue, { concurrency: 4, maxPending: 10 });
+    assert.deepEqual(c.queue, { concurrency: 4, maxPending: 10, maxBytes: 8 * 1024 * 1024, maxHeldBytes: 1024 * 1024 });
+    assert.deepEqual(c.journal, { enabled: true, dir: '/tmp/j', fsync: 'always', fsyncIntervalMs: 1000 });
+    assert.deepEqual(c.retry, { horizonMs: 120_000, initialBackoffMs: 1000, maxBackoffMs: 10_000 });
+    assert.equal(c.shutdownGraceMs, 15_000);
     assert.deepEqual(c.safety, { destructiveActionsPerMinute: 5, dryRun: true, cloudNamespaces: ['prod'] });
     assert.deepEqual(c.defaultNotifiers, ['k8sevents', 'slack']);
     assert.deepEqual(c.notifiers.slack, { type: 'slack', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: { webhookUrl: 'https://hooks.example/x', channel: '#security' } });

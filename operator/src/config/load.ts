@@ -93,7 +93,7 @@ function removedKeys(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, error
   return found;
 }
 
-const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout', 'approvalRetention']);
+const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout', 'approvalRetention', 'journal.fsyncInterval', 'retry.horizon', 'retry.initialBackoff', 'retry.maxBackoff', 'shutdownGrace']);
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
@@ -293,6 +293,24 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     errors.push(`bodyLimit: ${JSON.stringify(file.bodyLimit)} is not a size between 1 byte and 1GiB (e.g. 512KiB, 1MiB, 1048576)`);
   }
 
+  const byteBudget = (path: string, value: number | string): number => {
+    const n = parseSize(value);
+    if (n === undefined || n < 1) errors.push(`${path}: ${JSON.stringify(value)} is not a size of at least 1 byte (e.g. 16MiB, 64MiB, 1048576)`);
+    return n ?? 0;
+  };
+  const maxBytes = byteBudget('queue.maxBytes', file.queue.maxBytes);
+  const maxHeldBytes = byteBudget('queue.maxHeldBytes', file.queue.maxHeldBytes);
+  if (bodyLimitBytes !== undefined && maxHeldBytes > 0 && maxHeldBytes < bodyLimitBytes) {
+    errors.push(`queue.maxHeldBytes: ${maxHeldBytes} bytes is less than bodyLimit (${bodyLimitBytes} bytes): an alert of the largest accepted size could never be admitted`);
+  }
+  const retry = {
+    horizonMs: duration('retry.horizon', file.retry.horizon, errors),
+    initialBackoffMs: duration('retry.initialBackoff', file.retry.initialBackoff, errors),
+    maxBackoffMs: duration('retry.maxBackoff', file.retry.maxBackoff, errors),
+  };
+  if (retry.initialBackoffMs < 1) errors.push('retry.initialBackoff: must be at least 1ms');
+  if (retry.maxBackoffMs < retry.initialBackoffMs) errors.push('retry.maxBackoff: must be at least retry.initialBackoff');
+
   const mode = file.auth.mode;
   if (mode === 'token' && file.auth.tokenFile === undefined) errors.push('auth.tokenFile: required when auth.mode is token');
   const tlsFile = file.tls ?? {};
@@ -327,7 +345,10 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     protectedNamespaces,
     bodyLimitBytes: bodyLimitBytes ?? 0,
     dedup: { windowMs: duration('dedup.window', file.dedup.window, errors) },
-    queue: { concurrency: file.queue.concurrency, maxPending: file.queue.maxPending },
+    queue: { concurrency: file.queue.concurrency, maxPending: file.queue.maxPending, maxBytes, maxHeldBytes },
+    journal: { enabled: file.journal.enabled, dir: file.journal.dir, fsync: file.journal.fsync, fsyncIntervalMs: duration('journal.fsyncInterval', file.journal.fsyncInterval, errors) },
+    retry,
+    shutdownGraceMs: duration('shutdownGrace', file.shutdownGrace, errors),
     safety: {
       destructiveActionsPerMinute: file.safety.destructiveActionsPerMinute,
       dryRun: file.safety.dryRun,

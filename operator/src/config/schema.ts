@@ -93,9 +93,38 @@ export const ConfigFileSchema = Type.Object(
       {
         concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'Targets worked on concurrently.' }),
         maxPending: Type.Integer({ minimum: 1, default: 100_000, description: 'Work items held before new ones are refused.' }),
+        maxBytes: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], {
+          default: '32MiB',
+          description: 'Bytes of alert bodies accepted and not finished, at most; beyond, the webhook answers 503 with Retry-After.',
+        }),
+        maxHeldBytes: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], {
+          default: '8MiB',
+          description: 'The same while the rule index is loading (the pre-index buffer).',
+        }),
       },
-      'The keyed work queue.',
+      'The keyed work queue and admission by bytes.',
     ),
+    journal: Section(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Write every accepted alert to the journal before answering 202 (docs/journal.md).' }),
+        dir: Type.String({ minLength: 1, default: '/var/lib/talon/journal', description: 'Journal directory (the chart mounts an emptyDir or a PVC there).' }),
+        fsync: Enum(['always', 'interval', 'never'] as const, {
+          default: 'interval',
+          description: 'always: fdatasync before every 202; interval: every fsyncInterval; never: the kernel decides. Every policy survives a killed process.',
+        }),
+        fsyncInterval: Duration('1s', 'Period of the interval fsync policy'),
+      },
+      'The crash-safe journal of accepted alerts.',
+    ),
+    retry: Section(
+      {
+        horizon: Duration('5m', 'How long a retryable action failure is retried (each attempt is bounded by the action timeout)'),
+        initialBackoff: Duration('500ms', 'Upper bound of the first delay between attempts'),
+        maxBackoff: Duration('30s', 'Upper bound of any delay between attempts'),
+      },
+      'Retries of failed actions: capped exponential backoff with jitter.',
+    ),
+    shutdownGrace: Duration('20s', 'On SIGTERM, running actions get this long to finish; keep it below the pod terminationGracePeriodSeconds'),
     safety: Section(
       {
         destructiveActionsPerMinute: Type.Integer({
@@ -163,7 +192,10 @@ export interface Config {
   readonly protectedNamespaces: readonly string[];
   readonly bodyLimitBytes: number;
   readonly dedup: { readonly windowMs: number };
-  readonly queue: { readonly concurrency: number; readonly maxPending: number };
+  readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly maxBytes: number; readonly maxHeldBytes: number };
+  readonly journal: { readonly enabled: boolean; readonly dir: string; readonly fsync: 'always' | 'interval' | 'never'; readonly fsyncIntervalMs: number };
+  readonly retry: { readonly horizonMs: number; readonly initialBackoffMs: number; readonly maxBackoffMs: number };
+  readonly shutdownGraceMs: number;
   readonly safety: {
     readonly destructiveActionsPerMinute: number;
     readonly dryRun: boolean;
@@ -234,6 +266,16 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'dedup.window', env: 'TALON_DEDUP_WINDOW', kind: 'string', default: '10s', description: 'Duplicate-delivery window.' },
   { path: 'queue.concurrency', env: 'TALON_QUEUE_CONCURRENCY', kind: 'integer', default: '32', description: 'Targets worked on concurrently.' },
   { path: 'queue.maxPending', env: 'TALON_QUEUE_MAXPENDING', kind: 'integer', default: '100000', description: 'Work items held at most.' },
+  { path: 'queue.maxBytes', env: 'TALON_QUEUE_MAXBYTES', kind: 'size', default: '32MiB', description: 'Bytes of accepted, unfinished alerts at most; beyond: 503 + Retry-After.' },
+  { path: 'queue.maxHeldBytes', env: 'TALON_QUEUE_MAXHELDBYTES', kind: 'size', default: '8MiB', description: 'The same while the rule index loads.' },
+  { path: 'journal.enabled', env: 'TALON_JOURNAL_ENABLED', kind: 'boolean', default: 'true', description: 'Journal accepted alerts before 202 (docs/journal.md).' },
+  { path: 'journal.dir', env: 'TALON_JOURNAL_DIR', kind: 'string', default: '/var/lib/talon/journal', description: 'Journal directory.' },
+  { path: 'journal.fsync', env: 'TALON_JOURNAL_FSYNC', kind: 'string', default: 'interval', description: 'always, interval or never.' },
+  { path: 'journal.fsyncInterval', env: 'TALON_JOURNAL_FSYNCINTERVAL', kind: 'string', default: '1s', description: 'Period of the interval policy.' },
+  { path: 'retry.horizon', env: 'TALON_RETRY_HORIZON', kind: 'string', default: '5m', description: 'How long a retryable action failure is retried.' },
+  { path: 'retry.initialBackoff', env: 'TALON_RETRY_INITIALBACKOFF', kind: 'string', default: '500ms', description: 'First backoff bound.' },
+  { path: 'retry.maxBackoff', env: 'TALON_RETRY_MAXBACKOFF', kind: 'string', default: '30s', description: 'Backoff cap.' },
+  { path: 'shutdownGrace', env: 'TALON_SHUTDOWNGRACE', kind: 'string', default: '20s', description: 'Grace for running actions on SIGTERM.' },
   { path: 'safety.destructiveActionsPerMinute', env: 'TALON_SAFETY_DESTRUCTIVEACTIONSPERMINUTE', kind: 'integer', default: '30', description: 'Destructive-action budget per minute.' },
   { path: 'safety.dryRun', env: 'TALON_SAFETY_DRYRUN', kind: 'boolean', default: 'false', description: 'Global dry-run.' },
   { path: 'safety.cloudNamespaces', env: 'TALON_SAFETY_CLOUDNAMESPACES', kind: 'list', default: '', description: 'Tenant namespaces allowed cloud actionners.' },

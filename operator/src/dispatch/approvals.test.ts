@@ -115,7 +115,7 @@ function dispatcherWith(gate: KubeApprovalGate, budgetPerMinute = Infinity) {
     identity: { protectedNamespaces: new Set(['kube-system']) },
     budget: new TokenBucketBudget(budgetPerMinute),
     sink: { record: (o) => void outcomes.push(o), matched: () => undefined, suppressed: () => undefined },
-    cooldowns: { tryAcquire: () => true },
+    cooldowns: { active: () => false, start: () => undefined },
     retry: { attempts: 1, baseMs: 1 },
     globalDryRun: false,
     approvals: gate,

@@ -1,7 +1,9 @@
 /**
  * Per (rule, target) cooldowns (DESIGN.md §2 `cooldown`): after a rule ran for a target,
  * further matches of the same rule for the same target within the window are suppressed.
- * The window starts when the rule last ran; suppressed matches do not extend it.
+ * The window starts when the rule last ran; suppressed matches do not extend it. The
+ * dispatcher checks `active` when a match arrives and calls `start` only once the rule's
+ * actions ended without a failure; `tryAcquire` does both at once.
  *
  * Local to this replica. Memory is bounded: expired entries are swept whenever the number of
  * acquisitions since the last sweep has doubled (amortised O(1)), and at `maxEntries` the
@@ -33,6 +35,19 @@ export class Cooldowns {
   /** Pairs currently remembered (expired ones may linger until the next sweep). */
   get size(): number {
     return this.#until.size;
+  }
+
+  /** True while (rule, target) is in a window started less than its length ago. */
+  active(ruleKey: string, targetKey: string): boolean {
+    const until = this.#until.get(`${ruleKey}\u0000${targetKey}`);
+    return until !== undefined && this.#now() < until;
+  }
+
+  /** Starts (or restarts) the window of (rule, target); `cooldownMs` <= 0 does nothing. */
+  start(ruleKey: string, targetKey: string, cooldownMs: number): void {
+    if (!(cooldownMs > 0)) return;
+    this.#until.delete(`${ruleKey}\u0000${targetKey}`);
+    this.tryAcquire(ruleKey, targetKey, cooldownMs);
   }
 
   /**

@@ -24,6 +24,19 @@ function clock(start = 1000): { now: () => number; advance: (ms: number) => void
 }
 
 describe('Deduplicator', () => {
+  it('a seeded key (a journal replay) drops a second delivery for the rest of its window only', () => {
+    const c = clock(50_000);
+    const first = new Deduplicator(10_000, c.now);
+    const key = first.keyOf(ev());
+    const d = new Deduplicator(10_000, c.now);
+    d.seed(key, 4_000);
+    d.seed('too-old', 10_000);
+    assert.equal(d.size, 1);
+    assert.equal(d.isDuplicate(ev()), true);
+    c.advance(6_000);
+    assert.equal(d.isDuplicate(ev()), false, 'the window counts from the first sighting before the restart');
+  });
+
   it('drops the same alert within the window, not after it', () => {
     const c = clock();
     const d = new Deduplicator(10_000, c.now);

@@ -75,6 +75,20 @@ export class Deduplicator {
     return false;
   }
 
+  /**
+   * Remembers a key first seen `ageMs` ago (a journal replay after a restart), so a second
+   * delivery of that alert within the window is still dropped. Seed oldest first, before
+   * any `isDuplicate`.
+   */
+  seed(key: string, ageMs: number): void {
+    if (this.#windowMs === 0 || !(ageMs < this.#windowMs)) return;
+    const at = this.#now() - Math.max(0, ageMs);
+    while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
+    this.#seen.set(key, at);
+    this.#queueKeys.push(key);
+    this.#queueTimes.push(at);
+  }
+
   #expire(now: number): void {
     while (this.#head < this.#queueTimes.length && now - (this.#queueTimes[this.#head] as number) >= this.#windowMs) {
       this.#popOldest();

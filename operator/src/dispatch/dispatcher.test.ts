@@ -14,6 +14,7 @@ import { ok, failed, type Actionner, type ActionResult, type OperatorIdentity, t
 import { terminateActionner } from '../actionners/kubernetes/terminate.js';
 import { deleteActionner } from '../actionners/kubernetes/delete.js';
 import { TokenBucketBudget, type Budget } from './budget.js';
+import { Cooldowns } from './cooldown.js';
 import { Dispatcher, type DispatcherDeps } from './dispatcher.js';
 import type { FalcoEvent } from '../falco/event.js';
 import { type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
@@ -105,11 +106,11 @@ const identity: OperatorIdentity = {
 function mapCooldowns() {
   const until = new Map<string, number>();
   return {
-    tryAcquire(ruleKey: string, targetKey: string, ms: number): boolean {
-      const k = `${ruleKey}|${targetKey}`;
-      if ((until.get(k) ?? 0) > 0) return false;
-      until.set(k, ms);
-      return true;
+    active(ruleKey: string, targetKey: string): boolean {
+      return (until.get(`${ruleKey}|${targetKey}`) ?? 0) > 0;
+    },
+    start(ruleKey: string, targetKey: string, ms: number): void {
+      until.set(`${ruleKey}|${targetKey}`, ms);
     },
   };
 }
@@ -637,4 +638,111 @@ test("each outcome is routed with the rule's notifiers", async () => {
   d.dispatch(podEvent(), [rule('loud', [action(p.a, { name: 'a' })], { notifiers: ['slack-security'] }), rule('quiet', [action(p.a, { name: 'b' })])]);
   await d.drain();
   assert.deepEqual(routes, [['slack-security'], []]);
+});
+
+// --- issue 12: retries that outlive outages, cooldown on success, progress, graceful shutdown ---
+
+test('the retry horizon, not the action timeout, bounds retrying: each attempt has its own deadline', async () => {
+  let calls = 0;
+  // Each attempt fails retryably after 15 ms; the action timeout (30 ms) would have ended a shared deadline after two.
+  const flaky = probe('t:flaky', async () => {
+    calls += 1;
+    await new Promise((r) => setTimeout(r, 15));
+    if (calls < 6) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+    return ok('Labeled', 'done');
+  });
+  const { d, sink } = setup({ retry: { horizonMs: 60_000, baseMs: 1, maxMs: 2 } });
+  d.dispatch(podEvent(), [rule('r', [action(flaky.a, { name: 'x', timeoutMs: 30 })])]);
+  await d.drain();
+  assert.equal(calls, 6);
+  assert.deepEqual(sink.summary(), ['x:Succeeded:Labeled']);
+
+  let tries = 0;
+  const down = probe('t:down', () => {
+    tries += 1;
+    throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  });
+  const s2 = setup({ retry: { horizonMs: 40, baseMs: 5, maxMs: 10 } });
+  s2.d.dispatch(podEvent(), [rule('r', [action(down.a, { name: 'y' })])]);
+  await s2.d.drain();
+  assert.ok(tries >= 2, `retried within the horizon (${tries} attempts)`);
+  assert.match(s2.sink.outcomes[0]?.message ?? '', /retry horizon of 0 s is reached/);
+});
+
+test('a retrying item keeps its target lane: a later item for the same pod waits, another pod proceeds', async () => {
+  let failing = true;
+  const order: string[] = [];
+  const act = probe('t:act', (ctx) => {
+    const who = (ctx as unknown as { target: { object?: { name: string } } }).target.object?.name ?? '';
+    if (failing && who === 'a') throw Object.assign(new Error('ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    order.push(who);
+    return ok('Labeled', 'done');
+  });
+  const { d } = setup({ retry: { horizonMs: 60_000, baseMs: 5, maxMs: 10 } });
+  d.dispatch(podEvent('default', 'a'), [rule('first', [action(act.a, { name: 'one' })])]);
+  d.dispatch(podEvent('default', 'a'), [rule('second', [action(act.a, { name: 'two' })])]);
+  d.dispatch(podEvent('default', 'b'), [rule('first', [action(act.a, { name: 'one' })])]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(order, ['b'], 'pod b went ahead; the second item of pod a waits behind the retrying one');
+  failing = false;
+  await d.drain();
+  assert.deepEqual(order, ['b', 'a', 'a']);
+});
+
+test('the cooldown starts on success only: a failure does not lock the target out', async () => {
+  const cooldowns = new Cooldowns();
+  let fail = true;
+  const act = probe('t:act', () => (fail ? failed('Forbidden', 'denied') : ok('Labeled', 'done')));
+  const { d, sink } = setup({ cooldowns });
+  const r = rule('cool', [action(act.a, { name: 'x' })], { cooldownMs: 60_000 });
+  d.dispatch(podEvent(), [r]);
+  await d.drain();
+  fail = false;
+  d.dispatch(podEvent(), [r]);
+  await d.drain();
+  d.dispatch(podEvent(), [r]);
+  await d.drain();
+  assert.deepEqual(sink.summary(), ['x:Failed:Forbidden', 'x:Succeeded:Labeled']);
+  assert.deepEqual(sink.suppressions, [{ rule: 'cool', why: 'Cooldown' }]);
+});
+
+test('progress: recorded actions are reported before their outcome and skipped on resume; each rule is reported done', async () => {
+  const events: string[] = [];
+  const a1 = probe('t:one', succeed);
+  const a2 = probe('t:two', succeed);
+  const sink = new CollectingSink();
+  const progress = {
+    resumeAt: (_ev: FalcoEvent, rule: string) => (rule === 'resumed' ? 1 : 0),
+    actionRecorded: (_ev: FalcoEvent, rule: string, n: number) => void events.push(`${rule.split('/').pop()}:${n}:outcomes=${sink.outcomes.length}`),
+    ruleDone: (_ev: FalcoEvent, rule: string) => void events.push(`${rule.split('/').pop()}:done`),
+  };
+  const { d } = setup({ progress, sink });
+  d.dispatch(podEvent(), [rule('fresh', [action(a1.a, { name: 'one' }), action(a2.a, { name: 'two' })]), rule('resumed', [action(a1.a, { name: 'one' }), action(a2.a, { name: 'two' })])]);
+  await d.drain();
+  assert.deepEqual(events, ['fresh:1:outcomes=0', 'fresh:2:outcomes=1', 'fresh:done', 'resumed:2:outcomes=2', 'resumed:done']);
+  assert.deepEqual(a1.ran, ['one@default/web-1'], 'the action recorded before the restart did not run again');
+});
+
+test('graceful shutdown: items not started stay pending, a running action past the grace is abandoned, not recorded', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const quick = probe('t:quick', async () => {
+    await gate;
+    return ok('Labeled', 'done');
+  });
+  const stuck = probe('t:stuck', ({ signal }) => new Promise<ActionResult>((resolve) => signal.addEventListener('abort', () => resolve(failed('Aborted', 'interrupted')))));
+  const done: string[] = [];
+  const progress = { resumeAt: () => 0, actionRecorded: () => undefined, ruleDone: (_ev: FalcoEvent, r: string) => void done.push(r.split('/').pop()!) };
+  const { d, sink } = setup({ queue: { concurrency: 2, maxPending: 100 }, progress });
+  d.dispatch(podEvent('default', 'a'), [rule('quick', [action(quick.a, { name: 'q' })])]);
+  d.dispatch(podEvent('default', 'b'), [rule('stuck', [action(stuck.a, { name: 's' })])]);
+  d.dispatch(podEvent('default', 'c'), [rule('later', [action(quick.a, { name: 'l' })])]);
+  const stopping = d.shutdownGracefully(50);
+  release();
+  const report = await stopping;
+  assert.deepEqual(report, { notStarted: 1, abandoned: 1 });
+  assert.deepEqual(sink.summary(), ['q:Succeeded:Labeled'], 'the abandoned action records no outcome');
+  assert.deepEqual(done, ['quick']);
+  d.dispatch(podEvent('default', 'd'), [rule('late', [action(quick.a, { name: 'late' })])]);
+  assert.deepEqual(done, ['quick'], 'a match refused at shutdown stays unfinished (journaled)');
 });

@@ -16,16 +16,28 @@
  * tenancy, self-protection, protected objects, protected namespaces) check that resolved
  * object → actionner precheck → dry run (rule or global: DryRun outcome saying what would be
  * done, nothing done, no budget used) → budget for destructive actionners (BudgetExceeded; the
- * token is given back when the run destroys nothing) → run on that same resolved object under
- * one deadline of `timeoutMs` (retries included) and the dispatcher's shutdown signal,
- * retrying retryable failures with exponential backoff and jitter. The outcome's `target` is
+ * token is given back when the run destroys nothing) → run on that same resolved object, each
+ * attempt under a deadline of `timeoutMs` and the dispatcher's shutdown signal, retrying
+ * retryable failures with capped exponential backoff and jitter until the retry horizon
+ * (`RetryPolicy.horizonMs`, separate from the timeout: an API-server outage of minutes is
+ * outlived). While an item retries it keeps its key's lane: later items for the same object
+ * wait, other objects proceed. The outcome's `target` is
  * the action's resolved object (for a node found through the alert's pod, that pod; `None`
  * when the alert names no object of the subject).
  *
  * Work-queue and cooldown key: the alert's main object (falco/target.ts `alertObject`: its
  * pod, else its audited object, else its node), not each action's target. So all actions of
  * every rule for one alert run serially on one key even when they touch different objects,
- * and a cooldown is per (rule, alert's main object).
+ * and a cooldown is per (rule, alert's main object). A cooldown window is checked when the
+ * match arrives and again when its item starts, and it starts only when the rule's actions
+ * ended without a failure (success, or skipped by design) — never on a failure, so an outage
+ * does not lock a target out of the action that failed.
+ *
+ * Progress (`ProgressPort`, the journal's ledger): each recorded action and each finished
+ * rule is reported, so that after a restart no action whose outcome was recorded runs again.
+ * At shutdown (`shutdownGracefully`) items not started stay pending and running ones get a grace
+ * period; an action cut off by it is abandoned — logged, counted, not recorded — and its alert
+ * stays in the journal.
  *
  * Then Talon's code semantics (talon-compat §3.4): a Failed action, or one skipped by a guard
  * before running (Talon's failed Checks), stops the rule's remaining actions unless
@@ -56,17 +68,39 @@ import { abortable } from '../lib/abortable.js';
 import type { ApprovalGate } from './approvals.js';
 
 export interface CooldownPort {
-  /** True when (rule, target) may act now, and starts its window; false while a window is open. */
-  tryAcquire(ruleKey: string, targetKey: string, ms: number): boolean;
+  /** True while (rule, target) is in its cooldown window. */
+  active(ruleKey: string, targetKey: string): boolean;
+  /** Starts (rule, target)'s window of `ms`. */
+  start(ruleKey: string, targetKey: string, ms: number): void;
 }
 
 export interface RetryPolicy {
-  /** Runs per action, the first included (>= 1). */
-  readonly attempts: number;
+  /** Runs per action at most, the first included; default: no count limit (the horizon bounds it). */
+  readonly attempts?: number;
+  /** How long after the first attempt a retryable failure is still retried, in ms; default: no time limit (attempts bound it). Neither set: one attempt. */
+  readonly horizonMs?: number;
   /** Upper bound of the first backoff delay, in ms. */
   readonly baseMs: number;
   /** Upper bound of any backoff delay, in ms; default 30 s. */
   readonly maxMs?: number;
+}
+
+/** What the dispatcher reports about its progress on an alert (the journal's ledger). */
+export interface ProgressPort {
+  /** Index of the first action of the rule still to run for this alert (after a restart, past the recorded ones). */
+  resumeAt(ev: FalcoEvent, ruleKey: string): number;
+  /** The rule's first `recorded` actions have their outcome recorded. */
+  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): void;
+  /** Nothing of the rule runs again for this alert. */
+  ruleDone(ev: FalcoEvent, ruleKey: string): void;
+}
+
+/** What a graceful shutdown left undone (it stays in the journal when there is one). */
+export interface ShutdownReport {
+  /** Work items that had not started. */
+  readonly notStarted: number;
+  /** Actions cut off by the end of the grace period. */
+  readonly abandoned: number;
 }
 
 export interface DispatcherDeps {
@@ -79,6 +113,8 @@ export interface DispatcherDeps {
   readonly outputs?: ArtifactStore;
   readonly cooldowns: CooldownPort;
   readonly retry: RetryPolicy;
+  /** Progress reports for the journal; absent: none. */
+  readonly progress?: ProgressPort;
   readonly globalDryRun: boolean;
   /** Namespaces whose tenant rules may use `cloud` actionners (DESIGN.md §2). */
   readonly cloudNamespaces?: ReadonlySet<string>;
@@ -116,6 +152,9 @@ const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
 
 type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
 
+/** How a work item's actions ended: without a failure (the cooldown may start), with one, or cut off at shutdown. */
+type WorkEnd = 'completed' | 'failed' | 'abandoned';
+
 /** A run's final result after its artifact was handed to the action's output (the stream itself is gone). */
 /** A run's result once its artifact was handled, with the additional contexts the run was given. */
 type RunResult = Omit<ActionResult, 'artifact'> & { readonly stored?: ArtifactLocation; readonly contexts?: Readonly<Record<string, string>> };
@@ -144,6 +183,8 @@ export class Dispatcher {
   private readonly log: LogPort;
   /** Who waits for the outcomes of an approved run (runApproved), by its event. */
   private readonly observers = new WeakMap<FalcoEvent, (o: Outcome) => void>();
+  private stopping = false;
+  private abandonedCount = 0;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -172,23 +213,26 @@ export class Dispatcher {
       const first = rule.actions[0];
       if (rule.suspend) {
         if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason: 'Suspended', message: 'the rule is suspended: matched and counted, no action run' }, 0, 0, 0);
+        this.deps.progress?.ruleDone(ev, rule.key);
         continue;
       }
-      if (rule.cooldownMs > 0 && !this.deps.cooldowns.tryAcquire(rule.key, key, rule.cooldownMs)) {
-        this.deps.sink.suppressed(rule, ev, 'Cooldown');
-        this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Cooldown' });
+      if (rule.cooldownMs > 0 && this.deps.cooldowns.active(rule.key, key)) {
+        this.suppressCooldown(ev, rule, key);
         continue;
       }
-      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule, key }, rule.key);
+      const stopping = this.stopping || this.shutdown.signal.aborted;
+      const queued = stopping ? false : this.queue.enqueue(key, { ev, rule, key }, rule.key);
       if (queued === 'merged') {
         this.deps.sink.suppressed(rule, ev, 'Merged');
         this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Merged' });
+        this.deps.progress?.ruleDone(ev, rule.key);
       } else if (queued === false) {
-        const stopping = this.shutdown.signal.aborted;
         const why = stopping ? 'the operator is shutting down' : `the work queue is full (${this.queue.depth()} pending)`;
         this.log.warn('work item dropped', { rule: rule.key, target: key, trace_id: ev.traceId, why });
         const reason = stopping ? 'ShuttingDown' : 'QueueFull';
         if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${rule.actions.length} actions ran` }, 0, 0, 0);
+        // Refused at shutdown: the alert stays journaled and is evaluated again at the next start.
+        if (!stopping) this.deps.progress?.ruleDone(ev, rule.key);
       }
     }
   }
@@ -220,6 +264,12 @@ export class Dispatcher {
     return recorded!;
   }
 
+  private suppressCooldown(ev: FalcoEvent, rule: CompiledRule, key: string): void {
+    this.deps.sink.suppressed(rule, ev, 'Cooldown');
+    this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Cooldown' });
+    this.deps.progress?.ruleDone(ev, rule.key);
+  }
+
   /** Resolves when every queued item has run. */
   drain(): Promise<void> {
     return this.queue.drain();
@@ -231,48 +281,112 @@ export class Dispatcher {
     await this.queue.drain();
   }
 
+  /**
+   * Graceful stop: no new work is taken or started; running items get `graceMs` to finish,
+   * then their actions are aborted and abandoned (not recorded: the alert stays journaled).
+   * Says what was left undone; every abandoned action is logged.
+   */
+  async shutdownGracefully(graceMs: number): Promise<ShutdownReport> {
+    this.stopping = true;
+    const notStarted = this.queue.halt();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), Math.max(0, graceMs))));
+    const first = await Promise.race([this.queue.whenIdle().then(() => 'idle' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'grace') {
+      this.shutdown.abort(new ShutdownError());
+      // Aborted runs return at once; one that ignores its signal is not waited for long.
+      await Promise.race([this.queue.whenIdle(), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    }
+    return { notStarted, abandoned: this.abandonedCount };
+  }
+
   private async work(item: WorkItem, wi: WorkInfo): Promise<void> {
     const { ev, rule } = item;
-    for (const action of rule.actions) {
+    // An approved run is a person's decision on an alert the journal has finished with: it is
+    // not journaled again, and a cooldown started since does not hold it back.
+    const progress = item.approved === true ? undefined : this.deps.progress;
+    const from = progress?.resumeAt(ev, rule.key) ?? 0;
+    // The window may have started since the match was queued (an earlier item of the rule succeeded).
+    if (item.approved !== true && from === 0 && rule.cooldownMs > 0 && this.deps.cooldowns.active(rule.key, item.key)) {
+      this.suppressCooldown(ev, rule, item.key);
+      return;
+    }
+    const end = await this.runActions(item, wi, from);
+    if (end === 'abandoned') return;
+    if (end === 'completed' && rule.cooldownMs > 0) this.deps.cooldowns.start(rule.key, item.key, rule.cooldownMs);
+    progress?.ruleDone(ev, rule.key);
+  }
+
+  /** The rule's actions from index `from`, in order, each outcome recorded and reported. */
+  private async runActions(item: WorkItem, wi: WorkInfo, from: number): Promise<WorkEnd> {
+    const { ev, rule } = item;
+    let failed = false;
+    for (let i = from; i < rule.actions.length; i++) {
+      const action = rule.actions[i]!;
+      // Reported before the outcome is recorded: the journal is the commit point, so an outcome
+      // that was recorded never belongs to an action that runs again after a crash.
+      const done = (): void => void (item.approved === true || this.deps.progress?.actionRecorded(ev, rule.key, i + 1));
       const start = this.clock();
       const ingestToActionMs = Math.max(0, start - ev.receivedAt);
       const at = actionTarget(ev, action);
       const { ref } = at;
       const checked = this.check(item, action, at);
       if (!checked.ok) {
+        done();
         this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
-        if (!action.ignoreErrors || !action.continue) return;
+        if (checked.verdict.result === 'Failed') failed = true;
+        if (!action.ignoreErrors || !action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       const target = checked.target;
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
         const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
+        done();
         this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
-        if (!action.continue) return;
+        if (!action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       if (action.approval !== undefined && item.approved !== true) {
         const verdict = await this.requestApproval(item, action, ref);
+        done();
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
-        if (verdict.result === 'Failed' && !action.ignoreErrors) return;
-        if (!action.continue) return;
+        if (verdict.result === 'Failed') {
+          failed = true;
+          if (!action.ignoreErrors) return 'failed';
+        }
+        if (!action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       const destructive = action.actionner.info.destructive;
       if (destructive && !this.deps.budget.tryTake()) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
+        done();
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
-        if (!action.ignoreErrors || !action.continue) return;
+        // Not run for lack of budget is not a skip by design: no cooldown.
+        failed = true;
+        if (!action.ignoreErrors || !action.continue) return 'failed';
         continue;
       }
       const res = await this.runWithRetry(item, action, target);
       if (destructive && res.status === 'skipped') this.deps.budget.refund();
+      if (res.status === 'failure' && res.reason === 'Aborted' && this.stopping) {
+        if (destructive) this.deps.budget.refund();
+        this.abandonedCount += 1;
+        this.log.warn('action abandoned at shutdown; its alert stays in the journal', { rule: rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: ev.traceId });
+        return 'abandoned';
+      }
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
+      done();
       this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
-      if (result === 'Failed' && !action.ignoreErrors) return;
-      if (!action.continue) return;
+      if (result === 'Failed') {
+        failed = true;
+        if (!action.ignoreErrors) return 'failed';
+      }
+      if (!action.continue) return failed ? 'failed' : 'completed';
     }
+    return failed ? 'failed' : 'completed';
   }
 
   /** The approval gate's verdict for an action that needs approval (approvals.ts); never throws. */
@@ -307,44 +421,72 @@ export class Dispatcher {
   }
 
   /**
-   * Runs the action until success, a terminal failure, `attempts` runs, the deadline or
-   * shutdown. A run that ignores its signal is abandoned at the deadline. The final run's
-   * artifact goes to the action's output under the same deadline (`storeArtifact`); an
-   * artifact of a superseded attempt is discarded.
+   * Runs the action until success, a terminal failure, `attempts` runs, the retry horizon, or
+   * shutdown. Each attempt has its own deadline of `timeoutMs`; a run that ignores its signal
+   * is abandoned at it. Between attempts: capped exponential backoff with jitter, given up
+   * when the next attempt would start past the horizon. The final run's artifact goes to the
+   * action's output under a fresh deadline (`storeArtifact`); an artifact of a superseded
+   * attempt is discarded.
    */
   private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<RunResult> {
+    const retry = this.deps.retry;
+    const backoff = new Backoff({
+      initialMs: Math.max(1, retry.baseMs),
+      maxMs: Math.max(retry.baseMs, retry.maxMs ?? 30_000, 1),
+      ...(this.deps.random ? { random: this.deps.random } : {}),
+    });
+    const attempts = retry.attempts ?? (retry.horizonMs === undefined ? 1 : Infinity);
+    const horizonEnd = this.clock() + (retry.horizonMs ?? Infinity);
+    const began = this.clock();
+    let last: RunOnceResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
+    let attempt = 0;
+    let gaveUp = '';
+    for (;;) {
+      attempt += 1;
+      if (last.artifact) discardArtifact(last.artifact);
+      const deadline = this.deadline(action.timeoutMs);
+      try {
+        last = await this.runOnce(item, action, target, deadline.signal);
+        if (deadline.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') last = { ...abortedResult(deadline.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}), ...(last.contexts ? { contexts: last.contexts } : {}) };
+      } finally {
+        deadline.done();
+      }
+      if (last.status !== 'failure' || !last.retryable || this.shutdown.signal.aborted) break;
+      const delay = backoff.next();
+      if (attempt >= attempts) gaveUp = `gave up after ${attempt} attempts`;
+      else if (this.clock() + delay > horizonEnd) gaveUp = `gave up after ${attempt} attempts in ${Math.round((this.clock() - began) / 1000)} s: the retry horizon of ${Math.round((retry.horizonMs ?? 0) / 1000)} s is reached`;
+      if (gaveUp) break;
+      this.log.debug('action retry', { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: item.ev.traceId, attempt, reason: last.reason, delay_ms: delay });
+      try {
+        await sleep(delay, this.shutdown.signal);
+      } catch {
+        last = { ...abortedResult(this.shutdown.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}) };
+        break;
+      }
+    }
+    const final: RunOnceResult = gaveUp && attempt > 1 ? { ...last, message: `${last.message} (${gaveUp})` } : last;
+    const deadline = this.deadline(action.timeoutMs);
+    try {
+      return await this.storeArtifact(item, action, final, deadline.signal);
+    } finally {
+      deadline.done();
+    }
+  }
+
+  /** A signal aborted after `ms` (DeadlineError) or at shutdown (ShutdownError); call `done` when finished with it. */
+  private deadline(ms: number): { readonly signal: AbortSignal; done(): void } {
     const ac = new AbortController();
     const onShutdown = (): void => ac.abort(new ShutdownError());
     if (this.shutdown.signal.aborted) onShutdown();
     else this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
-    const timer = setTimeout(() => ac.abort(new DeadlineError(action.timeoutMs)), action.timeoutMs);
-    const backoff = new Backoff({
-      initialMs: Math.max(1, this.deps.retry.baseMs),
-      maxMs: Math.max(this.deps.retry.baseMs, this.deps.retry.maxMs ?? 30_000, 1),
-      ...(this.deps.random ? { random: this.deps.random } : {}),
-    });
-    const attempts = Math.max(1, this.deps.retry.attempts);
-    try {
-      let last: RunOnceResult = { status: 'failure', reason: 'NotRun', message: 'not run' };
-      for (let attempt = 1; attempt <= attempts; attempt++) {
-        if (last.artifact) discardArtifact(last.artifact);
-        last = await this.runOnce(item, action, target, ac.signal);
-        if (last.status !== 'failure' || !last.retryable || ac.signal.aborted || attempt === attempts) break;
-        this.log.debug('action retry', { rule: item.rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: item.ev.traceId, attempt, reason: last.reason });
-        try {
-          await sleep(backoff.next(), ac.signal);
-        } catch {
-          break;
-        }
-      }
-      let final: RunOnceResult = last;
-      if (ac.signal.aborted && last.status === 'failure' && last.reason !== 'Timeout' && last.reason !== 'Aborted') final = { ...abortedResult(ac.signal, last), ...(last.artifact ? { artifact: last.artifact } : {}), ...(last.contexts ? { contexts: last.contexts } : {}) };
-      else if (attempts > 1 && last.status === 'failure' && last.retryable) final = { ...last, message: `${last.message} (gave up after ${attempts} attempts)` };
-      return await this.storeArtifact(item, action, final, ac.signal);
-    } finally {
-      clearTimeout(timer);
-      this.shutdown.signal.removeEventListener('abort', onShutdown);
-    }
+    const timer = setTimeout(() => ac.abort(new DeadlineError(ms)), ms);
+    return {
+      signal: ac.signal,
+      done: () => {
+        clearTimeout(timer);
+        this.shutdown.signal.removeEventListener('abort', onShutdown);
+      },
+    };
   }
 
   /**

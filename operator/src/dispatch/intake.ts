@@ -3,7 +3,9 @@
  * (same delivery through two paths) are dropped and counted; alerts accepted before the
  * first rule index is loaded are held (never dropped silently) and evaluated once it is;
  * the alert is matched against the current index and the matched rules go to the dispatcher.
- * `ingest` never blocks and never throws.
+ * `ingest` never blocks and never throws. An alert that needs no work (duplicate, no rule
+ * matched, dropped) is reported to `settled`, so the journal can forget it; `replay` takes an
+ * alert from the journal after a restart, already deduplicated when it was first accepted.
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { alertNamespace } from '../falco/target.js';
@@ -24,6 +26,8 @@ export interface IntakeDeps {
   /** Log each alert's evaluation (which rules matched, why the others did not). */
   readonly debug?: boolean;
   readonly earlyAlertsMax?: number;
+  /** The alert needs no work: a duplicate, nothing matched, or dropped (counted). */
+  readonly settled?: (ev: FalcoEvent) => void;
 }
 
 export class Intake {
@@ -43,7 +47,7 @@ export class Intake {
   /** Swaps in a new rule index; alerts held while none was loaded are evaluated now, in order. */
   setIndex(index: RuleIndex): void {
     this.index = index;
-    for (const ev of this.early.splice(0)) this.ingest(ev);
+    for (const ev of this.early.splice(0)) this.evaluate(ev);
   }
 
   /** Alerts held until the first index is loaded. */
@@ -55,14 +59,26 @@ export class Intake {
     const { dedup, metrics } = this.deps;
     if (dedup.isDuplicate(ev)) {
       metrics.eventsDeduplicated.inc();
+      this.deps.settled?.(ev);
       return;
     }
+    this.evaluate(ev);
+  }
+
+  /** An alert replayed from the journal: not deduplicated again (its key is seeded separately). */
+  replay(ev: FalcoEvent): void {
+    this.evaluate(ev);
+  }
+
+  private evaluate(ev: FalcoEvent): void {
+    const { metrics } = this.deps;
     const current = this.index;
     if (!current) {
       // Not loaded yet (readiness is false, but Falco does not read it): hold, never drop silently.
       if (this.early.length < this.earlyMax) this.early.push(ev);
       else {
         metrics.eventsDropped.inc();
+        this.deps.settled?.(ev);
         if (this.droppedEarly++ % 1000 === 0) this.log.warn('alert dropped: rule index not loaded and the buffer is full', { trace_id: ev.traceId, dropped: this.droppedEarly });
       }
       return;
@@ -71,7 +87,10 @@ export class Intake {
     const namespace = alertNamespace(ev);
     const matched = current.evaluate(ev, namespace);
     if (this.deps.debug) this.logEvaluation(current, ev, namespace, matched);
-    if (matched.length === 0) return;
+    if (matched.length === 0) {
+      this.deps.settled?.(ev);
+      return;
+    }
     metrics.eventsMatched.inc();
     this.deps.dispatch(ev, matched);
   }

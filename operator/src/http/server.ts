@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticator } from './auth.js';
 import { sendJson } from './respond.js';
-import { createFalcoHandler, type RequestHandler } from './routes/falco.js';
+import { createFalcoHandler, type IngestRefusal, type RequestHandler } from './routes/falco.js';
 import { handleHealthz, handleMetrics, handleReadyz, type Readiness } from './routes/health.js';
 
 export { warnIfUnauthenticated } from './auth.js';
@@ -23,8 +23,8 @@ export interface ServerDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Queues one accepted alert; synchronous and fast. A throw answers 500. */
-  readonly ingest: (ev: FalcoEvent) => void;
+  /** Queues one accepted alert (`body`: its decoded bytes); synchronous and fast. A refusal answers 503 + Retry-After, a throw 500. */
+  readonly ingest: (ev: FalcoEvent, body: Buffer) => IngestRefusal | undefined | void;
   readonly isReady: () => Readiness;
   /** How often the token file and TLS files are re-read; 0 disables. Default 10 s. */
   readonly credentialReloadMs?: number;
@@ -159,6 +159,26 @@ export function createServer(deps: ServerDeps): WebhookServer {
     stopTls();
   });
   return server;
+}
+
+/**
+ * Stops the webhook for a shutdown and resolves once every connection is gone: listening
+ * stops, idle keep-alive connections are closed at once and again every 100 ms as requests in
+ * flight finish (Node stops its header-timeout sweep once a server is closing, so one idle
+ * or silent connection would otherwise hold the process past the pod's grace period), and
+ * whatever is still open after `requestGraceMs` is closed.
+ */
+export function closeGracefully(server: WebhookServer, requestGraceMs = 2_000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    const cutoff = setTimeout(() => server.closeAllConnections(), requestGraceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(cutoff);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 export interface MetricsServerDeps {

@@ -10,6 +10,8 @@
  *   started yet is merged into it: `enqueue` returns 'merged' and the pending item's merge
  *   counter (seen by the worker as `info.merged`) goes up by one.
  * - A worker that throws or rejects is reported to `onError`; the queue carries on.
+ * - `halt()` (shutdown) stops starting items; the pending ones stay where they are and
+ *   `whenIdle()` says when the running ones are done.
  */
 
 export type EnqueueResult = 'queued' | 'merged' | false;
@@ -75,6 +77,8 @@ export class KeyedQueue<T> {
   private pendingCount = 0;
   private activeCount = 0;
   private idleWaiters: (() => void)[] = [];
+  private activeWaiters: (() => void)[] = [];
+  private halted = false;
 
   constructor(opts: KeyedQueueOptions<T>) {
     if (!(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) throw new RangeError('KeyedQueue concurrency must be an integer >= 1');
@@ -115,6 +119,18 @@ export class KeyedQueue<T> {
     return 'queued';
   }
 
+  /** Starts nothing more (enqueue still queues); returns the items left pending. */
+  halt(): number {
+    this.halted = true;
+    return this.pendingCount;
+  }
+
+  /** Resolves once nothing is running (pending items may remain after `halt`). */
+  whenIdle(): Promise<void> {
+    if (this.activeCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.activeWaiters.push(resolve));
+  }
+
   /** Resolves once nothing is pending or running (immediately if already so). */
   drain(): Promise<void> {
     if (this.pendingCount === 0 && this.activeCount === 0) return Promise.resolve();
@@ -122,7 +138,7 @@ export class KeyedQueue<T> {
   }
 
   private pump(): void {
-    while (this.activeCount < this.opts.concurrency && this.ready.length > 0) {
+    while (!this.halted && this.activeCount < this.opts.concurrency && this.ready.length > 0) {
       const key = this.ready.shift() as string;
       const state = this.keys.get(key);
       const entry = state?.items.shift();
@@ -150,6 +166,11 @@ export class KeyedQueue<T> {
       if (state.items.length > 0) this.ready.push(key);
       else this.keys.delete(key);
       this.pump();
+      if (this.activeCount === 0) {
+        const waiters = this.activeWaiters;
+        this.activeWaiters = [];
+        for (const w of waiters) w();
+      }
       if (this.pendingCount === 0 && this.activeCount === 0) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** `result` label values of talon_events_received_total. */
-export type ReceivedResult = 'accepted' | 'rejected' | 'unauthorized' | 'too_large' | 'error';
+export type ReceivedResult = 'accepted' | 'rejected' | 'unauthorized' | 'too_large' | 'refused' | 'error';
 /** `result` label values of talon_actions_total (an outcome's result, lower-case). */
 export type ActionResultLabel = 'succeeded' | 'failed' | 'skipped' | 'dryrun';
 /** `result` label values of talon_notifications_total. */
@@ -37,6 +37,14 @@ export interface Metrics {
   readonly celErrors: Counter;
   /** Accepted alerts dropped because the pre-readiness buffer was full (should stay 0). */
   readonly eventsDropped: Counter;
+  /** Accepted alerts whose work is not finished (journaled when the journal is on). */
+  readonly alertsUnfinished: Gauge;
+  /** Body bytes of those: what admission by bytes (queue.maxBytes) compares. */
+  readonly alertsUnfinishedBytes: Gauge;
+  /** Unfinished alerts read back from the journal at start. */
+  readonly journalReplayed: Counter;
+  /** Work left undone at shutdown: `not_started` items and `abandoned` running actions. */
+  readonly shutdownLeft: Counter<'state'>;
   /** The Prometheus text exposition of the registry. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -130,6 +138,27 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     celErrors: new Counter({
       name: 'talon_cel_errors_total',
       help: 'CEL match conditions that failed to evaluate (treated as not matched).',
+      registers,
+    }),
+    alertsUnfinished: new Gauge({
+      name: 'talon_alerts_unfinished',
+      help: 'Accepted alerts whose work is not finished (journaled when the journal is on).',
+      registers,
+    }),
+    alertsUnfinishedBytes: new Gauge({
+      name: 'talon_alerts_unfinished_bytes',
+      help: 'Body bytes of the accepted, unfinished alerts (compared with queue.maxBytes).',
+      registers,
+    }),
+    journalReplayed: new Counter({
+      name: 'talon_journal_replayed_total',
+      help: 'Unfinished alerts read back from the journal at start.',
+      registers,
+    }),
+    shutdownLeft: new Counter({
+      name: 'talon_shutdown_left_total',
+      help: 'Work left undone at shutdown: not_started work items, abandoned running actions.',
+      labelNames: ['state'] as const,
       registers,
     }),
     text: () => registry.metrics(),

@@ -5,7 +5,8 @@
  * Answers: 202 `{"status":"accepted","traceId":…}` once `ingest` returned; 400 `{"error":…}`
  * for a body that is not one valid alert; 401 bad credentials; 405 not a POST; 413 body over
  * the limit (declared or actual, compressed or not); 415 unknown Content-Encoding; 500 only
- * when `ingest` throws. Any Content-Type is accepted (`curl -d` sends form-urlencoded);
+ * when `ingest` throws; 503 with Retry-After when `ingest` refuses the alert (byte budget full,
+ * journal unwritable: nothing is accepted that cannot be kept). Any Content-Type is accepted (`curl -d` sends form-urlencoded);
  * `Content-Encoding: gzip` and `deflate` are decoded. Every path answers; none throws.
  */
 import { randomUUID } from 'node:crypto';
@@ -24,8 +25,14 @@ export interface FalcoRouteDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly authenticator: Authenticator;
-  /** Queues the alert; synchronous and fast. A throw answers 500. */
-  readonly ingest: (ev: FalcoEvent) => void;
+  /** Queues the alert (`body`: its decoded bytes, for the journal); synchronous and fast. A refusal answers 503, a throw 500. */
+  readonly ingest: (ev: FalcoEvent, body: Buffer) => IngestRefusal | undefined | void;
+}
+
+/** Why an alert cannot be taken now; answered 503 with Retry-After. */
+export interface IngestRefusal {
+  readonly reason: string;
+  readonly retryAfterSeconds: number;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -77,8 +84,10 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
     rejected: metrics.eventsReceived.labels({ result: 'rejected' }),
     unauthorized: metrics.eventsReceived.labels({ result: 'unauthorized' }),
     tooLarge: metrics.eventsReceived.labels({ result: 'too_large' }),
+    refused: metrics.eventsReceived.labels({ result: 'refused' }),
     error: metrics.eventsReceived.labels({ result: 'error' }),
   };
+  const logRefusal = throttled(logger, REJECTION_LOG_INTERVAL_MS);
   const logRejection = throttled(logger, REJECTION_LOG_INTERVAL_MS);
   const logUnauthorized = throttled(logger, REJECTION_LOG_INTERVAL_MS);
   const tooLargeBody = errorBody(`body exceeds the limit of ${limit} bytes`);
@@ -120,12 +129,19 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
       reject(req, res, parsed.message);
       return;
     }
+    let refusal: IngestRefusal | undefined | void;
     try {
-      ingest(parsed.event);
+      refusal = ingest(parsed.event, body);
     } catch (err) {
       received.error.inc();
       logger.error('ingest failed', { trace_id: traceId, rule: parsed.event.rule, error: (err as Error).message, stack: (err as Error).stack });
       sendJson(res, 500, errorBody('internal error: the alert was not queued'));
+      return;
+    }
+    if (refusal !== undefined) {
+      received.refused.inc();
+      logRefusal('alert refused (503)', { reason: refusal.reason, remote: req.socket.remoteAddress });
+      sendJson(res, 503, errorBody(`alert not accepted: ${refusal.reason}`), { 'retry-after': String(refusal.retryAfterSeconds) });
       return;
     }
     received.accepted.inc();

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeSegment, encodeRecord, segmentName } from './segments.js';
+import { Journal } from './journal.js';
+
+const dir = (): string => mkdtempSync(join(tmpdir(), 'talon-journal-'));
+const body = (n: number): Buffer => Buffer.from(JSON.stringify({ rule: 'r', output: `alert ${n}`, priority: 'Warning', time: '2026-01-01T00:00:00Z', output_fields: {} }));
+const open = (d: string, extra: Partial<Parameters<typeof Journal.open>[0]> = {}) =>
+  Journal.open({ dir: d, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000, ...extra });
+
+test('records round-trip through their frames; a torn tail or a flipped bit stops decoding there', () => {
+  const a = encodeRecord({ type: 'A', header: { id: 1, tr: 't1', t: 5, k: 'k1' }, body: body(1) });
+  const d = encodeRecord({ type: 'D', header: { id: 1 } });
+  const whole = decodeSegment(Buffer.concat([a, d]));
+  assert.equal(whole.problem, undefined);
+  assert.deepEqual(whole.records.map((r) => r.type), ['A', 'D']);
+  assert.deepEqual(whole.records[0]!.body, body(1));
+
+  const torn = decodeSegment(Buffer.concat([a, d.subarray(0, d.length - 3)]));
+  assert.equal(torn.records.length, 1);
+  assert.equal(torn.validBytes, a.length);
+  assert.match(torn.problem ?? '', /torn record/);
+
+  const flipped = Buffer.concat([a, d]);
+  flipped[a.length + 10]! ^= 0xff;
+  const bad = decodeSegment(flipped);
+  assert.equal(bad.records.length, 1);
+  assert.match(bad.problem ?? '', /checksum mismatch/);
+});
+
+test('an unfinished alert is replayed with its progress; a finished one is not', () => {
+  const d = dir();
+  const { journal } = open(d);
+  const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  const b = journal.accept({ traceId: 'b', key: 'kb', body: body(2) });
+  const c = journal.accept({ traceId: 'c', key: 'kc', body: body(3) });
+  journal.progress(a, 'ns/rule1', 1);
+  journal.progress(a, 'ns/rule1', 2);
+  journal.ruleDone(a, 'ns/rule0');
+  journal.done(b);
+  journal.progress(c, 'ns/rule1', 1);
+  // no close(): the process is killed
+  const again = open(d);
+  assert.deepEqual(again.pending.map((p) => p.traceId), ['a', 'c']);
+  const pa = again.pending[0]!;
+  assert.equal(pa.progress.get('ns/rule1'), 2);
+  assert.ok(pa.rulesDone.has('ns/rule0'));
+  assert.deepEqual(pa.body, body(1));
+  assert.deepEqual(again.keys.map((k) => k.key), ['ka', 'kb', 'kc'], 'dedup keys of finished alerts survive too');
+  // ids keep growing across restarts
+  assert.ok(again.journal.accept({ traceId: 'd', key: 'kd', body: body(4) }) > c);
+});
+
+test('a torn tail is cut off at open and the rest replays', () => {
+  const d = dir();
+  const { journal } = open(d);
+  journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  journal.close();
+  const seg = join(d, readdirSync(d)[0]!);
+  const full = statSync(seg).size;
+  appendFileSync(seg, encodeRecord({ type: 'A', header: { id: 2, tr: 'b', t: Date.now(), k: 'kb' }, body: body(2) }).subarray(0, 20));
+  const again = open(d);
+  assert.deepEqual(again.pending.map((p) => p.traceId), ['a']);
+  assert.equal(again.problems.length, 1);
+  assert.equal(statSync(seg).size, full, 'the torn bytes are gone');
+});
+
+test('segments are deleted once nothing in them is live, oldest first; a slow alert is copied forward', () => {
+  const d = dir();
+  const { journal } = open(d, { segmentBytes: 2048 });
+  const slow = journal.accept({ traceId: 'slow', key: 'k-slow', body: body(0) });
+  journal.progress(slow, 'ns/r', 1);
+  for (let i = 1; i <= 200; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
+  const files = readdirSync(d);
+  assert.ok(files.length <= 3, `old segments were compacted (${files.join(', ')})`);
+  const again = open(d);
+  assert.deepEqual(again.pending.map((p) => [p.traceId, p.progress.get('ns/r')]), [['slow', 1]]);
+  again.journal.done(slow);
+  again.journal.close();
+  const last = open(d);
+  assert.equal(last.pending.length, 0);
+});
+
+test('keys older than the window are not carried; a segment file of another name is ignored', () => {
+  const d = dir();
+  let now = 1_000_000;
+  const { journal } = open(d, { now: () => now, segmentBytes: 512 });
+  journal.done(journal.accept({ traceId: 'old', key: 'k-old', body: body(1) }));
+  now += 20_000;
+  for (let i = 0; i < 5; i++) journal.done(journal.accept({ traceId: `n${i}`, key: `k${i}`, body: body(i) }));
+  writeFileSync(join(d, 'notes.txt'), 'not a segment');
+  const again = open(d, { now: () => now });
+  assert.ok(!again.keys.some((k) => k.key === 'k-old'));
+  assert.ok(again.keys.some((k) => k.key === 'k4'));
+  assert.ok(readFileSync(join(d, 'notes.txt'), 'utf8').length > 0);
+  assert.match(segmentName(7), /^seg-000000000007\.log$/);
+});
+
+test('always: every append is fdatasync-ed; a directory that cannot be created throws', () => {
+  const d = dir();
+  const { journal } = open(d, { fsync: 'always' });
+  journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  journal.close();
+  writeFileSync(join(d, 'file'), 'x');
+  assert.throws(() => open(join(d, 'file', 'sub')), /ENOTDIR|EEXIST/);
+});

@@ -1,0 +1,238 @@
+/**
+ * The alert journal (docs/journal.md): what makes a `202` survive a crash. Every accepted
+ * alert is written (`A`) before the webhook answers; each action outcome recorded for it
+ * (`P`), each of its rules finished (`R`) and the alert itself finished (`D`) follow. At
+ * start the log is replayed: an alert without `D` is handed back with the actions already
+ * recorded, so none of those runs again.
+ *
+ * Compaction: segments are deleted oldest first, once nothing in them is live (an `A` whose
+ * `D` has not come). Only a prefix is ever deleted, so a `D` is never gone while its `A` is
+ * still on disk. An alert that holds an old segment (a long retry) is copied forward — its
+ * `A` and progress re-appended to the current segment — when a segment is rolled, so one slow
+ * alert does not pin the log. Deduplication keys younger than the window are copied forward
+ * (`K`) at each roll too, so they outlive the segment of their alert and a restart.
+ */
+import { SegmentStore, type FsyncPolicy, type JournalRecord } from './segments.js';
+
+export interface JournalOptions {
+  readonly dir: string;
+  readonly fsync: FsyncPolicy;
+  /** Period of the `interval` policy's fdatasync, ms. */
+  readonly fsyncIntervalMs: number;
+  /** Roll to a new segment past this size (default 8 MiB). */
+  readonly segmentBytes?: number;
+  /** Deduplication keys younger than this are carried forward (the dedup window). */
+  readonly keyWindowMs: number;
+  /** Wall clock, ms since the epoch (default Date.now). */
+  readonly now?: () => number;
+}
+
+/** An alert accepted before the restart whose work is not finished. */
+export interface ReplayedAlert {
+  readonly id: number;
+  readonly traceId: string;
+  /** When it was accepted, ms since the epoch. */
+  readonly wallMs: number;
+  readonly key: string;
+  readonly body: Buffer;
+  /** Per rule key: how many of its actions have their outcome recorded (they do not run again). */
+  readonly progress: ReadonlyMap<string, number>;
+  /** Rules finished for this alert (nothing of theirs runs again). */
+  readonly rulesDone: ReadonlySet<string>;
+}
+
+export interface OpenedJournal {
+  readonly journal: Journal;
+  /** Unfinished alerts, in acceptance order. */
+  readonly pending: readonly ReplayedAlert[];
+  /** Deduplication keys seen within the window, oldest first. */
+  readonly keys: readonly { readonly key: string; readonly wallMs: number }[];
+  /** Torn or corrupt tails cut off at open, one line each. */
+  readonly problems: readonly string[];
+  /** Records read. */
+  readonly records: number;
+}
+
+interface Live {
+  readonly id: number;
+  segment: number;
+  readonly header: { readonly id: number; readonly tr: string; readonly t: number; readonly k: string };
+  readonly body: Buffer;
+  readonly progress: Map<string, number>;
+  readonly rulesDone: Set<string>;
+}
+
+const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+
+export class Journal {
+  private readonly store: SegmentStore;
+  private readonly now: () => number;
+  private readonly keyWindowMs: number;
+  private readonly live = new Map<number, Live>();
+  /** Live alerts per retained segment, oldest segment first (Map keeps insertion order). */
+  private readonly held = new Map<number, number>();
+  private readonly recentKeys: { key: string; wallMs: number }[] = [];
+  private nextId: number;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(store: SegmentStore, opts: JournalOptions, nextId: number) {
+    this.store = store;
+    this.now = opts.now ?? Date.now;
+    this.keyWindowMs = opts.keyWindowMs;
+    this.nextId = nextId;
+    if (opts.fsync === 'interval') {
+      this.timer = setInterval(() => this.syncQuietly(), Math.max(10, opts.fsyncIntervalMs));
+      this.timer.unref();
+    }
+  }
+
+  /** Opens the directory, replays it, and returns the journal with what was unfinished. Throws when the directory is unusable. */
+  static open(opts: JournalOptions): OpenedJournal {
+    const { store, loaded } = SegmentStore.open({ dir: opts.dir, fsync: opts.fsync, segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES });
+    const live = new Map<number, Live>();
+    const segments: number[] = [];
+    const keys: { key: string; wallMs: number }[] = [];
+    let maxId = 0;
+    for (const { segment, record } of loaded.records) {
+      if (segments.at(-1) !== segment) segments.push(segment);
+      const h = record.header;
+      const id = Number(h.id);
+      if (record.type === 'A') {
+        const header = { id, tr: String(h.tr), t: Number(h.t), k: String(h.k) };
+        maxId = Math.max(maxId, id);
+        keys.push({ key: header.k, wallMs: header.t });
+        const prior = live.get(id);
+        // A copy-forward re-appends the A record: keep the progress known so far.
+        live.set(id, { id, segment, header, body: record.body ?? Buffer.alloc(0), progress: prior?.progress ?? new Map(), rulesDone: prior?.rulesDone ?? new Set() });
+      } else if (record.type === 'P') {
+        const l = live.get(id);
+        const n = Number(h.n);
+        if (l) l.progress.set(String(h.r), Math.max(l.progress.get(String(h.r)) ?? 0, n));
+      } else if (record.type === 'R') live.get(id)?.rulesDone.add(String(h.r));
+      else if (record.type === 'D') live.delete(id);
+      else if (record.type === 'K') keys.push({ key: String(h.k), wallMs: Number(h.t) });
+    }
+    const journal = new Journal(store, opts, maxId + 1);
+    for (const s of segments) journal.held.set(s, 0);
+    for (const l of live.values()) {
+      journal.live.set(l.id, l);
+      journal.held.set(l.segment, (journal.held.get(l.segment) ?? 0) + 1);
+    }
+    journal.held.set(store.segment(), 0);
+    const now = journal.now();
+    const recent = keys.filter((k) => now - k.wallMs < opts.keyWindowMs).sort((a, b) => a.wallMs - b.wallMs);
+    journal.recentKeys.push(...recent);
+    journal.release();
+    const pending = [...live.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((l) => ({ id: l.id, traceId: l.header.tr, wallMs: l.header.t, key: l.header.k, body: l.body, progress: l.progress, rulesDone: l.rulesDone }));
+    return { journal, pending, keys: recent, problems: loaded.problems, records: loaded.records.length };
+  }
+
+  /** Writes an accepted alert; returns its id. Throws on I/O errors (the alert must then be refused). */
+  accept(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): number {
+    this.rollIfFull();
+    const id = this.nextId++;
+    const header = { id, tr: a.traceId, t: this.now(), k: a.key };
+    this.store.append([{ type: 'A', header, body: a.body }]);
+    const segment = this.store.segment();
+    this.live.set(id, { id, segment, header, body: a.body, progress: new Map(), rulesDone: new Set() });
+    this.held.set(segment, (this.held.get(segment) ?? 0) + 1);
+    this.recentKeys.push({ key: a.key, wallMs: header.t });
+    return id;
+  }
+
+  /** The first `recorded` actions of `rule` have their outcome recorded for alert `id`. */
+  progress(id: number, rule: string, recorded: number): void {
+    const l = this.live.get(id);
+    if (!l) return;
+    l.progress.set(rule, recorded);
+    this.write({ type: 'P', header: { id, r: rule, n: recorded } });
+  }
+
+  /** Nothing of `rule` runs again for alert `id`. */
+  ruleDone(id: number, rule: string): void {
+    const l = this.live.get(id);
+    if (!l) return;
+    l.rulesDone.add(rule);
+    this.write({ type: 'R', header: { id, r: rule } });
+  }
+
+  /** Alert `id` is finished; its segment may go. */
+  done(id: number): void {
+    const l = this.live.get(id);
+    if (!l) return;
+    this.write({ type: 'D', header: { id } });
+    this.live.delete(id);
+    this.held.set(l.segment, (this.held.get(l.segment) ?? 1) - 1);
+    this.release();
+  }
+
+  /** Unfinished alerts. */
+  pendingCount(): number {
+    return this.live.size;
+  }
+
+  /** Flushes (fdatasync) and closes; later calls do nothing. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.store.close();
+  }
+
+  private write(r: JournalRecord): void {
+    if (this.closed) return;
+    this.rollIfFull();
+    this.store.append([r]);
+  }
+
+  private syncQuietly(): void {
+    try {
+      if (!this.closed) this.store.sync();
+    } catch {
+      // the next append reports the I/O error where it can be acted on (a 503)
+    }
+  }
+
+  /**
+   * Rolls to a new segment when the current one is full: carries the recent dedup keys
+   * forward, and copies forward the alerts that still hold segments older than the one just
+   * closed, so that those can be deleted.
+   */
+  private rollIfFull(): void {
+    if (this.closed || !this.store.full()) return;
+    const closing = this.store.segment();
+    const next = this.store.roll();
+    this.held.set(next, 0);
+    const now = this.now();
+    while (this.recentKeys.length > 0 && now - this.recentKeys[0]!.wallMs >= this.keyWindowMs) this.recentKeys.shift();
+    const carried: JournalRecord[] = this.recentKeys.map((k) => ({ type: 'K', header: { k: k.key, t: k.wallMs } }));
+    const moved: Live[] = [];
+    for (const l of this.live.values()) {
+      if (l.segment >= closing) continue;
+      carried.push({ type: 'A', header: l.header, body: l.body });
+      for (const [r, n] of l.progress) carried.push({ type: 'P', header: { id: l.id, r, n } });
+      for (const r of l.rulesDone) carried.push({ type: 'R', header: { id: l.id, r } });
+      moved.push(l);
+    }
+    if (carried.length > 0) this.store.append(carried);
+    for (const l of moved) {
+      this.held.set(l.segment, (this.held.get(l.segment) ?? 1) - 1);
+      l.segment = next;
+      this.held.set(next, (this.held.get(next) ?? 0) + 1);
+    }
+    this.release();
+  }
+
+  /** Deletes the oldest segments while they hold nothing live (never the current one). */
+  private release(): void {
+    const current = this.store.segment();
+    for (const [segment, count] of this.held) {
+      if (segment === current || count > 0) return;
+      this.store.remove(segment);
+      this.held.delete(segment);
+    }
+  }
+}

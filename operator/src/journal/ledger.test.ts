@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FalcoEvent } from '../falco/event.js';
+import { Journal } from './journal.js';
+import { Ledger } from './ledger.js';
+
+const ev = (traceId: string): FalcoEvent => ({ traceId }) as FalcoEvent;
+const bytes = (n: number): Buffer => Buffer.alloc(n, 'x');
+
+test('admission is by bytes: the pre-index budget until the index loads, then the queue budget; a finished alert frees its bytes', () => {
+  const l = new Ledger({ maxBytes: 1000, maxHeldBytes: 300, retryAfterSeconds: 7 });
+  assert.equal(l.admit(ev('a'), 'ka', bytes(200)), undefined);
+  const refused = l.admit(ev('b'), 'kb', bytes(200));
+  assert.equal(refused?.retryAfterSeconds, 7);
+  assert.match(refused?.reason ?? '', /queue\.maxHeldBytes/);
+  l.setIndexLoaded();
+  assert.equal(l.admit(ev('b'), 'kb', bytes(700)), undefined);
+  assert.match(l.admit(ev('c'), 'kc', bytes(200))?.reason ?? '', /queue\.maxBytes = 1000/);
+  l.dispatched(ev('a'), 0);
+  assert.equal(l.bytes(), 700);
+  assert.equal(l.admit(ev('c'), 'kc', bytes(200)), undefined);
+  assert.equal(l.count(), 2);
+});
+
+test('an alert is finished when every rule handed to the dispatcher is done; progress reaches the journal', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'talon-ledger-'));
+  const opened = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
+  const l = new Ledger({ journal: opened.journal, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
+  l.setIndexLoaded();
+  l.admit(ev('a'), 'ka', bytes(10));
+  l.dispatched(ev('a'), 2);
+  l.actionRecorded(ev('a'), 'r1', 1);
+  l.ruleDone(ev('a'), 'r1');
+  assert.equal(l.count(), 1);
+  const replay = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
+  assert.equal(replay.pending.length, 1);
+  assert.ok(replay.pending[0]!.rulesDone.has('r1'));
+
+  const l2 = new Ledger({ journal: replay.journal, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
+  l2.restore(replay.pending[0]!);
+  assert.deepEqual(l2.remaining(ev('a'), [{ key: 'r1' }, { key: 'r2' }]), [{ key: 'r2' }]);
+  assert.equal(l2.resumeAt(ev('a'), 'r2'), 0);
+  l2.dispatched(ev('a'), 1);
+  l2.actionRecorded(ev('a'), 'r2', 1);
+  assert.equal(l2.resumeAt(ev('a'), 'r2'), 1);
+  l2.ruleDone(ev('a'), 'r2');
+  assert.equal(l2.count(), 0);
+  assert.equal(l2.bytes(), 0);
+  replay.journal.close();
+  assert.equal(Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 }).pending.length, 0);
+});
+
+test('a journal that cannot be written refuses the alert instead of accepting what it cannot keep', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'talon-ledger-'));
+  const opened = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
+  opened.journal.close();
+  const broken = { accept: () => { throw new Error('ENOSPC: no space left on device'); } } as unknown as Journal;
+  const l = new Ledger({ journal: broken, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
+  const r = l.admit(ev('a'), 'ka', bytes(10));
+  assert.match(r?.reason ?? '', /journal cannot be written: ENOSPC/);
+  assert.equal(l.count(), 0);
+});

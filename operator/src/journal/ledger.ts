@@ -1,0 +1,166 @@
+/**
+ * The ledger of accepted alerts (docs/journal.md): admission by bytes, and the bookkeeping
+ * that tells the journal when an alert's work is finished.
+ *
+ * Admission: an alert is taken only if its body fits the byte budget of everything accepted
+ * and not finished (`maxBytes`), and — while the rule index is not loaded, when everything
+ * accepted waits in the pre-index buffer — the smaller `maxHeldBytes`; and, with a journal,
+ * only once it is written there. Otherwise the webhook answers 503 with Retry-After: nothing
+ * is accepted that cannot be kept.
+ *
+ * Bookkeeping: the intake says when an alert needs no work (duplicate, no rule matched); the
+ * dispatcher says, per matched rule, how far it got (`actionRecorded`) and when the rule is
+ * finished (`ruleDone`). When every rule handed to the dispatcher is finished, the alert is
+ * done: its bytes leave the budget and the journal may compact it.
+ *
+ * Keyed by the alert's traceId (unique per accepted alert, kept across a replay).
+ */
+import type { FalcoEvent } from '../falco/event.js';
+import { silentLog, type LogPort } from '../lib/log.js';
+import type { Journal, ReplayedAlert } from './journal.js';
+
+/** Why an alert was refused, and when to try again. */
+export interface Refusal {
+  readonly reason: string;
+  readonly retryAfterSeconds: number;
+}
+
+export interface LedgerOptions {
+  /** Absent: accounting in memory only (journal disabled). */
+  readonly journal?: Journal;
+  /** Bytes of alert bodies accepted and not finished, at most. */
+  readonly maxBytes: number;
+  /** The same while the rule index is not loaded (the pre-index buffer). */
+  readonly maxHeldBytes: number;
+  /** Retry-After of a refusal, seconds. */
+  readonly retryAfterSeconds?: number;
+  readonly log?: LogPort;
+}
+
+interface Entry {
+  readonly id: number | undefined;
+  readonly bytes: number;
+  /** Rules handed to the dispatcher and not finished; undefined until the alert is evaluated. */
+  rulesLeft: number | undefined;
+  readonly progress: Map<string, number>;
+  readonly rulesDone: Set<string>;
+}
+
+export class Ledger {
+  private readonly opts: LedgerOptions;
+  private readonly log: LogPort;
+  private readonly entries = new Map<string, Entry>();
+  private liveBytes = 0;
+  private indexLoaded = false;
+  private journalFailures = 0;
+
+  constructor(opts: LedgerOptions) {
+    this.opts = opts;
+    this.log = opts.log ?? silentLog;
+  }
+
+  /** Bytes of accepted, unfinished alerts. */
+  bytes(): number {
+    return this.liveBytes;
+  }
+
+  /** Accepted, unfinished alerts. */
+  count(): number {
+    return this.entries.size;
+  }
+
+  /** From now on the larger budget applies (nothing waits for the index any more). */
+  setIndexLoaded(): void {
+    this.indexLoaded = true;
+  }
+
+  /**
+   * Takes an alert (journaled when there is a journal) or says why not. `key` is its
+   * deduplication key, kept so that a restart still recognises a second delivery.
+   */
+  admit(ev: FalcoEvent, key: string, body: Buffer): Refusal | undefined {
+    const retryAfterSeconds = this.opts.retryAfterSeconds ?? 5;
+    const limit = this.indexLoaded ? this.opts.maxBytes : Math.min(this.opts.maxBytes, this.opts.maxHeldBytes);
+    if (this.liveBytes + body.length > limit) {
+      const what = this.indexLoaded ? 'queue.maxBytes' : 'queue.maxHeldBytes (the rule index is still loading)';
+      return { reason: `the operator holds ${this.liveBytes} bytes of unfinished alerts; this one (${body.length} bytes) would pass ${what} = ${limit}`, retryAfterSeconds };
+    }
+    let id: number | undefined;
+    if (this.opts.journal) {
+      try {
+        id = this.opts.journal.accept({ traceId: ev.traceId, key, body });
+      } catch (err) {
+        if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed; alerts are refused until it works', { error: (err as Error).message, failures: this.journalFailures });
+        return { reason: `the journal cannot be written: ${(err as Error).message}`, retryAfterSeconds };
+      }
+    }
+    this.entries.set(ev.traceId, { id, bytes: body.length, rulesLeft: undefined, progress: new Map(), rulesDone: new Set() });
+    this.liveBytes += body.length;
+    return undefined;
+  }
+
+  /** Registers an alert replayed from the journal, with what was already done for it. */
+  restore(r: ReplayedAlert): void {
+    this.entries.set(r.traceId, { id: r.id, bytes: r.body.length, rulesLeft: undefined, progress: new Map(r.progress), rulesDone: new Set(r.rulesDone) });
+    this.liveBytes += r.body.length;
+  }
+
+  /** The matched rules still to do for this alert (after a replay, those not finished before). */
+  remaining<R extends { readonly key: string }>(ev: FalcoEvent, rules: readonly R[]): readonly R[] {
+    const e = this.entries.get(ev.traceId);
+    if (!e || e.rulesDone.size === 0) return rules;
+    return rules.filter((r) => !e.rulesDone.has(r.key));
+  }
+
+  /** `n` rules were handed to the dispatcher for this alert; 0 finishes it. */
+  dispatched(ev: FalcoEvent, n: number): void {
+    const e = this.entries.get(ev.traceId);
+    if (!e) return;
+    e.rulesLeft = (e.rulesLeft ?? 0) + n;
+    if (e.rulesLeft <= 0) this.finish(ev.traceId, e);
+  }
+
+  /** The alert needs no work (duplicate, nothing matched, dropped with a reason). */
+  settled(ev: Pick<FalcoEvent, 'traceId'>): void {
+    const e = this.entries.get(ev.traceId);
+    if (e) this.finish(ev.traceId, e);
+  }
+
+  /** Index of the first action of `ruleKey` still to run for this alert (0 unless replayed). */
+  resumeAt(ev: FalcoEvent, ruleKey: string): number {
+    return this.entries.get(ev.traceId)?.progress.get(ruleKey) ?? 0;
+  }
+
+  /** The first `recorded` actions of `ruleKey` have an outcome for this alert. */
+  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): void {
+    const e = this.entries.get(ev.traceId);
+    if (!e) return;
+    e.progress.set(ruleKey, recorded);
+    if (e.id !== undefined) this.quietly(() => this.opts.journal?.progress(e.id!, ruleKey, recorded));
+  }
+
+  /** Nothing of `ruleKey` runs again for this alert; the last of its rules finishes it. */
+  ruleDone(ev: FalcoEvent, ruleKey: string): void {
+    const e = this.entries.get(ev.traceId);
+    if (!e) return;
+    e.rulesDone.add(ruleKey);
+    e.rulesLeft = (e.rulesLeft ?? 1) - 1;
+    if (e.rulesLeft <= 0) this.finish(ev.traceId, e);
+    else if (e.id !== undefined) this.quietly(() => this.opts.journal?.ruleDone(e.id!, ruleKey));
+  }
+
+  private finish(traceId: string, e: Entry): void {
+    this.entries.delete(traceId);
+    this.liveBytes -= e.bytes;
+    if (e.id !== undefined) this.quietly(() => this.opts.journal?.done(e.id!));
+  }
+
+  /** A failed progress write costs at most a repeated action after a crash: log it, carry on. */
+  private quietly(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed', { error: (err as Error).message, failures: this.journalFailures });
+    }
+  }
+}
