@@ -11,6 +11,7 @@ import type { V1PolicyRule } from '@kubernetes/client-node';
 import { builtinActionners } from '../operator/src/actionners/index.js';
 import { DEFAULT_OPERATOR_RBAC_NAME, type Actionner } from '../operator/src/actionners/types.js';
 import { ALL_KIND_SCHEMAS, GROUP } from '../operator/src/api/v1alpha1/types.js';
+import { COORDINATION_RBAC } from '../operator/src/coordination/rbac.js';
 import { runGenerator, type GeneratedFile } from './gen-crds.js';
 
 /** The operator's guards never act on this ClusterRole (nor its binding): see OperatorIdentity.rbacNames. */
@@ -26,11 +27,8 @@ export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [GROUP], resources: TALON_PLURALS, verbs: ['get', 'list', 'watch'] },
   { apiGroups: [GROUP], resources: TALON_PLURALS.map((p) => `${p}/status`), verbs: ['get', 'patch', 'update'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-  {
-    apiGroups: ['coordination.k8s.io'],
-    resources: ['leases'],
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-  },
+  // Claims and budget slots of active-active replicas (coordination/, docs/replicas.md).
+  ...COORDINATION_RBAC,
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
   // The k8snode additional context reads the labels of the alert pod's node.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },

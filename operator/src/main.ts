@@ -33,6 +33,7 @@ import { Cooldowns } from './dispatch/cooldown.js';
 import { Deduplicator } from './dispatch/dedup.js';
 import { Intake } from './dispatch/intake.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { startCoordination } from './coordination/index.js';
 import type { FalcoEvent } from './falco/event.js';
 import { fanOutSinks } from './notifiers/types.js';
 import { builtinNotifiers } from './notifiers/index.js';
@@ -204,11 +205,20 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
+  // Active-active replicas: claims and the destructive budget through Leases (docs/replicas.md).
+  const coordination = config.coordination.enabled
+    ? startCoordination(
+        clients.coordination,
+        { ...config.coordination, identity: env.POD_NAME ?? `${hostname()}-${process.pid}`, destructiveActionsPerMinute: config.safety.destructiveActionsPerMinute },
+        log,
+      )
+    : undefined;
   const dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
-    budget: new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    budget: coordination?.budget ?? new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    ...(coordination ? { claims: { port: coordination.claims, windowMs: coordination.claimWindowMs } } : {}),
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
@@ -271,6 +281,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       clearInterval(queueGauge);
       clearInterval(resync);
       sweeper.stop();
+      coordination?.stop();
       await Promise.race([dispatcher.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await router.close(5_000);
       controller.stop();

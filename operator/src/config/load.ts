@@ -333,6 +333,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
       dryRun: file.safety.dryRun,
       cloudNamespaces: file.safety.cloudNamespaces,
     },
+    coordination: coordinationOf(file, podNamespace, errors),
     defaultNotifiers: plugins.defaultNotifiers,
     notifiers: plugins.notifiers,
     outputs: plugins.outputs,
@@ -342,6 +343,21 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
     contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
+  };
+}
+
+function coordinationOf(file: ConfigFile, podNamespace: string | undefined, errors: string[]): Config['coordination'] {
+  const c = file.coordination;
+  const namespace = c.namespace !== '' ? c.namespace : (podNamespace ?? '');
+  if (c.enabled && namespace === '') errors.push('coordination.namespace: required when coordination.enabled is true and $POD_NAMESPACE is unset');
+  const leaseMs = duration('coordination.lease', c.lease, errors);
+  if (leaseMs < 1000) errors.push(`coordination.lease: must be at least 1s, got ${c.lease}`);
+  return {
+    enabled: c.enabled,
+    namespace,
+    leaseMs,
+    claimWindowMs: duration('coordination.claimWindow', c.claimWindow, errors),
+    sweepIntervalMs: Math.max(1000, duration('coordination.sweepInterval', c.sweepInterval, errors)),
   };
 }
 

@@ -49,6 +49,7 @@ import type { ArtifactStore } from '../outputs/types.js';
 import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 import { abortable } from '../lib/abortable.js';
+import type { ClaimPort } from '../coordination/types.js';
 
 export interface CooldownPort {
   /** True when (rule, target) may act now, and starts its window; false while a window is open. */
@@ -73,6 +74,12 @@ export interface DispatcherDeps {
   /** Where artifacts go (the started outputs); without it an action with an output fails ArtifactNotStored. */
   readonly outputs?: ArtifactStore;
   readonly cooldowns: CooldownPort;
+  /**
+   * Cluster-wide claims (coordination/, docs/replicas.md): when set, a rule with a destructive
+   * action runs for a target only after claiming (rule, target) for at least `windowMs`
+   * (the rule's cooldown when longer); a run claimed elsewhere is suppressed ('Claimed').
+   */
+  readonly claims?: { readonly port: ClaimPort; readonly windowMs: number };
   readonly retry: RetryPolicy;
   readonly globalDryRun: boolean;
   /** Namespaces whose tenant rules may use `cloud` actionners (DESIGN.md §2). */
@@ -142,7 +149,7 @@ export class Dispatcher {
     this.queue = new KeyedQueue<WorkItem>({
       concurrency: deps.queue.concurrency,
       maxPending: deps.queue.maxPending,
-      worker: (item, info) => this.work(item, info),
+      worker: (item, info) => this.claimedWork(item, info),
       onError: (err, item) => this.log.error('work item crashed', { rule: item.rule.key, target: item.key, trace_id: item.ev.traceId, error: String(err) }),
     });
   }
@@ -193,6 +200,33 @@ export class Dispatcher {
     await this.queue.drain();
   }
 
+  /**
+   * `work` under the item's cluster-wide claim when its rule has a destructive action and
+   * claims are configured; otherwise `work` alone. The claim is released (marked done) after
+   * the last action, whatever its result.
+   */
+  private async claimedWork(item: WorkItem, wi: WorkInfo): Promise<void> {
+    const claims = this.deps.claims;
+    if (claims === undefined || !item.rule.actions.some((a) => a.actionner.info.destructive)) return this.work(item, wi);
+    const { ev, rule } = item;
+    const got = await claims.port.claim({ ruleKey: rule.key, targetKey: item.key, windowMs: Math.max(claims.windowMs, rule.cooldownMs), signal: this.shutdown.signal });
+    if (got.kind === 'claimed') {
+      this.deps.sink.suppressed(rule, ev, 'Claimed');
+      this.log.debug('match suppressed', { rule: rule.key, target: item.key, trace_id: ev.traceId, why: 'Claimed', holder: got.holder });
+      return;
+    }
+    if (got.kind === 'failed') {
+      const first = rule.actions[0];
+      if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Failed', reason: 'ClaimFailed', message: `${got.message}: none of the rule's ${rule.actions.length} actions ran` }, 0, Math.max(0, this.clock() - ev.receivedAt), wi.merged);
+      return;
+    }
+    try {
+      await this.work(item, wi);
+    } finally {
+      await got.claim.release();
+    }
+  }
+
   private async work(item: WorkItem, wi: WorkInfo): Promise<void> {
     const { ev, rule } = item;
     for (const action of rule.actions) {
@@ -215,14 +249,14 @@ export class Dispatcher {
         continue;
       }
       const destructive = action.actionner.info.destructive;
-      if (destructive && !this.deps.budget.tryTake()) {
+      if (destructive && !(await this.deps.budget.tryTake())) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
         if (!action.ignoreErrors || !action.continue) return;
         continue;
       }
       const res = await this.runWithRetry(item, action, target);
-      if (destructive && res.status === 'skipped') this.deps.budget.refund();
+      if (destructive && res.status === 'skipped') await this.deps.budget.refund();
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
       this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
       if (result === 'Failed' && !action.ignoreErrors) return;
