@@ -184,6 +184,15 @@ export class OperatorProcess {
     return 0;
   }
 
+  /** Kills the process with SIGKILL (a crash: no shutdown, no final flush) and waits for it to exit. */
+  async kill9(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;

@@ -211,6 +211,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
         clients.coordination,
         { ...config.coordination, identity: env.POD_NAME ?? `${hostname()}-${process.pid}`, destructiveActionsPerMinute: config.safety.destructiveActionsPerMinute },
         log,
+        (op, answer) => metrics.coordinationRequests.inc({ op, answer }),
       )
     : undefined;
   const dispatcher = new Dispatcher({

@@ -7,7 +7,7 @@ import type { CoordinationV1Api } from '@kubernetes/client-node';
 import type { LogPort } from '../lib/log.js';
 import { Periodic } from '../lib/periodic.js';
 import { LeaseClaims } from './claims.js';
-import { kubeLeaseApi } from './lease-api.js';
+import { countedLeaseApi, kubeLeaseApi, type CallAnswer, type LeaseApi } from './lease-api.js';
 import { LeaseBudget } from './shared-budget.js';
 import { sweepLeases } from './sweeper.js';
 
@@ -32,8 +32,9 @@ export interface Coordination {
   stop(): void;
 }
 
-export function startCoordination(api: CoordinationV1Api, s: CoordinationSettings, log: LogPort): Coordination {
-  const leases = kubeLeaseApi(api, s.namespace);
+/** `onCall` sees every Lease request (for talon_coordination_requests_total). */
+export function startCoordination(api: CoordinationV1Api, s: CoordinationSettings, log: LogPort, onCall: (op: keyof LeaseApi, answer: CallAnswer) => void = () => undefined): Coordination {
+  const leases = countedLeaseApi(kubeLeaseApi(api, s.namespace), onCall);
   const claims = new LeaseClaims({ api: leases, identity: s.identity, leaseMs: s.leaseMs, log });
   const budget = new LeaseBudget({ api: leases, identity: s.identity, perMinute: s.destructiveActionsPerMinute, log });
   const sweeper = new Periodic(() => sweepLeases(leases, Date.now, log));

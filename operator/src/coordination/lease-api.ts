@@ -90,6 +90,32 @@ function toLease(r: LeaseRecord, namespace: string): V1Lease {
 
 const is404 = (err: unknown): boolean => (err as { code?: unknown })?.code === 404;
 
+/** How a counted call ended: `conflict` = 409, the answer optimistic concurrency expects. */
+export type CallAnswer = 'ok' | 'conflict' | 'error';
+
+/** The port with every call reported to `onCall` (operation name, answer), for the request metric. */
+export function countedLeaseApi(api: LeaseApi, onCall: (op: keyof LeaseApi, answer: CallAnswer) => void): LeaseApi {
+  const wrap =
+    <A extends unknown[], R>(op: keyof LeaseApi, f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        const r = await f(...a);
+        onCall(op, 'ok');
+        return r;
+      } catch (err) {
+        onCall(op, (err as { code?: unknown })?.code === 409 ? 'conflict' : 'error');
+        throw err;
+      }
+    };
+  return {
+    create: wrap('create', (l: LeaseRecord) => api.create(l)),
+    read: wrap('read', (n: string) => api.read(n)),
+    replace: wrap('replace', (l: LeaseRecord) => api.replace(l)),
+    remove: wrap('remove', (n: string, rv: string) => api.remove(n, rv)),
+    list: wrap('list', (s: string) => api.list(s)),
+  };
+}
+
 /** The real port: Leases in `namespace` through client-node's CoordinationV1Api. */
 export function kubeLeaseApi(api: CoordinationV1Api, namespace: string): LeaseApi {
   return {

@@ -37,6 +37,8 @@ export interface Metrics {
   readonly celErrors: Counter;
   /** Accepted alerts dropped because the pre-readiness buffer was full (should stay 0). */
   readonly eventsDropped: Counter;
+  /** Lease requests of active-active coordination (docs/replicas.md), by operation and answer (ok, conflict, error). */
+  readonly coordinationRequests: Counter<'op' | 'answer'>;
   /** The Prometheus text exposition of the registry. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -130,6 +132,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     celErrors: new Counter({
       name: 'talon_cel_errors_total',
       help: 'CEL match conditions that failed to evaluate (treated as not matched).',
+      registers,
+    }),
+    coordinationRequests: new Counter({
+      name: 'talon_coordination_requests_total',
+      help: 'Lease requests for claims, the shared budget and the sweep, by operation (create, read, replace, remove, list) and answer (ok, conflict, error).',
+      labelNames: ['op', 'answer'],
       registers,
     }),
     text: () => registry.metrics(),
