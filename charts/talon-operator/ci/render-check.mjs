@@ -432,6 +432,7 @@ if (helm === undefined) {
     ['metrics on the webhook port', ['metrics.port=2803'], 'metrics.port must differ'],
     ['config.auth set directly', ['config.auth.mode=none'], 'config.auth is set by the chart'],
     ['an unknown RBAC switch', ['rbac.actionners.kubernetes.shell=true'], "additional properties 'shell'"],
+    ['uncoordinated replicas', ['replicaCount=2', 'config.coordination.enabled=false'], 'replicaCount > 1 needs config.coordination.enabled'],
   ]) {
     const r = run(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])]);
     const out = `${r.stdout}${r.stderr}`;
