@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       dedup: { windowMs: 10_000 },
       queue: { concurrency: 32, maxPending: 100_000 },
       safety: { destructiveActionsPerMinute: 30, dryRun: false, cloudNamespaces: [] },
+      coordination: { enabled: false, namespace: '', leaseMs: 10_000, claimWindowMs: 10_000, sweepIntervalMs: 60_000 },
       defaultNotifiers: ['k8sevents'],
       notifiers: { k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} } },
       outputs: {},
@@ -50,6 +51,16 @@ describe('loadConfig', () => {
       contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },
       defaultActionTimeoutMs: 30_000,
     });
+  });
+
+  test('coordination: the Lease namespace defaults to $POD_NAMESPACE, is required when enabled, and the lease is at least 1s', () => {
+    assert.equal(ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_ENABLED: 'true', POD_NAMESPACE: 'talon-system' } })).coordination.namespace, 'talon-system');
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_ENABLED: 'true' } })), [
+      'coordination.namespace: required when coordination.enabled is true and $POD_NAMESPACE is unset',
+    ]);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_NAMESPACE: 'x', TALON_COORDINATION_LEASE: '500ms' } })), [
+      'coordination.lease: must be at least 1s, got 500ms',
+    ]);
   });
 
   test('the result is deep-frozen', () => {

@@ -106,3 +106,15 @@ test('an unavailable API fails the claim with a message (nothing runs); shutdown
   ac.abort();
   assert.equal((await waiting).kind, 'failed');
 });
+
+test('an abandoned claim (shutdown cut the run) is deleted: a waiter runs it at once, without waiting for the lease', async () => {
+  const leases = new FakeLeases();
+  const clock = { t: 1_000_000 };
+  const { a, b } = replicas(leases, clock);
+  const got = await a.claim(req);
+  const waiting = b.claim(req);
+  await new Promise((r) => setTimeout(r, 20));
+  if (got.kind === 'acquired') await got.claim.abandon();
+  const taken = await waiting;
+  assert.equal(taken.kind === 'acquired' && !taken.tookOver, true);
+});

@@ -33,7 +33,10 @@ export interface LeaseClaimsOptions {
   readonly leaseMs: number;
   /** Wall clock, ms since the epoch (default Date.now). */
   readonly now?: () => number;
-  /** First and largest poll delay while another replica runs the claim (default 50 ms, 1 s). */
+  /**
+   * First and largest poll delay while another replica runs the claim (default 200 ms and a
+   * quarter of the lease: a waiter's reads stay few, and it notices an expired lease soon).
+   */
   readonly pollMs?: { readonly min: number; readonly max: number };
   readonly log?: LogPort;
 }
@@ -72,7 +75,7 @@ export class LeaseClaims implements ClaimPort {
     this.identity = o.identity;
     this.leaseMs = o.leaseMs;
     this.now = o.now ?? Date.now;
-    this.poll = o.pollMs ?? { min: 50, max: 1000 };
+    this.poll = o.pollMs ?? { min: 200, max: Math.max(200, Math.floor(o.leaseMs / 4)) };
     this.log = o.log ?? silentLog;
   }
 
@@ -169,12 +172,24 @@ export class LeaseClaims implements ClaimPort {
       renewing = renewing.then(renew);
     }, Math.max(250, Math.floor(this.leaseMs / 3)));
     timer.unref();
+    const stop = async (): Promise<boolean> => {
+      clearInterval(timer);
+      await renewing;
+      this.holding.delete(name);
+      return !lost;
+    };
     const claim: HeldClaim = {
+      abandon: async () => {
+        if (!(await stop()) || current.resourceVersion === undefined) return;
+        try {
+          await this.api.remove(name, current.resourceVersion);
+        } catch (err) {
+          const e = fromKubeError(err);
+          this.log.warn('claim not given up: another replica takes it over once the lease expires', { claim: name, code: e.code, error: e.message });
+        }
+      },
       release: async () => {
-        clearInterval(timer);
-        await renewing;
-        this.holding.delete(name);
-        if (lost) return;
+        if (!(await stop())) return;
         const now = this.now();
         const end = Math.max(windowEnd(current), now);
         try {

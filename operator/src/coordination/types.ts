@@ -18,6 +18,8 @@ export interface ClaimRequest {
 export interface HeldClaim {
   /** Marks the run done: other replicas now see it as finished, not as crashed. Never throws. */
   release(): Promise<void>;
+  /** Gives the claim up unfinished (shutdown cut the run): deleted, so a waiting replica runs it at once. Never throws. */
+  abandon(): Promise<void>;
 }
 
 export type ClaimOutcome =

@@ -203,7 +203,7 @@ export class Dispatcher {
   /**
    * `work` under the item's cluster-wide claim when its rule has a destructive action and
    * claims are configured; otherwise `work` alone. The claim is released (marked done) after
-   * the last action, whatever its result.
+   * the last action, whatever its result — or abandoned when shutdown cut the run.
    */
   private async claimedWork(item: WorkItem, wi: WorkInfo): Promise<void> {
     const claims = this.deps.claims;
@@ -223,7 +223,8 @@ export class Dispatcher {
     try {
       await this.work(item, wi);
     } finally {
-      await got.claim.release();
+      // A run cut by shutdown is given up, so another replica runs it now rather than never.
+      await (this.shutdown.signal.aborted ? got.claim.abandon() : got.claim.release());
     }
   }
 
