@@ -7,7 +7,8 @@
  * (b) the destructive budget holds across both replicas;
  * (c) kill -9 of the replica holding the claims (mid-drain, blocked by PDBs): the other
  *     replica takes the claims over once their lease runs out and finishes the work; every
- *     pod is evicted once (counted by the API server), nothing runs twice.
+ *     pod is evicted once (counted by the API server), nothing runs twice;
+ * (d) claims past their window are garbage-collected from the API.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,13 +33,13 @@ describe('active-active replicas', () => {
   let ns = '';
 
   /** Two replicas sharing a fresh Lease namespace; `perMinute` is the cluster-wide budget. */
-  async function pair(prefix: string, perMinute: number, lease = '10s'): Promise<{ a: OperatorProcess; b: OperatorProcess; leases: string }> {
+  async function pair(prefix: string, perMinute: number, lease = '10s', more: Record<string, string> = {}): Promise<{ a: OperatorProcess; b: OperatorProcess; leases: string }> {
     const leases = await createNamespace(core, `${prefix}-leases`);
     namespaces.push(leases);
     const config = {
       statusFlushInterval: '1s',
       safety: { destructiveActionsPerMinute: perMinute },
-      coordination: { enabled: true, namespace: leases, lease, claimWindow: '30s' },
+      coordination: { enabled: true, namespace: leases, lease, claimWindow: '30s', ...more },
     };
     const [a, b] = await Promise.all([
       OperatorProcess.start({ config, env: { POD_NAME: `${prefix}-replica-a` } }),
@@ -222,5 +223,21 @@ describe('active-active replicas', () => {
       return s.results.succeeded === names.length ? s : undefined;
     }, 30_000, 500);
     assert.deepEqual(s.results, { succeeded: names.length, failed: 0, skipped: 0, dryRun: 0 });
+  });
+
+  it('(d) claims past their window are deleted by the sweep', async () => {
+    const { a, b, leases } = await pair('rd', 30, '10s', { claimWindow: '2s', sweepInterval: '1s' });
+    await runningPods(['swept']);
+    await applyRuleLoaded(kc, talon, CLUSTER, 'replicas-sweep', {
+      match: { rules: ['E2E replicas sweep'] },
+      actions: [inline('kill', 'kubernetes:terminate', { gracePeriodSeconds: 0, ignoreStandalonePods: false })],
+    }, 'cluster');
+    const alert = podAlert({ rule: 'E2E replicas sweep', namespace: ns, pod: 'swept' });
+    await Promise.all([postAccepted(a, alert), postAccepted(b, alert)]);
+    await eventually('the pod deleted', async () => !(await podExists('swept')), 30_000, 200);
+    const list = async (kind: string) => (await coordination.listNamespacedLease({ namespace: leases, labelSelector: `talon.dev/coordination=${kind}` })).items;
+    await eventually('the claim swept', async () => (await list('claim')).length === 0, 30_000, 250);
+    // The budget slot stays for its minute: it still counts against the budget.
+    assert.equal((await list('budget')).length, 1);
   });
 });
