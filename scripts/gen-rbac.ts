@@ -12,6 +12,7 @@ import { builtinActionners } from '../operator/src/actionners/index.js';
 import { DEFAULT_OPERATOR_RBAC_NAME, type Actionner } from '../operator/src/actionners/types.js';
 import { ALL_KIND_SCHEMAS, GROUP } from '../operator/src/api/v1alpha1/types.js';
 import { APPROVE_VERB, ISSUE_VERB, TALON_APPROVAL_PLURAL } from '../operator/src/api/v1alpha1/approval.js';
+import { COORDINATION_RBAC } from '../operator/src/coordination/rbac.js';
 import { runGenerator, type GeneratedFile } from './gen-crds.js';
 
 /** The operator's guards never act on this ClusterRole (nor its binding): see OperatorIdentity.rbacNames. */
@@ -31,11 +32,8 @@ export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [GROUP], resources: [TALON_APPROVAL_PLURAL], verbs: ['get', 'list', 'watch', 'create', 'delete', ISSUE_VERB] },
   { apiGroups: [GROUP], resources: [`${TALON_APPROVAL_PLURAL}/status`], verbs: ['get', 'patch', 'update'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-  {
-    apiGroups: ['coordination.k8s.io'],
-    resources: ['leases'],
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-  },
+  // Claims and budget slots of active-active replicas (coordination/, docs/replicas.md).
+  ...COORDINATION_RBAC,
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
   // The k8snode additional context reads the labels of the alert pod's node.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },

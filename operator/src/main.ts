@@ -33,6 +33,7 @@ import { Cooldowns } from './dispatch/cooldown.js';
 import { Deduplicator } from './dispatch/dedup.js';
 import { Intake } from './dispatch/intake.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { startCoordination } from './coordination/index.js';
 import type { FalcoEvent } from './falco/event.js';
 import { fanOutSinks } from './notifiers/types.js';
 import { builtinNotifiers } from './notifiers/index.js';
@@ -275,11 +276,21 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     clusterNamespace: config.approvalNamespace,
     log,
   });
-  const dispatcher: Dispatcher = new Dispatcher({
+  // Active-active replicas: claims and the destructive budget through Leases (docs/replicas.md).
+  const coordination = config.coordination.enabled
+    ? startCoordination(
+        clients.coordination,
+        { ...config.coordination, identity: env.POD_NAME ?? `${hostname()}-${process.pid}`, destructiveActionsPerMinute: config.safety.destructiveActionsPerMinute },
+        log,
+        (op, answer) => metrics.coordinationRequests.inc({ op, answer }),
+      )
+    : undefined;
+  const dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
-    budget: new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    budget: coordination?.budget ?? new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    ...(coordination ? { claims: { port: coordination.claims, windowMs: coordination.claimWindowMs } } : {}),
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
@@ -358,6 +369,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     clearInterval(resync);
     sweeper.stop();
     approvalController.stop();
+    coordination?.stop();
     const left = await dispatcher.shutdownGracefully(config.shutdownGraceMs);
     await webhookClosed;
     const summary: ShutdownSummary = { unfinished: ledger.count(), journaled: opened !== undefined, notStarted: left.notStarted, abandoned: left.abandoned };

@@ -453,6 +453,7 @@ if (helm === undefined && process.argv.includes('--require-helm')) {
     // values.schema.json: a wrong type is named with its path, what came and what is wanted.
     ['a string for an RBAC switch', ['rbac.actionners.kubernetes.terminate=maybe'], "at '/rbac/actionners/kubernetes/terminate': got string, want boolean"],
     ['a string for the webhook port', ['webhook.port=http'], "at '/webhook/port': got string, want integer"],
+    ['uncoordinated replicas', ['replicaCount=2', 'config.coordination.enabled=false'], 'replicaCount > 1 needs config.coordination.enabled'],
   ]) {
     const r = run(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])]);
     const out = `${r.stdout}${r.stderr}`;

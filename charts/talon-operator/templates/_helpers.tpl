@@ -74,6 +74,12 @@ app.kubernetes.io/part-of: talon-operator
 {{- if and (ne (int .Values.metrics.port) 0) (eq (int .Values.metrics.port) (int .Values.webhook.port)) }}
 {{- fail "metrics.port must differ from webhook.port (0 serves /metrics on the webhook port)" }}
 {{- end }}
+{{- if not (has .Values.podAntiAffinity (list "preferred" "required" "none")) }}
+{{- fail (printf "podAntiAffinity: %q is not one of preferred, required, none" .Values.podAntiAffinity) }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (hasKey (default dict .Values.config.coordination) "enabled") (not .Values.config.coordination.enabled) }}
+{{- fail "replicaCount > 1 needs config.coordination.enabled (leave it unset): uncoordinated replicas multiply the destructive budget and run each destructive action once per replica" }}
+{{- end }}
 {{- range $key := list "listen" "metrics" "auth" "tls" }}
 {{- if hasKey $.Values.config $key }}
 {{- fail (printf "config.%s is set by the chart: use the top-level values (webhook.port, metrics.port, auth.*, tls.*)" $key) }}
@@ -91,6 +97,11 @@ app.kubernetes.io/part-of: talon-operator
 {{- $_ := set $auth "tokenFile" "/etc/talon/token/token" }}
 {{- end }}
 {{- $_ := set $cfg "auth" $auth }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- $coord := deepCopy (default dict $cfg.coordination) }}
+{{- $_ := set $coord "enabled" true }}
+{{- $_ := set $cfg "coordination" $coord }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 {{- $tls := dict "certFile" "/etc/talon/tls/tls.crt" "keyFile" "/etc/talon/tls/tls.key" }}
 {{- if eq .Values.auth.mode "mtls" }}

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       retry: { horizonMs: 300_000, initialBackoffMs: 500, maxBackoffMs: 30_000 },
       shutdownGraceMs: 20_000,
       safety: { destructiveActionsPerMinute: 30, dryRun: false, cloudNamespaces: [] },
+      coordination: { enabled: false, namespace: '', leaseMs: 10_000, claimWindowMs: 10_000, sweepIntervalMs: 60_000 },
       defaultNotifiers: ['k8sevents'],
       notifiers: { k8sevents: { type: 'k8sevents', timeoutMs: 10_000, retries: 2, queueSize: 1000, concurrency: 4, config: {} } },
       outputs: {},
@@ -61,6 +62,16 @@ describe('loadConfig', () => {
     assert.equal(ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'sec' } })).approvalNamespace, 'sec');
     const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', POD_NAMESPACE: 'sec', TALON_APPROVALNAMESPACE: 'approvals', TALON_APPROVALRETENTION: '1h' } }));
     assert.deepEqual([c.approvalNamespace, c.approvalRetentionMs], ['approvals', 3_600_000]);
+  });
+
+  test('coordination: the Lease namespace defaults to $POD_NAMESPACE, is required when enabled, and the lease is at least 1s', () => {
+    assert.equal(ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_ENABLED: 'true', POD_NAMESPACE: 'talon-system' } })).coordination.namespace, 'talon-system');
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_ENABLED: 'true' } })), [
+      'coordination.namespace: required when coordination.enabled is true and $POD_NAMESPACE is unset',
+    ]);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_NAMESPACE: 'x', TALON_COORDINATION_LEASE: '500ms' } })), [
+      'coordination.lease: must be at least 1s, got 500ms',
+    ]);
   });
 
   test('the result is deep-frozen', () => {

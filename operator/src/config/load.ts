@@ -354,6 +354,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
       dryRun: file.safety.dryRun,
       cloudNamespaces: file.safety.cloudNamespaces,
     },
+    coordination: coordinationOf(file, podNamespace, errors),
     defaultNotifiers: plugins.defaultNotifiers,
     notifiers: plugins.notifiers,
     outputs: plugins.outputs,
@@ -365,6 +366,21 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
     approvalNamespace: file.approvalNamespace ?? podNamespace ?? 'talon-system',
     approvalRetentionMs: duration('approvalRetention', file.approvalRetention, errors),
+  };
+}
+
+function coordinationOf(file: ConfigFile, podNamespace: string | undefined, errors: string[]): Config['coordination'] {
+  const c = file.coordination;
+  const namespace = c.namespace !== '' ? c.namespace : (podNamespace ?? '');
+  if (c.enabled && namespace === '') errors.push('coordination.namespace: required when coordination.enabled is true and $POD_NAMESPACE is unset');
+  const leaseMs = duration('coordination.lease', c.lease, errors);
+  if (leaseMs < 1000) errors.push(`coordination.lease: must be at least 1s, got ${c.lease}`);
+  return {
+    enabled: c.enabled,
+    namespace,
+    leaseMs,
+    claimWindowMs: duration('coordination.claimWindow', c.claimWindow, errors),
+    sweepIntervalMs: Math.max(1000, duration('coordination.sweepInterval', c.sweepInterval, errors)),
   };
 }
 

@@ -140,6 +140,16 @@ export const ConfigFileSchema = Type.Object(
       },
       'Safety limits.',
     ),
+    coordination: Section(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Active-active replicas: claims and the destructive budget go through Leases (docs/replicas.md).' }),
+        namespace: Type.String({ default: '', description: 'Namespace of the coordination Leases; empty = $POD_NAMESPACE.' }),
+        lease: Duration('10s', 'A running claim whose holder stopped renewing for this long is taken over'),
+        claimWindow: Duration('10s', 'Least time a claim keeps other runs of the same rule on the same target away (the rule’s cooldown when longer)'),
+        sweepInterval: Duration('1m', 'How often expired claims and budget slots are deleted'),
+      },
+      'Coordination of several replicas through the Kubernetes API.',
+    ),
     defaultNotifiers: Type.Array(Type.String({ minLength: 1 }), {
       default: ['k8sevents'],
       description: 'Notifier instances every outcome goes to, besides those a rule names; [] = none (not even Events).',
@@ -200,6 +210,14 @@ export interface Config {
     readonly destructiveActionsPerMinute: number;
     readonly dryRun: boolean;
     readonly cloudNamespaces: readonly string[];
+  };
+  /** Active-active coordination; `namespace` resolved ($POD_NAMESPACE when the file leaves it empty). */
+  readonly coordination: {
+    readonly enabled: boolean;
+    readonly namespace: string;
+    readonly leaseMs: number;
+    readonly claimWindowMs: number;
+    readonly sweepIntervalMs: number;
   };
   /** Names of configured instances (checked), deduplicated. */
   readonly defaultNotifiers: readonly string[];
@@ -279,6 +297,11 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'safety.destructiveActionsPerMinute', env: 'TALON_SAFETY_DESTRUCTIVEACTIONSPERMINUTE', kind: 'integer', default: '30', description: 'Destructive-action budget per minute.' },
   { path: 'safety.dryRun', env: 'TALON_SAFETY_DRYRUN', kind: 'boolean', default: 'false', description: 'Global dry-run.' },
   { path: 'safety.cloudNamespaces', env: 'TALON_SAFETY_CLOUDNAMESPACES', kind: 'list', default: '', description: 'Tenant namespaces allowed cloud actionners.' },
+  { path: 'coordination.enabled', env: 'TALON_COORDINATION_ENABLED', kind: 'boolean', default: 'false', description: 'Active-active replicas through Leases.' },
+  { path: 'coordination.namespace', env: 'TALON_COORDINATION_NAMESPACE', kind: 'string', default: '$POD_NAMESPACE', description: 'Namespace of the coordination Leases.' },
+  { path: 'coordination.lease', env: 'TALON_COORDINATION_LEASE', kind: 'string', default: '10s', description: 'Claim lease; a crashed holder’s claim frees after it.' },
+  { path: 'coordination.claimWindow', env: 'TALON_COORDINATION_CLAIMWINDOW', kind: 'string', default: '10s', description: 'Least window of a claim.' },
+  { path: 'coordination.sweepInterval', env: 'TALON_COORDINATION_SWEEPINTERVAL', kind: 'string', default: '1m', description: 'Sweep period of expired Leases.' },
   { path: 'defaultNotifiers', env: 'TALON_DEFAULTNOTIFIERS', kind: 'list', default: 'k8sevents', description: 'Notifier instances of every outcome.' },
   { path: 'logLevel', env: 'TALON_LOGLEVEL', kind: 'string', default: 'info', description: 'error, warn, info, debug.' },
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },

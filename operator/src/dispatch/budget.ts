@@ -2,17 +2,16 @@
  * The cluster-wide safety budget on destructive actions (DESIGN.md §4 "Safety"): a token
  * bucket holding at most `perMinute` tokens, refilled continuously at `perMinute` per minute.
  *
- * Scope: one operator process. With several replicas each holds its own bucket, so the
- * effective cluster-wide limit is replicas × perMinute until the budget is coordinated through
- * a Lease (DESIGN.md §9) — not done yet.
+ * Scope: one operator process. With several replicas and `coordination.enabled`, main.ts uses
+ * the shared budget of Lease slots instead (coordination/shared-budget.ts, docs/replicas.md).
  */
 
 /** What the dispatcher needs from a budget. */
 export interface Budget {
-  /** Takes one token; false when the budget is exhausted (the action must be skipped). */
-  tryTake(): boolean;
-  /** Returns a token taken for an action that ended up destroying nothing. */
-  refund(): void;
+  /** Takes one token; false when the budget is exhausted (the action must be skipped). Never rejects. */
+  tryTake(): boolean | Promise<boolean>;
+  /** Returns a token taken for an action that ended up destroying nothing. Never rejects. */
+  refund(): void | Promise<void>;
 }
 
 export class TokenBucketBudget implements Budget {

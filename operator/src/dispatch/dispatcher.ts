@@ -66,6 +66,7 @@ import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 import { abortable } from '../lib/abortable.js';
 import type { ApprovalGate } from './approvals.js';
+import type { ClaimPort } from '../coordination/types.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -112,6 +113,12 @@ export interface DispatcherDeps {
   /** Where artifacts go (the started outputs); without it an action with an output fails ArtifactNotStored. */
   readonly outputs?: ArtifactStore;
   readonly cooldowns: CooldownPort;
+  /**
+   * Cluster-wide claims (coordination/, docs/replicas.md): when set, a rule with a destructive
+   * action runs for a target only after claiming (rule, target) for at least `windowMs`
+   * (the rule's cooldown when longer); a run claimed elsewhere is suppressed ('Claimed').
+   */
+  readonly claims?: { readonly port: ClaimPort; readonly windowMs: number };
   readonly retry: RetryPolicy;
   /** Progress reports for the journal; absent: none. */
   readonly progress?: ProgressPort;
@@ -194,7 +201,7 @@ export class Dispatcher {
     this.queue = new KeyedQueue<WorkItem>({
       concurrency: deps.queue.concurrency,
       maxPending: deps.queue.maxPending,
-      worker: (item, info) => this.work(item, info),
+      worker: (item, info) => this.claimedWork(item, info),
       onError: (err, item) => this.log.error('work item crashed', { rule: item.rule.key, target: item.key, trace_id: item.ev.traceId, error: String(err) }),
     });
   }
@@ -301,6 +308,43 @@ export class Dispatcher {
     return { notStarted, abandoned: this.abandonedCount };
   }
 
+  /**
+   * `work` under the item's cluster-wide claim when its rule has a destructive action and
+   * claims are configured; otherwise `work` alone. The claim is released (marked done) after
+   * the last action, whatever its result — or abandoned when shutdown cut the run.
+   */
+  private async claimedWork(item: WorkItem, wi: WorkInfo): Promise<void> {
+    const claims = this.deps.claims;
+    if (claims === undefined || !item.rule.actions.some((a) => a.actionner.info.destructive)) return this.work(item, wi);
+    const { ev, rule } = item;
+    const got = await claims.port.claim({ ruleKey: rule.key, targetKey: item.key, windowMs: Math.max(claims.windowMs, rule.cooldownMs), signal: this.shutdown.signal });
+    const progress = item.approved === true ? undefined : this.deps.progress;
+    if (got.kind === 'claimed') {
+      this.deps.sink.suppressed(rule, ev, 'Claimed');
+      this.log.debug('match suppressed', { rule: rule.key, target: item.key, trace_id: ev.traceId, why: 'Claimed', holder: got.holder });
+      progress?.ruleDone(ev, rule.key);
+      return;
+    }
+    if (got.kind === 'failed') {
+      if (this.stopping) {
+        // Shutdown while waiting for the claim: nothing ran, the alert stays journaled.
+        this.abandonedCount += 1;
+        this.log.warn('claim wait abandoned at shutdown; its alert stays in the journal', { rule: rule.key, target: item.key, trace_id: ev.traceId });
+        return;
+      }
+      const first = rule.actions[0];
+      if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Failed', reason: 'ClaimFailed', message: `${got.message}: none of the rule's ${rule.actions.length} actions ran` }, 0, Math.max(0, this.clock() - ev.receivedAt), wi.merged);
+      progress?.ruleDone(ev, rule.key);
+      return;
+    }
+    try {
+      await this.work(item, wi);
+    } finally {
+      // A run cut by shutdown is given up, so another replica runs it now rather than never.
+      await (this.shutdown.signal.aborted ? got.claim.abandon() : got.claim.release());
+    }
+  }
+
   private async work(item: WorkItem, wi: WorkInfo): Promise<void> {
     const { ev, rule } = item;
     // An approved run is a person's decision on an alert the journal has finished with: it is
@@ -360,7 +404,7 @@ export class Dispatcher {
         continue;
       }
       const destructive = action.actionner.info.destructive;
-      if (destructive && !this.deps.budget.tryTake()) {
+      if (destructive && !(await this.deps.budget.tryTake())) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
         done();
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
@@ -370,9 +414,9 @@ export class Dispatcher {
         continue;
       }
       const res = await this.runWithRetry(item, action, target);
-      if (destructive && res.status === 'skipped') this.deps.budget.refund();
+      if (destructive && res.status === 'skipped') await this.deps.budget.refund();
       if (res.status === 'failure' && res.reason === 'Aborted' && this.stopping) {
-        if (destructive) this.deps.budget.refund();
+        if (destructive) await this.deps.budget.refund();
         this.abandonedCount += 1;
         this.log.warn('action abandoned at shutdown; its alert stays in the journal', { rule: rule.key, action: action.name, actionner: action.actionner.info.name, target: item.key, trace_id: ev.traceId });
         return 'abandoned';

@@ -45,6 +45,8 @@ export interface Metrics {
   readonly journalReplayed: Counter;
   /** Work left undone at shutdown: `not_started` items and `abandoned` running actions. */
   readonly shutdownLeft: Counter<'state'>;
+  /** Lease requests of active-active coordination (docs/replicas.md), by operation and answer (ok, conflict, error). */
+  readonly coordinationRequests: Counter<'op' | 'answer'>;
   /** The Prometheus text exposition of the registry. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -159,6 +161,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'talon_shutdown_left_total',
       help: 'Work left undone at shutdown: not_started work items, abandoned running actions.',
       labelNames: ['state'] as const,
+      registers,
+    }),
+    coordinationRequests: new Counter({
+      name: 'talon_coordination_requests_total',
+      help: 'Lease requests for claims, the shared budget and the sweep, by operation (create, read, replace, remove, list) and answer (ok, conflict, error).',
+      labelNames: ['op', 'answer'],
       registers,
     }),
     text: () => registry.metrics(),

@@ -80,6 +80,7 @@ export const OUTCOME_REASONS = {
   BudgetExceeded: { results: [K], by: ['dispatcher'], meaning: 'The cluster-wide budget of destructive actions per minute is spent (Warning Event).' },
   QueueFull: { results: [K], by: ['dispatcher'], meaning: "The work queue is full: none of the rule's actions ran (Warning Event)." },
   ShuttingDown: { results: [K], by: ['dispatcher'], meaning: "The operator is stopping: none of the rule's actions ran." },
+  ClaimFailed: { results: [F], by: ['dispatcher'], meaning: "Several replicas: the cluster-wide claim could not be decided (API failure, or shutdown while waiting): none of the rule's actions ran." },
   ArtifactNotStored: { results: [F], by: ['dispatcher'], meaning: "The action ran but its output could not store the artifact (the message says why and what the action did)." },
   PrecheckError: { results: [F], by: ['dispatcher'], meaning: "The actionner's precheck threw (a bug in the actionner)." },
   Timeout: { results: [F], by: ['dispatcher'], meaning: "The action, retries included, did not finish within its timeout." },
@@ -112,6 +113,7 @@ export const OUTCOME_REASONS = {
   // --- suppressions: a match that produced no action run (counted in status, no outcome) --
   Cooldown: { results: [], by: ['suppression'], meaning: 'The same rule acted on the same target within its cooldown window.' },
   Merged: { results: [], by: ['suppression'], meaning: 'A work item of the same rule and target was still pending; the match was merged into it.' },
+  Claimed: { results: [], by: ['suppression'], meaning: 'Several replicas: a run of the same rule on the same target holds, or held within its window, the cluster-wide claim (docs/replicas.md).' },
 } as const satisfies Readonly<Record<string, ReasonInfo>>;
 
 /** Every reason an outcome or a suppression can carry. */
@@ -122,7 +124,7 @@ export type ReasonBy<Source extends ReasonSource> = {
   [R in OutcomeReason]: Source extends (typeof OUTCOME_REASONS)[R]['by'][number] ? R : never;
 }[OutcomeReason];
 
-/** Why a match produced no work item: cooldown window, merged into a pending item. */
+/** Why a match produced no action run: cooldown window, merged into a pending item, claimed cluster-wide by another run. */
 export type SuppressReason = ReasonBy<'suppression'>;
 
 /**
