@@ -48,6 +48,10 @@ import { EventRecorder } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
 import { ExpirySweeper } from './actionners/expiry.js';
+import { CHANGED_KINDS } from './actionners/revert.js';
+import { EscalationLadders } from './dispatch/escalation.js';
+import { ruleKey } from './rules/types.js';
+import { MAX_ESCALATION_TARGETS } from './api/v1alpha1/types.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
@@ -176,8 +180,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       patch: (namespace, name, body) => clients.events.patchNamespacedEvent({ namespace, name, body }, mergePatch),
     },
   });
+  const ladders = new EscalationLadders();
   const ruleStatus = new RuleStatusAggregator({
     log,
+    escalationOf: ({ kind, namespace, name }) => ladders.hottest(ruleKey(kind, namespace, name), MAX_ESCALATION_TARGETS),
     getStatus: async ({ kind, namespace, name }) => {
       const r = kind === 'ClusterTalonRule' ? clusterRules.get('', name) : rules.get(namespace, name);
       if (!r) return undefined;
@@ -212,6 +218,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
+    escalation: ladders,
     retry: { attempts: 3, baseMs: 200, maxMs: 5_000 },
     globalDryRun: config.safety.dryRun,
     cloudNamespaces: new Set(config.safety.cloudNamespaces),
@@ -219,7 +226,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     contexts: new AdditionalContexts({ kube: clients, imdsEndpoint: config.contexts.imdsEndpoint, ttlMs: config.contexts.cacheTtlMs }),
     log,
   });
-  const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });
+  const sweeper = new ExpirySweeper({
+    kube: clients,
+    handlers: registry.expiryHandlers(),
+    changes: CHANGED_KINDS,
+    // Undos go to the fixed sinks and the default notifiers (the rule's own notifiers are not known here).
+    record: (o) => sink.record(o, { notifiers: [] }),
+    log,
+  });
 
   const isReady = () => {
     const reasons: string[] = [];
@@ -255,7 +269,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   resync.unref();
   ruleStatus.start(config.statusFlushIntervalMs);
   events.start(1_000);
-  sweeper.start(15_000);
+  sweeper.start(config.revertSweepIntervalMs);
 
   return {
     server,

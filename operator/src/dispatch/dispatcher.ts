@@ -6,6 +6,10 @@
  * Per matched rule (already in evaluation order and cut by rule `continue: false`):
  * - the match is reported (`sink.matched`);
  * - a suspended rule records one Skipped/Suspended outcome and runs nothing;
+ * - an escalation rule counts the match for the target (escalation.ts); when no step of its
+ *   ladder is due the match is suppressed ('EscalationWait'), else the due step's actions are
+ *   what the work item runs (merge key: rule and step); the step counts as run once queued,
+ *   and is given back when the destructive budget skips one of its actions;
  * - a rule in its cooldown for the same target is suppressed (`sink.suppressed(…,'Cooldown')`);
  * - otherwise one work item is queued under the target's key with the rule's key as merge
  *   key: a still-pending item of the same rule and target absorbs it ('Merged'); a full queue
@@ -49,6 +53,7 @@ import type { ArtifactStore } from '../outputs/types.js';
 import { discardArtifact } from '../lib/artifact.js';
 import type { CompiledAction, CompiledRule } from '../rules/types.js';
 import { abortable } from '../lib/abortable.js';
+import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
 
 export interface CooldownPort {
   /** True when (rule, target) may act now, and starts its window; false while a window is open. */
@@ -79,6 +84,8 @@ export interface DispatcherDeps {
   readonly cloudNamespaces?: ReadonlySet<string>;
   /** What an actionner's `init` returned (the registry's `stateOf`); it reaches runs as `ctx.state`. */
   readonly actionnerState?: (actionner: string) => unknown;
+  /** The escalation ladders' counts (dispatch/escalation.ts); absent: the dispatcher keeps its own. */
+  readonly escalation?: EscalationLadders;
   /** Fetches actions' `additionalContexts` (dispatch/contexts.ts); absent: none are fetched. */
   readonly contexts?: Pick<AdditionalContexts, 'fetch'>;
   /** Wall clock for outcome times, ms since the epoch (default Date.now). */
@@ -94,6 +101,9 @@ interface WorkItem {
   readonly rule: CompiledRule;
   /** The work-queue and cooldown key: the alert's main object. */
   readonly key: string;
+  /** What to run: the rule's actions, or for an escalation rule the due step's. */
+  readonly actions: readonly CompiledAction[];
+  readonly escalation?: ItemEscalation;
 }
 
 /** One action's use, its target resolution, and the outcome target that stands for it. */
@@ -133,10 +143,12 @@ export class Dispatcher {
   private readonly now: () => number;
   private readonly clock: () => number;
   private readonly log: LogPort;
+  private readonly ladders: EscalationLadders;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
+    this.ladders = deps.escalation ?? new EscalationLadders(this.now);
     this.clock = deps.clock ?? (() => performance.now());
     this.log = deps.log ?? silentLog;
     this.queue = new KeyedQueue<WorkItem>({
@@ -163,12 +175,20 @@ export class Dispatcher {
         if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason: 'Suspended', message: 'the rule is suspended: matched and counted, no action run' }, 0, 0, 0);
         continue;
       }
+      const step = escalate(this.ladders, rule, ev, key);
+      if (step === 'wait') {
+        this.deps.sink.suppressed(rule, ev, 'EscalationWait');
+        this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'EscalationWait' });
+        continue;
+      }
       if (rule.cooldownMs > 0 && !this.deps.cooldowns.tryAcquire(rule.key, key, rule.cooldownMs)) {
         this.deps.sink.suppressed(rule, ev, 'Cooldown');
         this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Cooldown' });
         continue;
       }
-      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule, key }, rule.key);
+      const item: WorkItem = step === undefined ? { ev, rule, key, actions: rule.actions } : { ev, rule, key, actions: step.actions, escalation: step.escalation };
+      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, item, step?.mergeKey ?? rule.key);
+      if (queued !== false && step !== undefined) this.ladders.fired(rule.key, key, step.escalation.step - 1);
       if (queued === 'merged') {
         this.deps.sink.suppressed(rule, ev, 'Merged');
         this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Merged' });
@@ -177,7 +197,8 @@ export class Dispatcher {
         const why = stopping ? 'the operator is shutting down' : `the work queue is full (${this.queue.depth()} pending)`;
         this.log.warn('work item dropped', { rule: rule.key, target: key, trace_id: ev.traceId, why });
         const reason = stopping ? 'ShuttingDown' : 'QueueFull';
-        if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${rule.actions.length} actions ran` }, 0, 0, 0);
+        const head = item.actions[0];
+        if (head) this.record(ev, rule, head, actionTarget(ev, head).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${item.actions.length} actions ran` }, 0, 0, 0, undefined, item.escalation);
       }
     }
   }
@@ -195,14 +216,15 @@ export class Dispatcher {
 
   private async work(item: WorkItem, wi: WorkInfo): Promise<void> {
     const { ev, rule } = item;
-    for (const action of rule.actions) {
+    const esc = item.escalation;
+    for (const action of item.actions) {
       const start = this.clock();
       const ingestToActionMs = Math.max(0, start - ev.receivedAt);
       const at = actionTarget(ev, action);
       const { ref } = at;
       const checked = this.check(item, action, at);
       if (!checked.ok) {
-        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.ignoreErrors || !action.continue) return;
         continue;
       }
@@ -210,21 +232,23 @@ export class Dispatcher {
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
         const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
-        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.continue) return;
         continue;
       }
       const destructive = action.actionner.info.destructive;
       if (destructive && !this.deps.budget.tryTake()) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
-        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
+        // The step did not really run: the next match of the target tries it again.
+        if (esc) this.ladders.rearm(rule.key, item.key, esc.step - 1);
         if (!action.ignoreErrors || !action.continue) return;
         continue;
       }
       const res = await this.runWithRetry(item, action, target);
       if (destructive && res.status === 'skipped') this.deps.budget.refund();
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
-      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
+      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res, esc);
       if (result === 'Failed' && !action.ignoreErrors) return;
       if (!action.continue) return;
     }
@@ -354,6 +378,7 @@ export class Dispatcher {
         hasOutput: action.output !== undefined,
         state: this.deps.actionnerState?.(action.actionner.info.name),
         ...(contexts === undefined ? {} : { contexts }),
+        ...(action.revertAfterMs === undefined ? {} : { revertAfterMs: action.revertAfterMs }),
       });
       // A run abandoned at the deadline may still produce an artifact later: release it.
       run.then(
@@ -381,6 +406,7 @@ export class Dispatcher {
     ingestToActionMs: number,
     merged: number,
     res?: RunResult,
+    esc?: ItemEscalation,
   ): void {
     const outcome: Outcome = {
       time: new Date(this.now()).toISOString(),
@@ -391,7 +417,7 @@ export class Dispatcher {
       target: withUid(target, res),
       result: v.result,
       reason: v.reason,
-      message: v.message,
+      message: esc ? `${escalationText(esc)}: ${v.message}` : v.message,
       durationMs: Math.max(0, durationMs),
       ingestToActionMs,
       objects: res?.objects ?? [],
@@ -401,6 +427,7 @@ export class Dispatcher {
       priority: ev.priority,
       alert: { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output, ...(ev.uuid !== undefined ? { uuid: ev.uuid } : {}) },
       merged,
+      ...(esc ? { escalation: { step: esc.step, count: esc.count } } : {}),
     };
     const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };
     if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });

@@ -186,7 +186,7 @@ test('mergeParameters is recursive for maps and never mutates its inputs', () =>
 
 test('an unknown parameter names the action, the actionner and the fix', () => {
   const spec = shellRule();
-  spec.actions[1]!.parameters = { grace_period_seconds: 0 };
+  spec.actions![1]!.parameters = { grace_period_seconds: 0 };
   const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.deepEqual(res.refs, [{ kind: 'ClusterTalonAction', name: 'label-suspicious' }]);
@@ -200,7 +200,7 @@ test('an unknown parameter names the action, the actionner and the fix', () => {
 
 test('an unknown actionner is refused with a hint', () => {
   const spec = shellRule();
-  spec.actions[1]!.actionner = 'kubernetes:terminat';
+  spec.actions![1]!.actionner = 'kubernetes:terminat';
   const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'UnknownActionner');
@@ -240,8 +240,8 @@ test('tenant rules: pod-level actions allowed, node-level and node-scoped action
   assert.deepEqual([okRes.rule.kind, okRes.rule.scope, okRes.rule.key, okRes.rule.namespace], ['TalonRule', 'tenant', 'shop/terminal-shell', 'shop']);
 
   const spec = shellRule();
-  spec.actions[0]!.parameters = { level: 'node' };
-  spec.actions.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
+  spec.actions![0]!.parameters = { level: 'node' };
+  spec.actions!.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
   const res = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(tenantLabel), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed');

@@ -34,8 +34,8 @@ test('isOutcomeReason knows the catalogue, not the prototype', () => {
   assert.equal(isOutcomeReason(''), false);
 });
 
-test('the suppression reasons are exactly Cooldown and Merged', () => {
-  const both: readonly SuppressReason[] = ['Cooldown', 'Merged'];
+test('the suppression reasons are exactly Cooldown, Merged and EscalationWait', () => {
+  const both: readonly SuppressReason[] = ['Cooldown', 'Merged', 'EscalationWait'];
   // @ts-expect-error a dispatcher verdict is not a suppression
   const notOne: SuppressReason = 'QueueFull';
   const byDispatcher: ReasonBy<'dispatcher'> = 'ProtectedNamespace';
