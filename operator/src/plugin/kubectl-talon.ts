@@ -11,6 +11,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { check, testEvent, type CliOutput } from '../cli.js';
+import { revert } from './revert.js';
 
 /** One subcommand: its arguments after the name; resolves to the process exit code. */
 export type PluginCommand = (args: readonly string[], out: CliOutput) => Promise<number> | number;
@@ -24,6 +25,7 @@ interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   check: { summary: 'validate TalonRule/TalonAction manifests offline (as talon-operator check)', run: (a, o) => check(a, o) },
   test: { summary: 'show which rules an alert matches and what would be done (as talon-operator test)', run: (a, o) => testEvent(a, o) },
+  revert: { summary: 'undo one outcome of an action with revertAfter now: revert (pod|node|networkpolicy)/NAME [-n NS] [--id ID]', run: (a, o) => revert(a, o) },
 };
 
 const processOutput: CliOutput = {
