@@ -187,8 +187,10 @@ export class Dispatcher {
         continue;
       }
       const item: WorkItem = step === undefined ? { ev, rule, key, actions: rule.actions } : { ev, rule, key, actions: step.actions, escalation: step.escalation };
+      // Marked run before enqueue (the worker may start synchronously and give it back); undone if not queued.
+      if (step !== undefined) this.ladders.fired(rule.key, key, step.escalation.step - 1);
       const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, item, step?.mergeKey ?? rule.key);
-      if (queued !== false && step !== undefined) this.ladders.fired(rule.key, key, step.escalation.step - 1);
+      if (queued === false && step !== undefined) this.ladders.rearm(rule.key, key, step.escalation.step - 1);
       if (queued === 'merged') {
         this.deps.sink.suppressed(rule, ev, 'Merged');
         this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Merged' });
