@@ -6,6 +6,7 @@ import type { Outcome } from '../api/v1alpha1/outcome.js';
 import { ExpirySweeper } from './expiry.js';
 import { cordonActionner } from './kubernetes/cordon.js';
 import { labelActionner } from './kubernetes/label.js';
+import { annotationActionner } from './kubernetes/annotation.js';
 import { networkPolicyActionner, quarantineExpiry } from './kubernetes/networkpolicy.js';
 import {
   CHANGED_KINDS,
@@ -171,4 +172,21 @@ test('kubernetes:networkpolicy with revertAfter: the policy expires then, and it
   const o = outcomes[0]!;
   assert.deepEqual([o.reason, o.action, o.actionner, o.target.kind, o.target.name], ['Reverted', 'isolate', 'kubernetes:networkpolicy', 'Pod', 'web-1']);
   assert.match(o.message, /NetworkPolicy 'talon-quarantine-web-1' in namespace 'default' removed; quarantine label removed from default\/web-1/);
+});
+
+test('kubernetes:annotation with revertAfter, at node level: the record sits beside the annotations it restores', async () => {
+  const fake = new FakeKube();
+  fake.add('Node', { metadata: { name: 'node-1', annotations: { owner: 'team-a' } }, spec: {} });
+  fake.add('Pod', podFixture('default', 'web-1', { node: 'node-1' }));
+  const r = await run(fake, annotationActionner, 'node', { annotations: { owner: 'security', note: 'shell seen' }, level: 'node' }, 1_000, 'note');
+  assert.equal(r.reason, 'Annotated');
+  const node = () => fake.get<V1Node>('Node', undefined, 'node-1')!;
+  assert.equal(node().metadata?.annotations?.owner, 'security');
+  assert.equal(recordsOf(node()).length, 1);
+  const outcomes: Outcome[] = [];
+  await sweeper(fake, later, outcomes).sweep();
+  assert.deepEqual(node().metadata?.annotations, { owner: 'team-a' });
+  assert.equal(node().metadata?.labels?.[REVERT_PENDING_LABEL], undefined);
+  assert.deepEqual([outcomes[0]?.target.kind, outcomes[0]?.action], ['Node', 'note']);
+  assert.match(outcomes[0]!.message, /annotation owner restored to 'team-a', annotation note removed/);
 });
