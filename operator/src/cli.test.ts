@@ -220,3 +220,24 @@ describe('kind: List and multi-document files (issue 18)', () => {
     assert.match(list.out, /^MATCH {2}ClusterTalonRule shell$/m);
   });
 });
+
+test('test: an escalation rule shows what each step would run and at which match', () => {
+  const path = file('ladder.yaml', `
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonRule
+metadata: {name: ladder}
+spec:
+  match: {rules: [Terminal shell in container]}
+  escalation:
+    window: 10m
+    steps:
+      - {after: 1, actions: [{name: mark, actionner: 'kubernetes:label', parameters: {labels: {seen: 'yes'}}, revertAfter: 1h}]}
+      - {after: 3, actions: [{name: kill, actionner: 'kubernetes:terminate'}]}
+`);
+  const c = capture();
+  assert.equal(testEvent(['--event', SHELL_ALERT, path], c), 0, c.err);
+  assert.deepEqual(
+    c.out.trimEnd().split('\n').slice(1).map((l) => l.trim().replace(/ \{.*$/, '')),
+    ['MATCH  ClusterTalonRule ladder', 'step 1, at match 1 for the target within the window:', 'would run mark (kubernetes:label)', 'step 2, at match 3 for the target within the window:', 'would run kill (kubernetes:terminate)'],
+  );
+});

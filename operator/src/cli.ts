@@ -330,7 +330,15 @@ export function testEvent(args: readonly string[], out: CliOutput = processOutpu
     const name = `${rule.kind} ${rule.key}`;
     if (matched.has(rule.key)) {
       out.stdout(`MATCH  ${name}${rule.dryRun ? ' (dryRun)' : ''}${rule.suspend ? ' (suspended)' : ''}\n`);
-      for (const a of rule.actions) out.stdout(`         would run ${a.name} (${a.actionner.info.name}) ${JSON.stringify(a.params)}\n`);
+      const runs = (a: CompiledRule['actions'][number], indent: string) => out.stdout(`${indent}would run ${a.name} (${a.actionner.info.name}) ${JSON.stringify(a.params)}\n`);
+      if (rule.escalation === undefined) for (const a of rule.actions) runs(a, '         ');
+      else {
+        // Which step runs depends on how often the target matched in the window (docs/escalation.md).
+        for (const [i, st] of rule.escalation.steps.entries()) {
+          out.stdout(`         step ${i + 1}, at match ${st.after} for the target within the window:\n`);
+          for (const a of st.actions) runs(a, '           ');
+        }
+      }
     } else if (explanation.matched) {
       out.stdout(`SKIP   ${name}: not evaluated (an earlier rule has continue: false, or out of the target's namespace)\n`);
     } else {

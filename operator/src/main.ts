@@ -53,6 +53,10 @@ import { EventRecorder } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
 import { ExpirySweeper } from './actionners/expiry.js';
+import { CHANGED_KINDS } from './actionners/revert.js';
+import { EscalationLadders } from './dispatch/escalation.js';
+import { ruleKey } from './rules/types.js';
+import { MAX_ESCALATION_TARGETS } from './api/v1alpha1/types.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
@@ -222,8 +226,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       patch: (namespace, name, body) => clients.events.patchNamespacedEvent({ namespace, name, body }, mergePatch),
     },
   });
+  const ladders = new EscalationLadders();
   const ruleStatus = new RuleStatusAggregator({
     log,
+    escalationOf: ({ kind, namespace, name }) => ladders.hottest(ruleKey(kind, namespace, name), MAX_ESCALATION_TARGETS),
     getStatus: async ({ kind, namespace, name }) => {
       const r = kind === 'ClusterTalonRule' ? clusterRules.get('', name) : rules.get(namespace, name);
       if (!r) return undefined;
@@ -294,6 +300,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
+    escalation: ladders,
     retry: { horizonMs: config.retry.horizonMs, baseMs: config.retry.initialBackoffMs, maxMs: config.retry.maxBackoffMs },
     progress: ledger,
     globalDryRun: config.safety.dryRun,
@@ -304,7 +311,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     log,
   });
   const approvalExecutor: ApprovalExecutor = new ApprovalExecutor({ dispatcher, validateParams: (a, p, path) => registry.validateParams(a, p, path) });
-  const sweeper = new ExpirySweeper({ kube: clients, handlers: registry.expiryHandlers(), log });
+  const sweeper = new ExpirySweeper({
+    kube: clients,
+    handlers: registry.expiryHandlers(),
+    changes: CHANGED_KINDS,
+    // Undos go to the fixed sinks and the default notifiers (the rule's own notifiers are not known here).
+    record: (o) => sink.record(o, { notifiers: [] }),
+    log,
+  });
   if (opened) replayJournal(opened, { ledger, dedup, intake, metrics, logger });
 
   const isReady = () => {
@@ -348,7 +362,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   resync.unref();
   ruleStatus.start(config.statusFlushIntervalMs);
   events.start(1_000);
-  sweeper.start(15_000);
+  sweeper.start(config.revertSweepIntervalMs);
 
   return {
     server,

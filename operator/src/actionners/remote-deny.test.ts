@@ -10,6 +10,7 @@ import { CALICO_V1, CALICO_V3, calicoExpiry, calicoPolicyName, calicoKind, calic
 import { ciliumExpiry, ciliumNetworkPolicyActionner, CiliumParams } from './cilium/networkpolicy.js';
 import { mergeCIDRs, nextExpiry, remoteCIDR } from './remote-deny.js';
 import { ExpirySweeper } from './expiry.js';
+import type { Outcome } from '../api/v1alpha1/outcome.js';
 
 const V1 = 'crd.projectcalico.org/networkpolicies';
 const CNP = 'cilium.io/ciliumnetworkpolicies';
@@ -40,7 +41,7 @@ function withPods(): { fake: FakeKube; uid: string } {
   return { fake, uid: pod.metadata?.uid as string };
 }
 
-function run<P>(a: Actionner<P>, kube: KubeClients, ip: Record<string, string>, p: Record<string, unknown> = {}): Promise<ActionResult> {
+function run<P>(a: Actionner<P>, kube: KubeClients, ip: Record<string, string>, p: Record<string, unknown> = {}, revertAfterMs?: number): Promise<ActionResult> {
   const event = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'web-1', ...ip });
   const ps = params<P>(a.paramsSchema, p);
   const pre = a.precheck(event, targetOf(event, 'pod'), ps);
@@ -54,6 +55,7 @@ function run<P>(a: Actionner<P>, kube: KubeClients, ip: Record<string, string>, 
     identity: { protectedNamespaces: new Set() },
     rule: { namespace: 'talon-system', name: 'deny-c2' },
     actionName: 'deny',
+    ...(revertAfterMs !== undefined ? { revertAfterMs } : {}),
   });
 }
 
@@ -209,4 +211,22 @@ test('a missing pod is skipped', async () => {
   const fake = new FakeKube();
   const r = await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' });
   assert.equal(r.reason, 'PodNotFound');
+});
+
+test('revertAfter is the ttl mechanism: the policy expires then, and its removal is an outcome of the rule and action that made it', async () => {
+  const { fake } = withPods();
+  await run(ciliumNetworkPolicyActionner, crdsOnly(fake), { 'fd.rip': '203.0.113.7' }, {}, 5_000);
+  const cnp = fake.get<KubernetesObject>(CNP, 'default', 'talon-deny-web-1');
+  const at = Date.parse(cnp?.metadata?.annotations?.['talon.dev/expires-at'] ?? '');
+  assert.ok(at > Date.now() && at <= Date.now() + 5_000);
+  const outcomes: Outcome[] = [];
+  await new ExpirySweeper({ kube: crdsOnly(fake), handlers: [ciliumExpiry], record: (o) => outcomes.push(o), now: () => at }).sweep();
+  assert.equal(fake.get(CNP, 'default', 'talon-deny-web-1'), undefined);
+  assert.equal(outcomes.length, 1);
+  const o = outcomes[0]!;
+  assert.deepEqual(
+    [o.result, o.reason, o.rule, o.action, o.actionner, o.target.kind, o.target.name],
+    ['Succeeded', 'Reverted', { kind: 'TalonRule', namespace: 'talon-system', name: 'deny-c2' }, 'deny', 'cilium:networkpolicy', 'Pod', 'web-1'],
+  );
+  assert.match(o.message, /^reverted at its expiry .*: CiliumNetworkPolicy 'talon-deny-web-1' in namespace 'default' removed$/);
 });

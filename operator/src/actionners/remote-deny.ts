@@ -20,6 +20,7 @@ import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { fieldText, type FalcoEvent } from '../falco/event.js';
 import { checkDuration, DURATION_PATTERN, parseDuration } from '../lib/duration.js';
 import type { ExpiryHandler } from './expiry.js';
+import { MADE_BY_ANNOTATION, madeByAnnotation, madeByOf } from './revert.js';
 import { ok, skipped, type ActionContext, type ActionResult, type KubeClients, type PrecheckResult } from './types.js';
 import {
   apiFailure,
@@ -98,22 +99,29 @@ export function mergeCIDRs(a: readonly string[], b: readonly string[]): string[]
   return [...new Set([...a, ...b])].sort();
 }
 
-/** The expiry of a policy written now: the later of the existing one and now + ttl; none without ttl. */
-export function nextExpiry(existing: string | undefined, ttl: string | undefined, now: number): string | undefined {
+/**
+ * The expiry of a policy written now: the later of the existing one and now + ttl (a duration
+ * text, or ms: the action's revertAfter); none without ttl.
+ */
+export function nextExpiry(existing: string | undefined, ttl: string | number | undefined, now: number): string | undefined {
   if (ttl === undefined) return undefined;
-  const wanted = now + (parseDuration(ttl) ?? 0);
+  const wanted = now + (typeof ttl === 'number' ? ttl : (parseDuration(ttl) ?? 0));
   const had = Date.parse(existing ?? '');
   return new Date(Number.isNaN(had) ? wanted : Math.max(had, wanted)).toISOString();
 }
 
-/** The metadata every CNI policy object carries. */
-export function policyMetadata(name: string, pod: V1Pod, ruleName: string, expiresAt: string | undefined): KubernetesObject['metadata'] {
+/** The metadata every CNI policy object carries; `madeBy` names the rule and action for the outcome of its removal. */
+export function policyMetadata(name: string, pod: V1Pod, ruleName: string, expiresAt: string | undefined, madeBy?: string): KubernetesObject['metadata'] {
+  const annotations = {
+    ...(expiresAt !== undefined ? { [EXPIRES_AT_ANNOTATION]: expiresAt } : {}),
+    ...(madeBy !== undefined ? { [MADE_BY_ANNOTATION]: madeBy } : {}),
+  };
   return managedMetadata({
     name,
     namespace: pod.metadata?.namespace ?? '',
     ruleName,
     owner: pod,
-    ...(expiresAt !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: expiresAt } } : {}),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
   });
 }
 
@@ -128,6 +136,9 @@ export interface RemoteDenyKind<P extends RemoteDenyParams> {
   /** The CIDRs an existing object of ours denies. */
   deniedOf(obj: KubernetesObject & { spec?: unknown }): string[];
 }
+
+/** The actionner that writes policies of `kind`: cilium:networkpolicy for cilium.io, else calico:networkpolicy. */
+const actionnerOfKind = (kind: CustomKind): string => (kind.group === 'cilium.io' ? 'cilium:networkpolicy' : 'calico:networkpolicy');
 
 /** Creates the pod's policy, or merges the alert's CIDR into the existing one; labels the pod. */
 export async function applyRemoteDeny<P extends RemoteDenyParams>(ctx: ActionContext<P>, how: RemoteDenyKind<P>, now = Date.now()): Promise<ActionResult> {
@@ -163,9 +174,10 @@ export async function applyRemoteDeny<P extends RemoteDenyParams>(ctx: ActionCon
       throw err;
     })) as (KubernetesObject & { spec?: unknown }) | undefined;
     const had = existing?.metadata?.annotations?.[EXPIRES_AT_ANNOTATION];
-    const expires = nextExpiry(had, ctx.params.ttl, now);
+    const expires = nextExpiry(had, ctx.revertAfterMs ?? ctx.params.ttl, now);
     denied = mergeCIDRs(existing === undefined ? [] : how.deniedOf(existing), [cidr]);
-    const desired = how.build(kind, pod, quarantineValue(pod), denied, ctx.params, policyMetadata(policyName, pod, ctx.rule.name, expires));
+    const madeBy = madeByAnnotation(madeByOf(ctx, actionnerOfKind(kind)));
+    const desired = how.build(kind, pod, quarantineValue(pod), denied, ctx.params, policyMetadata(policyName, pod, ctx.rule.name, expires, madeBy));
     if (existing === undefined) {
       stored = (await ctx.kube.custom.createNamespacedCustomObject({ ...address, body: desired }, opts)) as KubernetesObject;
       verb = 'created';

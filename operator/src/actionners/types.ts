@@ -57,6 +57,11 @@ export interface ActionnerInfo {
    * Default false.
    */
   readonly cloud?: boolean;
+  /**
+   * True when what it does can be undone (actionners/revert.ts): the action may set
+   * `revertAfter`, which reaches the run as `ctx.revertAfterMs`. Default false.
+   */
+  readonly reversible?: boolean;
   /** 'none' | 'allowed' | 'required': whether an output (artifact target) may or must be set. */
   readonly output: 'none' | 'allowed' | 'required';
   /** RBAC the operator needs for this actionner; config/rbac/role.yaml is generated from these. */
@@ -132,6 +137,11 @@ export interface ActionContext<P = Readonly<Record<string, unknown>>> {
    * such as `node.hostname`, `aws.region`. Absent when the action asks for none.
    */
   readonly contexts?: Readonly<Record<string, string>>;
+  /**
+   * The action's `revertAfter` in ms (reversible actionners only): the run records on the
+   * object it changes what to restore and when (actionners/revert.ts). Absent: no revert.
+   */
+  readonly revertAfterMs?: number;
 }
 
 /** What `init` gets besides its settings. */

@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       logFormat: 'json',
       statusFlushIntervalMs: 3000,
+      revertSweepIntervalMs: 15000,
       contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },
       defaultActionTimeoutMs: 30_000,
       approvalNamespace: 'talon-system',

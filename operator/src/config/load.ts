@@ -93,7 +93,7 @@ function removedKeys(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, error
   return found;
 }
 
-const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'defaultActionTimeout', 'approvalRetention', 'journal.fsyncInterval', 'retry.horizon', 'retry.initialBackoff', 'retry.maxBackoff', 'shutdownGrace']);
+const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'revertSweepInterval', 'defaultActionTimeout', 'approvalRetention', 'journal.fsyncInterval', 'retry.horizon', 'retry.initialBackoff', 'retry.maxBackoff', 'shutdownGrace']);
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
@@ -362,6 +362,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     logLevel: file.logLevel,
     logFormat: file.logFormat,
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
+    revertSweepIntervalMs: duration('revertSweepInterval', file.revertSweepInterval, errors),
     contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
     approvalNamespace: file.approvalNamespace ?? podNamespace ?? 'talon-system',

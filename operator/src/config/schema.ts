@@ -169,6 +169,7 @@ export const ConfigFileSchema = Type.Object(
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
     statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
+    revertSweepInterval: Duration('15s', 'How often expired policies are removed and due revertAfter changes undone'),
     contexts: Type.Object(
       {
         imdsEndpoint: Type.String({ pattern: '^https?://[^\\s/?#]+/?$', default: 'http://169.254.169.254', description: 'AWS instance metadata service (IMDS v2) for the aws additional context.' }),
@@ -230,6 +231,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly statusFlushIntervalMs: number;
+  /** How often the expiry/revert sweeper runs (actionners/expiry.ts). */
+  readonly revertSweepIntervalMs: number;
   /** Additional contexts: where IMDS is, how long fetched contexts are reused. */
   readonly contexts: { readonly imdsEndpoint: string; readonly cacheTtlMs: number };
   readonly defaultActionTimeoutMs: number;
@@ -306,6 +309,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'logLevel', env: 'TALON_LOGLEVEL', kind: 'string', default: 'info', description: 'error, warn, info, debug.' },
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
   { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
+  { path: 'revertSweepInterval', env: 'TALON_REVERTSWEEPINTERVAL', kind: 'string', default: '15s', description: 'Expiry and revert sweep period.' },
   { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },
   { path: 'approvalNamespace', env: 'TALON_APPROVALNAMESPACE', kind: 'string', default: '$POD_NAMESPACE, else talon-system', description: 'Where cluster rules’ TalonApprovals go.' },
   { path: 'approvalRetention', env: 'TALON_APPROVALRETENTION', kind: 'string', default: '24h', description: 'How long finished TalonApprovals are kept.' },

@@ -746,3 +746,68 @@ test('graceful shutdown: items not started stay pending, a running action past t
   d.dispatch(podEvent('default', 'd'), [rule('late', [action(quick.a, { name: 'late' })])]);
   assert.deepEqual(done, ['quick'], 'a match refused at shutdown stays unfinished (journaled)');
 });
+
+// --- escalation ladders (escalation.ts) ------------------------------------------------------
+
+/** An escalation rule whose steps run one probe action each, named step1, step2, …. */
+function ladderRule(name: string, steps: { after: number; a: Actionner }[], over: Partial<CompiledRule> = {}): CompiledRule {
+  const compiled = steps.map((s, i) => ({ after: s.after, actions: [action(s.a, { name: `step${i + 1}` })] }));
+  return rule(name, compiled.flatMap((s) => s.actions), { escalation: { windowMs: 600_000, steps: compiled }, ...over });
+}
+
+test('escalation: steps run at their counts, in-between matches are suppressed EscalationWait, outcomes say the step', async () => {
+  const p = probe('t:p', succeed);
+  const { d, sink } = setup();
+  const r = ladderRule('ladder', [{ after: 1, a: p.a }, { after: 3, a: p.a }]);
+  for (let i = 0; i < 4; i++) {
+    d.dispatch(podEvent('default', 'p1'), [r]);
+    await d.drain();
+  }
+  d.dispatch(podEvent('default', 'p2'), [r]);
+  await d.drain();
+  assert.deepEqual(p.ran, ['step1@default/p1', 'step2@default/p1', 'step1@default/p2']);
+  assert.deepEqual(sink.outcomes.map((o) => [o.target.name, o.escalation]), [
+    ['p1', { step: 1, count: 1 }],
+    ['p1', { step: 2, count: 3 }],
+    ['p2', { step: 1, count: 1 }],
+  ]);
+  assert.match(sink.outcomes[1]!.message, /^escalation step 2 of 2 \(match 3 for this target within 10m\): done$/);
+  assert.deepEqual(sink.suppressions.map((s) => s.why), ['EscalationWait', 'EscalationWait']);
+  assert.equal(sink.matches.length, 5);
+});
+
+test('escalation with a cooldown: suppressed matches still count, and the step held back runs at the next allowed match', async () => {
+  const p = probe('t:p', succeed);
+  let open = true;
+  const cooldowns = { active: () => !open, start: () => undefined };
+  const { d, sink } = setup({ cooldowns });
+  const r = ladderRule('ladder-cool', [{ after: 1, a: p.a }, { after: 2, a: p.a }], { cooldownMs: 60_000 });
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  open = false;
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  open = true;
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  await d.drain();
+  assert.deepEqual(p.ran, ['step1@default/p1', 'step2@default/p1']);
+  assert.deepEqual(sink.suppressions.map((s) => s.why), ['Cooldown', 'Cooldown']);
+  assert.deepEqual(sink.outcomes.map((o) => o.escalation), [{ step: 1, count: 1 }, { step: 2, count: 4 }]);
+});
+
+test('escalation with the destructive budget: a step skipped BudgetExceeded is given back and runs at the next match', async () => {
+  let tokens = 0;
+  const budget: Budget = { tryTake: () => tokens-- > 0, refund: () => void tokens++ };
+  const kill = probe('t:kill', succeed, { destructive: true });
+  const { d, sink } = setup({ budget });
+  const r = ladderRule('ladder-budget', [{ after: 1, a: kill.a }]);
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  await d.drain();
+  tokens = 1;
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  await d.drain();
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  await d.drain();
+  assert.deepEqual(sink.summary(), ['step1:Skipped:BudgetExceeded', 'step1:Succeeded:Labeled']);
+  assert.deepEqual(kill.ran, ['step1@default/p1']);
+  assert.deepEqual(sink.suppressions.map((s) => s.why), ['EscalationWait']);
+});

@@ -6,6 +6,10 @@
  * Per matched rule (already in evaluation order and cut by rule `continue: false`):
  * - the match is reported (`sink.matched`);
  * - a suspended rule records one Skipped/Suspended outcome and runs nothing;
+ * - an escalation rule counts the match for the target (escalation.ts); when no step of its
+ *   ladder is due the match is suppressed ('EscalationWait'), else the due step's actions are
+ *   what the work item runs (merge key: rule and step); the step counts as run once queued,
+ *   and is given back when the destructive budget skips one of its actions;
  * - a rule in its cooldown for the same target is suppressed (`sink.suppressed(…,'Cooldown')`);
  * - otherwise one work item is queued under the target's key with the rule's key as merge
  *   key: a still-pending item of the same rule and target absorbs it ('Merged'); a full queue
@@ -67,6 +71,7 @@ import type { CompiledAction, CompiledRule } from '../rules/types.js';
 import { abortable } from '../lib/abortable.js';
 import type { ApprovalGate } from './approvals.js';
 import type { ClaimPort } from '../coordination/types.js';
+import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -127,6 +132,8 @@ export interface DispatcherDeps {
   readonly cloudNamespaces?: ReadonlySet<string>;
   /** What an actionner's `init` returned (the registry's `stateOf`); it reaches runs as `ctx.state`. */
   readonly actionnerState?: (actionner: string) => unknown;
+  /** The escalation ladders' counts (dispatch/escalation.ts); absent: the dispatcher keeps its own. */
+  readonly escalation?: EscalationLadders;
   /** Fetches actions' `additionalContexts` (dispatch/contexts.ts); absent: none are fetched. */
   readonly contexts?: Pick<AdditionalContexts, 'fetch'>;
   /** Wall clock for outcome times, ms since the epoch (default Date.now). */
@@ -146,6 +153,9 @@ interface WorkItem {
   readonly key: string;
   /** A run a person approved (runApproved): the approval gate is passed. */
   readonly approved?: boolean;
+  /** What to run: the rule's actions, or for an escalation rule the due step's. */
+  readonly actions: readonly CompiledAction[];
+  readonly escalation?: ItemEscalation;
 }
 
 /** One action's use, its target resolution, and the outcome target that stands for it. */
@@ -192,10 +202,12 @@ export class Dispatcher {
   private readonly observers = new WeakMap<FalcoEvent, (o: Outcome) => void>();
   private stopping = false;
   private abandonedCount = 0;
+  private readonly ladders: EscalationLadders;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
+    this.ladders = deps.escalation ?? new EscalationLadders(this.now);
     this.clock = deps.clock ?? (() => performance.now());
     this.log = deps.log ?? silentLog;
     this.queue = new KeyedQueue<WorkItem>({
@@ -223,12 +235,24 @@ export class Dispatcher {
         this.deps.progress?.ruleDone(ev, rule.key);
         continue;
       }
+      const step = escalate(this.ladders, rule, ev, key);
+      if (step === 'wait') {
+        this.deps.sink.suppressed(rule, ev, 'EscalationWait');
+        this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'EscalationWait' });
+        this.deps.progress?.ruleDone(ev, rule.key);
+        continue;
+      }
+      // A due step held back by the cooldown is not marked run: the next match let through runs it.
       if (rule.cooldownMs > 0 && this.deps.cooldowns.active(rule.key, key)) {
         this.suppressCooldown(ev, rule, key);
         continue;
       }
+      const item: WorkItem = step === undefined ? { ev, rule, key, actions: rule.actions } : { ev, rule, key, actions: step.actions, escalation: step.escalation };
       const stopping = this.stopping || this.shutdown.signal.aborted;
-      const queued = stopping ? false : this.queue.enqueue(key, { ev, rule, key }, rule.key);
+      // Marked run before enqueue (the worker may start synchronously and give it back); undone if not queued.
+      if (step !== undefined) this.ladders.fired(rule.key, key, step.escalation.step - 1);
+      const queued = stopping ? false : this.queue.enqueue(key, item, step?.mergeKey ?? rule.key);
+      if (queued === false && step !== undefined) this.ladders.rearm(rule.key, key, step.escalation.step - 1);
       if (queued === 'merged') {
         this.deps.sink.suppressed(rule, ev, 'Merged');
         this.log.debug('match suppressed', { rule: rule.key, target: key, trace_id: ev.traceId, why: 'Merged' });
@@ -237,7 +261,8 @@ export class Dispatcher {
         const why = stopping ? 'the operator is shutting down' : `the work queue is full (${this.queue.depth()} pending)`;
         this.log.warn('work item dropped', { rule: rule.key, target: key, trace_id: ev.traceId, why });
         const reason = stopping ? 'ShuttingDown' : 'QueueFull';
-        if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${rule.actions.length} actions ran` }, 0, 0, 0);
+        const head = item.actions[0];
+        if (head) this.record(ev, rule, head, actionTarget(ev, head).ref, { result: 'Skipped', reason, message: `${why}: none of the rule's ${item.actions.length} actions ran` }, 0, 0, 0, undefined, item.escalation);
         // Refused at shutdown: the alert stays journaled and is evaluated again at the next start.
         if (!stopping) this.deps.progress?.ruleDone(ev, rule.key);
       }
@@ -255,7 +280,7 @@ export class Dispatcher {
       this.observers.set(ev, resolve);
       const key = objectKey(alertObject(ev));
       const one: CompiledRule = { ...rule, actions: [action] };
-      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule: one, key, approved: true }, `approved:${ev.traceId}:${action.name}:${this.now()}`);
+      const queued = this.shutdown.signal.aborted ? false : this.queue.enqueue(key, { ev, rule: one, key, actions: one.actions, approved: true }, `approved:${ev.traceId}:${action.name}:${this.now()}`);
       if (queued === false) {
         const reason = this.shutdown.signal.aborted ? 'ShuttingDown' : 'QueueFull';
         this.record(ev, one, action, actionTarget(ev, action).ref, { result: 'Skipped', reason, message: `the approved ${action.actionner.info.name} could not be queued: ${reason}` }, 0, 0, 0);
@@ -365,9 +390,10 @@ export class Dispatcher {
   /** The rule's actions from index `from`, in order, each outcome recorded and reported. */
   private async runActions(item: WorkItem, wi: WorkInfo, from: number): Promise<WorkEnd> {
     const { ev, rule } = item;
+    const esc = item.escalation;
     let failed = false;
-    for (let i = from; i < rule.actions.length; i++) {
-      const action = rule.actions[i]!;
+    for (let i = from; i < item.actions.length; i++) {
+      const action = item.actions[i]!;
       // Reported before the outcome is recorded: the journal is the commit point, so an outcome
       // that was recorded never belongs to an action that runs again after a crash.
       const done = (): void => void (item.approved === true || this.deps.progress?.actionRecorded(ev, rule.key, i + 1));
@@ -378,7 +404,7 @@ export class Dispatcher {
       const checked = this.check(item, action, at);
       if (!checked.ok) {
         done();
-        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (checked.verdict.result === 'Failed') failed = true;
         if (!action.ignoreErrors || !action.continue) return failed ? 'failed' : 'completed';
         continue;
@@ -388,14 +414,14 @@ export class Dispatcher {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
         const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
         done();
-        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       if (action.approval !== undefined && item.approved !== true) {
         const verdict = await this.requestApproval(item, action, ref);
         done();
-        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (verdict.result === 'Failed') {
           failed = true;
           if (!action.ignoreErrors) return 'failed';
@@ -407,8 +433,10 @@ export class Dispatcher {
       if (destructive && !(await this.deps.budget.tryTake())) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
         done();
-        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged);
+        this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         // Not run for lack of budget is not a skip by design: no cooldown.
+        // The step did not really run: the next match of the target tries it again.
+        if (esc) this.ladders.rearm(rule.key, item.key, esc.step - 1);
         failed = true;
         if (!action.ignoreErrors || !action.continue) return 'failed';
         continue;
@@ -423,7 +451,7 @@ export class Dispatcher {
       }
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
       done();
-      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res);
+      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res, esc);
       if (result === 'Failed') {
         failed = true;
         if (!action.ignoreErrors) return 'failed';
@@ -596,6 +624,7 @@ export class Dispatcher {
         hasOutput: action.output !== undefined,
         state: this.deps.actionnerState?.(action.actionner.info.name),
         ...(contexts === undefined ? {} : { contexts }),
+        ...(action.revertAfterMs === undefined ? {} : { revertAfterMs: action.revertAfterMs }),
       });
       // A run abandoned at the deadline may still produce an artifact later: release it.
       run.then(
@@ -623,6 +652,7 @@ export class Dispatcher {
     ingestToActionMs: number,
     merged: number,
     res?: RunResult,
+    esc?: ItemEscalation,
   ): void {
     const outcome: Outcome = {
       time: new Date(this.now()).toISOString(),
@@ -633,7 +663,7 @@ export class Dispatcher {
       target: withUid(target, res),
       result: v.result,
       reason: v.reason,
-      message: v.message,
+      message: esc ? `${escalationText(esc)}: ${v.message}` : v.message,
       durationMs: Math.max(0, durationMs),
       ingestToActionMs,
       objects: res?.objects ?? [],
@@ -643,6 +673,7 @@ export class Dispatcher {
       priority: ev.priority,
       alert: { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output, ...(ev.uuid !== undefined ? { uuid: ev.uuid } : {}) },
       merged,
+      ...(esc ? { escalation: { step: esc.step, count: esc.count } } : {}),
     };
     const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };
     if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });

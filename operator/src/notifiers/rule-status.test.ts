@@ -181,3 +181,18 @@ test('ClusterTalonRule status: patched on the cluster-scoped object, counted apa
   assert.equal(agg.view('', 'kill')?.matchedEvents, 2);
   assert.equal(agg.view('talon-system', 'kill')?.matchedEvents, 1);
 });
+
+test("an escalation rule's hottest targets are written with its status; outcomes keep their step; other rules get none", async () => {
+  const store = new FakeStatusStore();
+  store.add('talon-system', 'kill');
+  store.add('talon-system', 'plain');
+  const targets = [{ target: { kind: 'Pod', namespace: 'default', name: 'web-1' }, count: 3, step: 2, windowEnds: '2024-01-01T00:10:00.000Z' }];
+  const agg = new RuleStatusAggregator({ ...store.deps(), escalationOf: (r) => (r.name === 'kill' ? targets : undefined) });
+  agg.matched(ruleRef, falcoEvent({}));
+  agg.record({ ...outcome('Succeeded', 1), escalation: { step: 2, count: 3 } });
+  agg.matched({ namespace: 'talon-system', name: 'plain' }, falcoEvent({}));
+  await agg.flush();
+  assert.deepEqual(store.status('talon-system', 'kill')?.escalation, { targets });
+  assert.deepEqual(store.status('talon-system', 'kill')?.lastOutcomes?.[0]?.escalation, { step: 2, count: 3 });
+  assert.equal(store.status('talon-system', 'plain')?.escalation, undefined);
+});

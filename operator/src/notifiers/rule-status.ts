@@ -16,7 +16,8 @@
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { ruleKindOf, type ArtifactLocation, type Outcome, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import { ruleKindOf, type ArtifactLocation, type Outcome, type OutcomeEscalation, type OutcomeTarget, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
+import type { EscalationTarget } from '../api/v1alpha1/types.js';
 import { type OutcomeSink } from './types.js';
 import { fromKubeError } from '../errors.js';
 import { Periodic } from '../lib/periodic.js';
@@ -39,6 +40,8 @@ export interface LastOutcome {
   readonly message: string;
   /** Where the action's output stored its artifact, when it did. */
   readonly artifact?: ArtifactLocation;
+  /** The escalation step of an escalation rule's action. */
+  readonly escalation?: OutcomeEscalation;
 }
 
 /** The counter part of TalonRule status this aggregator owns. */
@@ -48,6 +51,8 @@ export interface RuleStatusCounters {
   readonly results: Readonly<ResultCounts>;
   readonly lastMatchedTime?: string;
   readonly lastOutcomes: readonly LastOutcome[];
+  /** An escalation rule's hottest targets, as `escalationOf` reports them when the status is written. */
+  readonly escalation?: { readonly targets: readonly EscalationTarget[] };
 }
 
 /** What `getStatus` returns: the stored status (any part may be missing) and its resourceVersion. */
@@ -71,6 +76,11 @@ export interface RuleStatusDeps {
    * `resourceVersion` when given (else a 409 error); returns the new resourceVersion.
    */
   patchStatus(rule: RuleObjectRef, patch: RuleStatusCounters, resourceVersion?: string): Promise<string | undefined>;
+  /**
+   * An escalation rule's ladder per target (dispatch/escalation.ts), written with every patch
+   * of the rule's status; undefined for rules that have none.
+   */
+  escalationOf?(rule: RuleObjectRef): readonly EscalationTarget[] | undefined;
   readonly maxOutcomes?: number;
   readonly messageMax?: number;
   readonly log?: LogPort;
@@ -162,6 +172,7 @@ export class RuleStatusAggregator implements OutcomeSink {
       reason: o.reason,
       message: o.message.length > this.messageMax ? `${o.message.slice(0, this.messageMax - 1)}…` : o.message,
       ...(o.artifact ? { artifact: o.artifact } : {}),
+      ...(o.escalation ? { escalation: o.escalation } : {}),
     });
     if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
   }
@@ -244,7 +255,8 @@ export class RuleStatusAggregator implements OutcomeSink {
     }
     const sending = s.delta;
     s.delta = emptyDelta();
-    const next = this.combine(s.base, sending);
+    const targets = this.deps.escalationOf?.(s.ref);
+    const next = { ...this.combine(s.base, sending), ...(targets !== undefined ? { escalation: { targets } } : {}) };
     try {
       const rv = await this.deps.patchStatus(s.ref, next, s.resourceVersion);
       s.base = next;

@@ -14,6 +14,7 @@ import { check, testEvent, type CliOutput } from '../cli.js';
 import { decide } from './approve.js';
 import { convertCommand } from './convert.js';
 import { statusCommand } from './status.js';
+import { revert } from './revert.js';
 
 /** One subcommand: its arguments after the name; resolves to the process exit code. */
 export type PluginCommand = (args: readonly string[], out: CliOutput) => Promise<number> | number;
@@ -31,6 +32,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   reject: { summary: 'reject a TalonApproval: NAME [-n NAMESPACE] [--reason TEXT] (needs the verb approve)', run: (a, o) => decide('Rejected', a, o) },
   convert: { summary: 'turn Falco Talon rules files into ClusterTalonRule/ClusterTalonAction manifests (as talon-operator convert)', run: convertCommand },
   status: { summary: 'rules and actions, their readiness, counters, recent outcomes and Events, read from the cluster', run: statusCommand },
+  revert: { summary: 'undo one outcome of an action with revertAfter now: revert (pod|node|networkpolicy)/NAME [-n NS] [--id ID]', run: (a, o) => revert(a, o) },
 };
 
 const processOutput: CliOutput = {

@@ -186,7 +186,7 @@ test('mergeParameters is recursive for maps and never mutates its inputs', () =>
 
 test('an unknown parameter names the action, the actionner and the fix', () => {
   const spec = shellRule();
-  spec.actions[1]!.parameters = { grace_period_seconds: 0 };
+  spec.actions![1]!.parameters = { grace_period_seconds: 0 };
   const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.deepEqual(res.refs, [{ kind: 'ClusterTalonAction', name: 'label-suspicious' }]);
@@ -200,7 +200,7 @@ test('an unknown parameter names the action, the actionner and the fix', () => {
 
 test('an unknown actionner is refused with a hint', () => {
   const spec = shellRule();
-  spec.actions[1]!.actionner = 'kubernetes:terminat';
+  spec.actions![1]!.actionner = 'kubernetes:terminat';
   const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'UnknownActionner');
@@ -240,8 +240,8 @@ test('tenant rules: pod-level actions allowed, node-level and node-scoped action
   assert.deepEqual([okRes.rule.kind, okRes.rule.scope, okRes.rule.key, okRes.rule.namespace], ['TalonRule', 'tenant', 'shop/terminal-shell', 'shop']);
 
   const spec = shellRule();
-  spec.actions[0]!.parameters = { level: 'node' };
-  spec.actions.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
+  spec.actions![0]!.parameters = { level: 'node' };
+  spec.actions!.push({ name: 'cordon', actionner: 'kubernetes:cordon' });
   const res = compileRule('TalonRule', talonRule(spec, 'shop'), lookup(tenantLabel), deps());
   assert.ok(!res.ok);
   assert.equal(res.conditions.accepted.reason, 'ScopeNotAllowed');
@@ -572,4 +572,68 @@ test('approval: compiled when required (expiresAfter, default 1h), absent otherw
   const bad = compileRule('ClusterTalonRule', clusterRule({ actions: [{ name: 'k', actionner: 'kubernetes:terminate', approval: { required: true, expiresAfter: 'soon' } }] }), lookup(), deps());
   assert.equal(bad.ok, false);
   assert.match(bad.conditions.accepted.message, /spec\.actions\[0\]\.approval\.expiresAfter: must be a duration/);
+});
+
+// --- escalation ladders and revertAfter ------------------------------------------------------
+
+const ladderSpec = (): TalonRuleSpec => ({
+  match: { rules: ['Terminal shell in container'] },
+  escalation: {
+    window: '10m',
+    steps: [
+      { after: 1, actions: [{ action: 'label-suspicious', revertAfter: '1h' }] },
+      { after: 3, actions: [{ name: 'kill', actionner: 'kubernetes:terminate' }] },
+    ],
+  },
+});
+
+test('an escalation rule compiles to its steps; every step action is in actions (for actionner init); references are resolved', () => {
+  const res = compileRule('ClusterTalonRule', clusterRule(ladderSpec()), lookup(labelSuspicious), deps());
+  assert.ok(res.ok, JSON.stringify(res.conditions));
+  const esc = res.rule.escalation!;
+  assert.equal(esc.windowMs, 600_000);
+  assert.deepEqual(esc.steps.map((s) => [s.after, s.actions.map((a) => a.name)]), [[1, ['label-suspicious']], [3, ['kill']]]);
+  assert.deepEqual(res.rule.actions.map((a) => a.name), ['label-suspicious', 'kill']);
+  assert.equal(esc.steps[0]!.actions[0]!.revertAfterMs, 3_600_000, "a reference's revertAfter is kept");
+  assert.deepEqual(res.refs, [{ kind: 'ClusterTalonAction', name: 'label-suspicious' }]);
+});
+
+test('escalation: after must rise from step to step; problems in step actions name their path', () => {
+  const spec = ladderSpec();
+  spec.escalation!.steps[1]!.after = 1;
+  spec.escalation!.steps[1]!.actions[0]!.parameters = { grace: 1 };
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
+  assert.ok(!res.ok);
+  assert.equal(res.conditions.accepted.status, 'False');
+  assert.match(res.conditions.accepted.message, /spec\.escalation\.steps\[1\]\.actions\[0\] kubernetes:terminate: unknown parameter 'grace'/);
+  assert.match(res.conditions.accepted.message, /spec\.escalation\.steps\[1\]\.after: 1 must be above the previous step's 1/);
+});
+
+test('actions and escalation together, or neither, is a clear InvalidSpec condition', () => {
+  const both = { ...ladderSpec(), actions: shellRule().actions };
+  const neither = ladderSpec();
+  delete neither.escalation;
+  for (const spec of [both, neither]) {
+    const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(labelSuspicious), deps());
+    assert.ok(!res.ok);
+    assert.deepEqual([res.conditions.accepted.reason, res.conditions.accepted.message], [
+      'InvalidSpec',
+      "spec: exactly one of 'actions' (run on every match) or 'escalation' (a ladder of steps by count of matches) must be set",
+    ]);
+  }
+});
+
+test('revertAfter only on reversible actionners, and not together with the ttl parameter', () => {
+  const spec: TalonRuleSpec = { match: {}, actions: [{ name: 'kill', actionner: 'kubernetes:terminate', revertAfter: '5s' }] };
+  const res = compileRule('ClusterTalonRule', clusterRule(spec), lookup(), deps({ registry: new ActionnerRegistry(builtinActionners()) }));
+  assert.ok(!res.ok);
+  assert.match(res.conditions.accepted.message, /spec\.actions\[0\] kubernetes:terminate: revertAfter: what kubernetes:terminate does cannot be undone; reversible actionners: kubernetes:label/);
+  const both: TalonRuleSpec = { match: {}, actions: [{ name: 'iso', actionner: 'kubernetes:networkpolicy', parameters: { ttl: '1h' }, revertAfter: '5s' }] };
+  const res2 = compileRule('ClusterTalonRule', clusterRule(both), lookup(), deps({ registry: new ActionnerRegistry(builtinActionners()) }));
+  assert.ok(!res2.ok);
+  assert.match(res2.conditions.accepted.message, /set revertAfter or the ttl parameter, not both/);
+  const fine: TalonRuleSpec = { match: {}, actions: [{ name: 'iso', actionner: 'kubernetes:networkpolicy', revertAfter: '5s' }] };
+  const res3 = compileRule('ClusterTalonRule', clusterRule(fine), lookup(), deps({ registry: new ActionnerRegistry(builtinActionners()) }));
+  assert.ok(res3.ok);
+  assert.equal(res3.rule.actions[0]!.revertAfterMs, 5_000);
 });

@@ -35,7 +35,7 @@ import {
 } from '../api/v1alpha1/types.js';
 import { formatFieldErrors, suggest, validateActionSpec, validateRuleSpec } from '../api/v1alpha1/validation.js';
 import { compileMatch, type CompileMatchOptions } from './match.js';
-import { ruleKey, scopeOfKind, type CompiledAction, type CompiledApproval, type CompiledOutput, type CompiledRule, type RuleScope } from './types.js';
+import { ruleKey, scopeOfKind, type CompiledAction, type CompiledApproval, type CompiledEscalation, type CompiledOutput, type CompiledRule, type CompiledStep, type RuleScope } from './types.js';
 
 export interface CompileDeps {
   readonly registry: ActionnerRegistry;
@@ -107,8 +107,15 @@ const isActionKind = (v: unknown): v is ActionKind => (ACTION_KINDS as readonly 
  * (valid) `kind` names the rule kind's default. Tolerant of invalid specs.
  */
 export function referencedActions(spec: unknown, ruleKind: RuleKind): ActionRef[] {
-  const actions = (spec as { actions?: unknown } | undefined)?.actions;
-  if (!Array.isArray(actions)) return [];
+  const s = spec as { actions?: unknown; escalation?: { steps?: unknown } } | undefined;
+  const steps = Array.isArray(s?.escalation?.steps) ? (s.escalation.steps as unknown[]) : [];
+  const actions = [
+    ...(Array.isArray(s?.actions) ? s.actions : []),
+    ...steps.flatMap((st) => {
+      const a = (st as { actions?: unknown } | null)?.actions;
+      return Array.isArray(a) ? a : [];
+    }),
+  ];
   const out: ActionRef[] = [];
   const seen = new Set<string>();
   for (const a of actions) {
@@ -152,6 +159,7 @@ function mergeReference(base: TalonActionSpec, ref: RuleAction): TalonActionSpec
     ...(ref.ignoreErrors !== undefined ? { ignoreErrors: ref.ignoreErrors } : {}),
     ...(ref.timeoutSeconds !== undefined ? { timeoutSeconds: ref.timeoutSeconds } : {}),
     ...(ref.approval !== undefined ? { approval: ref.approval } : {}),
+    ...(ref.revertAfter !== undefined ? { revertAfter: ref.revertAfter } : {}),
   };
 }
 
@@ -219,6 +227,58 @@ interface CheckedAction {
   readonly actionner: Actionner;
   readonly params: Readonly<Record<string, unknown>>;
   readonly output?: CompiledOutput;
+  readonly revertAfterMs?: number;
+}
+
+/**
+ * An action's `revertAfter` in ms (undefined when unset), or why it cannot be used: the
+ * actionner cannot undo what it does, or the action also sets the `ttl` parameter (the same
+ * mechanism under its older name).
+ */
+function revertAfterOf(
+  spec: TalonActionSpec,
+  where: string,
+  actionner: Actionner,
+  params: Readonly<Record<string, unknown>>,
+): { ok: true; ms: number | undefined } | { ok: false; problem: Problem } {
+  if (spec.revertAfter === undefined) return { ok: true, ms: undefined };
+  const name = actionner.info.name;
+  if (actionner.info.reversible !== true) {
+    return { ok: false, problem: { reason: Reason.InvalidSpec, message: `${where} ${name}: revertAfter: what ${name} does cannot be undone; reversible actionners: ${REVERSIBLE_HINT}` } };
+  }
+  if (params.ttl !== undefined) {
+    return { ok: false, problem: { reason: Reason.InvalidSpec, message: `${where} ${name}: set revertAfter or the ttl parameter, not both (ttl is the same mechanism under its older name)` } };
+  }
+  const ms = parseDuration(spec.revertAfter);
+  if (ms === undefined || ms <= 0) return { ok: false, problem: { reason: Reason.InvalidSpec, message: `${where}.revertAfter: '${spec.revertAfter}' is not a duration above zero` } };
+  return { ok: true, ms };
+}
+
+const REVERSIBLE_HINT = 'kubernetes:label, kubernetes:annotation, kubernetes:networkpolicy, calico:networkpolicy, cilium:networkpolicy, kubernetes:cordon';
+
+/**
+ * The compiled ladder of `spec.escalation`: each step's actions compiled by `compileList`
+ * (which records their problems), the window parsed, and `after` checked to rise strictly
+ * from step to step (problems pushed to `accept`).
+ */
+function compileEscalation(
+  spec: NonNullable<TalonRuleSpec['escalation']>,
+  compileList: (items: readonly RuleAction[], prefix: string) => CompiledAction[],
+  accept: Problem[],
+): CompiledEscalation {
+  const windowMs = parseDuration(spec.window) ?? 0;
+  if (windowMs <= 0) accept.push({ reason: Reason.InvalidSpec, message: `spec.escalation.window: '${spec.window}' is not a duration above zero` });
+  const steps: CompiledStep[] = spec.steps.map((st, i) => {
+    const prev = spec.steps[i - 1];
+    if (prev !== undefined && st.after <= prev.after) {
+      accept.push({
+        reason: Reason.InvalidSpec,
+        message: `spec.escalation.steps[${i}].after: ${st.after} must be above the previous step's ${prev.after} (steps are ordered by count of matches)`,
+      });
+    }
+    return Object.freeze({ after: st.after, actions: Object.freeze(compileList(st.actions, `spec.escalation.steps[${i}].actions`)) });
+  });
+  return Object.freeze({ windowMs, steps: Object.freeze(steps) });
 }
 
 /**
@@ -271,7 +331,12 @@ function checkAction(
     }
   }
   problems.push(...scopeProblems(where, actionner, validated.params, spec.output, use, deps));
-  return problems.length ? { ok: false, problems } : { ok: true, action: { actionner, params: validated.params, ...(output ? { output } : {}) } };
+  const revert = revertAfterOf(spec, where, actionner, validated.params);
+  if (!revert.ok) problems.push(revert.problem);
+  const revertAfterMs = revert.ok ? revert.ms : undefined;
+  return problems.length
+    ? { ok: false, problems }
+    : { ok: true, action: { actionner, params: validated.params, ...(output ? { output } : {}), ...(revertAfterMs !== undefined ? { revertAfterMs } : {}) } };
 }
 
 /** Problems of a rule's `notifiers`: each must name a configured instance. */
@@ -325,41 +390,49 @@ export function compileRule(
   if (!match.ok) accept.push({ reason: Reason.InvalidMatch, message: formatFieldErrors(match.errors, MAX_PROBLEMS) });
   accept.push(...notifierProblems(spec.notifiers ?? [], deps));
 
-  const compiled: CompiledAction[] = [];
-  spec.actions.forEach((item, i) => {
-    const where = `spec.actions[${i}]`;
-    let effective: TalonActionSpec;
-    if (item.action !== undefined) {
-      const target: ActionRef = { kind: item.kind ?? defaultActionKind(kind), name: item.action };
-      const ref = resolveRef(`${where}: `, target, use, actions, deps);
-      if (!ref.ok) {
-        resolve.push(ref.problem);
+  const compileList = (items: readonly RuleAction[], prefix: string): CompiledAction[] => {
+    const out: CompiledAction[] = [];
+    items.forEach((item, i) => {
+      const where = `${prefix}[${i}]`;
+      let effective: TalonActionSpec;
+      if (item.action !== undefined) {
+        const target: ActionRef = { kind: item.kind ?? defaultActionKind(kind), name: item.action };
+        const ref = resolveRef(`${where}: `, target, use, actions, deps);
+        if (!ref.ok) {
+          resolve.push(ref.problem);
+          return;
+        }
+        effective = mergeReference(ref.spec, item);
+      } else {
+        effective = item as TalonActionSpec;
+      }
+      const checked = checkAction(effective, where, `${where}.parameters`, use, deps);
+      if (!checked.ok) {
+        accept.push(...checked.problems);
         return;
       }
-      effective = mergeReference(ref.spec, item);
-    } else {
-      effective = item as TalonActionSpec;
-    }
-    const checked = checkAction(effective, where, `${where}.parameters`, use, deps);
-    if (!checked.ok) {
-      accept.push(...checked.problems);
-      return;
-    }
-    const output = checked.action.output;
-    compiled.push(
-      Object.freeze({
-        name: item.action ?? item.name ?? '',
-        actionner: checked.action.actionner,
-        params: checked.action.params,
-        continue: effective.continue ?? checked.action.actionner.info.defaultContinue,
-        ignoreErrors: effective.ignoreErrors ?? false,
-        timeoutMs: effective.timeoutSeconds !== undefined ? effective.timeoutSeconds * 1000 : deps.defaultTimeoutMs,
-        ...(output ? { output } : {}),
-        additionalContexts: Object.freeze([...(effective.additionalContexts ?? [])]),
-        ...compileApproval(effective),
-      }),
-    );
-  });
+      const output = checked.action.output;
+      const revertAfterMs = checked.action.revertAfterMs;
+      out.push(
+        Object.freeze({
+          name: item.action ?? item.name ?? '',
+          actionner: checked.action.actionner,
+          params: checked.action.params,
+          continue: effective.continue ?? checked.action.actionner.info.defaultContinue,
+          ignoreErrors: effective.ignoreErrors ?? false,
+          timeoutMs: effective.timeoutSeconds !== undefined ? effective.timeoutSeconds * 1000 : deps.defaultTimeoutMs,
+          ...(output ? { output } : {}),
+          ...(revertAfterMs !== undefined ? { revertAfterMs } : {}),
+          additionalContexts: Object.freeze([...(effective.additionalContexts ?? [])]),
+          ...compileApproval(effective),
+        }),
+      );
+    });
+    return out;
+  };
+  const compiled: CompiledAction[] = spec.actions ? compileList(spec.actions, 'spec.actions') : [];
+  const escalation = spec.escalation ? compileEscalation(spec.escalation, compileList, accept) : undefined;
+  if (escalation) compiled.push(...escalation.steps.flatMap((st) => st.actions));
 
   if (accept.length > 0 || resolve.length > 0 || !match.ok) {
     return { ok: false, refs, conditions: conditionsOf(accept, resolve) };
@@ -380,6 +453,7 @@ export function compileRule(
     cooldownMs: spec.cooldown !== undefined ? (parseDuration(spec.cooldown) ?? 0) : 0,
     matcher: match.matcher,
     actions: Object.freeze(compiled),
+    ...(escalation ? { escalation } : {}),
     notifiers: Object.freeze([...new Set(spec.notifiers ?? [])]),
   });
   return { ok: true, rule: compiledRule, refs, conditions: conditionsOf([], []) };

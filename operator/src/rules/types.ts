@@ -43,11 +43,26 @@ export interface CompiledAction {
   readonly additionalContexts: readonly string[];
   /** Set when the action waits for a person's TalonApproval (docs/approvals.md); absent = it runs directly. */
   readonly approval?: CompiledApproval;
+  /** `revertAfter`: undo what the action changed after this long (reversible actionners only). */
+  readonly revertAfterMs?: number;
 }
 
 export interface CompiledApproval {
   /** How long the TalonApproval waits for a decision. */
   readonly expiresAfterMs: number;
+}
+
+/** One step of an escalation ladder. */
+export interface CompiledStep {
+  /** Runs when the count of matches for a target in the window reaches this (strictly rising from step to step). */
+  readonly after: number;
+  readonly actions: readonly CompiledAction[];
+}
+
+/** `spec.escalation`, compiled. */
+export interface CompiledEscalation {
+  readonly windowMs: number;
+  readonly steps: readonly CompiledStep[];
 }
 
 export type RuleScope = 'cluster' | 'tenant';
@@ -85,6 +100,9 @@ export interface CompiledRule {
   /** 0 = no cooldown. */
   readonly cooldownMs: number;
   readonly matcher: Matcher;
+  /** Every action the rule may run: `spec.actions`, or for an escalation rule the actions of all its steps in order. */
   readonly actions: readonly CompiledAction[];
+  /** Set for an escalation rule: which of `actions` run is decided per match by the ladder (dispatch/escalation.ts). */
+  readonly escalation?: CompiledEscalation;
   readonly notifiers: readonly string[];
 }

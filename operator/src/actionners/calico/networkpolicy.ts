@@ -128,6 +128,7 @@ export const calicoNetworkPolicyActionner: Actionner<CalicoParams> = {
     requiredFields: [['fd.rip', 'fd.sip']],
     defaultContinue: true,
     destructive: false,
+    reversible: true,
     target: 'pod',
     cloud: true,
     output: 'none',

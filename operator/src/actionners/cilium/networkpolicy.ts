@@ -74,6 +74,7 @@ export const ciliumNetworkPolicyActionner: Actionner<CiliumParams> = {
     requiredFields: [['fd.rip', 'fd.sip']],
     defaultContinue: true,
     destructive: false,
+    reversible: true,
     target: 'pod',
     cloud: true,
     output: 'none',

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1Node } from '@kubernetes/client-node';
 import { ok, type ActionResult, type Actionner, type KubeClients, type ObjectRef, type ResolvedTarget } from '../types.js';
 import { apiFailure, isNotFound, mergePatch, podRef, refOf, requestOptions } from './common.js';
+import { madeByOf, recordedCordonPatch, revertCommand, type MadeBy } from '../revert.js';
 
 export const CordonParams = Type.Object({}, { additionalProperties: false });
 export type CordonParams = Static<typeof CordonParams>;
@@ -34,9 +35,24 @@ export async function nodeOfTarget(kube: KubeClients, target: ResolvedTarget, si
   }
 }
 
-/** Makes the node unschedulable; `changed` false when it already was. Throws API errors. */
-export async function cordonNode(kube: KubeClients, node: string, signal: AbortSignal): Promise<{ changed: boolean; ref: ObjectRef }> {
+/**
+ * Makes the node unschedulable; `changed` false when it already was. With `revert` the change
+ * is recorded on the node for undo at `revert.afterMs` from now (actionners/revert.ts; the
+ * patch is conditional on the node as read). Throws API errors.
+ */
+export async function cordonNode(
+  kube: KubeClients,
+  node: string,
+  signal: AbortSignal,
+  revert?: { readonly who: MadeBy; readonly afterMs: number },
+): Promise<{ changed: boolean; ref: ObjectRef; note?: string }> {
   const current = await kube.core.readNode({ name: node }, requestOptions(signal));
+  const recorded = revert ? recordedCordonPatch(current, revert.who, revert.afterMs, Date.now()) : undefined;
+  if (recorded !== undefined) {
+    const patched: V1Node = await kube.core.patchNode({ name: node, body: recorded.patch }, mergePatch(signal));
+    const note = `; uncordoned at ${recorded.at} (now: ${revertCommand('Node', node, undefined, recorded.id)})`;
+    return { changed: current.spec?.unschedulable !== true, ref: refOf('v1', 'Node', patched, { name: node }), note };
+  }
   if (current.spec?.unschedulable === true) return { changed: false, ref: refOf('v1', 'Node', current, { name: node }) };
   const patched: V1Node = await kube.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatch(signal));
   return { changed: true, ref: refOf('v1', 'Node', patched, { name: node }) };
@@ -49,11 +65,12 @@ export const cordonActionner: Actionner<CordonParams> = {
     requiredFields: [],
     defaultContinue: true,
     destructive: true,
+    reversible: true,
     target: 'node',
     output: 'none',
     rbac: [
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
     ],
     example: {},
   },
@@ -67,11 +84,12 @@ export const cordonActionner: Actionner<CordonParams> = {
     const lookup = await nodeOfTarget(ctx.kube, ctx.target, ctx.signal);
     if (!lookup.ok) return lookup.result;
     try {
-      const { changed, ref } = await cordonNode(ctx.kube, lookup.node, ctx.signal);
+      const revert = ctx.revertAfterMs === undefined ? undefined : { who: madeByOf(ctx, 'kubernetes:cordon'), afterMs: ctx.revertAfterMs };
+      const { changed, ref, note = '' } = await cordonNode(ctx.kube, lookup.node, ctx.signal, revert);
       const objects = lookup.pod !== undefined ? [ref, lookup.pod] : [ref];
       return changed
-        ? ok('Cordoned', `the node '${lookup.node}' has been cordoned`, objects)
-        : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned`, objects);
+        ? ok('Cordoned', `the node '${lookup.node}' has been cordoned${note}`, objects)
+        : ok('AlreadyCordoned', `the node '${lookup.node}' was already cordoned${note}`, objects);
     } catch (err) {
       if (isNotFound(err)) return { status: 'skipped', reason: 'NodeNotFound', message: `the node '${lookup.node}' does not exist` };
       return apiFailure(`cordoning the node '${lookup.node}'`, err);

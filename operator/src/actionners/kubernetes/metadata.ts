@@ -6,6 +6,7 @@
  * labels/annotations map needs no special handling. Idempotent.
  */
 import { Type, type TObject } from '@sinclair/typebox';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { StringEnum } from '../../api/v1alpha1/types.js';
 import {
   failed,
@@ -18,8 +19,9 @@ import {
   type TargetSubject,
   type OutcomeReason,
 } from '../types.js';
-import { apiFailure, isNotFound, mergePatch, podTarget } from './common.js';
+import { apiFailure, isNotFound, mergePatch, podTarget, requestOptions } from './common.js';
 import { nodeOfTarget } from './cordon.js';
+import { madeByOf, recordedMetadataPatch, revertCommand } from '../revert.js';
 
 /** A Kubernetes qualified name (label/annotation key): optional DNS-subdomain prefix, `/`, name. */
 export const QUALIFIED_NAME_PATTERN =
@@ -88,11 +90,13 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
       requiredFields: [],
       defaultContinue: true,
       destructive: false,
+      reversible: true,
       target: 'pod',
       output: 'none',
       rbac: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
-        { apiGroups: [''], resources: ['nodes'], verbs: ['patch'] },
+        // list: the revert sweeper finds pods and nodes with changes to undo (actionners/revert.ts).
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
       ],
       example: { [kind.field]: kind.example, level: 'pod' },
     },
@@ -112,6 +116,17 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
         metadata: { [kind.field]: Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v === '' ? null : v])) },
       };
       const changes = describeChanges(map);
+      /**
+       * With revertAfter: read the object, then one merge patch conditional on what was read
+       * that sets the values and records them for undo (a 409 is retried by the dispatcher).
+       */
+      const recordedPatch = async (read: () => Promise<KubernetesObject>, write: (b: Record<string, unknown>) => Promise<KubernetesObject>, kindName: 'Pod' | 'Node', name: string, namespace?: string) => {
+        const after = ctx.revertAfterMs as number;
+        const p = recordedMetadataPatch(await read(), kind.field, map, madeByOf(ctx, kind.actionner), after, Date.now());
+        const stored = await write(p.patch);
+        const note = p.recorded ? `; reverted at ${p.at} (now: ${revertCommand(kindName, name, namespace, p.id)})` : '; nothing to revert: the values were already set';
+        return { stored, note };
+      };
 
       if (ctx.target.subject !== 'node') {
         const { name: pod, namespace } = podTarget(ctx.target);
@@ -119,13 +134,25 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
         const stop = aborted(ctx.signal);
         if (stop) return stop;
         let uid: string | undefined;
+        let note = '';
         try {
-          uid = (await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal))).metadata?.uid;
+          if (ctx.revertAfterMs === undefined) uid = (await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal))).metadata?.uid;
+          else {
+            const r = await recordedPatch(
+              () => ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal)),
+              (b) => ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body: b }, mergePatch(ctx.signal)),
+              'Pod',
+              pod,
+              namespace,
+            );
+            uid = r.stored.metadata?.uid;
+            note = r.note;
+          }
         } catch (err) {
           return isNotFound(err) ? skipped('NotFound', `${podDesc} no longer exists`) : apiFailure(`patching ${podDesc}`, err);
         }
         const ref: ObjectRef = { apiVersion: 'v1', kind: 'Pod', namespace, name: pod, ...(uid ? { uid } : {}) };
-        return ok(kind.reason, `${podDesc} has been ${kind.done} (${changes})`, [ref]);
+        return ok(kind.reason, `${podDesc} has been ${kind.done} (${changes})${note}`, [ref]);
       }
 
       let stop = aborted(ctx.signal);
@@ -135,14 +162,25 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
       stop = aborted(ctx.signal);
       if (stop) return stop;
       const nodeDesc = `the node '${lookup.node}'`;
+      let note = '';
       try {
-        await ctx.kube.core.patchNode({ name: lookup.node, body }, mergePatch(ctx.signal));
+        if (ctx.revertAfterMs === undefined) await ctx.kube.core.patchNode({ name: lookup.node, body }, mergePatch(ctx.signal));
+        else {
+          const node = lookup.node;
+          const r = await recordedPatch(
+            () => ctx.kube.core.readNode({ name: node }, requestOptions(ctx.signal)),
+            (b) => ctx.kube.core.patchNode({ name: node, body: b }, mergePatch(ctx.signal)),
+            'Node',
+            node,
+          );
+          note = r.note;
+        }
       } catch (err) {
         return isNotFound(err) ? skipped('NotFound', `${nodeDesc} no longer exists`) : apiFailure(`patching ${nodeDesc}`, err);
       }
       const ref: ObjectRef = { apiVersion: 'v1', kind: 'Node', name: lookup.node };
       const of = lookup.pod !== undefined ? ` of the pod '${lookup.pod.name}' in the namespace '${lookup.pod.namespace}'` : '';
-      return ok(kind.reason, `${nodeDesc}${of} has been ${kind.done} (${changes})`, lookup.pod !== undefined ? [ref, lookup.pod] : [ref]);
+      return ok(kind.reason, `${nodeDesc}${of} has been ${kind.done} (${changes})${note}`, lookup.pod !== undefined ? [ref, lookup.pod] : [ref]);
     },
   };
 }

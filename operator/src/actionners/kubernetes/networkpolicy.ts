@@ -13,6 +13,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod } from '@kubernetes/client-node';
 import { checkDuration, DURATION_PATTERN, parseDuration } from '../../lib/duration.js';
 import type { ExpiryHandler } from '../expiry.js';
+import { MADE_BY_ANNOTATION, madeByAnnotation, madeByOf, revertCommand } from '../revert.js';
 import { ok, skipped, type ActionResult, type Actionner, type KubeClients } from '../types.js';
 import {
   apiFailure,
@@ -72,9 +73,18 @@ export function egressRules(params: NetworkPolicyParams): V1NetworkPolicyEgressR
   return rules;
 }
 
-function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params: NetworkPolicyParams, now: number): V1NetworkPolicy {
-  const ttlMs = params.ttl === undefined ? undefined : parseDuration(params.ttl);
+/**
+ * The policy for `pod`. Its expiry is the action's `revertAfter` (`revertAfterMs`) or, under
+ * its older name, the `ttl` parameter; `madeBy` says which rule and action made it, for the
+ * outcome of its removal (actionners/revert.ts).
+ */
+function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params: NetworkPolicyParams, now: number, revertAfterMs?: number, madeBy?: string): V1NetworkPolicy {
+  const ttlMs = revertAfterMs ?? (params.ttl === undefined ? undefined : parseDuration(params.ttl));
   const podName = pod.metadata?.name ?? '';
+  const annotations = {
+    ...(ttlMs !== undefined ? { [EXPIRES_AT_ANNOTATION]: new Date(now + ttlMs).toISOString() } : {}),
+    ...(madeBy !== undefined ? { [MADE_BY_ANNOTATION]: madeBy } : {}),
+  };
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -83,7 +93,7 @@ function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params:
       namespace: pod.metadata?.namespace ?? '',
       ruleName,
       owner: pod,
-      ...(ttlMs !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: new Date(now + ttlMs).toISOString() } } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     }),
     spec: {
       podSelector: { matchLabels: { [QUARANTINE_LABEL]: quarantine } },
@@ -136,6 +146,7 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
     requiredFields: [],
     defaultContinue: true,
     destructive: false,
+    reversible: true,
     target: 'pod',
     output: 'none',
     rbac: [
@@ -168,7 +179,8 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
       return apiFailure(`reading the ${what}`, err);
     }
     const quarantine = quarantineValue(pod);
-    const desired = desiredPolicy(pod, quarantine, ctx.rule.name, ctx.params, Date.now());
+    const madeBy = madeByAnnotation(madeByOf(ctx, 'kubernetes:networkpolicy'));
+    const desired = desiredPolicy(pod, quarantine, ctx.rule.name, ctx.params, Date.now(), ctx.revertAfterMs, madeBy);
     const policyName = desired.metadata?.name as string;
 
     let verb: 'created' | 'updated' | 'unchanged';
@@ -210,9 +222,10 @@ export const networkPolicyActionner: Actionner<NetworkPolicyParams> = {
 
     const expires = desired.metadata?.annotations?.[EXPIRES_AT_ANNOTATION];
     const allowed = describeAllowed(ctx.params);
+    const until = expires ? `, until ${expires}` : '';
     return ok(
       'Isolated',
-      `the ${what} is isolated by NetworkPolicy '${policyName}' (${verb}): all ingress denied, egress ${allowed}${expires ? `, until ${expires}` : ''}`,
+      `the ${what} is isolated by NetworkPolicy '${policyName}' (${verb}): all ingress denied, egress ${allowed}${until} (undo now: ${revertCommand('NetworkPolicy', policyName, namespace)})`,
       [podRef(pod, namespace, name), refOf('networking.k8s.io/v1', 'NetworkPolicy', stored, { namespace, name: policyName })],
     );
   },

@@ -81,6 +81,16 @@ export interface Outcome {
   readonly alert?: OutcomeAlert;
   /** How many later identical matches were merged into this work item while it was pending. */
   readonly merged: number;
+  /** For an action of an escalation rule: its step (1-based) and the count of matches for the target that reached it. */
+  readonly escalation?: OutcomeEscalation;
+}
+
+/** Where an outcome stands on its rule's escalation ladder. */
+export interface OutcomeEscalation {
+  /** 1 = the first step. */
+  readonly step: number;
+  /** Matches of the rule for the target in the window when the step was reached. */
+  readonly count: number;
 }
 
 export type { OutcomeReason, SuppressReason };

@@ -34,8 +34,8 @@ test('isOutcomeReason knows the catalogue, not the prototype', () => {
   assert.equal(isOutcomeReason(''), false);
 });
 
-test('the suppression reasons are exactly Cooldown, Merged and Claimed', () => {
-  const both: readonly SuppressReason[] = ['Cooldown', 'Merged', 'Claimed'];
+test('the suppression reasons are exactly Cooldown, Merged, Claimed and EscalationWait', () => {
+  const both: readonly SuppressReason[] = ['Cooldown', 'Merged', 'Claimed', 'EscalationWait'];
   // @ts-expect-error a dispatcher verdict is not a suppression
   const notOne: SuppressReason = 'QueueFull';
   const byDispatcher: ReasonBy<'dispatcher'> = 'ProtectedNamespace';

@@ -68,6 +68,8 @@ export const OUTCOME_REASONS = {
   FunctionError: { results: [F], by: ['actionner'], meaning: 'The invoked function ran and reported an error (Lambda FunctionError); not retried.' },
   InvokeFailed: { results: [F], by: ['actionner'], meaning: 'The function could not be invoked or answered an error status (the message has it); throttling (429) and 5xx are retried.' },
   DownloadFailed: { results: [F], by: ['actionner'], meaning: 'kubernetes:download could not read the file (cat failed: no such file, permission denied, no cat in the image).' },
+  Reverted: { results: [S], by: ['actionner'], meaning: 'A change made with revertAfter was undone (its time came, or kubectl talon revert asked): the previous values are back, the created policy is gone.' },
+  RevertLeftAlone: { results: [K], by: ['actionner'], meaning: 'A change due to be undone had been changed again by someone else since: it is left as it is.' },
   MissingFields: { results: [K], by: ['actionner', 'dispatcher'], meaning: 'The alert lacks the output fields the actionner needs (e.g. k8s.pod.name and k8s.ns.name).' },
 
   // --- dispatcher verdicts ----------------------------------------------------------------
@@ -114,6 +116,7 @@ export const OUTCOME_REASONS = {
   Cooldown: { results: [], by: ['suppression'], meaning: 'The same rule acted on the same target within its cooldown window.' },
   Merged: { results: [], by: ['suppression'], meaning: 'A work item of the same rule and target was still pending; the match was merged into it.' },
   Claimed: { results: [], by: ['suppression'], meaning: 'Several replicas: a run of the same rule on the same target holds, or held within its window, the cluster-wide claim (docs/replicas.md).' },
+  EscalationWait: { results: [], by: ['suppression'], meaning: "An escalation rule matched but the count of matches for the target reached no step that has not run in the window: counted toward the next step." },
 } as const satisfies Readonly<Record<string, ReasonInfo>>;
 
 /** Every reason an outcome or a suppression can carry. */

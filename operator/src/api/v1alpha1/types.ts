@@ -100,6 +100,16 @@ export const OutputSpecSchema = Strict({
 });
 export type OutputSpec = Static<typeof OutputSpecSchema>;
 
+/** A duration in the operator's one grammar (lib/duration.ts), checked at admission. */
+const DurationText = (description: string) =>
+  Type.String({
+    maxLength: 32,
+    description,
+    ...validations({
+      rule: `self.matches('${DURATION_PATTERN}')`,
+      message: 'must be a duration such as 30s, 5m, 1h or 1h30m',
+    }),
+  });
 /**
  * `approval` on an action (docs/approvals.md): the action does not run until a person approves
  * the TalonApproval the operator creates for it; `expiresAfter` (default 1h) bounds the wait.
@@ -141,6 +151,11 @@ const actionFields = {
       description: 'Enrich the alert before the action runs.',
     }),
   ),
+  revertAfter: Type.Optional(
+    DurationText(
+      'Undo the change after this long (reversible actionners only: label, annotation, networkpolicy isolation, calico/cilium denial, cordon); the previous value is restored unless someone changed it since. See docs/revert.md.',
+    ),
+  ),
   approval: Type.Optional(ApprovalRequirementSchema),
 };
 
@@ -163,7 +178,7 @@ const RULE_ACTION_RULES: readonly CelValidation[] = [
   },
   {
     rule: '!has(self.action) || !(has(self.name) || has(self.description) || has(self.output) || has(self.additionalContexts))',
-    message: "a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds and approval",
+    message: "a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds, revertAfter and approval",
   },
 ];
 
@@ -247,6 +262,35 @@ export const MatchSpecSchema = Strict({
 });
 export type MatchSpec = Static<typeof MatchSpecSchema>;
 
+/** The most steps an escalation ladder has, and the highest `after` a step may name. */
+export const MAX_ESCALATION_STEPS = 8;
+export const MAX_ESCALATION_AFTER = 10_000;
+
+/** `spec.escalation`: a ladder of steps, each run once per window when the count of matches for a target reaches its `after`. */
+const escalationSchema = <A extends TSchema>(actionSchema: A) =>
+  Strict({
+    window: DurationText(
+      'Matches of the rule for one target are counted from the first one for this long; then counting starts over and every step may run again. Every match counts, cooldown-suppressed and merged ones included.',
+    ),
+    steps: Type.Array(
+      Strict({
+        after: Type.Integer({
+          minimum: 1,
+          maximum: MAX_ESCALATION_AFTER,
+          description: 'Run this step when the count of matches for the target in the window reaches this number; strictly increasing from step to step.',
+        }),
+        actions: Type.Array(actionSchema, { minItems: 1, maxItems: 32, description: 'Run in order, as a plain rule runs spec.actions.' }),
+      }),
+      { minItems: 1, maxItems: MAX_ESCALATION_STEPS, description: 'The ladder, lowest `after` first.' },
+    ),
+  });
+
+/** The rule spec's own cross-field rules: exactly one of `actions` and `escalation`. */
+export const ACTIONS_OR_ESCALATION_RULE: CelValidation = {
+  rule: 'has(self.actions) != has(self.escalation)',
+  message: "exactly one of 'actions' (run on every match) or 'escalation' (a ladder of steps by count of matches) must be set",
+};
+
 const ruleSpecSchema = <A extends TSchema>(actionSchema: A) =>
   Strict({
     description: Type.Optional(Text(1024)),
@@ -272,14 +316,15 @@ const ruleSpecSchema = <A extends TSchema>(actionSchema: A) =>
       }),
     ),
     match: Type.Optional(MatchSpecSchema),
-    actions: Type.Array(actionSchema, { minItems: 1, maxItems: 32, description: 'Run in order.' }),
+    actions: Type.Optional(Type.Array(actionSchema, { minItems: 1, maxItems: 32, description: 'Run in order; or use escalation instead.' })),
+    escalation: Type.Optional(escalationSchema(actionSchema)),
     notifiers: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 63 }), {
         maxItems: 16,
         description: "Added to the operator's default notifiers.",
       }),
     ),
-  });
+  }, validations(ACTIONS_OR_ESCALATION_RULE));
 
 /** The spec of a TalonRule. */
 export const TalonRuleSpecSchema = ruleSpecSchema(RuleActionSchema);
@@ -324,6 +369,12 @@ export const LastOutcomeSchema = Strict({
   result: StringEnum(OUTCOME_RESULTS),
   reason: Type.Optional(Type.String()),
   message: Type.Optional(Type.String({ maxLength: 1024 })),
+  escalation: Type.Optional(
+    Strict({
+      step: Type.Integer({ minimum: 1, description: 'The escalation step this action belongs to (1 = the first).' }),
+      count: Type.Integer({ minimum: 1, description: 'Matches for the target in the window when the step was reached.' }),
+    }),
+  ),
   artifact: Type.Optional(
     Strict({
       output: Type.String({ description: "The output that stored it, e.g. 'aws:s3'." }),
@@ -348,6 +399,17 @@ export const ResultCountsSchema = Strict({
 });
 export type ResultCounts = Static<typeof ResultCountsSchema>;
 
+/** The most targets `status.escalation.targets` lists (the hottest: highest count first). */
+export const MAX_ESCALATION_TARGETS = 10;
+
+export const EscalationTargetSchema = Strict({
+  target: OutcomeTargetSchema,
+  count: Type.Integer({ minimum: 0, description: 'Matches for the target in its current window.' }),
+  step: Type.Integer({ minimum: 0, description: 'The highest step run in the window (0 = none yet).' }),
+  windowEnds: Type.String({ format: 'date-time', description: 'When the window closes and counting starts over.' }),
+});
+export type EscalationTarget = Static<typeof EscalationTargetSchema>;
+
 export const TalonRuleStatusSchema = Strict({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   conditions: Type.Optional(Conditions),
@@ -356,6 +418,14 @@ export const TalonRuleStatusSchema = Strict({
   results: Type.Optional(ResultCountsSchema),
   lastMatchedTime: Type.Optional(Type.String({ format: 'date-time' })),
   lastOutcomes: Type.Optional(Type.Array(LastOutcomeSchema, { maxItems: MAX_LAST_OUTCOMES })),
+  escalation: Type.Optional(
+    Strict(
+      {
+        targets: Type.Array(EscalationTargetSchema, { maxItems: MAX_ESCALATION_TARGETS }),
+      },
+      { description: "An escalation rule's ladder per target as this replica counts it: the hottest targets, highest count first." },
+    ),
+  ),
 });
 export type TalonRuleStatus = Static<typeof TalonRuleStatusSchema>;
 

@@ -57,10 +57,27 @@ test('type errors name the exact field', () => {
   assert.equal(formatFieldErrors(errs), 'spec.actions[1].continue: must be boolean');
 });
 
-test('missing actions is reported', () => {
+test('missing actions is reported: a rule needs exactly one of actions and escalation', () => {
   const { actions: _a, ...spec } = validRule();
-  assert.deepEqual(validateRuleSpec(spec), [{ path: 'spec', message: "missing required field 'actions'" }]);
+  const oneOf = "exactly one of 'actions' (run on every match) or 'escalation' (a ladder of steps by count of matches) must be set";
+  assert.deepEqual(validateRuleSpec(spec), [{ path: 'spec', message: oneOf }]);
   assert.deepEqual(paths(validateRuleSpec({ ...spec, actions: [] })), ['spec.actions']);
+  const ladder = { window: '10m', steps: [{ after: 1, actions: [{ name: 'mark', actionner: 'kubernetes:label' }] }] };
+  assert.deepEqual(validateRuleSpec({ ...spec, escalation: ladder }), []);
+  assert.deepEqual(validateRuleSpec({ ...validRule(), escalation: ladder }), [{ path: 'spec', message: oneOf }]);
+});
+
+test('escalation: a window duration, steps with after >= 1 and at least one action', () => {
+  const { actions: _a, ...spec } = validRule();
+  const errs = validateRuleSpec({ ...spec, escalation: { window: '10', steps: [{ after: 0, actions: [] }] } });
+  assert.deepEqual(paths(errs).sort(), ['spec.escalation.steps[0].actions', 'spec.escalation.steps[0].after', 'spec.escalation.window']);
+});
+
+test('revertAfter: a duration, allowed on references and inline actions', () => {
+  const spec = validRule();
+  (spec.actions[0] as Record<string, unknown>).revertAfter = '1h';
+  (spec.actions[1] as Record<string, unknown>).revertAfter = 'soon';
+  assert.deepEqual(validateRuleSpec(spec), [{ path: 'spec.actions[1].revertAfter', message: 'must be a duration such as 30s, 5m, 1h or 1h30m' }]);
 });
 
 test('each action has exactly one of action or actionner', () => {
@@ -82,7 +99,7 @@ test('inline actions need a name; references may not set inline-only fields', ()
   assert.deepEqual(
     errs.map((e) => `${e.path}: ${e.message}`),
     [
-      "spec.actions[0]: a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds and approval",
+      "spec.actions[0]: a reference ('action') may only set kind and override parameters, continue, ignoreErrors, timeoutSeconds, revertAfter and approval",
       "spec.actions[1]: an inline action needs a 'name'",
     ],
   );

@@ -189,6 +189,8 @@ interface CelNode {
   readonly rules: readonly { readonly program: CelProgram; readonly message: string; readonly rule: string }[];
   readonly properties: ReadonlyMap<string, CelNode>;
   readonly items?: CelNode;
+  /** The schema's node is an object: like the apiserver, its rules are not evaluated on a value of another type (the schema error says it). */
+  readonly object: boolean;
 }
 
 function compileCelTree(schema: TSchema): CelNode | undefined {
@@ -201,11 +203,12 @@ function compileCelTree(schema: TSchema): CelNode | undefined {
   }
   const items = schema.items ? compileCelTree(schema.items as TSchema) : undefined;
   if (rules.length === 0 && properties.size === 0 && !items) return undefined;
-  return { rules, properties, ...(items ? { items } : {}) };
+  return { rules, properties, ...(items ? { items } : {}), object: schema.type === 'object' };
 }
 
 function evaluateCel(node: CelNode, data: unknown, path: string, out: FieldError[], tolerateErrors: boolean): void {
   if (data === undefined || data === null) return;
+  if (node.object && (typeof data !== 'object' || Array.isArray(data))) return;
   for (const r of node.rules) {
     let passed: unknown;
     try {
