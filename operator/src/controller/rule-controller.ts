@@ -29,6 +29,7 @@ import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.
 import { terminalUnlessRetryable, TalonError } from '../errors.js';
 import type { LogPort } from '../lib/log.js';
 import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
+import type { FalcoEvent } from '../falco/event.js';
 import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
 import { RuleIndex } from '../rules/rule-index.js';
 import { ruleKey, type CompiledRule } from '../rules/types.js';
@@ -71,7 +72,7 @@ export interface RuleControllerDeps {
   readonly logger: LogPort;
   readonly now?: () => Date;
   /** A rule's CEL condition failed to evaluate for an alert (that alert did not match it). */
-  readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure) => void;
+  readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure, ev: FalcoEvent) => void;
 }
 
 const isClusterKind = (kind: TalonKind): boolean => kind === CLUSTER_TALON_RULE_KIND || kind === CLUSTER_TALON_ACTION_KIND;
@@ -325,7 +326,7 @@ export class RuleController {
       cloudNamespaces: this.deps.cloudNamespaces,
       match: {
         conditions: this.cel,
-        ...(onFailure && ruleKey ? { onConditionFailure: (f: ConditionFailure) => onFailure(ruleKey, f) } : {}),
+        ...(onFailure && ruleKey ? { onConditionFailure: (f: ConditionFailure, ev: FalcoEvent) => onFailure(ruleKey, f, ev) } : {}),
       },
     };
   }
