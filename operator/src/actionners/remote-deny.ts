@@ -36,6 +36,7 @@ import {
   statusOf,
 } from './kubernetes/common.js';
 import { isCIDR, labelForQuarantine, omit, quarantineValue } from './kubernetes/networkpolicy.js';
+import { labelValue } from '../lib/clip.js';
 
 /** Parameters common to both CNI policy actionners. */
 export const remoteDenyFields = {
@@ -112,7 +113,7 @@ export function policyMetadata(name: string, pod: V1Pod, ruleName: string, expir
   return {
     name,
     namespace: pod.metadata?.namespace ?? '',
-    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63) },
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: labelValue(ruleName) },
     ...(expiresAt !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: expiresAt } } : {}),
     ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false }],
   };

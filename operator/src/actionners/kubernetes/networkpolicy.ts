@@ -29,6 +29,7 @@ import {
   requestOptions,
   RULE_LABEL,
 } from './common.js';
+import { labelValue } from '../../lib/clip.js';
 
 export const NetworkPolicyParams = Type.Object(
   {
@@ -81,7 +82,7 @@ function desiredPolicy(pod: V1Pod, quarantine: string, ruleName: string, params:
     metadata: {
       name: quarantinePolicyName(podName),
       namespace: pod.metadata?.namespace ?? '',
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63) },
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: labelValue(ruleName) },
       ...(ttlMs !== undefined ? { annotations: { [EXPIRES_AT_ANNOTATION]: new Date(now + ttlMs).toISOString() } } : {}),
       ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false }],
     },

@@ -24,6 +24,7 @@ import { sleep } from '../../lib/sleep.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RULE_LABEL, apiFailure, isNotFound, podRef, refOf } from './common.js';
 import { captureKubeOf, describeEnd, runCommand, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube, type ExecEnd } from './capture.js';
 import { IMAGE_PATTERN } from './tcpdump.js';
+import { labelValue } from '../../lib/clip.js';
 
 /** Talon's default image (sysdig with the modern eBPF probe, busybox `sleep` and `cat`); pin a digest in production. */
 export const DEFAULT_SYSDIG_IMAGE = 'issif/sysdig:latest';
@@ -71,7 +72,7 @@ function hostMounts(p: SysdigParams): [string, boolean, string][] {
 /** The Job that hosts the capture; `node` pins it, `ruleName` labels it. */
 export function sysdigJob(name: string, namespace: string, node: string, ruleName: string, p: SysdigParams): V1Job {
   const life = sysdigLifetime(p);
-  const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63), [CAPTURE_LABEL]: name };
+  const labels = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: labelValue(ruleName), [CAPTURE_LABEL]: name };
   const mounts = hostMounts(p);
   const volumes: V1Volume[] = mounts.map(([path, , type], i) => ({ name: `host-${i}`, hostPath: { path, ...(type !== '' ? { type } : {}) } }));
   const volumeMounts: V1VolumeMount[] = mounts.map(([path, readOnly], i) => ({ name: `host-${i}`, mountPath: `/host${path}`, readOnly }));
