@@ -174,6 +174,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const reportingInstance = env.POD_NAME ?? hostname();
   const events = new EventRecorder({
     reportingInstance,
+    perNamespacePerMinute: config.events.perNamespacePerMinute,
+    clusterPerMinute: config.events.clusterPerMinute,
     log,
     port: {
       create: (namespace, body) => clients.events.createNamespacedEvent({ namespace, body: body as never }),

@@ -3,7 +3,7 @@
  * node:http: authenticate, read the body up to the limit, parse, hand to `ingest`, answer.
  *
  * Answers: 202 `{"status":"accepted","traceId":…}` once `ingest` returned; 400 `{"error":…}`
- * for a body that is not one valid alert; 401 bad credentials; 405 not a POST; 413 body over
+ * for a body that is not one valid alert; 401 bad credentials (and the connection closed); 405 not a POST; 413 body over
  * the limit (declared or actual, compressed or not); 415 unknown Content-Encoding; 500 only
  * when `ingest` throws. Any Content-Type is accepted (`curl -d` sends form-urlencoded);
  * `Content-Encoding: gzip` and `deflate` are decoded. Every path answers; none throws.
@@ -142,7 +142,8 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
     if (!authenticator.allows(req)) {
       received.unauthorized.inc();
       logUnauthorized('unauthorized alert', { remote: req.socket.remoteAddress });
-      refuse(req, res, 401, errorBody('unauthorized'), authenticator.challenge);
+      // A client without credentials does not keep a connection (nor the socket it holds).
+      sendJson(res, 401, errorBody('unauthorized'), authenticator.challenge, true);
       return;
     }
     const length = declaredLength(req);
