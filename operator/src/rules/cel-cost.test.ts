@@ -1,35 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventFrom } from '../../test/builders.js';
+import { eventFrom, issueCondition, nestedCondition } from '../../test/builders.js';
 import { COST_LIMIT, CostLimitError, estimateCost } from './cel-cost.js';
 import { compileMatch, ConditionEnvironment, type ConditionFailure } from './match.js';
 import { Environment } from '@marcbachmann/cel-js';
-
-/** The probe of issue 14: four nested all() over 300-element lists, ~8·10⁹ iterations. */
-export function issueCondition(): string {
-  const list = `[${Array(300).fill('1').join(',')}]`;
-  return `${list}.all(a, ${list}.all(b, ${list}.all(c, ${list}.all(d, a + b + c + d > 0))))`;
-}
-
-/** Nested all() over literal lists of `n` elements, `depth` deep. */
-export function nestedCondition(n: number, depth: number): string {
-  const list = `[${Array(n).fill('1').join(',')}]`;
-  let body = 'x0 > 0';
-  for (let d = depth - 1; d >= 0; d--) body = `${list}.all(x${d}, ${body})`;
-  return body;
-}
-
-/** The most expensive nestedCondition(n, depth) the compiler accepts (largest n). */
-export function maximalAllowedCondition(env: ConditionEnvironment, depth = 2): { source: string; n: number } {
-  let lo = 1;
-  let hi = 300;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (env.compile(nestedCondition(mid, depth)).ok) lo = mid;
-    else hi = mid - 1;
-  }
-  return { source: nestedCondition(lo, depth), n: lo };
-}
 
 const ev = (over: Record<string, unknown> = {}) =>
   eventFrom({ rule: 'r', priority: 'Warning', output: 'o', tags: ['a', 'b'], output_fields: { 'proc.name': 'bash' }, ...over });
