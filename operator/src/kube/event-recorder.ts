@@ -19,8 +19,9 @@
  *
  * Budget: creating an Event (a new series) takes a token from the bucket of the Event's
  * namespace (`perNamespacePerMinute`, burst the same) and from the cluster-wide bucket
- * (`clusterPerMinute`). An occurrence that would start a series without a token in both is
- * aggregated instead: it is counted in one series per (namespace, object, reason, action)
+ * (`clusterPerMinute`). An occurrence that would start a series without a token in both, or
+ * for an object whose rate-limit bucket is empty (its Event would only wait), is aggregated
+ * instead: it is counted in one series per (namespace, object, reason, action)
  * whose Event says that further occurrences beyond the budget are counted there; the object
  * is the one the caller names in `aggregateOn` (the k8sevents notifier names the rule). 10,000 alerts naming
  * distinct pods thus write at most the budget plus a handful of aggregate Events.
@@ -224,7 +225,8 @@ export class EventRecorder {
     const s = this.series.get(key);
     const restarts = s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs;
     const namespace = regarding.namespace ?? 'default';
-    if ((s === undefined || restarts) && !this.takeBudget(namespace, now)) {
+    // A new Event for an object already at its rate limit would only wait; it is aggregated too.
+    if ((s === undefined || restarts) && (!this.hasToken(oKey, now) || !this.takeBudget(namespace, now))) {
       this.aggregate(regarding, related, namespace, common, now);
       return;
     }
@@ -243,6 +245,12 @@ export class EventRecorder {
     const note = `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
     const key = `budget\u0000${objectKey(subject)}\u0000${namespace}\u0000${common.reason}\u0000${common.action}`;
     this.observe(key, objectKey(subject), where, subject, undefined, note, common, now);
+  }
+
+  /** Whether the object's rate-limit bucket holds a token now (none is taken). */
+  private hasToken(objectKey: string, now: number): boolean {
+    const b = this.buckets.get(objectKey);
+    return b === undefined || b.tokens + Math.max(0, now - b.last) / this.refillMs >= 1;
   }
 
   /** One token from the namespace's and the cluster's creation budgets, or false (none taken). */
