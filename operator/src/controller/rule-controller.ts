@@ -29,8 +29,10 @@ import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.
 import { terminalUnlessRetryable, TalonError } from '../errors.js';
 import type { LogPort } from '../lib/log.js';
 import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
-import type { FalcoEvent } from '../falco/event.js';
-import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
+import { ConditionEnvironment, type CompileMatchOptions, type ConditionFailure } from '../rules/match.js';
+
+/** The alert a condition failed on (the controller room does not import falco/). */
+type FalcoEvent = Parameters<NonNullable<CompileMatchOptions['onConditionFailure']>>[1];
 import { RuleIndex } from '../rules/rule-index.js';
 import { ruleKey, type CompiledRule } from '../rules/types.js';
 import { ReconcileQueue } from './reconcile-queue.js';
