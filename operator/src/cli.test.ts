@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventsDir, tempFiles } from '../test/builders.js';
+import { eventsDir, issueCondition, tempFiles } from '../test/builders.js';
 import { check, testEvent, type CliOutput } from './cli.js';
 
 /** Captures what a command writes. */
@@ -240,4 +240,30 @@ spec:
     c.out.trimEnd().split('\n').slice(1).map((l) => l.trim().replace(/ \{.*$/, '')),
     ['MATCH  ClusterTalonRule ladder', 'step 1, at match 1 for the target within the window:', 'would run mark (kubernetes:label)', 'step 2, at match 3 for the target within the window:', 'would run kill (kubernetes:terminate)'],
   );
+});
+
+describe('check: bounded cost', () => {
+  test("the issue's CEL and regex probes: the same messages the operator writes in the Accepted condition", () => {
+    const path = file(
+      'cost.yaml',
+      `apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonRule
+metadata: {name: costly-cel}
+spec:
+  match: {condition: ${JSON.stringify(issueCondition())}}
+  actions: [{name: l, actionner: 'kubernetes:label', parameters: {labels: {x: 'y'}}}]
+---
+apiVersion: talon.dev/v1alpha1
+kind: ClusterTalonRule
+metadata: {name: costly-regex}
+spec:
+  match: {outputFields: [{key: proc.cmdline, operator: Matches, values: [${JSON.stringify('.{1000}'.repeat(146))}]}]}
+  actions: [{name: l, actionner: 'kubernetes:label', parameters: {labels: {x: 'y'}}}]
+`,
+    );
+    const c = capture();
+    assert.equal(check([path], c), 1);
+    assert.match(c.err, /costly-cel.*spec\.match\.condition: estimated cost \d+ exceeds the limit of 100000 evaluation steps/);
+    assert.match(c.err, /costly-regex.*spec\.match\.outputFields\[0\]\.values\[0\]: invalid RE2 regular expression: the regular expression expands to 146000 instructions/);
+  });
 });

@@ -200,8 +200,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       logger.debug('rule index swapped', { rules: next.size });
     },
     logger: informerLog,
-    onConditionFailure: (rule, failure) => {
+    onConditionFailure: (rule, failure, ev) => {
       metrics.celErrors.inc();
+      if (failure.kind === 'cost') {
+        const compiled = index?.get(rule);
+        if (compiled) dispatcher.conditionAborted(ev, compiled, failure.message);
+      }
       if (failure.count === 1) logger.warn('rule condition failed to evaluate; counted as no match', { rule, kind: failure.kind, error: failure.message });
     },
   });
@@ -220,6 +224,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const reportingInstance = env.POD_NAME ?? hostname();
   const events = new EventRecorder({
     reportingInstance,
+    perNamespacePerMinute: config.events.perNamespacePerMinute,
+    clusterPerMinute: config.events.clusterPerMinute,
     log,
     port: {
       create: (namespace, body) => clients.events.createNamespacedEvent({ namespace, body: body as never }),

@@ -103,6 +103,7 @@ describe('token mode', () => {
       const r = await post(authorization === undefined ? {} : { authorization });
       assert.equal(r.status, 401, String(authorization));
       assert.equal(r.headers['www-authenticate'], 'Bearer realm="talon"');
+      assert.equal(r.headers.connection, 'close', 'a refused client does not keep its connection');
     }
     assert.equal(target.accepted.length, before);
   });
@@ -114,7 +115,7 @@ describe('token mode', () => {
 });
 
 describe('token rotation', () => {
-  test('reload picks up a rotated token; an emptied or missing file keeps the current one', () => {
+  test('reload picks up a rotated token; emptying or deleting the file revokes it until a token is written', () => {
     const dir = mkdtempSync(join(tmpdir(), 'talon-rotate-'));
     const file = join(dir, 'token');
     writeFileSync(file, 'one');
@@ -127,10 +128,16 @@ describe('token rotation', () => {
       assert.ok(allows('two') && !allows('one'));
       writeFileSync(file, '');
       auth.reload();
-      assert.ok(allows('two'));
+      assert.ok(!allows('two') && !allows('one') && !allows(''), 'an emptied file revokes the token');
+      writeFileSync(file, 'three');
+      auth.reload();
+      assert.ok(allows('three') && !allows('two'));
       rmSync(file);
       auth.reload();
-      assert.ok(allows('two'));
+      assert.ok(!allows('three'), 'a deleted file revokes the token');
+      writeFileSync(file, 'four');
+      auth.reload();
+      assert.ok(allows('four'));
     } finally {
       auth.close();
       rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { priorityLevel, type FalcoEvent, type FieldValue } from '../src/falco/event.js';
-import { compileMatch, type CompileMatchOptions, type MatchSpec } from '../src/rules/match.js';
+import { compileMatch, type CompileMatchOptions, type ConditionEnvironment, type MatchSpec } from '../src/rules/match.js';
 import { ruleKey, scopeOfKind, type CompiledRule } from '../src/rules/types.js';
 import type { Outcome } from '../src/api/v1alpha1/outcome.js';
 
@@ -166,4 +166,30 @@ export function sampleOutcome(over: Partial<Outcome> = {}): Outcome {
     merged: 0,
     ...over,
   };
+}
+
+/** The probe of issue 14: four nested all() over 300-element lists, ~8·10⁹ iterations. */
+export function issueCondition(): string {
+  const list = `[${Array(300).fill('1').join(',')}]`;
+  return `${list}.all(a, ${list}.all(b, ${list}.all(c, ${list}.all(d, a + b + c + d > 0))))`;
+}
+
+/** Nested all() over literal lists of `n` elements, `depth` deep. */
+export function nestedCondition(n: number, depth: number): string {
+  const list = `[${Array(n).fill('1').join(',')}]`;
+  let body = `${Array.from({ length: depth }, (_, d) => `x${d}`).join(' + ')} > 0`;
+  for (let d = depth - 1; d >= 0; d--) body = `${list}.all(x${d}, ${body})`;
+  return body;
+}
+
+/** The most expensive nestedCondition(n, depth) the compiler accepts (largest n). */
+export function maximalAllowedCondition(env: ConditionEnvironment, depth = 2): { source: string; n: number } {
+  let lo = 1;
+  let hi = 300;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (env.compile(nestedCondition(mid, depth)).ok) lo = mid;
+    else hi = mid - 1;
+  }
+  return { source: nestedCondition(lo, depth), n: lo };
 }

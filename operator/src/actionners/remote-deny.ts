@@ -37,6 +37,7 @@ import {
 } from './kubernetes/common.js';
 import { managedMetadata } from './kubernetes/managed.js';
 import { isCIDR, labelForQuarantine, omit, quarantineValue } from './kubernetes/networkpolicy.js';
+import { labelValue } from '../lib/clip.js';
 
 /** Parameters common to both CNI policy actionners. */
 export const remoteDenyFields = {

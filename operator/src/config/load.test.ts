@@ -38,6 +38,8 @@ describe('loadConfig', () => {
       protectedNamespaces: ['kube-system'],
       bodyLimitBytes: 1048576,
       dedup: { windowMs: 10_000 },
+      webhook: { maxConnections: 1024, idleTimeoutMs: 10_000, keepAliveTimeoutMs: 125_000, perClientRequestsPerSecond: 0, perClientBurst: 1000 },
+      events: { perNamespacePerMinute: 60, clusterPerMinute: 600 },
       queue: { concurrency: 32, maxPending: 100_000, maxBytes: 32 * 1024 * 1024, maxHeldBytes: 8 * 1024 * 1024 },
       journal: { enabled: true, dir: '/var/lib/talon/journal', fsync: 'interval', fsyncIntervalMs: 1000 },
       retry: { horizonMs: 300_000, initialBackoffMs: 500, maxBackoffMs: 30_000 },

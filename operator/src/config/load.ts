@@ -93,7 +93,7 @@ function removedKeys(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, error
   return found;
 }
 
-const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'revertSweepInterval', 'defaultActionTimeout', 'approvalRetention', 'journal.fsyncInterval', 'retry.horizon', 'retry.initialBackoff', 'retry.maxBackoff', 'shutdownGrace']);
+const DURATION_KEYS: ReadonlySet<string> = new Set(['dedup.window', 'statusFlushInterval', 'revertSweepInterval', 'defaultActionTimeout', 'approvalRetention', 'journal.fsyncInterval', 'retry.horizon', 'retry.initialBackoff', 'retry.maxBackoff', 'shutdownGrace', 'webhook.idleTimeout', 'webhook.keepAliveTimeout']);
 
 /** Schema messages reworded where ajv's would be cryptic (patterns, the required auth mode). */
 function friendly(path: string, message: string): string {
@@ -345,6 +345,14 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     protectedNamespaces,
     bodyLimitBytes: bodyLimitBytes ?? 0,
     dedup: { windowMs: duration('dedup.window', file.dedup.window, errors) },
+    webhook: {
+      maxConnections: file.webhook.maxConnections,
+      idleTimeoutMs: duration('webhook.idleTimeout', file.webhook.idleTimeout, errors),
+      keepAliveTimeoutMs: duration('webhook.keepAliveTimeout', file.webhook.keepAliveTimeout, errors),
+      perClientRequestsPerSecond: file.webhook.perClientRequestsPerSecond,
+      perClientBurst: file.webhook.perClientBurst,
+    },
+    events: { perNamespacePerMinute: file.events.perNamespacePerMinute, clusterPerMinute: file.events.clusterPerMinute },
     queue: { concurrency: file.queue.concurrency, maxPending: file.queue.maxPending, maxBytes, maxHeldBytes },
     journal: { enabled: file.journal.enabled, dir: file.journal.dir, fsync: file.journal.fsync, fsyncIntervalMs: duration('journal.fsyncInterval', file.journal.fsyncInterval, errors) },
     retry,

@@ -89,6 +89,23 @@ export const ConfigFileSchema = Type.Object(
       description: 'Largest accepted alert body: bytes, or 512KiB, 1MiB, 1MB, …',
     }),
     dedup: Section({ window: Duration('10s', 'Duplicate deliveries within this window are dropped') }, 'Duplicate-delivery suppression.'),
+    webhook: Section(
+      {
+        maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1024, description: 'Open connections at most; beyond, new ones are closed at once.' }),
+        idleTimeout: Duration('10s', 'A connection that sends no complete request header within this time is closed'),
+        keepAliveTimeout: Duration('125s', 'An idle keep-alive connection is closed after this time'),
+        perClientRequestsPerSecond: Type.Integer({ minimum: 0, default: 0, description: 'Alert requests per second from one client address; beyond, 429. 0 = no limit.' }),
+        perClientBurst: Type.Integer({ minimum: 1, default: 1000, description: 'Requests one client may send at once before its rate applies.' }),
+      },
+      'Bounds on what webhook clients can hold.',
+    ),
+    events: Section(
+      {
+        perNamespacePerMinute: Type.Integer({ minimum: 1, default: 60, description: 'New Events per namespace per minute; beyond, occurrences are aggregated.' }),
+        clusterPerMinute: Type.Integer({ minimum: 1, default: 600, description: 'New Events per minute cluster-wide; beyond, occurrences are aggregated.' }),
+      },
+      'The budget of Kubernetes Events the operator creates.',
+    ),
     queue: Section(
       {
         concurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 32, description: 'Targets worked on concurrently.' }),
@@ -203,6 +220,15 @@ export interface Config {
   readonly protectedNamespaces: readonly string[];
   readonly bodyLimitBytes: number;
   readonly dedup: { readonly windowMs: number };
+  readonly webhook: {
+    readonly maxConnections: number;
+    readonly idleTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    /** 0 = no limit. */
+    readonly perClientRequestsPerSecond: number;
+    readonly perClientBurst: number;
+  };
+  readonly events: { readonly perNamespacePerMinute: number; readonly clusterPerMinute: number };
   readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly maxBytes: number; readonly maxHeldBytes: number };
   readonly journal: { readonly enabled: boolean; readonly dir: string; readonly fsync: 'always' | 'interval' | 'never'; readonly fsyncIntervalMs: number };
   readonly retry: { readonly horizonMs: number; readonly initialBackoffMs: number; readonly maxBackoffMs: number };
@@ -285,6 +311,13 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'protectedNamespaces', env: 'TALON_PROTECTEDNAMESPACES', kind: 'list', default: 'kube-system', description: 'Never acted upon (+ the operator’s own namespace).' },
   { path: 'bodyLimit', env: 'TALON_BODYLIMIT', kind: 'size', default: '1MiB', description: 'Largest alert body.' },
   { path: 'dedup.window', env: 'TALON_DEDUP_WINDOW', kind: 'string', default: '10s', description: 'Duplicate-delivery window.' },
+  { path: 'webhook.maxConnections', env: 'TALON_WEBHOOK_MAXCONNECTIONS', kind: 'integer', default: '1024', description: 'Open webhook connections at most; beyond, new ones are closed at once.' },
+  { path: 'webhook.idleTimeout', env: 'TALON_WEBHOOK_IDLETIMEOUT', kind: 'string', default: '10s', description: 'A connection sending no complete request header within this time is closed.' },
+  { path: 'webhook.keepAliveTimeout', env: 'TALON_WEBHOOK_KEEPALIVETIMEOUT', kind: 'string', default: '125s', description: 'Idle keep-alive connections are closed after this (longer than senders’ own idle limits).' },
+  { path: 'webhook.perClientRequestsPerSecond', env: 'TALON_WEBHOOK_PERCLIENTREQUESTSPERSECOND', kind: 'integer', default: '0', description: 'Alert requests per second per client address (beyond: 429); 0 = no limit.' },
+  { path: 'webhook.perClientBurst', env: 'TALON_WEBHOOK_PERCLIENTBURST', kind: 'integer', default: '1000', description: 'Requests a client may send at once before its rate applies.' },
+  { path: 'events.perNamespacePerMinute', env: 'TALON_EVENTS_PERNAMESPACEPERMINUTE', kind: 'integer', default: '60', description: 'New Events per namespace per minute; beyond, aggregated.' },
+  { path: 'events.clusterPerMinute', env: 'TALON_EVENTS_CLUSTERPERMINUTE', kind: 'integer', default: '600', description: 'New Events per minute cluster-wide; beyond, aggregated.' },
   { path: 'queue.concurrency', env: 'TALON_QUEUE_CONCURRENCY', kind: 'integer', default: '32', description: 'Targets worked on concurrently.' },
   { path: 'queue.maxPending', env: 'TALON_QUEUE_MAXPENDING', kind: 'integer', default: '100000', description: 'Work items held at most.' },
   { path: 'queue.maxBytes', env: 'TALON_QUEUE_MAXBYTES', kind: 'size', default: '32MiB', description: 'Bytes of accepted, unfinished alerts at most; beyond: 503 + Retry-After.' },

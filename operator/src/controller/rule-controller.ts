@@ -29,7 +29,10 @@ import { ConditionType, Reason, setCondition } from '../api/v1alpha1/conditions.
 import { terminalUnlessRetryable, TalonError } from '../errors.js';
 import type { LogPort } from '../lib/log.js';
 import { compileAction, compileRule, type ActionRef } from '../rules/compiler.js';
-import { ConditionEnvironment, type ConditionFailure } from '../rules/match.js';
+import { ConditionEnvironment, type CompileMatchOptions, type ConditionFailure } from '../rules/match.js';
+
+/** The alert a condition failed on (the controller room does not import falco/). */
+type FalcoEvent = Parameters<NonNullable<CompileMatchOptions['onConditionFailure']>>[1];
 import { RuleIndex } from '../rules/rule-index.js';
 import { ruleKey, type CompiledRule } from '../rules/types.js';
 import { ReconcileQueue } from './reconcile-queue.js';
@@ -71,7 +74,7 @@ export interface RuleControllerDeps {
   readonly logger: LogPort;
   readonly now?: () => Date;
   /** A rule's CEL condition failed to evaluate for an alert (that alert did not match it). */
-  readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure) => void;
+  readonly onConditionFailure?: (ruleKey: string, failure: ConditionFailure, ev: FalcoEvent) => void;
 }
 
 const isClusterKind = (kind: TalonKind): boolean => kind === CLUSTER_TALON_RULE_KIND || kind === CLUSTER_TALON_ACTION_KIND;
@@ -325,7 +328,7 @@ export class RuleController {
       cloudNamespaces: this.deps.cloudNamespaces,
       match: {
         conditions: this.cel,
-        ...(onFailure && ruleKey ? { onConditionFailure: (f: ConditionFailure) => onFailure(ruleKey, f) } : {}),
+        ...(onFailure && ruleKey ? { onConditionFailure: (f: ConditionFailure, ev: FalcoEvent) => onFailure(ruleKey, f, ev) } : {}),
       },
     };
   }

@@ -302,6 +302,15 @@ export class Dispatcher {
     this.deps.progress?.ruleDone(ev, rule.key);
   }
 
+  /**
+   * Records that `rule`'s condition was aborted at its cost limit for `ev` (Failed/CostLimit):
+   * the rule did not match, but its owner must see why, as for any action that did not run.
+   */
+  conditionAborted(ev: FalcoEvent, rule: CompiledRule, message: string): void {
+    const first = rule.actions[0];
+    if (first) this.record(ev, rule, first, actionTarget(ev, first).ref, { result: 'Failed', reason: 'CostLimit', message }, 0, 0, 0);
+  }
+
   /** Resolves when every queued item has run. */
   drain(): Promise<void> {
     return this.queue.drain();

@@ -178,10 +178,16 @@ describe('parseAlert: envelope', () => {
     );
   });
 
-  test('the exact-case key wins over other spellings, in any order', () => {
+  test('the last key that matches case-insensitively wins, exact case or not, as in Go', () => {
     assert.equal(ok('{"Rule":"a","rule":"b"}').rule, 'b');
-    assert.equal(ok('{"rule":"b","Rule":"a"}').rule, 'b');
+    assert.equal(ok('{"rule":"A","Rule":"B"}').rule, 'B');
     assert.equal(ok('{"RULE":"a","Rule":"c"}').rule, 'c');
+    assert.equal(ok('{"rule":"r","priority":"Debug","PRIORITY":"Critical"}').priority, 'Critical');
+  });
+
+  test("Go's case folding: ſ folds onto s, ı and İ onto i", () => {
+    assert.equal(ok('{"rule":"r","ſource":"k8s_audit"}').source, 'k8s_audit');
+    assert.equal(ok('{"rule":"r","prıorİty":"Critical"}').priority, 'Critical');
   });
 
   test('unknown keys are ignored, null optional fields are absent', () => {

@@ -2,8 +2,9 @@
  * Falco alert parsing: lenient envelope, strict contents, lossless numbers (DESIGN.md §3).
  *
  * Envelope (as Talon, whose users' scripts rely on it): top-level keys match
- * case-insensitively as Go's encoding/json does, an exact-case key winning over other
- * spellings; unknown keys are ignored; `null` for an optional field means absent; invalid
+ * case-insensitively as Go's encoding/json does, and as there the last key that matches wins
+ * (`{"rule":"A","Rule":"B"}` is rule B), with Go's case folding (`ſ` is `s`, `ı` is `i`);
+ * unknown keys are ignored; `null` for an optional field means absent; invalid
  * UTF-8 is decoded with U+FFFD replacement (rejecting it would let an attacker hide an
  * alert behind a binary process name).
  *
@@ -163,7 +164,19 @@ function tagList(v: unknown, markers: boolean): readonly string[] {
   return Object.freeze(v as string[]);
 }
 
-/** The envelope's known keys: the exact-case spelling if present, else the last other spelling (as Go does). */
+/**
+ * Lower case as Go's encoding/json compares keys (ToUpper(ToLower(r)) per rune): the
+ * non-ASCII letters that fold onto ASCII ones (`ı` and `İ` onto i, `ſ` onto s, the Kelvin
+ * sign onto k) are mapped first, since JavaScript's toLowerCase keeps or expands them.
+ */
+function foldKey(key: string): string {
+  return key.replace(/[\u0130\u0131]/g, 'i').replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
+}
+
+/**
+ * The envelope's known keys, each the value of the last key (in document order) that matches
+ * it case-insensitively, as Go's encoding/json decodes into a struct.
+ */
 function envelope(obj: Record<string, unknown>): Record<EnvelopeKey, unknown> {
   const env: Record<EnvelopeKey, unknown> = {
     rule: undefined,
@@ -176,17 +189,13 @@ function envelope(obj: Record<string, unknown>): Record<EnvelopeKey, unknown> {
     output_fields: undefined,
     uuid: undefined,
   };
-  let folded: [EnvelopeKey, unknown][] | undefined;
   for (const key of Object.keys(obj)) {
     if (ENVELOPE_KEYS.has(key)) {
       env[key as EnvelopeKey] = obj[key];
       continue;
     }
-    const lower = key.toLowerCase();
-    if (lower !== key && ENVELOPE_KEYS.has(lower)) (folded ??= []).push([lower as EnvelopeKey, obj[key]]);
-  }
-  if (folded !== undefined) {
-    for (const [key, value] of folded) if (!Object.hasOwn(obj, key)) env[key] = value;
+    const folded = foldKey(key);
+    if (ENVELOPE_KEYS.has(folded)) env[folded as EnvelopeKey] = obj[key];
   }
   return env;
 }

@@ -16,7 +16,11 @@ export interface Authenticator {
   allows(req: IncomingMessage): boolean;
   /** Headers to send with a 401 (`WWW-Authenticate` in token mode). */
   readonly challenge: Readonly<Record<string, string>>;
-  /** Re-reads the credential file now (token mode); keeps the previous token if the file is unreadable or empty. */
+  /**
+   * Re-reads the credential file now (token mode). An empty or deleted file revokes the token
+   * (every alert is refused with 401 until a token is written); any other read error keeps
+   * the current token.
+   */
   reload(): void;
   /** Stops re-reading the credential file. */
   close(): void;
@@ -69,22 +73,33 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 }
 
+/** The token's digest; undefined when the token is revoked (an empty token file). */
 function tokenAuthenticator(file: string, logger: Logger, reloadIntervalMs: number): Authenticator {
-  let expected = digest(readFileSync(file, 'utf8').trim());
+  const initial = readFileSync(file, 'utf8').trim();
+  let expected: Buffer | undefined = initial === '' ? undefined : digest(initial);
+  const revoke = (why: string): void => {
+    if (expected === undefined) return;
+    expected = undefined;
+    logger.warn('bearer token revoked: every alert is refused until a token is written', { file, why });
+  };
   const reload = (): void => {
     let token: string;
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        revoke('the token file was deleted');
+        return;
+      }
       logger.warn('cannot re-read the token file; keeping the current token', { file, error: (err as Error).message });
       return;
     }
     if (token === '') {
-      logger.warn('the token file is empty; keeping the current token', { file });
+      revoke('the token file is empty');
       return;
     }
     const next = digest(token);
-    if (!timingSafeEqual(next, expected)) {
+    if (expected === undefined || !timingSafeEqual(next, expected)) {
       expected = next;
       logger.info('bearer token reloaded', { file });
     }
@@ -94,7 +109,8 @@ function tokenAuthenticator(file: string, logger: Logger, reloadIntervalMs: numb
   return {
     allows(req) {
       const credential = bearerCredential(req.headers.authorization);
-      return credential !== undefined && timingSafeEqual(digest(credential), expected);
+      const current = expected;
+      return credential !== undefined && current !== undefined && timingSafeEqual(digest(credential), current);
     },
     challenge: { 'www-authenticate': 'Bearer realm="talon"' },
     reload,

@@ -13,6 +13,7 @@ import type { FalcoEvent } from '../falco/event.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticator } from './auth.js';
+import { applyConnectionLimits, createRateLimiter, tlsHandshakeTimeout } from './limits.js';
 import { sendJson } from './respond.js';
 import { createFalcoHandler, type IngestRefusal, type RequestHandler } from './routes/falco.js';
 import { handleHealthz, handleMetrics, handleReadyz, type Readiness } from './routes/health.js';
@@ -34,11 +35,11 @@ export type WebhookServer = http.Server | https.Server;
 
 const DEFAULT_RELOAD_MS = 10_000;
 /**
- * Idle keep-alive connections stay open longer than the senders' own idle limits (Go's
- * transport: 90 s; libcurl: 118 s), so the sender, not us, closes them: a POST on a
- * connection the server is closing would be lost, and neither Falco nor Falcosidekick retries.
+ * Idle keep-alive connections (config `webhook.keepAliveTimeout`, default 125 s) stay open
+ * longer than the senders' own idle limits (Go's transport: 90 s; libcurl: 118 s), so the
+ * sender, not us, closes them: a POST on a connection the server is closing would be lost,
+ * and neither Falco nor Falcosidekick retries. Connection caps and rate limits: limits.ts.
  */
-const KEEP_ALIVE_TIMEOUT_MS = 125_000;
 const HEADERS_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
@@ -70,8 +71,8 @@ function onClientError(logger: Logger) {
   };
 }
 
-function configure(server: WebhookServer, logger: Logger): void {
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+function configure(server: WebhookServer, config: Config, logger: Logger): void {
+  applyConnectionLimits(server, config.webhook, logger);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.on('clientError', onClientError(logger));
@@ -112,6 +113,7 @@ export function createServer(deps: ServerDeps): WebhookServer {
   const falco = createFalcoHandler({ bodyLimitBytes: config.bodyLimitBytes, logger, metrics, authenticator, ingest: deps.ingest });
   const metricsHere = config.metrics.port === 0;
   const metricsElsewhere = JSON.stringify({ error: `metrics are served on port ${config.metrics.port}` });
+  const limiter = createRateLimiter(config.webhook);
 
   const route: RequestHandler = (req, res) => {
     const url = req.url ?? '/';
@@ -122,7 +124,7 @@ export function createServer(deps: ServerDeps): WebhookServer {
     else if (path === '/metrics' && req.method !== 'POST') {
       if (metricsHere) handleMetrics(req, res, deps);
       else sendJson(res, 404, metricsElsewhere);
-    } else falco(req, res);
+    } else if (limiter.admit(req, res)) falco(req, res);
   };
   const handler: RequestHandler = (req, res) => {
     try {
@@ -140,11 +142,12 @@ export function createServer(deps: ServerDeps): WebhookServer {
   } else {
     const material = readTls(config.tls);
     const mtls = config.auth.mode === 'mtls';
-    const httpsServer = https.createServer({ ...material, minVersion: 'TLSv1.2', requestCert: mtls, rejectUnauthorized: false }, handler);
+    const handshakeTimeout = tlsHandshakeTimeout(config.webhook);
+    const httpsServer = https.createServer({ ...material, minVersion: 'TLSv1.2', requestCert: mtls, rejectUnauthorized: false, ...(handshakeTimeout ? { handshakeTimeout } : {}) }, handler);
     if (reloadMs > 0) stopTls = watchTls(httpsServer, config.tls, logger, reloadMs, material);
     server = httpsServer;
   }
-  configure(server, logger);
+  configure(server, config, logger);
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const length = Number(req.headers['content-length']);
     if (req.method === 'POST' && length > config.bodyLimitBytes) {

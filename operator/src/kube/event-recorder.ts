@@ -16,11 +16,21 @@
  * never throws; API failures are logged and retried at the next flush, up to `maxFailures`
  * consecutive failures per series, after which its pending occurrences are dropped and
  * counted in `dropped()`.
+ *
+ * Budget: creating an Event (a new series) takes a token from the bucket of the Event's
+ * namespace (`perNamespacePerMinute`, burst the same) and from the cluster-wide bucket
+ * (`clusterPerMinute`). An occurrence that would start a series without a token in both, or
+ * for an object whose rate-limit bucket is empty (its Event would only wait), is aggregated
+ * instead: it is counted in one series per (namespace, object, reason, action)
+ * whose Event says that further occurrences beyond the budget are counted there; the object
+ * is the one the caller names in `aggregateOn` (the k8sevents notifier names the rule). 10,000 alerts naming
+ * distinct pods thus write at most the budget plus a handful of aggregate Events.
  */
 import { fromKubeError } from '../errors.js';
 import { silentLog, type LogPort } from '../lib/log.js';
 import type { ObjectRef } from '../lib/object-ref.js';
 import { Periodic } from '../lib/periodic.js';
+import { clip } from '../lib/clip.js';
 
 export const REPORTING_CONTROLLER = 'talon.dev/operator';
 export const NOTE_MAX = 1024;
@@ -72,8 +82,15 @@ export interface EventRecorderOptions {
   /** Series kept in memory (default 4096); beyond, idle ones are forgotten first. */
   readonly maxSeries?: number;
   readonly maxFailures?: number;
+  /** New Events per namespace per minute (default 60). */
+  readonly perNamespacePerMinute?: number;
+  /** New Events per minute cluster-wide (default 600). */
+  readonly clusterPerMinute?: number;
   readonly log?: LogPort;
 }
+
+/** Namespaces whose creation buckets are remembered at most; full ones are forgotten first. */
+const MAX_BUDGET_BUCKETS = 10_000;
 
 interface Series {
   readonly key: string;
@@ -109,6 +126,11 @@ export interface EventKind {
   readonly reason: string;
   readonly action: string;
   readonly type: 'Normal' | 'Warning';
+  /**
+   * Which object an occurrence beyond the Event budget is aggregated on (default
+   * `regarding`): the one object many occurrences share, e.g. the rule that acted on many pods.
+   */
+  readonly aggregateOn?: 'regarding' | 'related';
 }
 
 export class EventRecorder {
@@ -124,6 +146,11 @@ export class EventRecorder {
   private readonly series = new Map<string, Series>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly nsPerMinute: number;
+  private readonly clusterPerMinute: number;
+  private readonly nsBudget = new Map<string, Bucket>();
+  private readonly clusterBudget: Bucket;
+  private aggregatedCount = 0;
   private nameSeq = 0;
   private droppedCount = 0;
   private readonly periodic = new Periodic(() => this.flush());
@@ -137,7 +164,15 @@ export class EventRecorder {
     this.refillMs = opts.refillMs ?? 5000;
     this.maxSeries = opts.maxSeries ?? 4096;
     this.maxFailures = opts.maxFailures ?? 5;
+    this.nsPerMinute = opts.perNamespacePerMinute ?? 60;
+    this.clusterPerMinute = opts.clusterPerMinute ?? 600;
+    this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
+  }
+
+  /** Occurrences folded into aggregate series because the Event budget was spent. */
+  aggregated(): number {
+    return this.aggregatedCount;
   }
 
   /** Writes pending occurrences that have tokens, and forgets idle series past their window. */
@@ -148,6 +183,7 @@ export class EventRecorder {
       else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.series.delete(s.key);
     }
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
+    for (const [k, b] of this.nsBudget) if (b.tokens + ((now - b.last) / 60_000) * this.nsPerMinute >= this.nsPerMinute) this.nsBudget.delete(k);
     await this.idle();
   }
 
@@ -179,13 +215,74 @@ export class EventRecorder {
 
   /** Records one occurrence; never blocks and never throws. `note` is cut to NOTE_MAX. */
   emit(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: EventKind): void {
-    if (note.length > NOTE_MAX) note = `${note.slice(0, NOTE_MAX - 1)}…`;
+    note = clip(note, NOTE_MAX);
     const now = this.now();
     const oKey = objectKey(regarding);
     // The related object is part of the key: digits are masked in the note (so durations and
     // counts do not split a series), which would otherwise fold pod b-001 into pod b-000's Event.
     const relKey = related === undefined ? '' : objectKey(related);
     const key = `${oKey}\u0000${relKey}\u0000${common.reason}\u0000${common.action}\u0000${note.replace(/[0-9]+/g, '#')}`;
+    const s = this.series.get(key);
+    const restarts = s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs;
+    const namespace = regarding.namespace ?? 'default';
+    // A new Event for an object already at its rate limit would only wait; it is aggregated too.
+    if ((s === undefined || restarts) && (!this.hasToken(oKey, now) || !this.takeBudget(namespace, now))) {
+      this.aggregate(regarding, related, namespace, common, now);
+      return;
+    }
+    this.observe(key, oKey, namespace, regarding, related, note, common, now);
+  }
+
+  /**
+   * Counts one occurrence beyond the budget in its aggregate series, regarding the object
+   * `common.aggregateOn` names; one series per (that object, namespace, reason, action).
+   * Aggregate series take no budget: there are few of them.
+   */
+  private aggregate(regarding: EventObjectReference, related: EventObjectReference | undefined, namespace: string, common: EventKind, now: number): void {
+    this.aggregatedCount += 1;
+    const subject = common.aggregateOn === 'related' && related !== undefined ? related : regarding;
+    const where = subject.namespace ?? 'default';
+    const note = `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
+    const key = `budget\u0000${objectKey(subject)}\u0000${namespace}\u0000${common.reason}\u0000${common.action}`;
+    this.observe(key, objectKey(subject), where, subject, undefined, note, common, now);
+  }
+
+  /** Whether the object's rate-limit bucket holds a token now (none is taken). */
+  private hasToken(objectKey: string, now: number): boolean {
+    const b = this.buckets.get(objectKey);
+    return b === undefined || b.tokens + Math.max(0, now - b.last) / this.refillMs >= 1;
+  }
+
+  /** One token from the namespace's and the cluster's creation budgets, or false (none taken). */
+  private takeBudget(namespace: string, now: number): boolean {
+    const refill = (b: Bucket, perMinute: number): void => {
+      b.tokens = Math.min(perMinute, b.tokens + (Math.max(0, now - b.last) / 60_000) * perMinute);
+      b.last = now;
+    };
+    let ns = this.nsBudget.get(namespace);
+    if (ns === undefined) {
+      if (this.nsBudget.size >= MAX_BUDGET_BUCKETS) this.nsBudget.delete(this.nsBudget.keys().next().value as string);
+      ns = { tokens: this.nsPerMinute, last: now };
+      this.nsBudget.set(namespace, ns);
+    }
+    refill(ns, this.nsPerMinute);
+    refill(this.clusterBudget, this.clusterPerMinute);
+    if (ns.tokens < 1 || this.clusterBudget.tokens < 1) return false;
+    ns.tokens -= 1;
+    this.clusterBudget.tokens -= 1;
+    return true;
+  }
+
+  private observe(
+    key: string,
+    oKey: string,
+    namespace: string,
+    regarding: EventObjectReference,
+    related: EventObjectReference | undefined,
+    note: string,
+    common: EventKind,
+    now: number,
+  ): void {
     let s = this.series.get(key);
     if (s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs) {
       s.eventName = undefined;
@@ -196,7 +293,7 @@ export class EventRecorder {
       s = {
         key,
         objectKey: oKey,
-        namespace: regarding.namespace ?? 'default',
+        namespace,
         template: {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',

@@ -21,6 +21,8 @@ import type { EscalationTarget } from '../api/v1alpha1/types.js';
 import { type OutcomeSink } from './types.js';
 import { fromKubeError } from '../errors.js';
 import { Periodic } from '../lib/periodic.js';
+import { clip } from '../lib/clip.js';
+import { STATUS_MAX_LENGTH } from '../api/v1alpha1/types.js';
 
 export interface ResultCounts {
   succeeded: number;
@@ -162,16 +164,18 @@ export class RuleStatusAggregator implements OutcomeSink {
   record(o: Outcome): void {
     const d = this.state(o.rule).delta;
     d.results[RESULT_KEY[o.result]] += 1;
+    const L = STATUS_MAX_LENGTH;
+    const t = o.target;
     d.outcomes.unshift({
       time: o.time,
-      falcoRule: o.falcoRule,
-      target: o.target,
-      action: o.action,
-      actionner: o.actionner,
+      falcoRule: clip(o.falcoRule, L.falcoRule),
+      target: { kind: clip(t.kind, L.targetKind), ...(t.namespace !== undefined ? { namespace: clip(t.namespace, L.targetNamespace) } : {}), name: clip(t.name, L.targetName) },
+      action: clip(o.action, L.action),
+      actionner: clip(o.actionner, L.actionner),
       result: o.result,
-      reason: o.reason,
-      message: o.message.length > this.messageMax ? `${o.message.slice(0, this.messageMax - 1)}…` : o.message,
-      ...(o.artifact ? { artifact: o.artifact } : {}),
+      reason: clip(o.reason, L.reason),
+      message: clip(o.message, Math.min(this.messageMax, L.message)),
+      ...(o.artifact ? { artifact: { ...o.artifact, output: clip(o.artifact.output, L.artifactOutput), location: clip(o.artifact.location, L.artifactLocation) } } : {}),
       ...(o.escalation ? { escalation: o.escalation } : {}),
     });
     if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;

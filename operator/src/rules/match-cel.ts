@@ -4,11 +4,18 @@
  * `matches()` in CEL normally runs a backtracking JavaScript RegExp, which an attacker who
  * controls an alert's text (a command line, a file name) could stall. Here every
  * `matches()` call is bound to re2js instead: linear time, RE2 syntax, literal patterns
- * checked at compile time.
+ * checked at compile time, every pattern within the size caps of regex-limits.ts.
+ *
+ * Cost is bounded as cel-cost.ts describes: an estimate over COST_LIMIT is a compile error,
+ * and every evaluation is metered and aborted (CostLimitError) past the same limit.
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
 import type { FalcoEvent } from '../falco/event.js';
+import { COST_LIMIT, CostLimitError, CostMeter, estimateCost } from './cel-cost.js';
+import { compileBoundedRegex } from './regex-limits.js';
+
+export { COST_LIMIT, CostLimitError } from './cel-cost.js';
 
 /** The variables a condition sees, with their CEL types. */
 export const CONDITION_VARIABLES: Readonly<Record<string, string>> = Object.freeze({
@@ -31,6 +38,8 @@ export interface ConditionProgram {
 export type ConditionCompileResult = { ok: true; program: ConditionProgram } | { ok: false; message: string };
 
 const RE2_MATCHES = 're2Matches';
+/** Text characters a `matches()` call scans per evaluation step charged to the meter. */
+const REGEX_CHARS_PER_STEP = 256;
 const MAX_CACHED_PATTERNS = 256;
 const LEVELS: readonly bigint[] = [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n];
 
@@ -64,20 +73,34 @@ const EMPTY_ACTIVATION: Readonly<Activation> = Object.freeze({
 export class ConditionEnvironment {
   readonly #env: Environment;
   readonly #patterns = new Map<string, RE2JS>();
+  readonly #meter: CostMeter;
 
-  constructor() {
-    const match = (text: string, pattern: string): boolean => this.#regex(pattern).test(text);
+  constructor(options: { readonly costLimit?: number } = {}) {
+    this.#meter = new CostMeter(options.costLimit ?? COST_LIMIT);
+    this.#meter.reset();
+    const match = (text: string, pattern: string): boolean => {
+      this.#meter.step(Math.ceil(text.length / REGEX_CHARS_PER_STEP));
+      return this.#regex(pattern).test(text);
+    };
     let env = new Environment({ enableOptionalTypes: true });
     for (const [name, type] of Object.entries(CONDITION_VARIABLES)) env = env.registerVariable(name, type);
     this.#env = env
       .registerFunction(`string.${RE2_MATCHES}(string): bool`, match)
       .registerFunction(`${RE2_MATCHES}(string, string): bool`, match);
+    meterEvaluator(this.#env, this.#meter);
+  }
+
+  /** The evaluation steps one condition may take (compile-time estimate and run-time count). */
+  get costLimit(): number {
+    return this.#meter.limit;
   }
 
   #regex(pattern: string): RE2JS {
     let re = this.#patterns.get(pattern);
     if (re === undefined) {
-      re = RE2JS.compile(pattern);
+      const compiled = compileBoundedRegex(pattern);
+      if (!compiled.ok) throw new Error(`matches(): ${compiled.message}`);
+      re = compiled.re;
       if (this.#patterns.size >= MAX_CACHED_PATTERNS) this.#patterns.clear();
       this.#patterns.set(pattern, re);
     }
@@ -102,11 +125,45 @@ export class ConditionEnvironment {
     if (checked.type !== 'bool' && checked.type !== 'dyn') {
       return { ok: false, message: `must be a bool expression, but its type is ${checked.type}` };
     }
-    return { ok: true, program: program(source, parsed) };
+    const cost = estimateCost(parsed.ast);
+    if (cost > this.#meter.limit) {
+      return {
+        ok: false,
+        message: `estimated cost ${cost} exceeds the limit of ${this.#meter.limit} evaluation steps (nested all/exists/map/filter multiply by their lists' sizes; the alert's tags and fields count as up to 64 and 256)`,
+      };
+    }
+    return { ok: true, program: program(source, parsed, this.#meter) };
   }
 }
 
-function program(source: string, run: ParseResult): ConditionProgram {
+/**
+ * Makes every node evaluation of `env` charge one step to `meter`. cel-js evaluates child
+ * nodes through its evaluator's `run(ast, ctx)`; the evaluator is private, so it is captured
+ * from the first argument of a root node's `evaluate` (the evaluator) during one boot
+ * evaluation, and its `run` replaced. A cel-js that no longer works this way fails here, at
+ * construction, rather than leaving conditions unmetered.
+ */
+function meterEvaluator(env: Environment, meter: CostMeter): void {
+  const boot = env.parse('true');
+  boot.check();
+  type Evaluator = { run(ast: ASTNode, ctx: unknown): unknown };
+  type Evaluable = { evaluate(ev: Evaluator, ast: unknown, ctx: unknown): unknown };
+  const root = boot.ast as unknown as Evaluable;
+  const original = Object.getPrototypeOf(root).evaluate as Evaluable['evaluate'];
+  let evaluator: Evaluator | undefined;
+  root.evaluate = function (this: Evaluable, ev, ast, ctx) {
+    evaluator = ev;
+    return original.call(this, ev, ast, ctx);
+  };
+  boot({});
+  if (evaluator === undefined || typeof evaluator.run !== 'function') throw new Error('cannot meter CEL evaluation: cel-js internals changed');
+  evaluator.run = function (this: Evaluator, ast: ASTNode, ctx: unknown): unknown {
+    meter.step();
+    return (ast as unknown as Evaluable).evaluate(this, ast, ctx);
+  };
+}
+
+function program(source: string, run: ParseResult, meter: CostMeter): ConditionProgram {
   const activation: Activation = { ...EMPTY_ACTIVATION };
   return Object.freeze({
     source,
@@ -119,13 +176,21 @@ function program(source: string, run: ParseResult): ConditionProgram {
       activation.output = ev.output;
       activation.tags = ev.tags;
       activation.fields = ev.outputFields;
+      meter.reset();
+      let result: unknown;
       try {
-        return run(activation);
+        result = run(activation);
+      } catch (err) {
+        if (meter.exceeded) throw new CostLimitError(meter.limit);
+        throw err;
       } finally {
         activation.output = '';
         activation.tags = EMPTY_ACTIVATION.tags;
         activation.fields = EMPTY_ACTIVATION.fields;
       }
+      // CEL absorbs errors in && / || and quantifiers: a result after an exceeded budget is void.
+      if (meter.exceeded) throw new CostLimitError(meter.limit);
+      return result;
     },
   });
 }
@@ -181,13 +246,10 @@ function bindMatchesToRe2(source: string, ast: ASTNode): { ok: true; source: str
   walk(ast);
   for (const p of patterns) {
     if (typeof p !== 'string') continue;
-    try {
-      RE2JS.compile(p);
-    } catch (err) {
-      return {
-        ok: false,
-        message: `invalid RE2 regular expression ${JSON.stringify(p)} in matches(): ${(err as Error).message}`,
-      };
+    const compiled = compileBoundedRegex(p);
+    if (!compiled.ok) {
+      const shown = p.length > 80 ? `${JSON.stringify(p.slice(0, 80))}…` : JSON.stringify(p);
+      return { ok: false, message: `invalid RE2 regular expression ${shown} in matches(): ${compiled.message}` };
     }
   }
   let out = source;

@@ -5,7 +5,8 @@
  * allocate for strings, booleans, null and In/NotIn on numbers; text operators on numbers
  * format the number (V8 caches small-number strings).
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { compileBoundedRegex } from './regex-limits.js';
 import { arityError, MATCH_OPERATORS, type MatchOperator } from '../api/v1alpha1/operators.js';
 import type { FieldValue } from '../falco/event.js';
 
@@ -375,12 +376,12 @@ export function compileFieldExpr(
     }
     bound = parsed;
   } else if (op === 'Matches') {
-    try {
-      re = RE2JS.compile(vals[0] as string);
-    } catch (err) {
-      errors.push({ path: `${vpath}[0]`, message: `invalid RE2 regular expression: ${(err as Error).message}` });
+    const compiled = compileBoundedRegex(vals[0] as string);
+    if (!compiled.ok) {
+      errors.push({ path: `${vpath}[0]`, message: `invalid RE2 regular expression: ${compiled.message}` });
       return undefined;
     }
+    re = compiled.re;
   }
   return new FieldPredicate(k, op, vals, index, bound, re);
 }

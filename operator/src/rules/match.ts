@@ -51,10 +51,10 @@ import {
   type OutputFieldExpr,
   type SpecError,
 } from './match-fields.js';
-import { ConditionEnvironment, type ConditionProgram } from './match-cel.js';
+import { ConditionEnvironment, CostLimitError, type ConditionProgram } from './match-cel.js';
 
 export type { FieldOperator, OutputFieldExpr, SpecError } from './match-fields.js';
-export { ConditionEnvironment } from './match-cel.js';
+export { ConditionEnvironment, COST_LIMIT, CostLimitError } from './match-cel.js';
 
 export interface MatchSpec {
   rules?: string[];
@@ -65,9 +65,12 @@ export interface MatchSpec {
   condition?: string;
 }
 
-/** A condition that could not decide: an evaluation error, or a result that is not a bool. */
+/**
+ * A condition that could not decide: an evaluation error, a result that is not a bool, or an
+ * evaluation aborted at its cost limit (`cost`, which the dispatcher records as Failed/CostLimit).
+ */
 export interface ConditionFailure {
-  readonly kind: 'error' | 'non-bool';
+  readonly kind: 'error' | 'non-bool' | 'cost';
   readonly message: string;
   /** How many failures this matcher has had, this one included (1 = first: log it). */
   readonly count: number;
@@ -257,7 +260,8 @@ class CompiledMatch implements CompiledMatcher {
     try {
       result = condition.evaluate(ev);
     } catch (err) {
-      this.#fail('error', err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err), ev);
+      const kind = err instanceof CostLimitError ? 'cost' : 'error';
+      this.#fail(kind, err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err), ev);
       return false;
     }
     if (typeof result === 'boolean') return result;

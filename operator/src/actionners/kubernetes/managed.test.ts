@@ -5,6 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { policyMetadata } from '../remote-deny.js';
 import { GITOPS_ANNOTATIONS, managedMetadata } from './managed.js';
 import { CAPTURE_LABEL, SysdigParams, sysdigJob } from './sysdig.js';
+import { labelValue } from '../../lib/clip.js';
 
 const pod: V1Pod = { metadata: { name: 'web-1', namespace: 'shop', uid: 'u-1' } };
 const GITOPS = {
@@ -19,7 +20,7 @@ test('managed objects carry the managed-by and rule labels, the GitOps annotatio
   assert.deepEqual(m, {
     name: 'p',
     namespace: 'shop',
-    labels: { 'app.kubernetes.io/managed-by': 'talon-operator', 'talon.dev/rule': 'r'.repeat(63) },
+    labels: { 'app.kubernetes.io/managed-by': 'talon-operator', 'talon.dev/rule': labelValue('r'.repeat(70)) },
     annotations: { ...GITOPS, 'talon.dev/expires-at': 'T' },
     ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'web-1', uid: 'u-1', blockOwnerDeletion: false }],
   });

@@ -15,6 +15,7 @@
  */
 import type { V1ObjectMeta, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, RULE_LABEL } from './common.js';
+import { labelValue } from '../../lib/clip.js';
 
 /** The annotations that keep Argo CD and Flux from pruning or fighting what the operator creates. */
 export const GITOPS_ANNOTATIONS: Readonly<Record<string, string>> = Object.freeze({
@@ -25,7 +26,7 @@ export const GITOPS_ANNOTATIONS: Readonly<Record<string, string>> = Object.freez
 
 /** The labels of an object created for `ruleName` (label values are at most 63 characters). */
 export function managedLabels(ruleName: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-  return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: ruleName.slice(0, 63), ...extra };
+  return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [RULE_LABEL]: labelValue(ruleName), ...extra };
 }
 
 /** An owner reference to `pod` that never blocks the pod's deletion. */

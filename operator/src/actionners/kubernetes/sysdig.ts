@@ -25,6 +25,7 @@ import { apiFailure, isNotFound, podRef, refOf } from './common.js';
 import { managedLabels, managedMetadata } from './managed.js';
 import { captureKubeOf, describeEnd, runCommand, streamCommand, uniqueCaptureName, waitForRunning, type CaptureKube, type ExecEnd } from './capture.js';
 import { IMAGE_PATTERN } from './tcpdump.js';
+import { labelValue } from '../../lib/clip.js';
 
 /** Talon's default image (sysdig with the modern eBPF probe, busybox `sleep` and `cat`); pin a digest in production. */
 export const DEFAULT_SYSDIG_IMAGE = 'issif/sysdig:latest';

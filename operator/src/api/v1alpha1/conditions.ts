@@ -3,7 +3,8 @@
  * plus the pure helpers that keep `lastTransitionTime` stable and let callers patch status only
  * when something changed (cert-manager style).
  */
-import type { Condition, ConditionStatus } from './types.js';
+import { clip } from '../../lib/clip.js';
+import { STATUS_MAX_LENGTH, type Condition, type ConditionStatus } from './types.js';
 
 export const ConditionType = {
   /** The spec is valid: schema, match, actionners, parameters, scope. */
@@ -73,8 +74,8 @@ export function setCondition(
   const cond: Condition = {
     type: next.type,
     status: next.status,
-    reason: next.reason,
-    message: next.message,
+    reason: clip(next.reason, STATUS_MAX_LENGTH.conditionReason),
+    message: clip(next.message, STATUS_MAX_LENGTH.conditionMessage),
     ...(next.observedGeneration !== undefined ? { observedGeneration: next.observedGeneration } : {}),
     lastTransitionTime,
   };

@@ -80,6 +80,7 @@ export const OUTCOME_REASONS = {
   SelfProtection: { results: [K], by: ['dispatcher'], meaning: "The target is the operator's own pod, ClusterRole or ClusterRoleBinding." },
   ProtectedObject: { results: [K], by: ['dispatcher'], meaning: 'The target is a system: ClusterRole/ClusterRoleBinding or a bootstrap role (cluster-admin, admin, edit, view), never changed whatever a rule says.' },
   BudgetExceeded: { results: [K], by: ['dispatcher'], meaning: 'The cluster-wide budget of destructive actions per minute is spent (Warning Event).' },
+  CostLimit: { results: [F], by: ['dispatcher'], meaning: "The rule's CEL condition exceeded its cost limit on this alert and was aborted: the rule's actions did not run (counted in talon_cel_errors_total)." },
   QueueFull: { results: [K], by: ['dispatcher'], meaning: "The work queue is full: none of the rule's actions ran (Warning Event)." },
   ShuttingDown: { results: [K], by: ['dispatcher'], meaning: "The operator is stopping: none of the rule's actions ran." },
   ClaimFailed: { results: [F], by: ['dispatcher'], meaning: "Several replicas: the cluster-wide claim could not be decided (API failure, or shutdown while waiting): none of the rule's actions ran." },

@@ -335,11 +335,31 @@ export type TalonRuleSpec = Static<typeof TalonRuleSpecSchema>;
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
 
+/**
+ * The longest text of each string the operator writes to status (the CRDs' maxLength, from
+ * these): what an alert or a rule brings is clipped to it with an ellipsis (lib/clip.ts), so
+ * no alert can make a status write fail.
+ */
+export const STATUS_MAX_LENGTH = Object.freeze({
+  conditionReason: 1024,
+  conditionMessage: 32768,
+  falcoRule: 256,
+  targetKind: 63,
+  targetNamespace: 253,
+  targetName: 253,
+  action: 253,
+  actionner: 128,
+  reason: 128,
+  message: 1024,
+  artifactOutput: 128,
+  artifactLocation: 2048,
+});
+
 export const ConditionSchema = Strict({
   type: Type.String({ minLength: 1, maxLength: 316 }),
   status: StringEnum(CONDITION_STATUSES),
-  reason: Type.String({ minLength: 1, maxLength: 1024 }),
-  message: Type.String({ maxLength: 32768 }),
+  reason: Type.String({ minLength: 1, maxLength: STATUS_MAX_LENGTH.conditionReason }),
+  message: Type.String({ maxLength: STATUS_MAX_LENGTH.conditionMessage }),
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   lastTransitionTime: Type.String({ format: 'date-time' }),
 });
@@ -355,20 +375,20 @@ export const OUTCOME_RESULTS = ['Succeeded', 'Failed', 'Skipped', 'DryRun'] as c
 export type OutcomeResult = (typeof OUTCOME_RESULTS)[number];
 
 export const OutcomeTargetSchema = Strict({
-  kind: Type.String(),
-  namespace: Type.Optional(Type.String()),
-  name: Type.String(),
+  kind: Type.String({ maxLength: STATUS_MAX_LENGTH.targetKind }),
+  namespace: Type.Optional(Type.String({ maxLength: STATUS_MAX_LENGTH.targetNamespace })),
+  name: Type.String({ maxLength: STATUS_MAX_LENGTH.targetName }),
 });
 
 export const LastOutcomeSchema = Strict({
   time: Type.String({ format: 'date-time' }),
-  falcoRule: Type.String(),
+  falcoRule: Type.String({ maxLength: STATUS_MAX_LENGTH.falcoRule, description: "The alert's Falco rule, clipped with an ellipsis." }),
   target: Type.Optional(OutcomeTargetSchema),
-  action: Type.String(),
-  actionner: Type.Optional(Type.String()),
+  action: Type.String({ maxLength: STATUS_MAX_LENGTH.action }),
+  actionner: Type.Optional(Type.String({ maxLength: STATUS_MAX_LENGTH.actionner })),
   result: StringEnum(OUTCOME_RESULTS),
-  reason: Type.Optional(Type.String()),
-  message: Type.Optional(Type.String({ maxLength: 1024 })),
+  reason: Type.Optional(Type.String({ maxLength: STATUS_MAX_LENGTH.reason })),
+  message: Type.Optional(Type.String({ maxLength: STATUS_MAX_LENGTH.message })),
   escalation: Type.Optional(
     Strict({
       step: Type.Integer({ minimum: 1, description: 'The escalation step this action belongs to (1 = the first).' }),
@@ -377,8 +397,8 @@ export const LastOutcomeSchema = Strict({
   ),
   artifact: Type.Optional(
     Strict({
-      output: Type.String({ description: "The output that stored it, e.g. 'aws:s3'." }),
-      location: Type.String({ maxLength: 2048, description: 'Where: a path, or an s3:// or gs:// URL.' }),
+      output: Type.String({ maxLength: STATUS_MAX_LENGTH.artifactOutput, description: "The output that stored it, e.g. 'aws:s3'." }),
+      location: Type.String({ maxLength: STATUS_MAX_LENGTH.artifactLocation, description: 'Where: a path, or an s3:// or gs:// URL.' }),
       bytes: Type.Integer({ minimum: 0 }),
       truncated: Type.Boolean({ description: 'The artifact reached its size cap and was cut.' }),
     }),

@@ -3,7 +3,7 @@
  * node:http: authenticate, read the body up to the limit, parse, hand to `ingest`, answer.
  *
  * Answers: 202 `{"status":"accepted","traceId":…}` once `ingest` returned; 400 `{"error":…}`
- * for a body that is not one valid alert; 401 bad credentials; 405 not a POST; 413 body over
+ * for a body that is not one valid alert; 401 bad credentials (and the connection closed); 405 not a POST; 413 body over
  * the limit (declared or actual, compressed or not); 415 unknown Content-Encoding; 500 only
  * when `ingest` throws; 503 with Retry-After when `ingest` refuses the alert (byte budget full,
  * journal unwritable: nothing is accepted that cannot be kept). Any Content-Type is accepted (`curl -d` sends form-urlencoded);
@@ -158,7 +158,8 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
     if (!authenticator.allows(req)) {
       received.unauthorized.inc();
       logUnauthorized('unauthorized alert', { remote: req.socket.remoteAddress });
-      refuse(req, res, 401, errorBody('unauthorized'), authenticator.challenge);
+      // A client without credentials does not keep a connection (nor the socket it holds).
+      sendJson(res, 401, errorBody('unauthorized'), authenticator.challenge, true);
       return;
     }
     const length = declaredLength(req);

@@ -1,0 +1,162 @@
+/**
+ * Issue 14: bounded cost of what users write and of what the operator writes, with the real
+ * operator against the real kube-apiserver.
+ * (a) the CEL probe (~8·10⁹ steps) and the regex probe (146 × `.{1000}`) are refused with a
+ *     condition saying why; an alert whose tags push an accepted condition past its cost
+ *     limit ends Failed/CostLimit, and the operator stays healthy;
+ * (b) a 1 MiB and a 300-character Falco rule name, on a rule with the longest name Kubernetes
+ *     allows (its 63rd character a dash): status stays writable, the quarantine is applied
+ *     with valid label values;
+ * (c) 10,000 alerts naming distinct pods write a bounded number of Events, and the Events
+ *     still add up to every outcome.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, waitForPodRunning } from './support/cluster.js';
+import { OperatorProcess, installCRDs } from './support/operator.js';
+import { CLUSTER, Talon } from './support/talon.js';
+import { about, applyRuleLoaded, inline, podAlert, postAccepted, postMany, ruleStatus, waitOutcome, REPORTING_CONTROLLER } from './support/alerts.js';
+import { issueCondition } from '../operator/test/builders.js';
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+describe('bounded cost', () => {
+  const kc = loadE2EKubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const networking = kc.makeApiClient(k8s.NetworkingV1Api);
+  const eventsApi = kc.makeApiClient(k8s.EventsV1Api);
+  const talon = new Talon(kc);
+  let op: OperatorProcess;
+  let ns = '';
+
+  before(async () => {
+    await installCRDs(kc);
+    ns = await createNamespace(core, 'bounded');
+    op = await OperatorProcess.start({
+      config: {
+        statusFlushInterval: '1s',
+        bodyLimit: '4MiB',
+        events: { perNamespacePerMinute: 20, clusterPerMinute: 40 },
+        // (c) counts every occurrence: no outcome may be dropped by the notifier's own queue.
+        notifiers: { k8sevents: { type: 'k8sevents', queueSize: 20_000 } },
+      },
+    });
+  });
+  after(async () => {
+    await op?.stop();
+    await talon.deleteClusterObjects();
+    await deleteNamespace(core, ns);
+  });
+
+  it('(a) the CEL and regex probes are refused with a clear condition; a run-time overrun is Failed/CostLimit', async () => {
+    await talon.applyRule(CLUSTER, 'costly-cel', { match: { condition: issueCondition() }, actions: [inline('l', 'kubernetes:label', { labels: { x: 'y' } })] });
+    const cel = await talon.waitCondition('talonrules', CLUSTER, 'costly-cel', 'Accepted', 'False');
+    assert.match(cel.message, /spec\.match\.condition: estimated cost \d+ exceeds the limit of 100000 evaluation steps/);
+
+    await talon.applyRule(CLUSTER, 'costly-regex', {
+      match: { outputFields: [{ key: 'proc.cmdline', operator: 'Matches', values: ['.{1000}'.repeat(146)] }] },
+      actions: [inline('l', 'kubernetes:label', { labels: { x: 'y' } })],
+    });
+    const re = await talon.waitCondition('talonrules', CLUSTER, 'costly-regex', 'Accepted', 'False');
+    assert.match(re.message, /spec\.match\.outputFields\[0\]\.values\[0\]: invalid RE2 regular expression: the regular expression expands to 146000 instructions/);
+
+    await applyRuleLoaded(kc, talon, CLUSTER, 'overrun', {
+      match: { rules: ['E2E cost overrun'], condition: 'tags.all(t, tags.exists(u, u == t + "x") || true)' },
+      actions: [inline('l', 'kubernetes:label', { labels: { x: 'y' } })],
+    }, 'cluster');
+    const alert = podAlert({ rule: 'E2E cost overrun', namespace: ns, pod: 'overrun-pod' });
+    await postAccepted(op, { ...alert, tags: Array.from({ length: 2000 }, (_, i) => `tag-${i}`) });
+    const o = await waitOutcome(talon, CLUSTER, 'overrun', about('Pod', 'overrun-pod', { result: 'Failed', reason: 'CostLimit' }), 'Failed/CostLimit');
+    assert.match(o.message, /exceeded its cost limit of 100000 evaluation steps/);
+    assert.equal((await fetch(`${op.url}/healthz`)).status, 200);
+    assert.equal((await op.readyz()).status, 200);
+  });
+
+  it('(b) a 1 MiB and a 300-character Falco rule name on the longest rule name: status writable, quarantine labels valid', async () => {
+    const ruleName = `${'q'.repeat(62)}-${'r'.repeat(190)}`;
+    assert.equal(ruleName.length, 253);
+    await applyRuleLoaded(kc, talon, CLUSTER, ruleName, {
+      match: { outputFields: [{ key: 'k8s.ns.name', operator: 'In', values: [ns] }, { key: 'proc.name', operator: 'In', values: ['long-rule-name'] }] },
+      actions: [inline('isolate', 'kubernetes:networkpolicy')],
+    }, 'cluster');
+    const huge = `Huge rule ${'x'.repeat(1024 * 1024)}`;
+    const long = `Long rule ${'y'.repeat(290)}`;
+    for (const [falcoRule, pod] of [[huge, 'huge-name'], [long, 'long-name']] as const) {
+      await core.createNamespacedPod({ namespace: ns, body: podManifest(pod) });
+      await waitForPodRunning(core, ns, pod);
+      await postAccepted(op, podAlert({ rule: falcoRule, namespace: ns, pod, fields: { 'proc.name': 'long-rule-name' } }));
+    }
+    const s = await eventually('both outcomes in the rule status', async () => {
+      const s = await ruleStatus(talon, CLUSTER, ruleName);
+      return s.lastOutcomes.length >= 2 && s.matchedEvents >= 2 ? s : undefined;
+    }, 60_000, 500);
+    for (const o of s.lastOutcomes) {
+      assert.equal(o.result, 'Succeeded', o.message);
+      assert.ok(o.falcoRule.length <= 256, `falcoRule of ${o.falcoRule.length} characters`);
+    }
+    const clipped = s.lastOutcomes.find((o) => o.target.name === 'huge-name');
+    assert.ok(clipped?.falcoRule.startsWith('Huge rule xxx') && clipped.falcoRule.endsWith('…'));
+    assert.equal(s.lastOutcomes.find((o) => o.target.name === 'long-name')?.falcoRule.length, 256);
+
+    for (const pod of ['huge-name', 'long-name']) {
+      const p = await core.readNamespacedPod({ name: pod, namespace: ns });
+      const quarantine = p.metadata?.labels?.['talon.dev/quarantine'];
+      assert.ok(quarantine !== undefined && LABEL_VALUE.test(quarantine) && quarantine.length <= 63, String(quarantine));
+      const np = await networking.readNamespacedNetworkPolicy({ name: `talon-quarantine-${pod}`, namespace: ns });
+      const ruleLabel = np.metadata?.labels?.['talon.dev/rule'] ?? '';
+      assert.ok(ruleLabel.length <= 63 && LABEL_VALUE.test(ruleLabel), ruleLabel);
+      assert.ok(ruleLabel.startsWith('q'.repeat(54)), ruleLabel);
+    }
+
+    // Still writable afterwards: one more alert is counted.
+    await core.createNamespacedPod({ namespace: ns, body: podManifest('after-huge') });
+    await waitForPodRunning(core, ns, 'after-huge');
+    await postAccepted(op, podAlert({ rule: huge, namespace: ns, pod: 'after-huge', fields: { 'proc.name': 'long-rule-name' } }));
+    await eventually('the third match counted', async () => ((await ruleStatus(talon, CLUSTER, ruleName)).matchedEvents >= 3 ? true : undefined), 30_000, 500);
+  });
+
+  it('(c) 10,000 alerts naming distinct pods write a bounded number of Events, adding up to every outcome', async (t) => {
+    const N = 10_000;
+    const rule = await applyRuleLoaded(kc, talon, CLUSTER, 'many-pods', {
+      dryRun: true,
+      match: { rules: ['E2E many pods'] },
+      actions: [inline('mark', 'kubernetes:label', { labels: { 'talon.dev/many': 'yes' } })],
+    }, 'cluster');
+    const started = Date.now();
+    const statuses = await postMany(op, N, (i) => podAlert({ rule: 'E2E many pods', namespace: ns, pod: `pod-${i}` }), 20);
+    assert.deepEqual([...statuses], [[202, N]]);
+    await eventually('10,000 DryRun outcomes in the status', async () => ((await ruleStatus(talon, CLUSTER, 'many-pods')).results.dryRun === N ? true : undefined), 120_000, 1000);
+
+    const ours = async (): Promise<k8s.EventsV1Event[]> => {
+      const inNs = (await eventsApi.listNamespacedEvent({ namespace: ns })).items;
+      const inDefault = (await eventsApi.listNamespacedEvent({ namespace: 'default' })).items;
+      return [...inNs, ...inDefault].filter(
+        (e) =>
+          e.reportingController === REPORTING_CONTROLLER &&
+          e.action === 'kubernetes:label' &&
+          // this run's rule only (Events of an earlier rule of the same name outlive it)
+          (e.regarding?.uid === rule.metadata.uid || e.related?.uid === rule.metadata.uid),
+      );
+    };
+    // Every outcome makes two occurrences (regarding the pod, regarding the rule); all are counted.
+    let seen = '';
+    const events = await eventually(`Events adding up to ${2 * N} occurrences`, async () => {
+      const evs = await ours();
+      const total = evs.reduce((n, e) => n + (e.series?.count ?? 1), 0);
+      seen = `${evs.length} Events, ${total} occurrences: ${evs.filter((e) => e.series).map((e) => `${e.regarding?.kind}/${e.regarding?.name}@${e.metadata?.namespace}:${e.series?.count}`).join(', ')}`;
+      return total === 2 * N ? evs : undefined;
+    }, 180_000, 2000).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen ${seen}; operator log: ${op.logs.filter((l) => /event/i.test(l)).slice(-5).join(' | ')}`);
+    });
+    const minutes = (Date.now() - started) / 60_000;
+    // Creations: at most the cluster budget (40/min, burst 40) over the run, plus the aggregate series.
+    const bound = Math.ceil(40 * (1 + minutes)) + 4;
+    const aggregates = events.filter((e) => e.note?.startsWith('Event budget spent'));
+    t.diagnostic(`${N} outcomes → ${events.length} Events (${aggregates.length} aggregates) in ${minutes.toFixed(1)} min; bound ${bound}`);
+    assert.ok(events.length <= bound, `${events.length} Events > ${bound}`);
+    assert.ok(aggregates.length >= 1);
+    for (const e of aggregates) assert.equal(e.regarding?.kind, 'ClusterTalonRule');
+    assert.equal((await fetch(`${op.url}/healthz`)).status, 200);
+  });
+});

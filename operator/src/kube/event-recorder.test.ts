@@ -1,0 +1,85 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventRecorder, type EventBody, type EventsPort, type SeriesPatch } from './event-recorder.js';
+
+/** A state-based Events API: stored Events by namespace/name. */
+class FakeEvents implements EventsPort {
+  readonly stored = new Map<string, EventBody>();
+  creates = 0;
+  async create(namespace: string, body: EventBody): Promise<unknown> {
+    this.creates++;
+    this.stored.set(`${namespace}/${body.metadata.name}`, structuredClone(body));
+    return body;
+  }
+  async patch(namespace: string, name: string, body: SeriesPatch): Promise<unknown> {
+    const e = this.stored.get(`${namespace}/${name}`);
+    if (e === undefined) throw Object.assign(new Error('not found'), { code: 404 });
+    e.series = body.series;
+    return e;
+  }
+  /** Occurrences the stored Events stand for. */
+  occurrences(): number {
+    let n = 0;
+    for (const e of this.stored.values()) n += e.series?.count ?? 1;
+    return n;
+  }
+}
+
+const rule = { apiVersion: 'talon.dev/v1alpha1', kind: 'ClusterTalonRule', name: 'kill-shells' };
+const pod = (i: number, namespace = 'team-a') => ({ apiVersion: 'v1', kind: 'Pod', namespace, name: `web-${i}` });
+const terminated = { reason: 'Succeeded', action: 'kubernetes:terminate', type: 'Normal' as const };
+
+async function settle(rec: EventRecorder, clock: { t: number }, rounds = 40): Promise<void> {
+  for (let i = 0; i < rounds && rec.pending() > 0; i++) {
+    clock.t += 10_000;
+    await rec.flush();
+  }
+  await rec.flush();
+}
+
+describe('EventRecorder budget', () => {
+  it('10,000 outcomes naming distinct pods write a bounded number of Events, and every occurrence is counted', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new FakeEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, perNamespacePerMinute: 20, clusterPerMinute: 50 });
+    for (let i = 0; i < 10_000; i++) {
+      rec.emit(pod(i), rule, `terminated pod web-${i}`, { ...terminated, aggregateOn: 'related' });
+      rec.emit(rule, pod(i), `Pod team-a/web-${i}: terminated`, terminated);
+    }
+    await settle(rec, clock);
+    // 20 per namespace (team-a, and default for the cluster rule's side), 50 cluster-wide, plus the aggregates
+    assert.ok(api.creates <= 20 + 20 + 4, `${api.creates} Events created`);
+    assert.ok(rec.aggregated() >= 20_000 - 40);
+    assert.equal(api.occurrences(), 20_000);
+    const aggregates = [...api.stored.values()].filter((e) => e.note.startsWith('Event budget spent'));
+    assert.ok(aggregates.length >= 1 && aggregates.length <= 4, `${aggregates.length}`);
+    for (const e of aggregates) assert.equal(e.regarding.kind, 'ClusterTalonRule');
+  });
+
+  it('the cluster-wide budget binds across namespaces', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new FakeEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, perNamespacePerMinute: 60, clusterPerMinute: 10 });
+    for (let i = 0; i < 1000; i++) rec.emit(pod(i, `ns-${i % 100}`), undefined, 'labelled', { ...terminated, reason: 'Labeled' });
+    await settle(rec, clock);
+    const individual = [...api.stored.values()].filter((e) => !e.note.startsWith('Event budget spent'));
+    assert.equal(individual.length, 10);
+    assert.equal(api.occurrences(), 1000);
+  });
+
+  it('within the budget nothing is aggregated, and the budget refills with time', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new FakeEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, perNamespacePerMinute: 5, clusterPerMinute: 100 });
+    for (let i = 0; i < 5; i++) rec.emit(pod(i), rule, 'x', terminated);
+    await rec.flush();
+    assert.equal(rec.aggregated(), 0);
+    rec.emit(pod(5), rule, 'x', terminated);
+    assert.equal(rec.aggregated(), 1);
+    clock.t += 60_000;
+    rec.emit(pod(6), rule, 'x', terminated);
+    assert.equal(rec.aggregated(), 1);
+    await settle(rec, clock);
+    assert.equal(api.occurrences(), 7);
+  });
+});
