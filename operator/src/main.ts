@@ -51,6 +51,7 @@ import { ExpirySweeper } from './actionners/expiry.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
+import { startConsole } from './console/server.js';
 
 export interface OperatorOptions {
   readonly config: Config;
@@ -237,6 +238,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   if (metricsServer) await listen(metricsServer, config.metrics.port, config.listen.address);
   const port = (server.address() as AddressInfo).port;
   logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
+  const consoleServer = config.console.enabled ? await startConsole(config, kc, log) : undefined;
 
   let stopping = false;
   const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
@@ -268,6 +270,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections?.();
       metricsServer?.close();
+      await consoleServer?.close();
       clearInterval(queueGauge);
       clearInterval(resync);
       sweeper.stop();
