@@ -46,6 +46,7 @@ test-integration: build ## Integration tests: real HTTP servers and protocol pee
 
 .PHONY: test-e2e
 test-e2e: build ## E2E tests against a real kube-apiserver (starts and stops the local plane unless TALON_E2E_KUBECONFIG is set)
+	bash scripts/install-chromium.sh
 	bash scripts/e2e.sh
 
 .PHONY: test

@@ -138,16 +138,23 @@ describe('console app', () => {
     assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
   });
 
-  it('charts outcomes per minute by result, weighted by series counts', () => {
-    const c = chartOf([
-      { ...outcome('a', 'p', 'Succeeded', '2026-11-30T01:00:10Z'), count: 3 },
-      outcome('a', 'p', 'Failed', '2026-11-30T01:02:59Z'),
-    ]);
-    const t0 = Date.parse('2026-11-30T01:00:00Z') / 1000;
-    assert.deepEqual(c.times, [t0, t0 + 60, t0 + 120]);
-    assert.deepEqual(c.series, [
-      { result: 'Failed', counts: [0, 0, 1] },
-      { result: 'Succeeded', counts: [3, 0, 0] },
-    ]);
+  it('charts outcomes per minute by result over the last hour, weighted by series counts', () => {
+    const c = chartOf(
+      [
+        { ...outcome('a', 'p', 'Succeeded', '2026-11-30T01:00:10Z'), count: 3 },
+        outcome('a', 'p', 'Failed', '2026-11-30T01:02:59Z'),
+      ],
+      Date.parse('2026-11-30T01:30:30Z'),
+    );
+    const t0 = Date.parse('2026-11-30T00:30:00Z') / 1000;
+    assert.equal(c.times.length, 61);
+    assert.equal(c.times[0], t0);
+    assert.equal(c.times[60], t0 + 3600);
+    const at = (iso: string) => c.times.indexOf(Date.parse(iso) / 1000);
+    const failed = c.series.find((s) => s.result === 'Failed')!.counts;
+    const succeeded = c.series.find((s) => s.result === 'Succeeded')!.counts;
+    assert.equal(failed[at('2026-11-30T01:02:00Z')], 1);
+    assert.equal(succeeded[at('2026-11-30T01:00:00Z')], 3);
+    assert.equal(failed.reduce((a, b) => a + b, 0) + succeeded.reduce((a, b) => a + b, 0), 4);
   });
 });

@@ -56,12 +56,16 @@ function cookie(req: Request, name: string): string | undefined {
 
 const wantsJson = (req: Request): boolean => req.accepts(['html', 'json']) === 'json';
 
-/** Whether a state-changing request comes from the console's own pages. */
+/**
+ * Whether a state-changing request comes from the console's own pages. Browsers send
+ * Sec-Fetch-Site (fetch metadata), which wins; without it a non-null Origin must be ours.
+ * (Chromium sends `Origin: null` on form posts under a no-referrer policy, hence not Origin first.)
+ */
 function sameOrigin(req: Request): boolean {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
   const origin = req.headers.origin;
-  if (origin === undefined) return true;
+  if (origin === undefined || origin === 'null') return true;
   return origin === `${req.protocol}://${req.headers.host ?? ''}`;
 }
 
@@ -73,8 +77,9 @@ export function createConsoleApp(deps: ConsoleDeps): express.Express {
   app.set('query parser', 'simple');
   app.use(
     helmet({
-      contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"], frameAncestors: ["'none'"] } },
+      contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"], frameAncestors: ["'none'"], upgradeInsecureRequests: deps.secure ? [] : null } },
       strictTransportSecurity: deps.secure,
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   app.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -94,6 +99,7 @@ export function createConsoleApp(deps: ConsoleDeps): express.Express {
   app.get('/static/uPlot.iife.min.js', staticFile('js', UPLOT_JS));
   app.get('/static/uPlot.min.css', staticFile('css', UPLOT_CSS));
   app.get('/healthz', (_req, res) => res.type('text').send('ok'));
+  app.get('/favicon.ico', (_req, res) => res.status(204).end());
 
   // CSRF: every state change must come from our own origin, and (once signed in) carry the session's token.
   app.use((req, res, next) => {
@@ -187,7 +193,7 @@ export function createConsoleApp(deps: ConsoleDeps): express.Express {
         actionner: uniq(visible.map((e) => e.actionner)),
         result: ['Succeeded', 'Failed', 'Skipped', 'DryRun'],
       };
-      const chart = chartOf(items);
+      const chart = chartOf(items, (deps.now ?? Date.now)());
       send(req, res, 200, { filters: f, items, chart }, () => timelinePage(req.session, f, choices, items, chart));
     }),
   );
@@ -284,8 +290,11 @@ function ruleRow(r: RuleObject): RuleRow {
   };
 }
 
-/** Outcomes per minute by result (weighted by each Event's occurrence count), for uPlot. */
-export function chartOf(items: readonly OutcomeEvent[]): Chart {
+/**
+ * Outcomes per minute by result (weighted by each Event's occurrence count), for uPlot: the
+ * last hour up to `nowMs` (Events live one hour by default), reaching back to older items.
+ */
+export function chartOf(items: readonly OutcomeEvent[], nowMs: number): Chart {
   const minutes = new Map<number, Map<string, number>>();
   const results = new Set<string>();
   for (const e of items) {
@@ -297,9 +306,9 @@ export function chartOf(items: readonly OutcomeEvent[]): Chart {
     minutes.set(m, row);
     results.add(e.result);
   }
-  if (minutes.size === 0) return { times: [], series: [] };
-  const first = Math.min(...minutes.keys());
-  const last = Math.max(...minutes.keys());
+  const now = Math.floor(nowMs / 60_000) * 60;
+  const first = Math.min(now - 3600, ...minutes.keys());
+  const last = Math.max(now, ...minutes.keys());
   const times: number[] = [];
   for (let t = first; t <= last; t += 60) times.push(t);
   const series = [...results].sort().map((result) => ({ result, counts: times.map((t) => minutes.get(t)?.get(result) ?? 0) }));
