@@ -52,6 +52,8 @@ import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
 import { startConsole } from './console/server.js';
+import { createAlertTracer } from './observability/tracing.js';
+import { traceSink } from './notifiers/outcome-traces.js';
 
 export interface OperatorOptions {
   readonly config: Config;
@@ -96,6 +98,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
+  const tracer = config.tracing.enabled ? createAlertTracer(config.tracing) : undefined;
   const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
   const clients = makeClients(kc);
   const plugins = registries();
@@ -125,6 +128,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics,
     log,
     debug: logger.isDebugEnabled(),
+    ...(tracer ? { onEvaluated: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => tracer.alertEvaluated(ev, matched.map((r) => r.key), startedAt) } : {}),
   });
   const ingest = (ev: FalcoEvent): void => intake.ingest(ev);
   registry.configure(config.actionners ?? {}, { log });
@@ -200,8 +204,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     defaults: config.defaultNotifiers,
     metrics,
     log,
+    ...(tracer ? { onDelivered: tracer.notificationDone } : {}),
   });
-  const sink = fanOutSinks([metricsSink(metrics), ruleStatus, router], (err, method) =>
+  const sink = fanOutSinks([metricsSink(metrics), ruleStatus, router, ...(tracer ? [traceSink(tracer)] : [])], (err, method) =>
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
@@ -280,7 +285,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       await Promise.all(informers.map((i) => i.stop()));
       ruleStatus.stop();
       events.stop();
-      await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+      await Promise.allSettled([ruleStatus.flush(), events.flush(), tracer?.shutdown()]);
       kc.destroyAgent();
       logger.info('operator stopped', { traceId: randomUUID() });
     },

@@ -24,6 +24,8 @@ export interface IntakeDeps {
   /** Log each alert's evaluation (which rules matched, why the others did not). */
   readonly debug?: boolean;
   readonly earlyAlertsMax?: number;
+  /** Told of every evaluated alert (tracing): the rules it matched and performance.now() when evaluation began. */
+  readonly onEvaluated?: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => void;
 }
 
 export class Intake {
@@ -68,8 +70,10 @@ export class Intake {
       return;
     }
     // The namespace whose tenant rules this alert selects; each action's guard then checks its own target.
+    const startedAt = this.deps.onEvaluated ? performance.now() : 0;
     const namespace = alertNamespace(ev);
     const matched = current.evaluate(ev, namespace);
+    this.deps.onEvaluated?.(ev, matched, startedAt);
     if (this.deps.debug) this.logEvaluation(current, ev, namespace, matched);
     if (matched.length === 0) return;
     metrics.eventsMatched.inc();
