@@ -210,11 +210,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
+  const budget = new TokenBucketBudget(config.safety.destructiveActionsPerMinute);
   const dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
-    budget: new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    budget,
     sink,
     outputs: artifacts,
     cooldowns: new Cooldowns(),
@@ -246,7 +247,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const consoleServer = config.console.enabled ? await startConsole(config, kc, log) : undefined;
 
   let stopping = false;
-  const queueGauge = setInterval(() => metrics.queueDepth.set(dispatcher.depth()), 1_000);
+  const queueGauge = setInterval(() => {
+    metrics.queueDepth.set(dispatcher.depth());
+    metrics.budgetAvailable.set(Math.floor(budget.available()));
+  }, 1_000);
   queueGauge.unref();
   void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;

@@ -49,7 +49,20 @@ describe('loadConfig', () => {
       statusFlushIntervalMs: 3000,
       contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },
       defaultActionTimeoutMs: 30_000,
+      console: { enabled: false, address: '127.0.0.1', port: 2804, sessionTtlMs: 8 * 3_600_000, accessCacheTtlMs: 30_000 },
+      tracing: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', samplingRatio: 1, serviceName: 'talon-operator' },
     });
+  });
+
+  test('console and tracing keys from the environment; a console port equal to the webhook port is refused', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONSOLE_ENABLED: 'true', TALON_CONSOLE_PORT: '9000', TALON_TRACING_SAMPLINGRATIO: '0.25' } }));
+    assert.equal(c.console.enabled, true);
+    assert.equal(c.console.port, 9000);
+    assert.equal(c.tracing.samplingRatio, 0.25);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_TRACING_SAMPLINGRATIO: 'half' } })), ['TALON_TRACING_SAMPLINGRATIO: "half" is not a number']);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONSOLE_ENABLED: 'true', TALON_CONSOLE_PORT: '2803' } })), [
+      'console.port: must differ from listen.port and metrics.port (the console has its own management port)',
+    ]);
   });
 
   test('the result is deep-frozen', () => {
