@@ -72,5 +72,6 @@ dev: build ## Run the operator locally on the embedded control plane (starts it 
 bench: build ## Run the benchmarks (figures go in bench/RESULTS.md by hand)
 	node dist/bench/match.bench.js
 	node dist/bench/intake.bench.js
+	node dist/bench/console-intake.bench.js
 	bash e2e/cluster/build.sh gofakes3
 	node --expose-gc dist/bench/artifact-stream.bench.js

@@ -51,7 +51,7 @@ import { ExpirySweeper } from './actionners/expiry.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
-import { startConsole } from './console/server.js';
+import { startConsoleWorker } from './console/server.js';
 import { createAlertTracer } from './observability/tracing.js';
 import { traceSink } from './notifiers/outcome-traces.js';
 
@@ -244,7 +244,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   if (metricsServer) await listen(metricsServer, config.metrics.port, config.listen.address);
   const port = (server.address() as AddressInfo).port;
   logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
-  const consoleServer = config.console.enabled ? await startConsole(config, kc, log) : undefined;
+  const consoleServer = config.console.enabled ? await startConsoleWorker({ config, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) }) : undefined;
 
   let stopping = false;
   const queueGauge = setInterval(() => {

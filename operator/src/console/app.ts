@@ -26,6 +26,8 @@ import { APPROVAL_PLURAL, type ConsoleSource, type Decision, type OutcomeEvent, 
 import { approvalsPage, errorPage, loginPage, rulesPage, targetPage, timelinePage, type Chart, type RuleRow, type TimelineFilters } from './views.js';
 
 export const SESSION_COOKIE = 'talon_console';
+/** Timeline rows rendered at most (newest first); the chart counts every matching outcome. */
+export const TIMELINE_ROWS = 200;
 
 export interface ConsoleDeps {
   readonly source: ConsoleSource;
@@ -194,7 +196,8 @@ export function createConsoleApp(deps: ConsoleDeps): express.Express {
         result: ['Succeeded', 'Failed', 'Skipped', 'DryRun'],
       };
       const chart = chartOf(items, (deps.now ?? Date.now)());
-      send(req, res, 200, { filters: f, items, chart }, () => timelinePage(req.session, f, choices, items, chart));
+      const shown = items.slice(0, TIMELINE_ROWS);
+      send(req, res, 200, { filters: f, total: items.length, items: shown, chart }, () => timelinePage(req.session, f, choices, shown, chart, items.length));
     }),
   );
 

@@ -105,6 +105,29 @@ function asTokenHolder(kc: KubeConfig, token: string): KubeConfig {
   return user;
 }
 
+/**
+ * Reuses the rule and Event reads for `ttlMs` (all users share them), so a page reload does
+ * not list every Event of the cluster again; those pages are at most that stale. Approvals
+ * are always read afresh (a decision must show at once).
+ */
+export function cachedSource(inner: ConsoleSource, ttlMs: number, now: () => number = Date.now): ConsoleSource {
+  const memo = <T>(read: () => Promise<T>): (() => Promise<T>) => {
+    let last: { at: number; value: Promise<T> } | undefined;
+    return () => {
+      const t = now();
+      if (last === undefined || t - last.at >= ttlMs) {
+        const value = read();
+        last = { at: t, value };
+        value.catch(() => {
+          if (last?.value === value) last = undefined;
+        });
+      }
+      return last.value;
+    };
+  };
+  return { rules: memo(() => inner.rules()), outcomeEvents: memo(() => inner.outcomeEvents()), approvals: () => inner.approvals(), decide: (...a) => inner.decide(...a) };
+}
+
 export function kubeConsoleSource(kc: KubeConfig): ConsoleSource {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const events = kc.makeApiClient(EventsV1Api);

@@ -90,7 +90,7 @@ function select(name: string, current: string, values: readonly string[]): Html 
   return html`<label>${name} <select name="${name}"><option value="">any</option>${values.map((v) => html`<option value="${v}"${v === current ? html` selected` : ''}>${v}</option>`)}</select></label>`;
 }
 
-export function timelinePage(session: Session, f: TimelineFilters, choices: Record<keyof TimelineFilters, readonly string[]>, items: readonly OutcomeEvent[], chart: Chart): Html {
+export function timelinePage(session: Session, f: TimelineFilters, choices: Record<keyof TimelineFilters, readonly string[]>, items: readonly OutcomeEvent[], chart: Chart, total: number): Html {
   return layout(
     'Timeline',
     '/timeline',
@@ -101,7 +101,9 @@ export function timelinePage(session: Session, f: TimelineFilters, choices: Reco
 <table id="timeline"><thead><tr><th>Time</th><th>Result</th><th>Actionner</th><th>Target</th><th>Rule</th><th>Count</th><th>Message</th><th>Trace</th></tr></thead><tbody>
 ${items.map(
   (e) => html`<tr><td>${e.time}</td>${resultCell(e.result)}<td>${e.actionner}</td><td>${targetLink(e.regarding)}</td><td>${e.rule ? ref(e.rule) : ''}</td><td>${e.count}</td><td class="note">${e.note}</td><td><code>${e.traceId ?? ''}</code></td></tr>`,
-)}</tbody></table>${items.length === 0 ? html`<p class="notice" id="no-outcomes">No outcomes that you may see.</p>` : ''}`,
+)}</tbody></table>${items.length === 0 ? html`<p class="notice" id="no-outcomes">No outcomes that you may see.</p>` : ''}${
+      total > items.length ? html`<p class="notice" id="more-outcomes">The newest ${items.length} of ${total} outcomes; narrow the filters to see others.</p>` : ''
+    }`,
   );
 }
 
