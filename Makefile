@@ -58,6 +58,7 @@ test-integration: build ## Integration tests: real HTTP servers and protocol pee
 
 .PHONY: test-e2e
 test-e2e: build ## E2E tests against a real kube-apiserver (starts and stops the local plane unless TALON_E2E_KUBECONFIG is set)
+	bash scripts/install-chromium.sh
 	bash scripts/e2e.sh
 
 .PHONY: test
@@ -85,5 +86,6 @@ bench: build ## Run the benchmarks (figures go in bench/RESULTS.md by hand)
 	node dist/bench/match.bench.js
 	node dist/bench/intake.bench.js
 	node dist/bench/journal.bench.js
+	node dist/bench/console-intake.bench.js
 	bash e2e/cluster/build.sh gofakes3
 	node --expose-gc dist/bench/artifact-stream.bench.js

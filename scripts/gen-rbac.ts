@@ -21,6 +21,18 @@ export const CLUSTER_ROLE_NAME = DEFAULT_OPERATOR_RBAC_NAME;
 const TALON_PLURALS = ALL_KIND_SCHEMAS.map((k) => k.plural);
 
 /**
+ * What the console (console/, off by default) needs: reading the Events the operator wrote and
+ * the TalonApprovals, checking a signed-in user's token (TokenReview) and their RBAC
+ * (SubjectAccessReview). Approval decisions are written with the user's own token, not these.
+ */
+export const CONSOLE_RULES: readonly V1PolicyRule[] = [
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['list'] },
+  { apiGroups: [GROUP], resources: ['talonapprovals'], verbs: ['get', 'list'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+];
+
+/**
  * What the operator needs whatever actionners run: the four kinds (TalonRule, TalonAction,
  * ClusterTalonRule, ClusterTalonAction) and their status, Events, Leases, pods.
  */
@@ -37,6 +49,7 @@ export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
   // The k8snode additional context reads the labels of the alert pod's node.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+  ...CONSOLE_RULES,
 ];
 
 const VERB_ORDER = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];

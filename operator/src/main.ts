@@ -64,6 +64,9 @@ import { TALON_APPROVAL_PLURAL, type TalonApproval } from './api/v1alpha1/approv
 import { ApprovalExecutor, KubeApprovalGate, kubeApprovalStore } from './dispatch/approvals.js';
 import { ApprovalController } from './controller/approval-controller.js';
 import type { Outcome } from './api/v1alpha1/outcome.js';
+import { startConsoleWorker } from './console/server.js';
+import { createAlertTracer } from './observability/tracing.js';
+import { traceSink } from './notifiers/outcome-traces.js';
 
 export interface OperatorOptions {
   readonly config: Config;
@@ -126,6 +129,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
+  const tracer = config.tracing.enabled ? createAlertTracer(config.tracing) : undefined;
   const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
   const clients = makeClients(kc);
   const plugins = registries();
@@ -168,6 +172,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics,
     log,
     debug: logger.isDebugEnabled(),
+    ...(tracer ? { onEvaluated: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => tracer.alertEvaluated(ev, matched.map((r) => r.key), startedAt) } : {}),
   });
   const ingest = (ev: FalcoEvent, body: Buffer): IngestRefusal | undefined => {
     if (stopping) return { reason: 'the operator is shutting down', retryAfterSeconds: 5 };
@@ -257,8 +262,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     defaults: config.defaultNotifiers,
     metrics,
     log,
+    ...(tracer ? { onDelivered: tracer.notificationDone } : {}),
   });
-  const sink = fanOutSinks([metricsSink(metrics), ruleStatus, router], (err, method) =>
+  const sink = fanOutSinks([metricsSink(metrics), ruleStatus, router, ...(tracer ? [traceSink(tracer)] : [])], (err, method) =>
     logger.error('outcome sink failed', { method, error: String(err) }),
   );
   const artifacts = await plugins.outputs.open(config.outputs, { log });
@@ -297,11 +303,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
         (op, answer) => metrics.coordinationRequests.inc({ op, answer }),
       )
     : undefined;
+  const budget = coordination?.budget ?? new TokenBucketBudget(config.safety.destructiveActionsPerMinute);
   const dispatcher = new Dispatcher({
     queue: config.queue,
     kube: clients,
     identity,
-    budget: coordination?.budget ?? new TokenBucketBudget(config.safety.destructiveActionsPerMinute),
+    budget,
     ...(coordination ? { claims: { port: coordination.claims, windowMs: coordination.claimWindowMs } } : {}),
     sink,
     outputs: artifacts,
@@ -345,11 +352,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   if (metricsServer) await listen(metricsServer, config.metrics.port, config.listen.address);
   const port = (server.address() as AddressInfo).port;
   logger.info('webhook listening', { address: config.listen.address, port, auth: config.auth.mode });
+  const consoleServer = config.console.enabled ? await startConsoleWorker({ config, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) }) : undefined;
 
   const queueGauge = setInterval(() => {
     metrics.queueDepth.set(dispatcher.depth());
     metrics.alertsUnfinished.set(ledger.count());
     metrics.alertsUnfinishedBytes.set(ledger.bytes());
+    if (budget instanceof TokenBucketBudget) metrics.budgetAvailable.set(Math.floor(budget.available()));
   }, 1_000);
   queueGauge.unref();
   void Promise.all(informers.map((i) => i.start())).then(() => {
@@ -401,12 +410,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       logger.error('unfinished alerts are lost: the journal is disabled', { unfinished: summary.unfinished, not_started: left.notStarted, abandoned: left.abandoned });
     }
     metricsServer?.close();
+    await consoleServer?.close();
     await router.close(5_000);
     controller.stop();
     await Promise.all(informers.map((i) => i.stop()));
     ruleStatus.stop();
     events.stop();
-    await Promise.allSettled([ruleStatus.flush(), events.flush()]);
+    await Promise.allSettled([ruleStatus.flush(), events.flush(), tracer?.shutdown()]);
     kc.destroyAgent();
     opened?.journal.close();
     logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });

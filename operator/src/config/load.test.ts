@@ -58,6 +58,8 @@ describe('loadConfig', () => {
       defaultActionTimeoutMs: 30_000,
       approvalNamespace: 'talon-system',
       approvalRetentionMs: 86_400_000,
+      console: { enabled: false, address: '127.0.0.1', port: 2804, sessionTtlMs: 8 * 3_600_000, accessCacheTtlMs: 30_000 },
+      tracing: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', samplingRatio: 1, serviceName: 'talon-operator' },
     });
   });
 
@@ -74,6 +76,17 @@ describe('loadConfig', () => {
     ]);
     assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_COORDINATION_NAMESPACE: 'x', TALON_COORDINATION_LEASE: '500ms' } })), [
       'coordination.lease: must be at least 1s, got 500ms',
+    ]);
+  });
+
+  test('console and tracing keys from the environment; a console port equal to the webhook port is refused', () => {
+    const c = ok(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONSOLE_ENABLED: 'true', TALON_CONSOLE_PORT: '9000', TALON_TRACING_SAMPLINGRATIO: '0.25' } }));
+    assert.equal(c.console.enabled, true);
+    assert.equal(c.console.port, 9000);
+    assert.equal(c.tracing.samplingRatio, 0.25);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_TRACING_SAMPLINGRATIO: 'half' } })), ['TALON_TRACING_SAMPLINGRATIO: "half" is not a number']);
+    assert.deepEqual(errors(loadConfig({ env: { TALON_AUTH_MODE: 'none', TALON_CONSOLE_ENABLED: 'true', TALON_CONSOLE_PORT: '2803' } })), [
+      'console.port: must differ from listen.port and metrics.port (the console has its own management port)',
     ]);
   });
 

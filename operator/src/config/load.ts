@@ -135,6 +135,11 @@ function coerce(key: ConfigKey, text: string): { value: unknown } | { error: str
       if (!/^-?\d+$/.test(text.trim())) return { error: `${key.env}: ${JSON.stringify(text)} is not an integer` };
       return { value: Number(text.trim()) };
     }
+    case 'number': {
+      const n = Number(text.trim());
+      if (text.trim() === '' || !Number.isFinite(n)) return { error: `${key.env}: ${JSON.stringify(text)} is not a number` };
+      return { value: n };
+    }
     case 'boolean': {
       const t = text.trim().toLowerCase();
       if (['true', '1', 'yes'].includes(t)) return { value: true };
@@ -327,6 +332,9 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
   if (file.metrics.port !== 0 && file.metrics.port === file.listen.port) {
     errors.push('metrics.port: must differ from listen.port (0 serves /metrics on the webhook port)');
   }
+  if (file.console.enabled && file.console.port !== 0 && (file.console.port === file.listen.port || file.console.port === file.metrics.port)) {
+    errors.push('console.port: must differ from listen.port and metrics.port (the console has its own management port)');
+  }
 
   const tls =
     tlsFile.certFile !== undefined && tlsFile.keyFile !== undefined
@@ -375,6 +383,14 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     defaultActionTimeoutMs: duration('defaultActionTimeout', file.defaultActionTimeout, errors),
     approvalNamespace: file.approvalNamespace ?? podNamespace ?? 'talon-system',
     approvalRetentionMs: duration('approvalRetention', file.approvalRetention, errors),
+    console: {
+      enabled: file.console.enabled,
+      address: file.console.address,
+      port: file.console.port,
+      sessionTtlMs: duration('console.sessionTtl', file.console.sessionTtl, errors),
+      accessCacheTtlMs: duration('console.accessCacheTtl', file.console.accessCacheTtl, errors),
+    },
+    tracing: { ...file.tracing },
   };
 }
 

@@ -203,6 +203,25 @@ export const ConfigFileSchema = Type.Object(
       }),
     ),
     approvalRetention: Duration('24h', 'How long a decided, expired or executed TalonApproval is kept before it is deleted'),
+    console: Section(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Serve the console (pages and JSON API) on its own management port.' }),
+        address: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Console listen address (reach it with kubectl port-forward).' }),
+        port: Port(2804, 'Console port; 0 picks a free port.'),
+        sessionTtl: Duration('8h', 'How long a console sign-in lasts (the token is kept in this process’s memory only)'),
+        accessCacheTtl: Duration('30s', 'How long a SubjectAccessReview answer is reused for a session'),
+      },
+      'The remediation console (docs/console.md).',
+    ),
+    tracing: Section(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Export one OpenTelemetry trace per alert over OTLP/HTTP.' }),
+        endpoint: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:4318/v1/traces', description: 'OTLP/HTTP traces endpoint (JSON protobuf encoding).' }),
+        samplingRatio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of alerts traced, decided from the trace id (0..1).' }),
+        serviceName: Type.String({ minLength: 1, default: 'talon-operator', description: 'service.name of the exported spans.' }),
+      },
+      'OpenTelemetry traces (docs/observability.md).',
+    ),
   },
   { additionalProperties: false },
 );
@@ -265,6 +284,8 @@ export interface Config {
   /** Namespace of cluster rules' TalonApprovals (docs/approvals.md). */
   readonly approvalNamespace: string;
   readonly approvalRetentionMs: number;
+  readonly console: { readonly enabled: boolean; readonly address: string; readonly port: number; readonly sessionTtlMs: number; readonly accessCacheTtlMs: number };
+  readonly tracing: { readonly enabled: boolean; readonly endpoint: string; readonly samplingRatio: number; readonly serviceName: string };
 }
 
 /** A resolved notifier instance. */
@@ -283,7 +304,7 @@ export interface NotifierInstanceConfig {
 }
 
 /** How an environment variable's text becomes a config value. */
-export type EnvKind = 'string' | 'integer' | 'boolean' | 'list' | 'size';
+export type EnvKind = 'string' | 'integer' | 'number' | 'boolean' | 'list' | 'size';
 
 export interface ConfigKey {
   /** Dotted path in the YAML file. */
@@ -346,6 +367,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },
   { path: 'approvalNamespace', env: 'TALON_APPROVALNAMESPACE', kind: 'string', default: '$POD_NAMESPACE, else talon-system', description: 'Where cluster rules’ TalonApprovals go.' },
   { path: 'approvalRetention', env: 'TALON_APPROVALRETENTION', kind: 'string', default: '24h', description: 'How long finished TalonApprovals are kept.' },
+  { path: 'console.enabled', env: 'TALON_CONSOLE_ENABLED', kind: 'boolean', default: 'false', description: 'Serve the console on its management port.' },
+  { path: 'console.address', env: 'TALON_CONSOLE_ADDRESS', kind: 'string', default: '127.0.0.1', description: 'Console listen address.' },
+  { path: 'console.port', env: 'TALON_CONSOLE_PORT', kind: 'integer', default: '2804', description: 'Console port.' },
+  { path: 'console.sessionTtl', env: 'TALON_CONSOLE_SESSIONTTL', kind: 'string', default: '8h', description: 'Console sign-in lifetime.' },
+  { path: 'console.accessCacheTtl', env: 'TALON_CONSOLE_ACCESSCACHETTL', kind: 'string', default: '30s', description: 'SubjectAccessReview answers reused this long.' },
+  { path: 'tracing.enabled', env: 'TALON_TRACING_ENABLED', kind: 'boolean', default: 'false', description: 'Export OpenTelemetry traces (OTLP/HTTP).' },
+  { path: 'tracing.endpoint', env: 'TALON_TRACING_ENDPOINT', kind: 'string', default: 'http://127.0.0.1:4318/v1/traces', description: 'OTLP/HTTP traces endpoint.' },
+  { path: 'tracing.samplingRatio', env: 'TALON_TRACING_SAMPLINGRATIO', kind: 'number', default: '1', description: 'Share of alerts traced (0..1).' },
 ];
 
 /** A key that was removed: setting it (file or environment) fails at start with `message`. */

@@ -28,6 +28,8 @@ export interface IntakeDeps {
   readonly earlyAlertsMax?: number;
   /** The alert needs no work: a duplicate, nothing matched, or dropped (counted). */
   readonly settled?: (ev: FalcoEvent) => void;
+  /** Told of every evaluated alert (tracing): the rules it matched and performance.now() when evaluation began. */
+  readonly onEvaluated?: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => void;
 }
 
 export class Intake {
@@ -84,8 +86,10 @@ export class Intake {
       return;
     }
     // The namespace whose tenant rules this alert selects; each action's guard then checks its own target.
+    const startedAt = this.deps.onEvaluated ? performance.now() : 0;
     const namespace = alertNamespace(ev);
     const matched = current.evaluate(ev, namespace);
+    this.deps.onEvaluated?.(ev, matched, startedAt);
     if (this.deps.debug) this.logEvaluation(current, ev, namespace, matched);
     if (matched.length === 0) {
       this.deps.settled?.(ev);

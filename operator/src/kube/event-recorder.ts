@@ -34,6 +34,8 @@ import { clip } from '../lib/clip.js';
 
 export const REPORTING_CONTROLLER = 'talon.dev/operator';
 export const NOTE_MAX = 1024;
+/** Annotation of an Event: the W3C trace id of the latest occurrence of its series (logs, notifications and traces carry the same id). */
+export const TRACE_ID_ANNOTATION = 'talon.dev/trace-id';
 
 /** Events' regarding/related object. */
 export type EventObjectReference = ObjectRef;
@@ -42,7 +44,7 @@ export type EventObjectReference = ObjectRef;
 export interface EventBody {
   apiVersion: 'events.k8s.io/v1';
   kind: 'Event';
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   /** MicroTime: RFC 3339 with exactly 6 fractional digits. */
   eventTime: string;
   series?: { count: number; lastObservedTime: string };
@@ -58,6 +60,7 @@ export interface EventBody {
 
 /** The merge patch sent to extend a series. */
 export interface SeriesPatch {
+  metadata?: { annotations: Record<string, string> };
   series: { count: number; lastObservedTime: string };
 }
 
@@ -105,6 +108,8 @@ interface Series {
   lastObserved: number;
   inFlight: boolean;
   failures: number;
+  /** The trace id of the latest occurrence, when the emitter gave one. */
+  traceId: string | undefined;
 }
 
 interface Bucket {
@@ -131,6 +136,8 @@ export interface EventKind {
    * `regarding`): the one object many occurrences share, e.g. the rule that acted on many pods.
    */
   readonly aggregateOn?: 'regarding' | 'related';
+  /** The alert's trace id, written as the TRACE_ID_ANNOTATION. */
+  readonly traceId?: string;
 }
 
 export class EventRecorder {
@@ -312,6 +319,7 @@ export class EventRecorder {
         lastObserved: now,
         inFlight: false,
         failures: 0,
+        traceId: undefined,
       };
       this.series.set(key, s);
     } else {
@@ -320,6 +328,7 @@ export class EventRecorder {
     }
     s.pending += 1;
     s.lastObserved = now;
+    if (common.traceId !== undefined) s.traceId = common.traceId;
     this.write(s);
   }
 
@@ -368,15 +377,16 @@ export class EventRecorder {
 
   private async send(s: Series, n: number): Promise<void> {
     const observed = microTime(s.lastObserved);
+    const traced = s.traceId === undefined ? undefined : { annotations: { [TRACE_ID_ANNOTATION]: s.traceId } };
     try {
       if (s.eventName === undefined) {
         const name = this.eventName(s.template.regarding.name);
-        const body: EventBody = { ...s.template, metadata: { name, namespace: s.namespace }, eventTime: observed, ...(n >= 2 ? { series: { count: n, lastObservedTime: observed } } : {}) };
+        const body: EventBody = { ...s.template, metadata: { name, namespace: s.namespace, ...traced }, eventTime: observed, ...(n >= 2 ? { series: { count: n, lastObservedTime: observed } } : {}) };
         await this.port.create(s.namespace, body);
         s.eventName = name;
         s.written = n;
       } else {
-        await this.port.patch(s.namespace, s.eventName, { series: { count: s.written + n, lastObservedTime: observed } });
+        await this.port.patch(s.namespace, s.eventName, { ...(traced ? { metadata: traced } : {}), series: { count: s.written + n, lastObservedTime: observed } });
         s.written += n;
       }
       s.failures = 0;

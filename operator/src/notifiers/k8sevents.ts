@@ -39,7 +39,7 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   const rule = ruleRefOf(o);
   const target = targetRef(o.target);
   const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
-  const kind = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const) };
+  const kind = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const), traceId: o.traceId };
   // Beyond the Event budget, both sides are aggregated on the rule (one Event per rule and reason, not one per pod).
   if (target !== undefined) recorder.emit(target, rule, note, { ...kind, aggregateOn: 'related' });
   const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;

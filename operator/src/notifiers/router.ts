@@ -49,6 +49,8 @@ export interface RouterOptions {
   readonly now?: () => number;
   /** Least time between two warnings of one kind for one instance, ms (default 10 s). */
   readonly logIntervalMs?: number;
+  /** Told when a delivery ends (tracing): instance, result, wall-clock start and end in ms. */
+  readonly onDelivered?: (o: Outcome, notifier: string, result: 'sent' | 'failed', startedMs: number, endedMs: number) => void;
 }
 
 class NotifyTimeout extends Error {
@@ -109,6 +111,7 @@ class Lane {
     private readonly backoff: () => Backoff,
     private readonly retryAfterMaxMs: number,
     private readonly observe: (seconds: number) => void,
+    private readonly onDelivered?: RouterOptions['onDelivered'],
   ) {}
 
   /** Whether this instance takes an outcome with that result (its `results` and `dryRun` filters). */
@@ -186,9 +189,11 @@ class Lane {
   private async deliver(o: Outcome): Promise<void> {
     const backoff = this.backoff();
     const started = performance.now();
+    const startedWall = Date.now();
     const done = (result: 'sent' | 'failed'): void => {
       this.count(result);
       this.observe((performance.now() - started) / 1000);
+      this.onDelivered?.(o, this.ep.name, result, startedWall, Date.now());
     };
     for (let attempt = 0; ; attempt++) {
       const err = await this.attempt(o);
@@ -257,7 +262,7 @@ export class NotifierRouter implements OutcomeSink {
       if (lanes.has(ep.name)) throw new Error(`notifier instance '${ep.name}' is configured twice`);
       const count = (result: NotificationResultLabel): void => opts.metrics?.notifications.inc({ notifier: ep.name, result });
       const observe = (seconds: number): void => opts.metrics?.notificationDuration?.observe({ notifier: ep.name }, seconds);
-      lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff, Math.max(0, opts.retryAfterMaxMs ?? 30_000), observe));
+      lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff, Math.max(0, opts.retryAfterMaxMs ?? 30_000), observe, opts.onDelivered));
     }
     for (const d of opts.defaults) {
       if (!lanes.has(d)) throw new Error(`default notifier '${d}' is not a configured instance (configured: ${[...lanes.keys()].join(', ') || 'none'})`);

@@ -33,6 +33,8 @@ export interface Metrics {
   readonly ingestToAction: Histogram<'actionner'>;
   /** Work items queued or running. */
   readonly queueDepth: Gauge;
+  /** Destructive actions the cluster-wide budget still allows now (tokens, refilled per minute). */
+  readonly budgetAvailable: Gauge;
   /** CEL conditions that failed to evaluate (counted as not matched). */
   readonly celErrors: Counter;
   /** Accepted alerts dropped because the pre-readiness buffer was full (should stay 0). */
@@ -130,6 +132,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     queueDepth: new Gauge({
       name: 'talon_queue_depth',
       help: 'Work items queued or running.',
+      registers,
+    }),
+    budgetAvailable: new Gauge({
+      name: 'talon_budget_available',
+      help: 'Destructive actions (terminate, delete, drain, cordon) the per-minute budget still allows now; 0 = actions are Skipped/BudgetExceeded.',
       registers,
     }),
     eventsDropped: new Counter({

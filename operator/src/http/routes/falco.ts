@@ -2,17 +2,17 @@
  * The alert intake: one Falco alert per POST, on any path (as Talon). The hot path is plain
  * node:http: authenticate, read the body up to the limit, parse, hand to `ingest`, answer.
  *
- * Answers: 202 `{"status":"accepted","traceId":…}` once `ingest` returned; 400 `{"error":…}`
+ * Answers: 202 `{"status":"accepted","traceId":…}` (a W3C trace id, lib/trace-id.ts) once `ingest` returned; 400 `{"error":…}`
  * for a body that is not one valid alert; 401 bad credentials (and the connection closed); 405 not a POST; 413 body over
  * the limit (declared or actual, compressed or not); 415 unknown Content-Encoding; 500 only
  * when `ingest` throws; 503 with Retry-After when `ingest` refuses the alert (byte budget full,
  * journal unwritable: nothing is accepted that cannot be kept). Any Content-Type is accepted (`curl -d` sends form-urlencoded);
  * `Content-Encoding: gzip` and `deflate` are decoded. Every path answers; none throws.
  */
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzip, inflate } from 'node:zlib';
+import { newTraceId } from '../../lib/trace-id.js';
 import { parseAlert } from '../../falco/parse.js';
 import type { FalcoEvent } from '../../falco/event.js';
 import type { Logger } from '../../observability/logger.js';
@@ -123,7 +123,7 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
   };
 
   const accept = (req: IncomingMessage, res: ServerResponse, body: Buffer, receivedAt: number): void => {
-    const traceId = randomUUID();
+    const traceId = newTraceId();
     const parsed = parseAlert(body, { receivedAt, traceId });
     if (!parsed.ok) {
       reject(req, res, parsed.message);
