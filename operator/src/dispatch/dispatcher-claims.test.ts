@@ -105,3 +105,24 @@ test('the shared budget holds across replicas; a claim that cannot be made fails
   assert.equal(r1.s.outcomes.at(-1)?.reason, 'ClaimFailed');
   assert.ok(fake.get('Pod', 'default', 'e'));
 });
+
+test('an escalation ladder under claims: each step claims for itself, so a label step does not hold back the later kill step', async () => {
+  const fake = new FakeKube();
+  const leases = new FakeLeases();
+  fake.add('Pod', podFixture('default', 'a'));
+  const r1 = replica(fake, leases, 'r1');
+  const steps = [
+    { after: 1, actions: [label] },
+    { after: 2, actions: [kill] },
+  ];
+  const rule: CompiledRule = { ...ruleOf('ladder'), actions: [label, kill], escalation: { windowMs: 600_000, steps } };
+  for (let i = 0; i < 2; i++) {
+    r1.d.dispatch(falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'a' }), [rule]);
+    await r1.d.drain();
+  }
+  assert.deepEqual(
+    r1.s.outcomes.map((o) => `${o.action}:${o.result}`),
+    ['label:Succeeded', 'kill:Succeeded'],
+  );
+  assert.deepEqual(r1.s.suppressed, []);
+});

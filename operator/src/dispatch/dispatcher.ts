@@ -191,6 +191,18 @@ class DeadlineError extends Error {
   }
 }
 
+/**
+ * What a cluster-wide claim is taken for: the rule, or for an escalation rule the step (each
+ * step runs once per window, so step 1's claim must not hold back step 3), or for an approved
+ * run that approval (every replica sees the decision; one carries it out, and the claim the
+ * original match took does not hold it back).
+ */
+function claimKey(item: WorkItem): string {
+  if (item.approved === true) return `${item.rule.key}#approved:${item.ev.traceId}:${item.actions[0]?.name ?? ''}`;
+  if (item.escalation !== undefined) return `${item.rule.key}#step${item.escalation.step}`;
+  return item.rule.key;
+}
+
 export class Dispatcher {
   private readonly deps: DispatcherDeps;
   private readonly queue: KeyedQueue<WorkItem>;
@@ -349,9 +361,9 @@ export class Dispatcher {
    */
   private async claimedWork(item: WorkItem, wi: WorkInfo): Promise<void> {
     const claims = this.deps.claims;
-    if (claims === undefined || !item.rule.actions.some((a) => a.actionner.info.destructive)) return this.work(item, wi);
+    if (claims === undefined || !item.actions.some((a) => a.actionner.info.destructive)) return this.work(item, wi);
     const { ev, rule } = item;
-    const got = await claims.port.claim({ ruleKey: rule.key, targetKey: item.key, windowMs: Math.max(claims.windowMs, rule.cooldownMs), signal: this.shutdown.signal });
+    const got = await claims.port.claim({ ruleKey: claimKey(item), targetKey: item.key, windowMs: Math.max(claims.windowMs, rule.cooldownMs, rule.escalation?.windowMs ?? 0), signal: this.shutdown.signal });
     const progress = item.approved === true ? undefined : this.deps.progress;
     if (got.kind === 'claimed') {
       this.deps.sink.suppressed(rule, ev, 'Claimed');
