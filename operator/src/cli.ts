@@ -11,9 +11,9 @@
  * With --config, the notifier instances it defines are the ones rules may name; without it,
  * only the implicit `k8sevents`.
  */
-import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { isEntryPoint } from './lib/entry-point.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import {
@@ -461,18 +461,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** True when this module is the program (not imported, e.g. by its tests); follows the npm bin symlink. */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -6,6 +6,7 @@
  * (403) is printed as the server words it. Nothing runs here: the operator sees the decision
  * and runs (or not) the recorded action; `kubectl get tapproval NAME` shows the phase.
  */
+import { apiMessage } from './api-message.js';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { CliOutput } from '../cli.js';
 import { loadKubeConfig } from '../kube/client.js';
@@ -43,20 +44,6 @@ export function parseDecideArgs(args: readonly string[]): DecideArgs | string {
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-/** The API server's own words for a failed call (its Status message), else the error text. */
-function apiMessage(err: unknown): { code?: number; text: string } {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  let body: unknown = e.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      // not JSON: keep the text
-    }
-  }
-  const msg = (body as { message?: unknown } | undefined)?.message;
-  return { ...(e.code !== undefined ? { code: e.code } : {}), text: typeof msg === 'string' ? msg : (e.message ?? String(err)) };
-}
 
 /** Sets the decision; exit code 0 on success, 1 when the server refuses, 2 on bad arguments. */
 export async function decide(decision: ApprovalDecision, args: readonly string[], out: CliOutput): Promise<number> {

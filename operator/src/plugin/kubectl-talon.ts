@@ -8,8 +8,7 @@
  * Subcommands that talk to the cluster read the same kubeconfig as kubectl (`KUBECONFIG`,
  * `--kubeconfig`), so what a user may see and do is decided by their own RBAC.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { isEntryPoint } from '../lib/entry-point.js';
 import { check, testEvent, type CliOutput } from '../cli.js';
 import { decide } from './approve.js';
 import { convertCommand } from './convert.js';
@@ -56,17 +55,7 @@ export async function runPlugin(argv: readonly string[], out: CliOutput = proces
   return entry.run(rest, out);
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   runPlugin(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -10,6 +10,7 @@
  * Exit code 0; 1 when the cluster cannot be read (the API's message is printed), 2 on usage
  * errors. Kinds the user may not list are reported as such and the rest is still shown.
  */
+import { apiMessage } from './api-message.js';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import {
@@ -62,20 +63,6 @@ const KINDS = [
   { kind: TALON_ACTION_KIND, plural: TALON_ACTION_PLURAL, cluster: false, rule: false },
 ] as const;
 
-/** The API's own message of a failed request (e.g. "… is forbidden: User … cannot list …"). */
-function apiMessage(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  let body: unknown = e.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      // keep the text
-    }
-  }
-  const msg = (body as { message?: string } | undefined)?.message;
-  return msg ?? e.message ?? String(err);
-}
 
 /** Reads the snapshot. `namespace` undefined = all namespaces. */
 export async function readStatus(kc: k8s.KubeConfig, namespace: string | undefined): Promise<StatusSnapshot> {
@@ -98,7 +85,7 @@ export async function readStatus(kc: k8s.KubeConfig, namespace: string | undefin
           else actions.push(o as ActionObject);
         }
       } catch (err) {
-        unreadable.push(`${k.kind}s: ${apiMessage(err)}`);
+        unreadable.push(`${k.kind}s: ${apiMessage(err).text}`);
       }
     }),
   );
@@ -108,7 +95,7 @@ export async function readStatus(kc: k8s.KubeConfig, namespace: string | undefin
       namespace === undefined ? await eventsApi.listEventForAllNamespaces({}) : await eventsApi.listNamespacedEvent({ namespace });
     events = list.items.filter((e) => e.reportingController === REPORTING_CONTROLLER);
   } catch (err) {
-    unreadable.push(`Events: ${apiMessage(err)}`);
+    unreadable.push(`Events: ${apiMessage(err).text}`);
   }
   return { rules, actions, events, unreadable };
 }

@@ -47,11 +47,13 @@ const VARIABLE_SIZES: Readonly<Record<string, Size>> = {
   fields: { n: ASSUMED_SIZES.fields, elem: UNKNOWN },
 };
 
-function isNode(v: unknown): v is ASTNode {
+/** True for a cel-js AST node (shared with match-cel.ts's walks). */
+export function isNode(v: unknown): v is ASTNode {
   return typeof v === 'object' && v !== null && 'op' in v && 'range' in v;
 }
 
-function childNodes(node: ASTNode): ASTNode[] {
+/** The AST nodes among a node's arguments, nested lists flattened. */
+export function childNodes(node: ASTNode): ASTNode[] {
   const out: ASTNode[] = [];
   const visit = (v: unknown): void => {
     if (isNode(v)) out.push(v);

@@ -12,7 +12,7 @@
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import type { RE2JS } from 're2js';
 import type { FalcoEvent } from '../falco/event.js';
-import { COST_LIMIT, CostLimitError, CostMeter, estimateCost } from './cel-cost.js';
+import { COST_LIMIT, CostLimitError, CostMeter, childNodes as children, estimateCost } from './cel-cost.js';
 import { compileBoundedRegex } from './regex-limits.js';
 
 export { COST_LIMIT, CostLimitError } from './cel-cost.js';
@@ -201,19 +201,6 @@ function celMessage(err: unknown): string {
   return (text.split('\n')[0] ?? text).replaceAll(RE2_MATCHES, 'matches');
 }
 
-function isNode(v: unknown): v is ASTNode {
-  return typeof v === 'object' && v !== null && 'op' in v && 'range' in v;
-}
-
-function children(node: ASTNode): ASTNode[] {
-  const out: ASTNode[] = [];
-  const visit = (v: unknown): void => {
-    if (isNode(v)) out.push(v);
-    else if (Array.isArray(v)) for (const item of v) visit(item);
-  };
-  visit(node.args);
-  return out;
-}
 
 function callsMatches(node: ASTNode): boolean {
   if ((node.op === 'rcall' || node.op === 'call') && node.args[0] === 'matches') return true;
