@@ -18,6 +18,7 @@ import {
   REVERT_PENDING_LABEL,
   undoPatch,
   type MadeBy,
+  madeByOf,
 } from './revert.js';
 import type { ActionResult, Actionner, TargetSubject } from './types.js';
 
@@ -189,4 +190,10 @@ test('kubernetes:annotation with revertAfter, at node level: the record sits bes
   assert.equal(node().metadata?.labels?.[REVERT_PENDING_LABEL], undefined);
   assert.deepEqual([outcomes[0]?.target.kind, outcomes[0]?.action], ['Node', 'note']);
   assert.match(outcomes[0]!.message, /annotation owner restored to 'team-a', annotation note removed/);
+});
+
+test('who made a change names the Falco rule clipped as in status: a 1 MiB rule name keeps the annotation small', () => {
+  const ev = falcoEvent({ 'k8s.ns.name': 'default', 'k8s.pod.name': 'p' }, { rule: 'x'.repeat(1 << 20) });
+  const who = madeByOf({ rule: { namespace: 'default', name: 'r' }, actionName: 'label', event: ev } as unknown as Parameters<typeof madeByOf>[0], 'kubernetes:label');
+  assert.ok(who.falcoRule.length <= 256 && who.falcoRule.endsWith('…'), `clipped to ${who.falcoRule.length}`);
 });

@@ -27,6 +27,8 @@ import type { Outcome, RuleRef } from '../api/v1alpha1/outcome.js';
 import { ruleKindOf } from '../api/v1alpha1/outcome.js';
 import type { ActionContext, KubeClients, ObjectRef } from './types.js';
 import { mergePatch, requestOptions } from './kubernetes/common.js';
+import { clip } from '../lib/clip.js';
+import { STATUS_MAX_LENGTH } from '../api/v1alpha1/types.js';
 
 export const REVERT_ANNOTATION_PREFIX = 'revert.talon.dev/';
 export const REVERT_PENDING_LABEL = 'talon.dev/revert-pending';
@@ -70,7 +72,8 @@ export function madeByOf(ctx: Pick<ActionContext, 'rule' | 'actionName' | 'event
     rule: { kind: ruleKindOf({ namespace }), namespace, name, ...(uid ? { uid } : {}) },
     action: ctx.actionName,
     actionner,
-    falcoRule: ctx.event.rule,
+    // Clipped as in status: the alert names its rule, and an annotation must stay small.
+    falcoRule: clip(ctx.event.rule, STATUS_MAX_LENGTH.falcoRule),
     priority: ctx.event.priority,
     traceId: ctx.event.traceId,
   };
