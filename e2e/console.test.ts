@@ -204,10 +204,11 @@ describe('console in a browser against the real control plane', () => {
       kind: 'TalonApproval',
       metadata: { name, namespace: nsA },
       spec: {
-        rule: { kind: 'TalonRule', name: 'flag-web', namespace: nsA },
+        // The fields the real CRD requires (the stand-in accepts anything).
+        rule: { kind: 'TalonRule', name: 'flag-web', namespace: nsA, uid: '00000000-0000-4000-8000-00000000c017' },
         action: { name: 'flag', actionner: 'kubernetes:label', parameters: { labels: { 'talon.dev/approved': 'true' } } },
         target: { kind: 'Pod', namespace: nsA, name: 'web', uid: pod.metadata!.uid },
-        alert: { rule: 'E2E console', priority: 'Warning', output: 'a shell in web', time: new Date().toISOString(), traceId: '4bf92f3577b34da6a3ce929d0e0e4736' },
+        alert: { rule: 'E2E console', priority: 'Warning', output: 'a shell in web', time: new Date().toISOString(), traceId: '4bf92f3577b34da6a3ce929d0e0e4736', source: 'syscall', hostname: 'kwok-node-0', outputFields: {} },
         expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
       },
     });
