@@ -52,19 +52,25 @@ build_k8s() {
   log "k8s done"
 }
 
-build_etcd() {
-  if [ -x "$ETCD_BIN/etcd" ]; then log "etcd $ETCD_VERSION cached"; return; fi
-  local d="$work/etcd-$ETCD_VERSION"
+# go_tool NAME VERSION MODULE PACKAGE OUT_DIR [LDFLAGS]: builds the one binary PACKAGE of MODULE
+# at VERSION into OUT_DIR (through OUT_DIR.tmp, so an interrupted build leaves no half cache),
+# unless it is cached there already.
+go_tool() {
+  local name=$1 version=$2 module=$3 pkg=$4 out=$5 ldflags=${6:-"-s -w"}
+  if [ -x "$out/$name" ]; then log "$name $version cached"; return; fi
+  local d="$work/$name-$version"
   rm -rf "$d"; mkdir -p "$d"; cd "$d"
-  go mod init local/etcdbin >/dev/null 2>&1
-  go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" 2>&1 | grep -v '^go: downloading' >&2 || true
-  log "compiling etcd"
-  mkdir -p "$ETCD_BIN.tmp"
-  go build -p "$GO_P" -trimpath -ldflags "-s -w" -o "$ETCD_BIN.tmp/etcd" go.etcd.io/etcd/server/v3
-  rm -rf "$ETCD_BIN"; mv "$ETCD_BIN.tmp" "$ETCD_BIN"
-  log "etcd done"
+  go mod init "local/${name}bin" >/dev/null 2>&1
+  go mod edit -require="$module@$version"
+  go get "$pkg@$version" 2>&1 | grep -v '^go: downloading' >&2 || true
+  log "compiling $name"
+  mkdir -p "$out.tmp"
+  go build -p "$GO_P" -trimpath -ldflags "$ldflags" -o "$out.tmp/$name" "$pkg"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "$name done"
 }
+
+build_etcd() { go_tool etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_BIN"; }
 
 build_kwok() {
   if [ -x "$KWOK_BIN/kwok" ] && [ -d "$KWOK_BIN/stage" ]; then log "kwok $KWOK_VERSION cached"; return; fi
@@ -83,35 +89,10 @@ build_kwok() {
   log "kwok done"
 }
 
-build_gofakes3() {
-  if [ -x "$GOFAKES3_BIN/gofakes3" ]; then log "gofakes3 $GOFAKES3_VERSION cached"; return; fi
-  local d="$work/gofakes3-$GOFAKES3_VERSION"
-  rm -rf "$d"; mkdir -p "$d"; cd "$d"
-  go mod init local/gofakes3bin >/dev/null 2>&1
-  go mod edit -require="github.com/johannesboyne/gofakes3@$GOFAKES3_VERSION"
-  go get "github.com/johannesboyne/gofakes3/cmd/gofakes3@$GOFAKES3_VERSION" 2>&1 | grep -v '^go: downloading' >&2 || true
-  log "compiling gofakes3"
-  mkdir -p "$GOFAKES3_BIN.tmp"
-  go build -p "$GO_P" -trimpath -ldflags "-s -w" -o "$GOFAKES3_BIN.tmp/gofakes3" github.com/johannesboyne/gofakes3/cmd/gofakes3
-  rm -rf "$GOFAKES3_BIN"; mv "$GOFAKES3_BIN.tmp" "$GOFAKES3_BIN"
-  log "gofakes3 done"
-}
+build_gofakes3() { go_tool gofakes3 "$GOFAKES3_VERSION" github.com/johannesboyne/gofakes3 github.com/johannesboyne/gofakes3/cmd/gofakes3 "$GOFAKES3_BIN"; }
 
-build_helm() {
-  if [ -x "$HELM_BIN/helm" ]; then log "helm $HELM_VERSION cached"; return; fi
-  local d="$work/helm-$HELM_VERSION"
-  rm -rf "$d"; mkdir -p "$d"; cd "$d"
-  go mod init local/helmbin >/dev/null 2>&1
-  go mod edit -require="helm.sh/helm/v3@$HELM_VERSION"
-  go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 2>&1 | grep -v '^go: downloading' >&2 || true
-  log "compiling helm"
-  mkdir -p "$HELM_BIN.tmp"
-  # Stamp the version `helm version` prints (helm's own Makefile sets the same variable).
-  go build -p "$GO_P" -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    -o "$HELM_BIN.tmp/helm" helm.sh/helm/v3/cmd/helm
-  rm -rf "$HELM_BIN"; mv "$HELM_BIN.tmp" "$HELM_BIN"
-  log "helm done"
-}
+# The version `helm version` prints is stamped as helm's own Makefile does.
+build_helm() { go_tool helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_BIN" "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"; }
 
 start=$(date +%s)
 if [ $# -eq 0 ]; then set -- etcd kwok gofakes3 k8s; fi
