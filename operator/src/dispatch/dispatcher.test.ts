@@ -811,3 +811,26 @@ test('escalation with the destructive budget: a step skipped BudgetExceeded is g
   assert.deepEqual(kill.ran, ['step1@default/p1']);
   assert.deepEqual(sink.suppressions.map((s) => s.why), ['EscalationWait']);
 });
+
+test('escalation: a step queued behind one that starts the cooldown is held back and re-armed, not lost', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = probe('t:slow', async () => {
+    await gate;
+    return ok('Labeled', 'done');
+  });
+  const p = probe('t:p', succeed);
+  let cooling = false;
+  const cooldowns = { active: () => cooling, start: () => void (cooling = true) };
+  const { d } = setup({ cooldowns });
+  const r = ladderRule('ladder-queued', [{ after: 1, a: slow.a }, { after: 2, a: p.a }], { cooldownMs: 60_000 });
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  release();
+  await d.drain();
+  assert.deepEqual(p.ran, [], 'step 2 waited behind step 1, whose success started the cooldown');
+  cooling = false;
+  d.dispatch(podEvent('default', 'p1'), [r]);
+  await d.drain();
+  assert.deepEqual(p.ran, ['step2@default/p1']);
+});

@@ -400,6 +400,8 @@ export class Dispatcher {
     // The window may have started since the match was queued (an earlier item of the rule succeeded).
     if (item.approved !== true && from === 0 && rule.cooldownMs > 0 && this.deps.cooldowns.active(rule.key, item.key)) {
       this.suppressCooldown(ev, rule, item.key);
+      // A ladder step held back here did not run: the next match let through tries it again.
+      if (item.escalation !== undefined) this.ladders.rearm(rule.key, item.key, item.escalation.step - 1);
       return;
     }
     const end = await this.runActions(item, wi, from);
