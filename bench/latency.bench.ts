@@ -335,17 +335,26 @@ export function report(r: PhaseResult, metricsText: string): void {
   console.log(`  operator action duration      ${histogramQuantiles(metricsText, 'talon_action_duration_seconds', actionner)}`);
 }
 
-async function main(): Promise<void> {
+/**
+ * The local control plane's kubeconfig, its connections reused; exits with what to do when the
+ * plane does not answer (every bench that acts on the API server starts here).
+ */
+export async function connectControlPlane(bench: string): Promise<k8s.KubeConfig> {
   let kc: k8s.KubeConfig;
   try {
     kc = loadE2EKubeConfig();
     await kc.makeApiClient(k8s.CoreV1Api).listNode();
   } catch (err) {
-    console.error(`latency bench: needs the local control plane (kubeconfig ${e2eKubeconfigPath()}): ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`${bench}: needs the local control plane (kubeconfig ${e2eKubeconfigPath()}): ${err instanceof Error ? err.message : String(err)}`);
     console.error("start it with 'make cluster-up' (or bash e2e/cluster/up.sh), or set TALON_E2E_KUBECONFIG");
     process.exit(1);
   }
   reuseConnections(kc);
+  return kc;
+}
+
+async function main(): Promise<void> {
+  const kc = await connectControlPlane('latency bench');
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   console.log(`latency bench: ${RATE} alerts/s for ${SECONDS}s (+${WARMUP}s warm-up) per actionner, round-robin over ${PODS} pods${KEEPALIVE ? '; EXPERIMENT: operator with keep-alive client agent' : ''}`);

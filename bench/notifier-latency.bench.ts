@@ -23,11 +23,11 @@ import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { createNamespace, deleteNamespace, e2eKubeconfigPath, loadE2EKubeConfig } from '../e2e/support/cluster.js';
+import { createNamespace, deleteNamespace } from '../e2e/support/cluster.js';
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline } from '../e2e/support/alerts.js';
-import { LABEL, PODS, RATE, SECONDS, WARMUP, createBenchPods, labelPhase, measured, operatorEnv, quantile, reuseConnections, summary, type PhaseResult } from './latency.bench.js';
+import { LABEL, PODS, RATE, SECONDS, WARMUP, createBenchPods, labelPhase, measured, operatorEnv, quantile, connectControlPlane, summary, type PhaseResult } from './latency.bench.js';
 
 const ROUNDS = Number(process.env.NOTIFIER_BENCH_ROUNDS ?? 2);
 
@@ -63,15 +63,7 @@ async function notificationCounts(op: OperatorProcess): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  let kc: k8s.KubeConfig;
-  try {
-    kc = loadE2EKubeConfig();
-    await kc.makeApiClient(k8s.CoreV1Api).listNode();
-  } catch (err) {
-    console.error(`notifier latency bench: needs the local control plane (kubeconfig ${e2eKubeconfigPath()}): ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  }
-  reuseConnections(kc);
+  const kc = await connectControlPlane('notifier latency bench');
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   console.log(`notifier latency bench: ${RATE} alerts/s, ${ROUNDS} rounds of (none, hanging slack) × ${SECONDS}s (+${WARMUP}s warm-up each), round-robin over ${PODS} pods`);

@@ -18,11 +18,11 @@
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as k8s from '@kubernetes/client-node';
-import { createNamespace, deleteNamespace, e2eKubeconfigPath, eventually, loadE2EKubeConfig, podManifest } from '../e2e/support/cluster.js';
+import { createNamespace, deleteNamespace, eventually, podManifest } from '../e2e/support/cluster.js';
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, postAccepted, watchPods } from '../e2e/support/alerts.js';
-import { operatorEnv, reuseConnections, summary } from './latency.bench.js';
+import { operatorEnv, connectControlPlane, summary } from './latency.bench.js';
 
 const ALERTS = Number(process.env.REPLICAS_BENCH_ALERTS ?? 200);
 const RATE = Number(process.env.REPLICAS_BENCH_RATE ?? 20);
@@ -51,15 +51,7 @@ function terminations(text: string): number {
 }
 
 async function main(): Promise<void> {
-  let kc: k8s.KubeConfig;
-  try {
-    kc = loadE2EKubeConfig();
-    await kc.makeApiClient(k8s.CoreV1Api).listNode();
-  } catch (err) {
-    console.error(`replicas bench: needs the local control plane (kubeconfig ${e2eKubeconfigPath()}): ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  }
-  reuseConnections(kc);
+  const kc = await connectControlPlane('replicas bench');
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   const blocks = Math.ceil(ALERTS / BLOCK) + 1; // + the warm-up block
