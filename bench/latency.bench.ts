@@ -156,6 +156,7 @@ async function pace(
   total: number,
   alertFor: (i: number) => { pod: string; body: unknown },
   onSend: (pod: string, i: number, at: number) => void,
+  rate = RATE,
 ): Promise<{ post: number[]; failures: Map<string, number> }> {
   const post: number[] = [];
   const failures = new Map<string, number>();
@@ -163,7 +164,7 @@ async function pace(
   const inflight = new Set<Promise<void>>();
   const start = performance.now();
   for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / RATE;
+    const due = start + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
     const { pod, body } = alertFor(i);
@@ -184,8 +185,19 @@ async function pace(
   return { post, failures };
 }
 
-/** The label phase; `rules` are the Falco rule names of the two label rules (A, B), `name` labels the report. */
-export async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: string, rules: readonly [string, string] = ['Bench label A', 'Bench label B'], name = 'kubernetes:label'): Promise<PhaseResult> {
+/**
+ * The label phase; `rules` are the Falco rule names of the two label rules (A, B), `name` labels
+ * the report; `rate` alerts/s for `seconds` (+ WARMUP s not counted).
+ */
+export async function labelPhase(
+  kc: k8s.KubeConfig,
+  op: OperatorProcess,
+  ns: string,
+  rules: readonly [string, string] = ['Bench label A', 'Bench label B'],
+  name = 'kubernetes:label',
+  rate = RATE,
+  seconds = SECONDS,
+): Promise<PhaseResult> {
   const pending = new Map<string, Pending>();
   const latencies: number[] = [];
   const watch = await watchPods(kc, ns, 'bench=latency', (type, pod, at) => {
@@ -196,8 +208,8 @@ export async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: st
     pending.delete(name);
     if (p.measured) latencies.push(at - p.sentAt);
   });
-  const warm = WARMUP * RATE;
-  const total = warm + SECONDS * RATE;
+  const warm = WARMUP * rate;
+  const total = warm + seconds * rate;
   let missing = 0;
   try {
     const { post, failures } = await pace(
@@ -212,6 +224,7 @@ export async function labelPhase(kc: k8s.KubeConfig, op: OperatorProcess, ns: st
         if (pending.has(pod)) missing++; // the previous round's effect never showed
         pending.set(pod, { sentAt: at, measured: i >= warm, value: Math.floor(i / PODS) % 2 === 0 ? 'a' : 'b' });
       },
+      rate,
     );
     await eventually('the last label effects', () => pending.size === 0, 10_000, 20).catch(() => undefined);
     missing += pending.size;

@@ -111,6 +111,8 @@ export interface OperatorOptions {
   readonly waitReady?: boolean;
   /** Called with every log line, from every run of the process (restarts included). */
   readonly onLog?: (line: string) => void;
+  /** Node options before the script (default ['--enable-source-maps']); benches pass what production runs, e.g. [] or ['--cpu-prof', …]. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** How a signalled operator ended. */
@@ -132,6 +134,7 @@ export class OperatorProcess {
     private readonly env: Record<string, string>,
     private readonly kubeconfig: string,
     private readonly onLog?: (line: string) => void,
+    private readonly nodeArgs: readonly string[] = ['--enable-source-maps'],
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -149,14 +152,14 @@ export class OperatorProcess {
     };
     const configFile = join(dir, 'talon.yaml');
     writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const op = new OperatorProcess(port, configFile, opts.env ?? {}, opts.kubeconfig ?? (await operatorKubeconfig()), opts.onLog);
+    const op = new OperatorProcess(port, configFile, opts.env ?? {}, opts.kubeconfig ?? (await operatorKubeconfig()), opts.onLog, opts.nodeArgs);
     await op.spawn(opts.waitReady ?? true);
     return op;
   }
 
   private async spawn(waitReady: boolean): Promise<void> {
     const cli = join(repoRoot, 'dist', 'operator', 'src', 'cli.js');
-    const proc = spawn(process.execPath, ['--enable-source-maps', cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
+    const proc = spawn(process.execPath, [...this.nodeArgs, cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
       env: { ...process.env, KUBECONFIG: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -206,6 +209,11 @@ export class OperatorProcess {
       body: typeof alert === 'string' ? alert : JSON.stringify(alert),
     });
     return { status: r.status, body: await r.text() };
+  }
+
+  /** The running process's pid (undefined before the first start). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   async metrics(): Promise<string> {

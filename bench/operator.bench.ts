@@ -1,0 +1,337 @@
+/**
+ * The operator as production runs it, beside a bare node:http server, in one command.
+ *
+ *   make cluster-up && make build && node dist/bench/operator.bench.js
+ *
+ * Needs the local control plane (like the e2e tests). The operator is the real process
+ * (`node dist/operator/src/cli.js run`, no source maps, as the image runs it), with its
+ * crash-safe journal on (default fsync policy: every 1 s), `logLevel: info`, rules as custom
+ * resources: 100 cluster TalonRules naming other Falco rules and one matching every alert,
+ * in dry run (a label action). Each server runs in its own process; CPU and memory are read
+ * from /proc/<pid> (utime + stime; VmRSS sampled every 100 ms, VmHWM).
+ *
+ *   1. intake, ROUNDS rounds, engines alternating, SECONDS each after a warm-up run
+ *      (autocannon, keep-alive, 20 connections):
+ *        distinct alerts   a counter in `output` and `evt.time`, the pod round-robin over
+ *                          100 pods, so dedup absorbs none: each one matched and recorded
+ *                          (DryRun outcome, Event, rule status, journal records, a log line);
+ *        dedup path        the same alert repeated.
+ *      The operator's CPU per request counts everything from the run's start until the
+ *      accepted alerts are finished (journal `D` records written), not only the 202s.
+ *   2. alert to effect: a label rule pair (alternating values) at 100 and at 300 alerts/s,
+ *      round-robin over 100 pods (latency.bench.ts's phase: from just before the POST until
+ *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
+ *      alerts sent (each one changes the label).
+ *   3. storm: a fresh operator process, idle RSS, then STORM distinct alerts for STORM_TARGETS
+ *      pods as fast as it takes them, drained, then RSS again after a settle.
+ *
+ * Environment: OPERATOR_BENCH_SECONDS (per intake run, default 10), OPERATOR_BENCH_ROUNDS
+ * (default 2), OPERATOR_BENCH_STORM (default 100000), OPERATOR_BENCH_STORM_TARGETS (10000),
+ * OPERATOR_BENCH_ONLY (comma list of intake,effect,storm; `distinct` or `dedup`
+ * alone for one intake path, e.g. to profile it), OPERATOR_BENCH_NODE_ARGS (node
+ * options for the operator process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is
+ * written when the operator exits at the end of the bench), LATENCY_BENCH_SECONDS (per rate of
+ * the effect phase, default 20 at 100/s; 10 at 300/s).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { createNamespace, deleteNamespace, eventually } from '../e2e/support/cluster.js';
+import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
+import { CLUSTER, Talon } from '../e2e/support/talon.js';
+import { applyRuleLoaded, inline, podAlert } from '../e2e/support/alerts.js';
+import { connectControlPlane, createBenchPods, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
+
+const SECONDS = Number(process.env.OPERATOR_BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.OPERATOR_BENCH_ROUNDS ?? 2);
+const STORM = Number(process.env.OPERATOR_BENCH_STORM ?? 100_000);
+const STORM_TARGETS = Number(process.env.OPERATOR_BENCH_STORM_TARGETS ?? 10_000);
+const ONLY = new Set((process.env.OPERATOR_BENCH_ONLY ?? 'intake,effect,storm').split(',').map((s) => s.trim()));
+const NODE_ARGS = (process.env.OPERATOR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const CONNECTIONS = 20;
+const WARMUP_SECONDS = 2;
+const MATCHING_RULE = 'Bench intake';
+const OTHER_RULES = 100;
+
+// ---------------------------------------------------------------------------------------
+// /proc readings
+
+const TICK_MICROS = 1e6 / 100; // USER_HZ: 100 on Linux
+
+/** utime + stime of a process, µs. */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS; // fields 14 and 15 of stat(5)
+}
+
+/** A /proc/<pid>/status size line (VmRSS, VmHWM), MiB. */
+function statusMiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${key}:`));
+  return line === undefined ? NaN : Number(line.split(/\s+/)[1]) / 1024;
+}
+
+/** Samples VmRSS every 100 ms until stopped; returns the peak, MiB. */
+function rssSampler(pid: number): { stop(): number } {
+  let peak = statusMiB(pid, 'VmRSS');
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, statusMiB(pid, 'VmRSS'));
+    } catch {
+      // exited
+    }
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// load
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  duration: number;
+  statusCodeStats: Record<string, { count: number }>;
+}
+type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, r: AutocannonResult) => void) => unknown;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+/** An alert body generator: `distinct` alerts differ in `output` and `evt.time` and go round-robin over the pods. */
+function bodies(ns: string, pods: number, podOf: (i: number) => string, rule = MATCHING_RULE): { distinct: () => string; same: string } {
+  const template = JSON.stringify(podAlert({ rule, namespace: ns, pod: '@@POD@@', evtTime: 1 }))
+    .replace('k8s.pod=@@POD@@)', 'k8s.pod=@@POD@@ n=@@N@@)')
+    .replace('"evt.time":1', '"evt.time":@@T@@');
+  const pieces = template.split(/(@@POD@@|@@N@@|@@T@@)/);
+  const base = Date.now() * 1_000_000;
+  let n = 0;
+  return {
+    same: JSON.stringify(podAlert({ rule, namespace: ns, pod: podOf(0) })),
+    distinct() {
+      n++;
+      const pod = podOf(n % pods);
+      let out = '';
+      for (const piece of pieces) out += piece === '@@POD@@' ? pod : piece === '@@N@@' ? String(n) : piece === '@@T@@' ? String(base + n) : piece;
+      return out;
+    },
+  };
+}
+
+interface Run {
+  readonly requests: number;
+  readonly reqPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly failures: number;
+}
+
+function load(port: number, body: string | (() => string), seconds: number, amount?: number): Promise<Run> {
+  return new Promise((done, fail) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}/`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        connections: CONNECTIONS,
+        ...(amount === undefined ? { duration: seconds } : { amount }),
+        ...(typeof body === 'string' ? { body } : { requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }] }),
+      },
+      (err, r) => {
+        if (err) return fail(err);
+        const ok = r.statusCodeStats['202']?.count ?? 0;
+        done({ requests: ok, reqPerSec: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, failures: r.non2xx + r.errors + r.timeouts });
+      },
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// servers
+
+/** The bare server of intake.bench.ts (node:http, read the body, JSON.parse, 202) in a child process. */
+async function bareServer(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const proc: ChildProcess = fork(fileURLToPath(new URL('./intake.bench.js', import.meta.url)), ['--serve', 'bare'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((done, fail) => {
+    proc.once('message', (m: { port?: number }) => (m.port ? done(m.port) : fail(new Error('bare server: no port'))));
+    proc.once('exit', (code) => fail(new Error(`bare server exited with ${code}`)));
+  });
+  return {
+    port,
+    pid: proc.pid!,
+    stop: () => new Promise<void>((done) => (proc.once('exit', () => done()), proc.send('stop'))),
+  };
+}
+
+/** Waits until the operator has finished every accepted alert (journal unfinished 0, queue empty). */
+async function drained(op: OperatorProcess, timeoutMs = 300_000): Promise<void> {
+  await eventually(
+    'the operator drained',
+    async () => {
+      const text = await op.metrics();
+      const value = (name: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+        return line === undefined ? 0 : Number(line.slice(name.length + 1));
+      };
+      return value('talon_alerts_unfinished') === 0 && value('talon_queue_depth') === 0;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+interface Measured extends Run {
+  readonly cpuMicrosPerRequest: number;
+  readonly rssPeakMiB: number;
+}
+
+async function measure(pid: number, port: number, body: string | (() => string), settle?: () => Promise<void>): Promise<Measured> {
+  const rss = rssSampler(pid);
+  const cpu0 = cpuMicros(pid);
+  const run = await load(port, body, SECONDS);
+  await settle?.();
+  const cpu = cpuMicros(pid) - cpu0;
+  return { ...run, cpuMicrosPerRequest: cpu / Math.max(1, run.requests), rssPeakMiB: rss.stop() };
+}
+
+// ---------------------------------------------------------------------------------------
+
+const fmt = (v: number, d = 0): string => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');
+
+async function applyRules(kc: k8s.KubeConfig, talon: Talon): Promise<void> {
+  for (let i = 0; i < OTHER_RULES; i++) {
+    await talon.applyRule(CLUSTER, `bench-other-${i}`, { match: { rules: [`Bench other ${i}`] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: 'x' } })] });
+  }
+  await applyRuleLoaded(kc, talon, CLUSTER, 'bench-intake', { match: { rules: [MATCHING_RULE] }, dryRun: true, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: 'dry' } })] }, 'cluster');
+  for (const [name, rule, value] of [['bench-label-a', 'Bench label A', 'a'], ['bench-label-b', 'Bench label B', 'b']] as const) {
+    await applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [rule] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: value } })] }, 'cluster');
+  }
+}
+
+function startOperator(): Promise<OperatorProcess> {
+  return OperatorProcess.start({
+    config: { safety: { destructiveActionsPerMinute: 1_000_000 }, queue: { concurrency: 64 } },
+    nodeArgs: NODE_ARGS,
+  });
+}
+
+async function intake(op: OperatorProcess, ns: string): Promise<void> {
+  const bare = await bareServer();
+  const pid = op.pid!;
+  const { distinct, same } = bodies(ns, PODS, podName);
+  try {
+    // Warm-up (not counted): both servers, the bodies measured.
+    await load(bare.port, distinct, WARMUP_SECONDS);
+    if (!ONLY.has('dedup') || ONLY.has('intake')) await load(op.port, distinct, WARMUP_SECONDS);
+    await load(op.port, same, 1);
+    await drained(op);
+    const rows: [string, Measured, Measured][] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ONLY.has('intake') || ONLY.has('distinct')) {
+        const b = await measure(bare.pid, bare.port, distinct);
+        const t = await measure(pid, op.port, distinct, () => drained(op));
+        rows.push([`distinct alerts, round ${round}`, b, t]);
+      }
+      if (ONLY.has('intake') || ONLY.has('dedup')) {
+        const bs = await measure(bare.pid, bare.port, same);
+        const ts = await measure(pid, op.port, same, () => drained(op));
+        rows.push([`same alert repeated (dedup), round ${round}`, bs, ts]);
+      }
+    }
+    console.log(`\n## 1. intake (${SECONDS} s per run, ${CONNECTIONS} connections, keep-alive)\n`);
+    console.log('| run | bare req/s | talon req/s | **ratio** | bare µs CPU/req | talon µs CPU/req | talon p50 / p99 ms | talon non-202 | RSS peak bare / talon MiB |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const [name, b, t] of rows) {
+      console.log(
+        `| ${name} | ${fmt(b.reqPerSec)} | ${fmt(t.reqPerSec)} | **${fmt(t.reqPerSec / b.reqPerSec, 2)}** | ${fmt(b.cpuMicrosPerRequest)} | ${fmt(t.cpuMicrosPerRequest)} | ${t.p50} / ${t.p99} | ${t.failures} | ${fmt(b.rssPeakMiB)} / ${fmt(t.rssPeakMiB)} |`,
+      );
+    }
+    console.log(`\noperator VmHWM (peak RSS since start): ${fmt(statusMiB(pid, 'VmHWM'))} MiB; bare ${fmt(statusMiB(bare.pid, 'VmHWM'))} MiB`);
+    console.log('targets: distinct ratio ≥ 0.5; operator RSS peak ≤ 150 MiB');
+  } finally {
+    await bare.stop();
+  }
+}
+
+async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Promise<void> {
+  console.log('\n## 2. alert to effect (kubernetes:label, every alert changes the label)\n');
+  console.log('| rate | alerts measured | effects seen | missing | p50 ms | p90 ms | p99 ms | max ms | operator CPU per label effect |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [rate, seconds] of [
+    [100, LATENCY_SECONDS],
+    [300, Math.max(5, Math.round(LATENCY_SECONDS / 2))],
+  ] as const) {
+    const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', rate, seconds));
+    const s = [...r.latencies].sort((a, b) => a - b);
+    const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
+    console.log(
+      `| ${rate}/s | ${r.measured} | ${r.latencies.length} | ${r.missing}${failed ? ` (${failed})` : ''} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms |`,
+    );
+  }
+  console.log('targets: 100/s p50 ≤ 10 ms, p99 ≤ 50 ms, every effect seen; 300/s every effect seen, p99 ≤ 250 ms; CPU per label effect ≤ 1 ms');
+}
+
+async function storm(ns: string): Promise<void> {
+  const op = await startOperator();
+  try {
+    const pid = op.pid!;
+    await new Promise((r) => setTimeout(r, 5_000));
+    const idle = statusMiB(pid, 'VmRSS');
+    const { distinct } = bodies(ns, STORM_TARGETS, (i) => `s-${String(i).padStart(5, '0')}`);
+    const rss = rssSampler(pid);
+    const started = Date.now();
+    const run = await load(op.port, distinct, 0, STORM);
+    const sentMs = Date.now() - started;
+    await drained(op, 600_000);
+    const drainMs = Date.now() - started;
+    await new Promise((r) => setTimeout(r, 10_000));
+    const after = statusMiB(pid, 'VmRSS');
+    const peak = rss.stop();
+    console.log(`\n## 3. storm: ${fmt(STORM)} distinct alerts for ${fmt(STORM_TARGETS)} targets (a fresh operator process)\n`);
+    console.log('| accepted | non-202 | sent in | drained after | RSS idle | RSS peak | RSS 10 s after drain | **growth over idle** |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(`| ${fmt(run.requests)} | ${run.failures} | ${fmt(sentMs / 1000, 1)} s | ${fmt(drainMs / 1000, 1)} s | ${fmt(idle)} MiB | ${fmt(peak)} MiB | ${fmt(after)} MiB | **${fmt((after - idle) * 1.048576)} MB** |`);
+    console.log('target: growth ≤ 50 MB');
+  } finally {
+    await op.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const kc = await connectControlPlane('operator bench');
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const talon = new Talon(kc);
+  console.log(`operator bench: the real operator process (journal on, logLevel info, ${OTHER_RULES + 3} TalonRules) beside a bare node:http server`);
+  console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}${NODE_ARGS.length ? `; operator node args: ${NODE_ARGS.join(' ')}` : ''}`);
+  await installCRDs(kc);
+  const ns = await createNamespace(core, 'bench');
+  let op: OperatorProcess | undefined;
+  try {
+    await createBenchPods(core, ns);
+    op = await startOperator();
+    await applyRules(kc, talon);
+    if (ONLY.has('intake') || ONLY.has('distinct') || ONLY.has('dedup')) await intake(op, ns);
+    if (ONLY.has('effect')) await effect(kc, op, ns);
+    await op.stop();
+    op = undefined;
+    if (ONLY.has('storm')) await storm(ns);
+  } finally {
+    await op?.stop();
+    await talon.deleteClusterObjects();
+    await deleteNamespace(core, ns);
+  }
+}
+
+await main();
