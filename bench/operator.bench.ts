@@ -22,11 +22,11 @@
  *      round-robin over 100 pods (latency.bench.ts's phase: from just before the POST until
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
  *      alerts sent (each one changes the label).
- *   3. storm: a fresh operator process, idle RSS, then STORM distinct alerts for STORM_TARGETS
- *      pods as fast as it takes them, drained, then RSS again after a settle.
+ *   3. storm: a fresh operator process, its RSS after SETTLE s idle, then STORM distinct alerts
+ *      for STORM_TARGETS pods as fast as it takes them, drained, then RSS again after SETTLE s.
  *
  * Environment: OPERATOR_BENCH_SECONDS (per intake run, default 10), OPERATOR_BENCH_ROUNDS
- * (default 2), OPERATOR_BENCH_STORM (default 100000), OPERATOR_BENCH_STORM_TARGETS (10000),
+ * (default 2), OPERATOR_BENCH_STORM (default 100000), OPERATOR_BENCH_STORM_TARGETS (10000), OPERATOR_BENCH_SETTLE (seconds, default 20),
  * OPERATOR_BENCH_ONLY (comma list of intake,effect,storm; `distinct` or `dedup`
  * alone for one intake path, e.g. to profile it), OPERATOR_BENCH_NODE_ARGS (node
  * options for the operator process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is
@@ -51,6 +51,7 @@ const ROUNDS = Number(process.env.OPERATOR_BENCH_ROUNDS ?? 2);
 const STORM = Number(process.env.OPERATOR_BENCH_STORM ?? 100_000);
 const STORM_TARGETS = Number(process.env.OPERATOR_BENCH_STORM_TARGETS ?? 10_000);
 const ONLY = new Set((process.env.OPERATOR_BENCH_ONLY ?? 'intake,effect,storm').split(',').map((s) => s.trim()));
+const SETTLE_SECONDS = Number(process.env.OPERATOR_BENCH_SETTLE ?? 20);
 const NODE_ARGS = (process.env.OPERATOR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const CONNECTIONS = 20;
 const WARMUP_SECONDS = 2;
@@ -287,7 +288,7 @@ async function storm(ns: string): Promise<void> {
   const op = await startOperator();
   try {
     const pid = op.pid!;
-    await new Promise((r) => setTimeout(r, 5_000));
+    await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
     const idle = statusMiB(pid, 'VmRSS');
     const { distinct } = bodies(ns, STORM_TARGETS, (i) => `s-${String(i).padStart(5, '0')}`);
     const rss = rssSampler(pid);
@@ -296,11 +297,11 @@ async function storm(ns: string): Promise<void> {
     const sentMs = Date.now() - started;
     await drained(op, 600_000);
     const drainMs = Date.now() - started;
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
     const after = statusMiB(pid, 'VmRSS');
     const peak = rss.stop();
     console.log(`\n## 3. storm: ${fmt(STORM)} distinct alerts for ${fmt(STORM_TARGETS)} targets (a fresh operator process)\n`);
-    console.log('| accepted | non-202 | sent in | drained after | RSS idle | RSS peak | RSS 10 s after drain | **growth over idle** |');
+    console.log(`| accepted | non-202 | sent in | drained after | RSS idle | RSS peak | RSS ${SETTLE_SECONDS} s after drain | **growth over idle** |`);
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
     console.log(`| ${fmt(run.requests)} | ${run.failures} | ${fmt(sentMs / 1000, 1)} s | ${fmt(drainMs / 1000, 1)} s | ${fmt(idle)} MiB | ${fmt(peak)} MiB | ${fmt(after)} MiB | **${fmt((after - idle) * 1.048576)} MB** |`);
     console.log('target: growth ≤ 50 MB');

@@ -48,6 +48,7 @@ import type { IngestRefusal } from './http/routes/falco.js';
 import { parseAlert } from './falco/parse.js';
 import { Journal, type OpenedJournal } from './journal/journal.js';
 import { Ledger } from './journal/ledger.js';
+import { IdleCompactor } from './lib/idle-compaction.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
@@ -174,7 +175,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     debug: logger.isDebugEnabled(),
     ...(tracer ? { onEvaluated: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => tracer.alertEvaluated(ev, matched.map((r) => r.key), startedAt) } : {}),
   });
+  let received = 0;
   const ingest = (ev: FalcoEvent, body: Buffer): IngestRefusal | undefined => {
+    received++;
     if (stopping) return { reason: 'the operator is shutting down', retryAfterSeconds: 5 };
     const refusal = ledger.admit(ev, dedup.keyOf(ev), body);
     if (refusal === undefined) intake.ingest(ev);
@@ -361,6 +364,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (budget instanceof TokenBucketBudget) metrics.budgetAvailable.set(Math.floor(budget.available()));
   }, 1_000);
   queueGauge.unref();
+  // After a burst, give the heap back once quiet (lib/idle-compaction.ts).
+  const compactor = new IdleCompactor({ activity: () => received, drained: () => ledger.count() === 0 && dispatcher.depth() === 0, log });
+  compactor.start();
   void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;
     controller.start();
@@ -395,6 +401,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger.info('shutting down: readiness false, webhook closing', { grace_ms: config.shutdownGraceMs, unfinished: ledger.count() });
     const webhookClosed = closeGracefully(server);
     clearInterval(queueGauge);
+    compactor.stop();
     clearInterval(resync);
     sweeper.stop();
     approvalController.stop();
