@@ -6,7 +6,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { builtinActionners } from './actionners/index.js';
 import { AdditionalContexts } from './dispatch/contexts.js';
 import { ActionnerRegistry } from './actionners/registry.js';
@@ -50,7 +49,7 @@ import { Journal, type OpenedJournal } from './journal/journal.js';
 import { Ledger } from './journal/ledger.js';
 import { IdleCompactor } from './lib/idle-compaction.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
-import { EventRecorder } from './kube/event-recorder.js';
+import { EventRecorder, rawEventsPort } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
 import { ExpirySweeper } from './actionners/expiry.js';
@@ -123,7 +122,6 @@ const CLUSTER_ACTIONS_PATH = `/apis/${GROUP}/${VERSION}/${CLUSTER_TALON_ACTION_P
 const APPROVALS_PATH = `/apis/${GROUP}/${VERSION}/${TALON_APPROVAL_PLURAL}`;
 /** How often every TalonApproval is looked at (expiry backstop, retention); expiries also have their own timers. */
 const APPROVAL_SWEEP_MS = 30_000;
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
   const { config } = opts;
@@ -235,10 +233,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     perNamespacePerMinute: config.events.perNamespacePerMinute,
     clusterPerMinute: config.events.clusterPerMinute,
     log,
-    port: {
-      create: (namespace, body) => clients.events.createNamespacedEvent({ namespace, body: body as never }),
-      patch: (namespace, name, body) => clients.events.patchNamespacedEvent({ namespace, name, body }, mergePatch),
-    },
+    port: rawEventsPort(clients.raw),
   });
   const ladders = new EscalationLadders();
   const ruleStatus = new RuleStatusAggregator({

@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { KeepAliveKubeConfig } from './transport.js';
 import { makePodStreams, type PodStreams } from './pod-streams.js';
+import { RawClient, authSourceOf, type RawKube } from './raw.js';
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file; when set it wins over everything else. */
@@ -50,6 +51,8 @@ export interface Clients {
   readonly coordination: CoordinationV1Api;
   /** pods/exec and pods/log as streams. */
   readonly streams: PodStreams;
+  /** Raw JSON requests for the hot path (kube/raw.ts). */
+  readonly raw: RawKube;
   readonly kc: KubeConfig;
 }
 
@@ -62,6 +65,8 @@ export interface KubeClients {
   readonly custom: CustomObjectsApi;
   /** pods/exec (WebSocket) and pods/log, streamed. */
   readonly streams: PodStreams;
+  /** Raw JSON requests without client-node's typed (de)serialisation, for the hot path (kube/raw.ts). */
+  readonly raw: RawKube;
   /** The configuration behind the clients, for streaming APIs (pods/exec) and API groups without a client here; absent in fakes. */
   readonly kc?: KubeConfig;
 }
@@ -78,6 +83,7 @@ export function makeClients(kc: KubeConfig): Clients {
     apiext: kc.makeApiClient(ApiextensionsV1Api),
     coordination: kc.makeApiClient(CoordinationV1Api),
     streams: makePodStreams(kc),
+    raw: new RawClient(authSourceOf(kc)),
     kc,
   });
 }

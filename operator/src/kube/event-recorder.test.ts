@@ -83,3 +83,84 @@ describe('EventRecorder budget', () => {
     assert.equal(api.occurrences(), 7);
   });
 });
+
+describe('EventRecorder series folding', () => {
+  const mk = (clock: { t: number }, api: FakeEvents & { patches?: number }) =>
+    new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, seriesIntervalMs: 10_000 });
+  const labelled = { reason: 'Succeeded', action: 'kubernetes:label', type: 'Normal' as const };
+
+  /** FakeEvents counting patches too. */
+  class CountingEvents extends FakeEvents {
+    patches = 0;
+    override async patch(namespace: string, name: string, body: SeriesPatch): Promise<unknown> {
+      this.patches++;
+      return super.patch(namespace, name, body);
+    }
+  }
+
+  it('the first occurrence is created at once; later ones are folded into one patch per interval', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new CountingEvents();
+    const rec = mk(clock, api);
+    rec.emit(pod(1), rule, 'labeled', labelled);
+    await rec.idle();
+    assert.equal(api.creates, 1);
+    // 100 more within the interval, ticks every second: nothing written until 10 s have passed.
+    for (let i = 0; i < 100; i++) {
+      clock.t += 90;
+      rec.emit(pod(1), rule, 'labeled', labelled);
+      if (i % 10 === 9) await rec.tick();
+    }
+    await rec.idle();
+    assert.equal(api.patches, 0);
+    assert.equal(rec.pending(), 100);
+    clock.t += 1000; // 10 s since the create
+    await rec.tick();
+    assert.equal(api.patches, 1);
+    assert.equal(rec.pending(), 0);
+    assert.equal(api.occurrences(), 101);
+    // The next occurrence waits for the next interval, whose tick writes it.
+    rec.emit(pod(1), rule, 'labeled', labelled);
+    await rec.tick();
+    assert.equal(api.patches, 1);
+    clock.t += 10_000;
+    await rec.tick();
+    assert.equal(api.patches, 2);
+    assert.equal(api.occurrences(), 102);
+  });
+
+  it('flush() writes what the interval holds back (shutdown), and the stored Events add up exactly', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new CountingEvents();
+    const rec = mk(clock, api);
+    for (let i = 0; i < 50; i++) {
+      clock.t += 10;
+      rec.emit(pod(i % 5), rule, 'labeled', labelled);
+      rec.emit(rule, pod(i % 5), 'labeled a pod', labelled);
+    }
+    await rec.tick();
+    assert.equal(api.creates, 10, 'one Event per series, created at once');
+    assert.equal(api.patches, 0);
+    assert.equal(rec.pending(), 90);
+    await rec.flush();
+    assert.equal(rec.pending(), 0);
+    assert.equal(api.patches, 10, 'one patch per series');
+    assert.equal(api.occurrences(), 100);
+  });
+
+  it('a series whose Event vanished is created again at once with what was pending', async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new CountingEvents();
+    const rec = mk(clock, api);
+    rec.emit(pod(1), rule, 'labeled', labelled);
+    await rec.idle();
+    api.stored.clear();
+    rec.emit(pod(1), rule, 'labeled', labelled);
+    rec.emit(pod(1), rule, 'labeled', labelled);
+    clock.t += 10_000;
+    await rec.tick();
+    assert.equal(api.creates, 2);
+    assert.equal(api.occurrences(), 2);
+    assert.equal(rec.pending(), 0);
+  });
+});

@@ -9,11 +9,20 @@
  * for `series.count`; once flushed, the stored Events of a series add up exactly to the
  * occurrences recorded (an Event that vanished — TTL — starts a new series with the rest).
  *
+ * Folding: a series is written at most once per `seriesIntervalMs` (default 10 s): its first
+ * occurrence is created at once (a new kind of Event shows without delay), later ones are
+ * folded and one merge patch writes them all when the interval since the series' previous
+ * write has passed — at the next periodic `tick()` (main.ts: every second). So a series that
+ * occurs 100 times a second costs one API call per 10 s, not one per occurrence, and the
+ * Event writes stay off the API server's back while it serves the actions themselves.
+ * `flush()` ignores the interval (shutdown, tests): once flushed, the counting contract holds.
+ *
  * Rate limit: every API call for a regarding object takes a token from that object's bucket
  * (`burst`, one token back per `refillMs`). Without a token the occurrences stay pending in
- * their series and are written by a later `flush()`. One call per series is in flight at a
+ * their series and are written by a later `tick()` or `flush()`. One call per series is in flight at a
  * time; what arrives meanwhile is folded into the next call. `record` never blocks and
- * never throws; API failures are logged and retried at the next flush, up to `maxFailures`
+ * never throws; API failures are logged and retried once the series' interval has passed
+ * (or at the next `flush()`), up to `maxFailures`
  * consecutive failures per series, after which its pending occurrences are dropped and
  * counted in `dropped()`.
  *
@@ -31,6 +40,7 @@ import { silentLog, type LogPort } from '../lib/log.js';
 import type { ObjectRef } from '../lib/object-ref.js';
 import { Periodic } from '../lib/periodic.js';
 import { clip } from '../lib/clip.js';
+import { MERGE_PATCH, apiPath, type RawKube } from './raw.js';
 
 export const REPORTING_CONTROLLER = 'talon.dev/operator';
 export const NOTE_MAX = 1024;
@@ -70,6 +80,18 @@ export interface EventsPort {
   patch(namespace: string, name: string, body: SeriesPatch): Promise<unknown>;
 }
 
+/**
+ * The Events port over raw requests (kube/raw.ts): the answers are not parsed (the recorder
+ * needs nothing from them), and no typed (de)serialisation runs for the Event writes.
+ */
+export function rawEventsPort(raw: RawKube): EventsPort {
+  const events = (namespace: string): string => apiPath('apis', 'events.k8s.io', 'v1', 'namespaces', namespace, 'events');
+  return {
+    create: (namespace, body) => raw.request({ method: 'POST', path: events(namespace), body, discard: true }),
+    patch: (namespace, name, body) => raw.request({ method: 'PATCH', path: `${events(namespace)}${apiPath(name)}`, body, contentType: MERGE_PATCH, discard: true }),
+  };
+}
+
 export interface EventRecorderOptions {
   readonly port: EventsPort;
   /** The operator pod's name. */
@@ -89,8 +111,13 @@ export interface EventRecorderOptions {
   readonly perNamespacePerMinute?: number;
   /** New Events per minute cluster-wide (default 600). */
   readonly clusterPerMinute?: number;
+  /** A series is written at most once per this period (default SERIES_INTERVAL_MS; see the module doc). */
+  readonly seriesIntervalMs?: number;
   readonly log?: LogPort;
 }
+
+/** Default period between two writes of one series (README "Events"). */
+export const SERIES_INTERVAL_MS = 10_000;
 
 /** Namespaces whose creation buckets are remembered at most; full ones are forgotten first. */
 const MAX_BUDGET_BUCKETS = 10_000;
@@ -107,6 +134,8 @@ interface Series {
   pending: number;
   lastObserved: number;
   inFlight: boolean;
+  /** Not written again before this time (ms; 0: at once). */
+  nextWriteAt: number;
   failures: number;
   /** The trace id of the latest occurrence, when the emitter gave one. */
   traceId: string | undefined;
@@ -160,7 +189,8 @@ export class EventRecorder {
   private aggregatedCount = 0;
   private nameSeq = 0;
   private droppedCount = 0;
-  private readonly periodic = new Periodic(() => this.flush());
+  private readonly seriesIntervalMs: number;
+  private readonly periodic = new Periodic(() => this.tick());
 
   constructor(opts: EventRecorderOptions) {
     this.port = opts.port;
@@ -173,6 +203,7 @@ export class EventRecorder {
     this.maxFailures = opts.maxFailures ?? 5;
     this.nsPerMinute = opts.perNamespacePerMinute ?? 60;
     this.clusterPerMinute = opts.clusterPerMinute ?? 600;
+    this.seriesIntervalMs = opts.seriesIntervalMs ?? SERIES_INTERVAL_MS;
     this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
   }
@@ -182,11 +213,20 @@ export class EventRecorder {
     return this.aggregatedCount;
   }
 
-  /** Writes pending occurrences that have tokens, and forgets idle series past their window. */
+  /** Writes every pending occurrence that has a token, due or not (shutdown), and forgets idle series past their window. */
   async flush(): Promise<void> {
+    await this.sweep(true);
+  }
+
+  /** The periodic pass: writes the series whose interval has passed (and that have a token); forgets idle ones. */
+  async tick(): Promise<void> {
+    await this.sweep(false);
+  }
+
+  private async sweep(force: boolean): Promise<void> {
     const now = this.now();
     for (const s of this.series.values()) {
-      if (s.pending > 0) this.write(s);
+      if (s.pending > 0) this.write(s, force ? undefined : now);
       else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.series.delete(s.key);
     }
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
@@ -318,6 +358,7 @@ export class EventRecorder {
         pending: 0,
         lastObserved: now,
         inFlight: false,
+        nextWriteAt: 0,
         failures: 0,
         traceId: undefined,
       };
@@ -329,7 +370,7 @@ export class EventRecorder {
     s.pending += 1;
     s.lastObserved = now;
     if (common.traceId !== undefined) s.traceId = common.traceId;
-    this.write(s);
+    this.write(s, now);
   }
 
   private makeRoom(): void {
@@ -362,15 +403,18 @@ export class EventRecorder {
     return true;
   }
 
-  private write(s: Series): void {
-    if (s.inFlight || s.pending === 0 || !this.takeToken(s.objectKey)) return;
+  /** Starts one write of the series' pending occurrences; `now` given: only if its interval has passed. */
+  private write(s: Series, now: number | undefined): void {
+    if (s.inFlight || s.pending === 0 || (now !== undefined && now < s.nextWriteAt) || !this.takeToken(s.objectKey)) return;
     const n = s.pending;
     s.pending = 0;
     s.inFlight = true;
+    s.nextWriteAt = (now ?? this.now()) + this.seriesIntervalMs;
     const p = this.send(s, n).finally(() => {
       s.inFlight = false;
       this.inFlight.delete(p);
-      if (s.pending > 0 && s.failures === 0) this.write(s);
+      // A new series' Event is created at once; a re-created one (404) too.
+      if (s.pending > 0 && s.failures === 0) this.write(s, s.eventName === undefined ? undefined : this.now());
     });
     this.inFlight.add(p);
   }

@@ -114,6 +114,8 @@ test('identical outcomes form a series; a Node target lands in the default names
     recordOutcomeEvents(rec, outcome({ target: { kind: 'Node', name: 'node-1' }, message: `cordoned after ${i} attempts` }));
     await rec.idle();
   }
+  // Later occurrences are folded until the series' interval has passed; flush() writes them.
+  await rec.flush();
   const onNode = [...port.events.values()].filter((e) => e.regarding.kind === 'Node');
   assert.equal(onNode.length, 1);
   assert.equal(onNode[0]?.metadata.namespace, 'default');
@@ -168,7 +170,7 @@ test('an Event that vanished starts a new series; failed writes are retried at t
   port.events.clear();
   t += 1000;
   recordOutcomeEvents(rec, outcome());
-  await rec.idle();
+  await rec.flush();
   assert.equal(port.count(onPod), 1, 'the expired Event is gone; the new one counts the new occurrence');
   port.failCreates = 2;
   t += 1000;
@@ -192,6 +194,7 @@ test("the rule's Events keep pods apart even when their names differ only in dig
     recordOutcomeEvents(rec, outcome({ target: { apiVersion: 'v1', kind: 'Pod', namespace: 'shop', name: pod }, message: `labeled pod ${pod}` }));
     await rec.idle();
   }
+  await rec.flush();
   const ruleEvents = [...port.events.values()].filter(onRule);
   assert.equal(ruleEvents.length, 2);
   const byPod = new Map(ruleEvents.map((e) => [e.related?.name, e.series?.count ?? 1]));

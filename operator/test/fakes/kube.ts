@@ -17,12 +17,16 @@
  *   `metadata.name`, `metadata.namespace` and `spec.nodeName`.
  * - a request whose options carry an aborted signal rejects with an AbortError.
  * - pods/exec and pods/log are `streams`, a FakePodStreams (pod-streams.ts).
+ * - `raw` (kube/raw.ts) serves GET and PATCH of core objects by path
+ *   (`/api/v1/namespaces/ns/pods/name`, `/api/v1/nodes/name`) from the same state, counted
+ *   and failing (`failNext`) under the typed method's name (`core.patchNamespacedPod`).
  *
  * Failures can be injected per method (`failNext`), and every call is counted (`calls`).
  * Methods not implemented throw, naming themselves.
  */
 import { AbortError, ApiException, RequestContext, type ConfigurationOptions, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClients } from '../../src/actionners/types.js';
+import type { RawKube, RawRequest } from '../../src/kube/raw.js';
 import type { FalcoEvent, FieldValue } from '../../src/falco/event.js';
 import { resolveTarget, type ResolvedTarget, type TargetSubject } from '../../src/falco/target.js';
 import { FakePodStreams } from './pod-streams.js';
@@ -220,7 +224,28 @@ export class FakeKube {
       networking: this.api('networking', NETWORKING_KINDS),
       policy: this.api('policy', POLICY_KINDS),
       custom: this.api('custom', {}, this.customMethods()),
+      raw: this.rawApi(),
     } as unknown as KubeClients;
+  }
+
+  /** Raw requests for core objects by path, as the typed methods with the same state (see the module doc). */
+  private rawApi(): RawKube {
+    return {
+      request: async <T>(req: RawRequest): Promise<T> => {
+        const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([a-z]+)\/([^/]+)$/.exec(req.path);
+        const info = m ? Object.values(CORE_KINDS).find((k) => `${k.kind.toLowerCase()}s` === m[2] && k.namespaced === (m[1] !== undefined)) : undefined;
+        if (!m || !info || (req.method !== 'GET' && req.method !== 'PATCH')) throw new Error(`FakeKube: raw ${req.method} ${req.path} is not implemented`);
+        const ns = info.namespaced ? 'Namespaced' : '';
+        const method = `core.${req.method === 'GET' ? 'read' : 'patch'}${ns}${info.kind}`;
+        this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+        await Promise.resolve();
+        if (req.signal?.aborted) throw new AbortError('The operation was aborted.');
+        this.takeInjected(method);
+        const p = { name: decodeURIComponent(m[3] as string), ...(m[1] !== undefined ? { namespace: decodeURIComponent(m[1]) } : {}), body: req.body };
+        const out = req.method === 'GET' ? this.read(info.kind, p) : this.patch(info.kind, p, req.contentType ?? 'application/json');
+        return (req.discard === true ? undefined : JSON.parse(JSON.stringify(out))) as T;
+      },
+    };
   }
 
   static key(kind: string, namespace: string | undefined, name: string): string {

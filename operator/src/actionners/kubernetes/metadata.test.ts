@@ -16,6 +16,8 @@ import { ActionnerRegistry } from '../registry.js';
 import { useOf, type ActionContext, type ActionResult, type Actionner, type KubeClients } from '../types.js';
 import { annotationActionner } from './annotation.js';
 import { labelActionner } from './label.js';
+import { requestOptions } from './common.js';
+import type { RawKube, RawRequest } from '../../kube/raw.js';
 
 type Obj = { metadata?: Record<string, unknown> } & Record<string, unknown>;
 
@@ -86,6 +88,23 @@ class FakeCore {
   }
 }
 
+/** The actionner's raw requests (kube/raw.ts), served by the FakeCore's typed methods with the request's Content-Type. */
+function rawOf(core: FakeCore): RawKube {
+  return {
+    request: async <T>(req: RawRequest): Promise<T> => {
+      const options = requestOptions(req.signal, req.contentType as PatchStrategy | undefined);
+      const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(req.path);
+      const node = /^\/api\/v1\/nodes\/([^/]+)$/.exec(req.path);
+      let out: unknown;
+      if (pod && req.method === 'PATCH') out = await core.patchNamespacedPod({ namespace: pod[1] as string, name: pod[2] as string, body: req.body }, options);
+      else if (pod && req.method === 'GET') out = await core.readNamespacedPod({ namespace: pod[1] as string, name: pod[2] as string });
+      else if (node && req.method === 'PATCH') out = await core.patchNode({ name: node[1] as string, body: req.body }, options);
+      else throw new Error(`unexpected raw ${req.method} ${req.path}`);
+      return (req.discard === true ? undefined : out) as T;
+    },
+  };
+}
+
 function event(fields: Record<string, string>): FalcoEvent {
   return {
     rule: 'Terminal shell in container',
@@ -117,7 +136,7 @@ async function run(a: Actionner, core: FakeCore, params: unknown, fields: Record
     target,
     params: v.params,
     signal,
-    kube: { core: core as unknown as CoreV1Api } as KubeClients,
+    kube: { core: core as unknown as CoreV1Api, raw: rawOf(core) } as KubeClients,
     identity: { protectedNamespaces: new Set(['kube-system']) },
     rule: { namespace: 'talon-system', name: 'r' },
     actionName: 'label',

@@ -19,7 +19,8 @@ import {
   type TargetSubject,
   type OutcomeReason,
 } from '../types.js';
-import { apiFailure, isNotFound, mergePatch, podTarget, requestOptions } from './common.js';
+import { apiFailure, isNotFound, podTarget } from './common.js';
+import { MERGE_PATCH, apiPath } from '../../kube/raw.js';
 import { nodeOfTarget } from './cordon.js';
 import { madeByOf, recordedMetadataPatch, revertCommand } from '../revert.js';
 
@@ -75,6 +76,16 @@ function describeChanges(map: Readonly<Record<string, string>>): string {
   if (removed.length) parts.push(`removed ${removed.join(', ')}`);
   return parts.join('; ');
 }
+
+/**
+ * The one merge patch of an action, raw (kube/raw.ts): a label action per alert is the hot
+ * path, and only the stored object's metadata is read from the answer (its uid; with
+ * revertAfter its labels and annotations), so only the metadata is asked for (`discard`: nothing).
+ */
+const patchRaw = (ctx: ActionContext<unknown>, path: string, body: Record<string, unknown>, discard = false): Promise<KubernetesObject> =>
+  ctx.kube.raw.request<KubernetesObject>({ method: 'PATCH', path, body, contentType: MERGE_PATCH, signal: ctx.signal, discard, metadataOnly: true });
+const readRaw = (ctx: ActionContext<unknown>, path: string): Promise<KubernetesObject> =>
+  ctx.kube.raw.request<KubernetesObject>({ method: 'GET', path, signal: ctx.signal, metadataOnly: true });
 
 const aborted = (signal: AbortSignal): ActionResult | undefined =>
   signal.aborted ? failed('Aborted', 'the action was aborted before it completed') : undefined;
@@ -136,15 +147,10 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
         let uid: string | undefined;
         let note = '';
         try {
-          if (ctx.revertAfterMs === undefined) uid = (await ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body }, mergePatch(ctx.signal))).metadata?.uid;
+          const path = apiPath('api', 'v1', 'namespaces', namespace, 'pods', pod);
+          if (ctx.revertAfterMs === undefined) uid = (await patchRaw(ctx, path, body)).metadata?.uid;
           else {
-            const r = await recordedPatch(
-              () => ctx.kube.core.readNamespacedPod({ name: pod, namespace }, requestOptions(ctx.signal)),
-              (b) => ctx.kube.core.patchNamespacedPod({ name: pod, namespace, body: b }, mergePatch(ctx.signal)),
-              'Pod',
-              pod,
-              namespace,
-            );
+            const r = await recordedPatch(() => readRaw(ctx, path), (b) => patchRaw(ctx, path, b), 'Pod', pod, namespace);
             uid = r.stored.metadata?.uid;
             note = r.note;
           }
@@ -164,15 +170,10 @@ export function metadataActionner<K extends MetadataField>(kind: MetadataKind<K>
       const nodeDesc = `the node '${lookup.node}'`;
       let note = '';
       try {
-        if (ctx.revertAfterMs === undefined) await ctx.kube.core.patchNode({ name: lookup.node, body }, mergePatch(ctx.signal));
+        const path = apiPath('api', 'v1', 'nodes', lookup.node);
+        if (ctx.revertAfterMs === undefined) await patchRaw(ctx, path, body, true);
         else {
-          const node = lookup.node;
-          const r = await recordedPatch(
-            () => ctx.kube.core.readNode({ name: node }, requestOptions(ctx.signal)),
-            (b) => ctx.kube.core.patchNode({ name: node, body: b }, mergePatch(ctx.signal)),
-            'Node',
-            node,
-          );
+          const r = await recordedPatch(() => readRaw(ctx, path), (b) => patchRaw(ctx, path, b), 'Node', lookup.node);
           note = r.note;
         }
       } catch (err) {
