@@ -160,6 +160,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
   const intake = new Intake({
     dedup,
+    admit: (ev, key, body) => ledger.admit(ev, key, body),
     dispatch: (ev, matched) => {
       const rules = ledger.remaining(ev, matched);
       ledger.dispatched(ev, rules.length);
@@ -177,9 +178,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const ingest = (ev: FalcoEvent, body: Buffer): IngestRefusal | undefined => {
     received++;
     if (stopping) return { reason: 'the operator is shutting down', retryAfterSeconds: 5 };
-    const refusal = ledger.admit(ev, dedup.keyOf(ev), body);
-    if (refusal === undefined) intake.ingest(ev);
-    return refusal;
+    return intake.ingest(ev, body);
   };
   registry.configure(config.actionners ?? {}, { log });
   const controller = new RuleController({

@@ -62,17 +62,33 @@ export class Deduplicator {
 
   /** true when the same alert was first seen less than `windowMs` ago; otherwise remembers it. */
   isDuplicate(ev: FalcoEvent): boolean {
+    const key = this.keyOf(ev);
+    if (this.seen(key)) return true;
+    this.remember(key);
+    return false;
+  }
+
+  /**
+   * true when an alert of this key was first seen less than `windowMs` ago. Remembers
+   * nothing: the intake remembers the key only once the alert is accepted (`remember`), so
+   * an alert refused with a 503 is not a duplicate when Falco sends it again.
+   */
+  seen(key: string): boolean {
     if (this.#windowMs === 0) return false;
     const now = this.#now();
     this.#expire(now);
-    const key = this.keyOf(ev);
     const first = this.#seen.get(key);
-    if (first !== undefined && now - first < this.#windowMs) return true;
+    return first !== undefined && now - first < this.#windowMs;
+  }
+
+  /** Remembers `key` as first seen now (check `seen` first: a key already remembered is seen anew). */
+  remember(key: string): void {
+    if (this.#windowMs === 0) return;
+    const now = this.#now();
     while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
     this.#seen.set(key, now);
     this.#queueKeys.push(key);
     this.#queueTimes.push(now);
-    return false;
   }
 
   /**

@@ -3,9 +3,15 @@
  * (same delivery through two paths) are dropped and counted; alerts accepted before the
  * first rule index is loaded are held (never dropped silently) and evaluated once it is;
  * the alert is matched against the current index and the matched rules go to the dispatcher.
- * `ingest` never blocks and never throws. An alert that needs no work (duplicate, no rule
- * matched, dropped) is reported to `settled`, so the journal can forget it; `replay` takes an
- * alert from the journal after a restart, already deduplicated when it was first accepted.
+ * `ingest` never blocks and never throws.
+ *
+ * Order on the hot path: the dedup key is computed once; a duplicate is counted and answered
+ * at once — it is never admitted, so it costs no journal write; otherwise `admit` (the
+ * ledger: byte budget, journal write) may refuse it, and only an admitted alert's key is
+ * remembered, so a refused alert sent again is not taken for a duplicate. An admitted alert
+ * that needs no work (no rule matched, dropped) is reported to `settled`, so the journal can
+ * forget it; `replay` takes an alert from the journal after a restart, already deduplicated
+ * when it was first accepted.
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { alertNamespace } from '../falco/target.js';
@@ -15,18 +21,28 @@ import type { RuleIndex } from '../rules/rule-index.js';
 import type { CompiledRule } from '../rules/types.js';
 import type { Deduplicator } from './dedup.js';
 
+/** Why an alert cannot be taken now (answered 503 with Retry-After by the webhook). */
+export interface Refusal {
+  readonly reason: string;
+  readonly retryAfterSeconds: number;
+}
+
+const NO_BODY = Buffer.alloc(0);
+
 /** Alerts accepted before the first rule index is loaded are held (then evaluated) up to this many. */
 export const EARLY_ALERTS_MAX = 10_000;
 
 export interface IntakeDeps {
   readonly dedup: Deduplicator;
   readonly dispatch: (ev: FalcoEvent, rules: readonly CompiledRule[]) => void;
+  /** Takes a new (not duplicate) alert — `key` its dedup key, `body` its bytes — or says why not. Absent: every alert is taken. */
+  readonly admit?: (ev: FalcoEvent, key: string, body: Buffer) => Refusal | undefined;
   readonly metrics: Pick<Metrics, 'eventsDeduplicated' | 'eventsDropped' | 'eventsMatched'>;
   readonly log?: LogPort;
   /** Log each alert's evaluation (which rules matched, why the others did not). */
   readonly debug?: boolean;
   readonly earlyAlertsMax?: number;
-  /** The alert needs no work: a duplicate, nothing matched, or dropped (counted). */
+  /** An admitted alert needs no work: nothing matched, or dropped (counted). */
   readonly settled?: (ev: FalcoEvent) => void;
   /** Told of every evaluated alert (tracing): the rules it matched and performance.now() when evaluation began. */
   readonly onEvaluated?: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => void;
@@ -57,14 +73,19 @@ export class Intake {
     return this.early.length;
   }
 
-  ingest(ev: FalcoEvent): void {
-    const { dedup, metrics } = this.deps;
-    if (dedup.isDuplicate(ev)) {
-      metrics.eventsDeduplicated.inc();
-      this.deps.settled?.(ev);
-      return;
+  /** Deduplicates, admits and evaluates an alert (see the order above); a refusal from `admit` is returned. */
+  ingest(ev: FalcoEvent, body: Buffer = NO_BODY): Refusal | undefined {
+    const { dedup } = this.deps;
+    const key = dedup.keyOf(ev);
+    if (dedup.seen(key)) {
+      this.deps.metrics.eventsDeduplicated.inc();
+      return undefined;
     }
+    const refusal = this.deps.admit?.(ev, key, body);
+    if (refusal !== undefined) return refusal;
+    dedup.remember(key);
     this.evaluate(ev);
+    return undefined;
   }
 
   /** An alert replayed from the journal: not deduplicated again (its key is seeded separately). */

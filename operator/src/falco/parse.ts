@@ -148,7 +148,9 @@ function outputFields(v: unknown, markers: boolean): Readonly<Record<string, Fie
     const x = fields[key];
     const t = typeof x;
     if (t === 'string' || t === 'boolean' || x === null || (t === 'number' && Number.isFinite(x))) continue;
-    fields[key] = fieldValue(x, `output_fields[${quoteKey(key)}]`, markers, 0);
+    // A big integer (`evt.time` in every alert): converted here, without building the error path first.
+    if (markers && isMarker(x)) fields[key] = integerValue(x[1]);
+    else fields[key] = fieldValue(x, `output_fields[${quoteKey(key)}]`, markers, 0);
   }
   return Object.freeze(fields) as Record<string, FieldValue>;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setImmediate as turn } from 'node:timers/promises';
 import { decodeSegment, encodeRecord, segmentName } from './segments.js';
 import { Journal } from './journal.js';
 
@@ -68,12 +69,13 @@ test('a torn tail is cut off at open and the rest replays', () => {
   assert.equal(statSync(seg).size, full, 'the torn bytes are gone');
 });
 
-test('segments are deleted once nothing in them is live, oldest first; a slow alert is copied forward', () => {
+test('segments are deleted once nothing in them is live, oldest first; a slow alert is copied forward', async () => {
   const d = dir();
   const { journal } = open(d, { segmentBytes: 2048 });
   const slow = journal.accept({ traceId: 'slow', key: 'k-slow', body: body(0) });
   journal.progress(slow, 'ns/r', 1);
   for (let i = 1; i <= 200; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
+  await turn(); // the last D is written by the end-of-turn flush
   const files = readdirSync(d);
   assert.ok(files.length <= 3, `old segments were compacted (${files.join(', ')})`);
   const again = open(d);
@@ -106,4 +108,66 @@ test('always: every append is fdatasync-ed; a directory that cannot be created t
   journal.close();
   writeFileSync(join(d, 'file'), 'x');
   assert.throws(() => open(join(d, 'file', 'sub')), /ENOTDIR|EEXIST/);
+});
+
+/** Every record of every segment of `d`, oldest first. */
+const recordsIn = (d: string) =>
+  readdirSync(d)
+    .filter((f) => f.startsWith('seg-'))
+    .sort()
+    .flatMap((f) => decodeSegment(readFileSync(join(d, f))).records);
+
+test('R and D wait for the next write or the end of the turn; A and P are written at once', async () => {
+  const d = dir();
+  const { journal } = open(d);
+  const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  journal.progress(a, 'ns/r1', 1);
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P'], 'A and P are in the file when their call returns');
+  journal.ruleDone(a, 'ns/r0');
+  journal.done(a);
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P'], 'R and D are not written yet');
+  journal.accept({ traceId: 'b', key: 'kb', body: body(2) });
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'R', 'D', 'A'], 'they go with the next A, in order');
+  journal.done(2);
+  await turn();
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'R', 'D', 'A', 'D'], 'or at the end of the turn');
+  assert.equal(open(d).pending.length, 0);
+});
+
+test('a crash before R and D are written replays the alert with every recorded action skipped', () => {
+  const d = dir();
+  const { journal } = open(d);
+  const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  journal.progress(a, 'ns/r0', 1);
+  journal.progress(a, 'ns/r1', 2);
+  journal.ruleDone(a, 'ns/r0');
+  journal.done(a);
+  // killed here: the R and D records were only enqueued
+  const again = open(d);
+  assert.deepEqual(again.pending.map((p) => p.traceId), ['a']);
+  const pa = again.pending[0]!;
+  assert.equal(pa.progress.get('ns/r0'), 1, 'resumes after the recorded action of r0: nothing of it runs again');
+  assert.equal(pa.progress.get('ns/r1'), 2);
+  assert.deepEqual(again.keys.map((k) => k.key), ['ka']);
+  // The resumed alert finishes normally in the new process.
+  again.journal.ruleDone(pa.id, 'ns/r0');
+  again.journal.done(pa.id);
+  again.journal.close();
+  assert.equal(open(d).pending.length, 0, 'close() writes what was enqueued');
+});
+
+test('a roll carries at most maxCarriedKeys dedup keys, the newest; the keys of the window survive a restart', async () => {
+  const d = dir();
+  const now = 1_000_000;
+  const { journal } = open(d, { now: () => now, segmentBytes: 4096, maxCarriedKeys: 8 });
+  for (let i = 0; i < 300; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
+  await turn();
+  const kRecords = recordsIn(d).filter((r) => r.type === 'K');
+  assert.ok(kRecords.length > 0 && kRecords.length <= 8, `${kRecords.length} K records on disk`);
+  const again = open(d, { now: () => now });
+  const keys = again.keys.map((k) => k.key);
+  assert.ok(keys.includes('k299'), 'the newest key survives');
+  assert.ok(!keys.includes('k0'), 'the oldest was not carried');
+  assert.ok(keys.length < 60, `keys are bounded by the segments kept and the carry (${keys.length})`);
+  assert.ok(readdirSync(d).length <= 3);
 });

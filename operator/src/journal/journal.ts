@@ -10,8 +10,16 @@
  * still on disk. An alert that holds an old segment (a long retry) is copied forward — its
  * `A` and progress re-appended to the current segment — when a segment is rolled, so one slow
  * alert does not pin the log. Deduplication keys younger than the window are copied forward
- * (`K`) at each roll too, so they outlive the segment of their alert and a restart.
+ * (`K`) at each roll too — the newest of them, at most a quarter of a segment's worth — so they
+ * outlive the segment of their alert and a restart.
+ *
+ * Write batching: `A` and `P` are written before their method returns (an `A` before the
+ * 202; a `P` before the action's outcome is recorded — the commit point). `R` and `D` only
+ * say that nothing more is to be done: they are enqueued and written with the next `A`/`P`,
+ * or at the latest by a `setImmediate` flush — one write for several records. A crash in
+ * between replays an alert whose actions all have their `P`: nothing runs again.
  */
+import { RecentKeys } from './recent-keys.js';
 import { SegmentStore, type FsyncPolicy, type JournalRecord } from './segments.js';
 
 export interface JournalOptions {
@@ -25,6 +33,8 @@ export interface JournalOptions {
   readonly keyWindowMs: number;
   /** Wall clock, ms since the epoch (default Date.now). */
   readonly now?: () => number;
+  /** Most dedup keys carried into a new segment (default: a quarter of `segmentBytes` worth). */
+  readonly maxCarriedKeys?: number;
 }
 
 /** An alert accepted before the restart whose work is not finished. */
@@ -63,6 +73,8 @@ interface Live {
 }
 
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Bytes of one `K` record, about (a 44-character key, a time, the frame). */
+const K_RECORD_BYTES = 80;
 
 export class Journal {
   private readonly store: SegmentStore;
@@ -71,15 +83,19 @@ export class Journal {
   private readonly live = new Map<number, Live>();
   /** Live alerts per retained segment, oldest segment first (Map keeps insertion order). */
   private readonly held = new Map<number, number>();
-  private readonly recentKeys: { key: string; wallMs: number }[] = [];
+  private readonly recentKeys = new RecentKeys();
+  private readonly maxCarriedKeys: number;
   private nextId: number;
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private flushScheduled = false;
+  private onWriteError: (err: Error) => void = () => undefined;
 
   private constructor(store: SegmentStore, opts: JournalOptions, nextId: number) {
     this.store = store;
     this.now = opts.now ?? Date.now;
     this.keyWindowMs = opts.keyWindowMs;
+    this.maxCarriedKeys = opts.maxCarriedKeys ?? Math.floor((opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / 4 / K_RECORD_BYTES);
     this.nextId = nextId;
     if (opts.fsync === 'interval') {
       this.timer = setInterval(() => this.syncQuietly(), Math.max(10, opts.fsyncIntervalMs));
@@ -122,7 +138,7 @@ export class Journal {
     journal.held.set(store.segment(), 0);
     const now = journal.now();
     const recent = keys.filter((k) => now - k.wallMs < opts.keyWindowMs).sort((a, b) => a.wallMs - b.wallMs);
-    journal.recentKeys.push(...recent);
+    for (const k of recent) journal.recentKeys.push(k.key, k.wallMs);
     journal.release();
     const pending = [...live.values()]
       .sort((a, b) => a.id - b.id)
@@ -139,7 +155,7 @@ export class Journal {
     const segment = this.store.segment();
     this.live.set(id, { id, segment, header, body: a.body, progress: new Map(), rulesDone: new Set() });
     this.held.set(segment, (this.held.get(segment) ?? 0) + 1);
-    this.recentKeys.push({ key: a.key, wallMs: header.t });
+    this.recentKeys.push(a.key, header.t);
     return id;
   }
 
@@ -148,7 +164,9 @@ export class Journal {
     const l = this.live.get(id);
     if (!l) return;
     l.progress.set(rule, recorded);
-    this.write({ type: 'P', header: { id, r: rule, n: recorded } });
+    if (this.closed) return;
+    this.rollIfFull();
+    this.store.append([{ type: 'P', header: { id, r: rule, n: recorded } }]);
   }
 
   /** Nothing of `rule` runs again for alert `id`. */
@@ -156,17 +174,22 @@ export class Journal {
     const l = this.live.get(id);
     if (!l) return;
     l.rulesDone.add(rule);
-    this.write({ type: 'R', header: { id, r: rule } });
+    this.enqueue({ type: 'R', header: { id, r: rule } });
   }
 
   /** Alert `id` is finished; its segment may go. */
   done(id: number): void {
     const l = this.live.get(id);
     if (!l) return;
-    this.write({ type: 'D', header: { id } });
+    this.enqueue({ type: 'D', header: { id } });
     this.live.delete(id);
     this.held.set(l.segment, (this.held.get(l.segment) ?? 1) - 1);
     this.release();
+  }
+
+  /** Where a failed write of enqueued records is reported (they stay enqueued and are written with the next record). */
+  setWriteErrorHandler(handler: (err: Error) => void): void {
+    this.onWriteError = handler;
   }
 
   /** Unfinished alerts. */
@@ -182,11 +205,25 @@ export class Journal {
     this.store.close();
   }
 
-  private write(r: JournalRecord): void {
+  /** `r` goes with the next write, at the latest at the end of this event-loop turn. */
+  private enqueue(r: JournalRecord): void {
     if (this.closed) return;
-    this.rollIfFull();
-    this.store.append([r]);
+    this.store.enqueue(r);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
   }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    try {
+      this.rollIfFull();
+      this.store.flush();
+    } catch (err) {
+      this.onWriteError(err as Error);
+    }
+  };
 
   private syncQuietly(): void {
     try {
@@ -203,12 +240,14 @@ export class Journal {
    */
   private rollIfFull(): void {
     if (this.closed || !this.store.full()) return;
+    // What is enqueued belongs to the segment being closed (its alerts' A records are there).
+    this.store.flush();
     const closing = this.store.segment();
     const next = this.store.roll();
     this.held.set(next, 0);
-    const now = this.now();
-    while (this.recentKeys.length > 0 && now - this.recentKeys[0]!.wallMs >= this.keyWindowMs) this.recentKeys.shift();
-    const carried: JournalRecord[] = this.recentKeys.map((k) => ({ type: 'K', header: { k: k.key, t: k.wallMs } }));
+    this.recentKeys.trim(this.now(), this.keyWindowMs, this.maxCarriedKeys);
+    const carried: JournalRecord[] = [];
+    for (const k of this.recentKeys.entries()) carried.push({ type: 'K', header: { k: k.key, t: k.wallMs } });
     const moved: Live[] = [];
     for (const l of this.live.values()) {
       if (l.segment >= closing) continue;

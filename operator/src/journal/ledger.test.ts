@@ -25,7 +25,7 @@ test('admission is by bytes: the pre-index budget until the index loads, then th
   assert.equal(l.count(), 2);
 });
 
-test('an alert is finished when every rule handed to the dispatcher is done; progress reaches the journal', () => {
+test('an alert is finished when every rule handed to the dispatcher is done; progress reaches the journal', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'talon-ledger-'));
   const opened = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
   const l = new Ledger({ journal: opened.journal, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
@@ -35,6 +35,7 @@ test('an alert is finished when every rule handed to the dispatcher is done; pro
   l.actionRecorded(ev('a'), 'r1', 1);
   l.ruleDone(ev('a'), 'r1');
   assert.equal(l.count(), 1);
+  await new Promise(setImmediate); // R is written at the end of the turn at the latest
   const replay = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
   assert.equal(replay.pending.length, 1);
   assert.ok(replay.pending[0]!.rulesDone.has('r1'));
@@ -57,7 +58,7 @@ test('a journal that cannot be written refuses the alert instead of accepting wh
   const dir = mkdtempSync(join(tmpdir(), 'talon-ledger-'));
   const opened = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
   opened.journal.close();
-  const broken = { accept: () => { throw new Error('ENOSPC: no space left on device'); } } as unknown as Journal;
+  const broken = { accept: () => { throw new Error('ENOSPC: no space left on device'); }, setWriteErrorHandler: () => undefined } as unknown as Journal;
   const l = new Ledger({ journal: broken, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
   const r = l.admit(ev('a'), 'ka', bytes(10));
   assert.match(r?.reason ?? '', /journal cannot be written: ENOSPC/);

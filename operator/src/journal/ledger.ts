@@ -57,6 +57,7 @@ export class Ledger {
   constructor(opts: LedgerOptions) {
     this.opts = opts;
     this.log = opts.log ?? silentLog;
+    opts.journal?.setWriteErrorHandler((err) => this.writeFailed(err));
   }
 
   /** Bytes of accepted, unfinished alerts. */
@@ -160,7 +161,11 @@ export class Ledger {
     try {
       write();
     } catch (err) {
-      if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed', { error: (err as Error).message, failures: this.journalFailures });
+      this.writeFailed(err as Error);
     }
+  }
+
+  private writeFailed(err: Error): void {
+    if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed', { error: err.message, failures: this.journalFailures });
   }
 }

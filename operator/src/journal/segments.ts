@@ -15,7 +15,10 @@
  *
  * Writes are synchronous (`writeSync`): once `append` returns, the record is in the kernel
  * and survives the process being killed (kill -9, OOM). Surviving a kernel crash or power
- * loss is the fsync policy's business (`always` | `interval` | `never`).
+ * loss is the fsync policy's business (`always` | `interval` | `never`). A record may also be
+ * `enqueue`d: framed now, written with the next `append` or `flush` in the same `write` — one
+ * syscall for several records; until then it is only in memory (the journal decides which
+ * records may wait, docs/journal.md).
  */
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, ftruncateSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,31 +37,43 @@ const FRAME = 8;
 /** A record longer than this is corruption, not data (the body limit is at most 1 GiB). */
 const MAX_RECORD = 1024 * 1024 * 1024 + 64 * 1024;
 const SEGMENT = /^seg-(\d{12})\.log$/;
+/** The write buffer's size, and the most it keeps after a large record (bytes). */
+const BUFFER_BYTES = 64 * 1024;
+const MAX_KEPT_BUFFER = 1024 * 1024;
 
 export function segmentName(n: number): string {
   return `seg-${String(n).padStart(12, '0')}.log`;
 }
 
+/** The largest number of bytes `r` can take once framed (UTF-8 is at most 3 bytes per UTF-16 unit). */
+function boundOf(r: JournalRecord, json: string): number {
+  return FRAME + 5 + json.length * 3 + (r.type === 'A' ? (r.body?.length ?? 0) : 0);
+}
+
+/**
+ * Frames `r` (its header already serialised as `json`) into `out` at `start`, which must have
+ * `boundOf` bytes of room; returns the end. The header is written straight into `out` and the
+ * checksum computed over it in place: no intermediate buffer per record.
+ */
+function frameInto(out: Buffer, start: number, r: JournalRecord, json: string): number {
+  let at = start + FRAME;
+  out[at++] = r.type.charCodeAt(0);
+  if (r.type === 'A') {
+    const length = out.write(json, at + 4, 'utf8');
+    out.writeUInt32LE(length, at);
+    at += 4 + length;
+    if (r.body !== undefined) at += r.body.copy(out, at);
+  } else at += out.write(json, at, 'utf8');
+  out.writeUInt32LE(at - start - FRAME, start);
+  out.writeUInt32LE(crc32(out.subarray(start + FRAME, at)), start + 4);
+  return at;
+}
+
 /** One record as the bytes written to a segment. */
 export function encodeRecord(r: JournalRecord): Buffer {
-  const header = Buffer.from(JSON.stringify(r.header), 'utf8');
-  const body = r.body ?? Buffer.alloc(0);
-  const withBody = r.type === 'A';
-  const payloadLength = 1 + (withBody ? 4 + header.length + body.length : header.length);
-  const out = Buffer.allocUnsafe(FRAME + payloadLength);
-  out.writeUInt32LE(payloadLength, 0);
-  let at = FRAME;
-  out.write(r.type, at, 'latin1');
-  at += 1;
-  if (withBody) {
-    out.writeUInt32LE(header.length, at);
-    at += 4;
-  }
-  header.copy(out, at);
-  at += header.length;
-  if (withBody) body.copy(out, at);
-  out.writeUInt32LE(crc32(out.subarray(FRAME)), 4);
-  return out;
+  const json = JSON.stringify(r.header);
+  const out = Buffer.allocUnsafe(boundOf(r, json));
+  return out.subarray(0, frameInto(out, 0, r, json));
 }
 
 export interface DecodedSegment {
@@ -125,6 +140,13 @@ export class SegmentStore {
   private current: number;
   private currentBytes = 0;
   private dirty = false;
+  /**
+   * Records encoded and not yet written (`pending` bytes from 0): `enqueue` adds to it, and
+   * the next `append` or `flush` writes it in the same `write` as whatever comes with it.
+   * Reused between writes, so framing a record allocates nothing.
+   */
+  private buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  private pendingBytes = 0;
 
   private constructor(opts: SegmentStoreOptions, next: number) {
     this.opts = opts;
@@ -165,17 +187,36 @@ export class SegmentStore {
     return this.current;
   }
 
+  /** Frames a record to be written with the next `append` or `flush`; writes nothing. */
+  enqueue(r: JournalRecord): void {
+    this.frame(r);
+  }
+
+  /** Bytes enqueued and not yet written. */
+  pending(): number {
+    return this.pendingBytes;
+  }
+
   /**
-   * Appends records (one write). Under `always` the data is on stable storage when this
-   * returns. Throws on I/O errors (disk full…): the caller must then refuse the alert.
+   * Writes the enqueued records and then `records`, in one write. Under `always` the data is
+   * on stable storage when this returns. Throws on I/O errors (disk full…): the caller must
+   * then refuse the alert; `records` are then not written (a partial write is cut off again)
+   * and the enqueued ones stay enqueued.
    */
   append(records: readonly JournalRecord[]): void {
-    const buf = records.length === 1 ? encodeRecord(records[0]!) : Buffer.concat(records.map(encodeRecord));
-    let at = 0;
-    while (at < buf.length) at += writeSync(this.fd, buf, at, buf.length - at);
-    this.currentBytes += buf.length;
-    if (this.opts.fsync === 'always') fdatasyncSync(this.fd);
-    else this.dirty = true;
+    const before = this.pendingBytes;
+    for (const r of records) this.frame(r);
+    try {
+      this.writePending();
+    } catch (err) {
+      this.pendingBytes = before;
+      throw err;
+    }
+  }
+
+  /** Writes the enqueued records, if any (same errors as `append`; they then stay enqueued). */
+  flush(): void {
+    if (this.pendingBytes > 0) this.writePending();
   }
 
   /** True when the current segment is full and the caller should `roll`. */
@@ -183,7 +224,7 @@ export class SegmentStore {
     return this.currentBytes >= this.opts.segmentBytes;
   }
 
-  /** Closes the current segment and starts the next; returns the new segment's number. */
+  /** Closes the current segment and starts the next; returns the new segment's number. Flush first. */
   roll(): number {
     this.sync();
     closeSync(this.fd);
@@ -210,8 +251,52 @@ export class SegmentStore {
     fdatasyncSync(this.fd);
   }
 
+  /** Writes what is enqueued, fdatasyncs and closes. */
   close(): void {
-    this.sync();
-    closeSync(this.fd);
+    try {
+      this.flush();
+      this.sync();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  private frame(r: JournalRecord): void {
+    const json = JSON.stringify(r.header);
+    const need = this.pendingBytes + boundOf(r, json);
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, this.pendingBytes);
+      this.buf = grown;
+    }
+    this.pendingBytes = frameInto(this.buf, this.pendingBytes, r, json);
+  }
+
+  /**
+   * One write of everything enqueued. A write that fails part-way (disk full) is cut off the
+   * file again, so the next successful write does not land behind a torn record (which replay
+   * would stop at, losing what follows).
+   */
+  private writePending(): void {
+    const length = this.pendingBytes;
+    let at = 0;
+    try {
+      while (at < length) at += writeSync(this.fd, this.buf, at, length - at);
+    } catch (err) {
+      if (at > 0) {
+        try {
+          ftruncateSync(this.fd, this.currentBytes);
+        } catch {
+          // the torn tail is then cut at the next open, as after a crash
+        }
+      }
+      throw err;
+    }
+    this.currentBytes += length;
+    this.pendingBytes = 0;
+    // A huge alert body grew the buffer: do not keep that much memory for the small records.
+    if (this.buf.length > MAX_KEPT_BUFFER) this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
+    if (this.opts.fsync === 'always') fdatasyncSync(this.fd);
+    else this.dirty = true;
   }
 }

@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventFrom } from '../../test/builders.js';
+import { createMetrics } from '../observability/metrics.js';
+import { RuleIndex } from '../rules/rule-index.js';
+import { Deduplicator } from './dedup.js';
+import { Intake, type Refusal } from './intake.js';
+
+const alert = (output = 'shell in container') =>
+  eventFrom({ hostname: 'node-1', rule: 'Terminal shell in container', source: 'syscall', priority: 'Warning', time: '2026-01-01T00:00:00Z', output, output_fields: {} });
+
+function harness(admit: (key: string) => Refusal | undefined) {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const dedup = new Deduplicator(10_000);
+  const admitted: string[] = [];
+  const settled: string[] = [];
+  const intake = new Intake({
+    dedup,
+    metrics,
+    dispatch: () => undefined,
+    admit: (_ev, key) => {
+      const refusal = admit(key);
+      if (refusal === undefined) admitted.push(key);
+      return refusal;
+    },
+    settled: (ev) => settled.push(ev.traceId),
+  });
+  intake.setIndex(RuleIndex.build([]));
+  const deduplicated = async (): Promise<number> => (await metrics.eventsDeduplicated.get()).values[0]?.value ?? 0;
+  return { intake, dedup, admitted, settled, deduplicated };
+}
+
+describe('Intake.ingest', () => {
+  it('a duplicate is counted and never admitted (no journal write, no ledger entry)', async () => {
+    const h = harness(() => undefined);
+    assert.equal(h.intake.ingest(alert()), undefined);
+    assert.equal(h.intake.ingest(alert()), undefined);
+    assert.equal(h.intake.ingest(alert()), undefined);
+    assert.deepEqual(h.admitted, [h.dedup.keyOf(alert())], 'admitted once, with its dedup key');
+    assert.equal(await h.deduplicated(), 2);
+    assert.equal(h.settled.length, 1, 'only the admitted alert (no rule matched) is settled');
+  });
+
+  it('a refused alert is not remembered: the retry is admitted, and only then is the next one a duplicate', async () => {
+    let refuse = true;
+    const h = harness(() => (refuse ? { reason: 'the journal cannot be written: ENOSPC', retryAfterSeconds: 5 } : undefined));
+    assert.match(h.intake.ingest(alert())?.reason ?? '', /ENOSPC/);
+    assert.equal(h.dedup.size, 0);
+    refuse = false;
+    assert.equal(h.intake.ingest(alert()), undefined);
+    assert.equal(h.admitted.length, 1, 'the retry was admitted, not dropped as a duplicate');
+    assert.equal(h.intake.ingest(alert()), undefined);
+    assert.equal(h.admitted.length, 1);
+    assert.equal(await h.deduplicated(), 1);
+  });
+
+  it('distinct alerts are each admitted', () => {
+    const h = harness(() => undefined);
+    for (let i = 0; i < 5; i++) h.intake.ingest(alert(`o${i}`));
+    assert.equal(h.admitted.length, 5);
+    assert.equal(new Set(h.admitted).size, 5);
+  });
+});
