@@ -31,12 +31,14 @@
  * alone for one intake path, e.g. to profile it), OPERATOR_BENCH_NODE_ARGS (node
  * options for the operator process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is
  * written when the operator exits at the end of the bench), LATENCY_BENCH_SECONDS (per rate of
- * the effect phase, default 20 at 100/s; 10 at 300/s).
+ * the effect phase, default 20 at 100/s; 10 at 300/s), OPERATOR_BENCH_PROFILE (a directory: instead
+ * of the figures, profile the three paths, each in its own operator process under --cpu-prof,
+ * and write their text summaries there, e.g. bench/profiles).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
@@ -44,6 +46,7 @@ import { createNamespace, deleteNamespace, eventually } from '../e2e/support/clu
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert } from '../e2e/support/alerts.js';
+import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
 
 const SECONDS = Number(process.env.OPERATOR_BENCH_SECONDS ?? 10);
@@ -51,6 +54,7 @@ const ROUNDS = Number(process.env.OPERATOR_BENCH_ROUNDS ?? 2);
 const STORM = Number(process.env.OPERATOR_BENCH_STORM ?? 100_000);
 const STORM_TARGETS = Number(process.env.OPERATOR_BENCH_STORM_TARGETS ?? 10_000);
 const ONLY = new Set((process.env.OPERATOR_BENCH_ONLY ?? 'intake,effect,storm').split(',').map((s) => s.trim()));
+const PROFILE_DIR = process.env.OPERATOR_BENCH_PROFILE || undefined;
 const SETTLE_SECONDS = Number(process.env.OPERATOR_BENCH_SETTLE ?? 20);
 const NODE_ARGS = (process.env.OPERATOR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const CONNECTIONS = 20;
@@ -68,6 +72,12 @@ function cpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS; // fields 14 and 15 of stat(5)
+}
+
+/** The machine's idle and total CPU time so far (/proc/stat, ticks). */
+function machineTicks(): { idle: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { idle: cpu[3]! + cpu[4]!, total: cpu.reduce((a, b) => a + b, 0) };
 }
 
 /** A /proc/<pid>/status size line (VmRSS, VmHWM), MiB. */
@@ -196,15 +206,29 @@ async function drained(op: OperatorProcess, timeoutMs = 300_000): Promise<void> 
 interface Measured extends Run {
   readonly cpuMicrosPerRequest: number;
   readonly rssPeakMiB: number;
+  /** Share of the machine's CPU left idle during the run (both cores), and the load generator's (this process's) CPU per request. */
+  readonly machineIdle: number;
+  readonly generatorMicrosPerRequest: number;
 }
 
 async function measure(pid: number, port: number, body: string | (() => string), settle?: () => Promise<void>): Promise<Measured> {
   const rss = rssSampler(pid);
   const cpu0 = cpuMicros(pid);
+  const machine0 = machineTicks();
+  const generator0 = process.cpuUsage();
   const run = await load(port, body, SECONDS);
+  const generator = process.cpuUsage(generator0);
+  const machine1 = machineTicks();
   await settle?.();
   const cpu = cpuMicros(pid) - cpu0;
-  return { ...run, cpuMicrosPerRequest: cpu / Math.max(1, run.requests), rssPeakMiB: rss.stop() };
+  const n = Math.max(1, run.requests);
+  return {
+    ...run,
+    cpuMicrosPerRequest: cpu / n,
+    rssPeakMiB: rss.stop(),
+    machineIdle: (machine1.idle - machine0.idle) / Math.max(1, machine1.total - machine0.total),
+    generatorMicrosPerRequest: (generator.user + generator.system) / n,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,42 +245,91 @@ async function applyRules(kc: k8s.KubeConfig, talon: Talon): Promise<void> {
   }
 }
 
-function startOperator(): Promise<OperatorProcess> {
+function startOperator(nodeArgs: readonly string[] = NODE_ARGS): Promise<OperatorProcess> {
   return OperatorProcess.start({
     config: { safety: { destructiveActionsPerMinute: 1_000_000 }, queue: { concurrency: 64 } },
-    nodeArgs: NODE_ARGS,
+    nodeArgs,
   });
 }
 
-async function intake(op: OperatorProcess, ns: string): Promise<void> {
+/**
+ * OPERATOR_BENCH_PROFILE=DIR: each of the three paths (a deduplicated alert, a matched
+ * dry-run alert, a label action) in its own operator process under --cpu-prof; the text
+ * summary of each profile (profile-summary.ts) goes to DIR/<path>.txt.
+ */
+async function profiles(kc: k8s.KubeConfig, ns: string, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const raw = mkdtempSync(join(tmpdir(), 'talon-prof-'));
+  for (const path of ['dedup', 'distinct', 'effect'] as const) {
+    const out = join(raw, path);
+    const op = await startOperator(['--cpu-prof', `--cpu-prof-dir=${out}`]);
+    const log: string[] = [];
+    const print = console.log;
+    console.log = (...args: unknown[]) => {
+      log.push(args.join(' '));
+      print(...args);
+    };
+    try {
+      if (path === 'effect') await effect(kc, op, ns);
+      else await intake(op, ns, new Set([path]), 1);
+    } finally {
+      console.log = print;
+      await op.stop();
+    }
+    const file = readdirSync(out).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no profile written in ${out}`);
+    const what = { dedup: 'a deduplicated alert (the same alert repeated)', distinct: 'a matched dry-run alert (distinct alerts, one dry-run rule of 101)', effect: 'a label action (alert to effect at 100 and 300/s)' }[path];
+    const text = [
+      `# CPU profile: ${what}`,
+      '',
+      `${new Date().toISOString()}, node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
+      'Command: `OPERATOR_BENCH_PROFILE=bench/profiles node dist/bench/operator.bench.js` (the operator process under --cpu-prof; the profile covers its whole life, start-up included).',
+      '',
+      'What the bench measured in this run (profiling slows the operator):',
+      '',
+      ...log.filter((l) => l.startsWith('|')),
+      '',
+      '```',
+      summarise(JSON.parse(readFileSync(join(out, file), 'utf8')) as Parameters<typeof summarise>[0], 30),
+      '```',
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, `${path}.txt`), text);
+    console.log(`profile summary written: ${join(dir, `${path}.txt`)}`);
+  }
+}
+
+async function intake(op: OperatorProcess, ns: string, paths: ReadonlySet<string> = ONLY, rounds = ROUNDS): Promise<void> {
   const bare = await bareServer();
   const pid = op.pid!;
   const { distinct, same } = bodies(ns, PODS, podName);
   try {
     // Warm-up (not counted): both servers, the bodies measured.
     await load(bare.port, distinct, WARMUP_SECONDS);
-    if (!ONLY.has('dedup') || ONLY.has('intake')) await load(op.port, distinct, WARMUP_SECONDS);
+    const both = paths.has('intake');
+    if (both || paths.has('distinct')) await load(op.port, distinct, WARMUP_SECONDS);
     await load(op.port, same, 1);
     await drained(op);
     const rows: [string, Measured, Measured][] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      if (ONLY.has('intake') || ONLY.has('distinct')) {
+    for (let round = 1; round <= rounds; round++) {
+      if (both || paths.has('distinct')) {
         const b = await measure(bare.pid, bare.port, distinct);
         const t = await measure(pid, op.port, distinct, () => drained(op));
         rows.push([`distinct alerts, round ${round}`, b, t]);
       }
-      if (ONLY.has('intake') || ONLY.has('dedup')) {
+      if (both || paths.has('dedup')) {
         const bs = await measure(bare.pid, bare.port, same);
         const ts = await measure(pid, op.port, same, () => drained(op));
         rows.push([`same alert repeated (dedup), round ${round}`, bs, ts]);
       }
     }
     console.log(`\n## 1. intake (${SECONDS} s per run, ${CONNECTIONS} connections, keep-alive)\n`);
-    console.log('| run | bare req/s | talon req/s | **ratio** | bare µs CPU/req | talon µs CPU/req | talon p50 / p99 ms | talon non-202 | RSS peak bare / talon MiB |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| run | bare req/s | talon req/s | **ratio** | bare µs CPU/req | talon µs CPU/req | talon p50 / p99 ms | talon non-202 | RSS peak bare / talon MiB | machine idle bare / talon | generator µs CPU/req bare / talon |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const pct = (v: number): string => `${Math.round(v * 100)} %`;
     for (const [name, b, t] of rows) {
       console.log(
-        `| ${name} | ${fmt(b.reqPerSec)} | ${fmt(t.reqPerSec)} | **${fmt(t.reqPerSec / b.reqPerSec, 2)}** | ${fmt(b.cpuMicrosPerRequest)} | ${fmt(t.cpuMicrosPerRequest)} | ${t.p50} / ${t.p99} | ${t.failures} | ${fmt(b.rssPeakMiB)} / ${fmt(t.rssPeakMiB)} |`,
+        `| ${name} | ${fmt(b.reqPerSec)} | ${fmt(t.reqPerSec)} | **${fmt(t.reqPerSec / b.reqPerSec, 2)}** | ${fmt(b.cpuMicrosPerRequest)} | ${fmt(t.cpuMicrosPerRequest)} | ${t.p50} / ${t.p99} | ${t.failures} | ${fmt(b.rssPeakMiB)} / ${fmt(t.rssPeakMiB)} | ${pct(b.machineIdle)} / ${pct(t.machineIdle)} | ${fmt(b.generatorMicrosPerRequest)} / ${fmt(t.generatorMicrosPerRequest)} |`,
       );
     }
     console.log(`\noperator VmHWM (peak RSS since start): ${fmt(statusMiB(pid, 'VmHWM'))} MiB; bare ${fmt(statusMiB(bare.pid, 'VmHWM'))} MiB`);
@@ -323,6 +396,12 @@ async function main(): Promise<void> {
     await createBenchPods(core, ns);
     op = await startOperator();
     await applyRules(kc, talon);
+    if (PROFILE_DIR !== undefined) {
+      await op.stop();
+      op = undefined;
+      await profiles(kc, ns, PROFILE_DIR);
+      return;
+    }
     if (ONLY.has('intake') || ONLY.has('distinct') || ONLY.has('dedup')) await intake(op, ns);
     if (ONLY.has('effect')) await effect(kc, op, ns);
     await op.stop();

@@ -359,7 +359,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   }, 1_000);
   queueGauge.unref();
   // After a burst, give the heap back once quiet (lib/idle-compaction.ts).
-  const compactor = new IdleCompactor({ activity: () => received, drained: () => ledger.count() === 0 && dispatcher.depth() === 0, log });
+  const compactor = new IdleCompactor({
+    activity: () => received,
+    drained: () => ledger.count() === 0 && dispatcher.depth() === 0,
+    beforeCompaction: () => {
+      dedup.forgetExpired();
+      opened?.journal.forgetExpiredKeys();
+    },
+    log,
+  });
   compactor.start();
   void Promise.all(informers.map((i) => i.start())).then(() => {
     if (stopping) return;

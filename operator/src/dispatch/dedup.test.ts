@@ -24,6 +24,20 @@ function clock(start = 1000): { now: () => number; advance: (ms: number) => void
 }
 
 describe('Deduplicator', () => {
+  it('forgetExpired drops the keys past their window without an alert arriving (the idle compaction calls it)', () => {
+    const c = clock();
+    const d = new Deduplicator(10_000, c.now);
+    for (let i = 0; i < 3000; i++) d.remember(`k${i}`);
+    c.advance(5_000);
+    d.remember('late');
+    d.forgetExpired();
+    assert.equal(d.size, 3001, 'nothing is past its window yet');
+    c.advance(5_000);
+    d.forgetExpired();
+    assert.equal(d.size, 1, 'the 3,000 early keys are gone; the late one stays');
+    assert.equal(d.seen('late'), true);
+  });
+
   it('a seeded key (a journal replay) drops a second delivery for the rest of its window only', () => {
     const c = clock(50_000);
     const first = new Deduplicator(10_000, c.now);

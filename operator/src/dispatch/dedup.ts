@@ -105,6 +105,11 @@ export class Deduplicator {
     this.#queueTimes.push(at);
   }
 
+  /** Forgets the alerts whose window has passed (expiry otherwise happens only as alerts arrive; the idle compaction calls this). */
+  forgetExpired(): void {
+    if (this.#windowMs > 0) this.#expire(this.#now());
+  }
+
   #expire(now: number): void {
     while (this.#head < this.#queueTimes.length && now - (this.#queueTimes[this.#head] as number) >= this.#windowMs) {
       this.#popOldest();

@@ -192,6 +192,11 @@ export class Journal {
     this.onWriteError = handler;
   }
 
+  /** Forgets the carried dedup keys whose window has passed (otherwise only at a roll; the idle compaction calls this). */
+  forgetExpiredKeys(): void {
+    this.recentKeys.trim(this.now(), this.keyWindowMs, this.maxCarriedKeys);
+  }
+
   /** Unfinished alerts. */
   pendingCount(): number {
     return this.live.size;

@@ -79,3 +79,30 @@ test('fullGc gives a callable full GC without --expose-gc on the command line', 
   gc();
   assert.equal(fullGc(), gc, 'obtained once');
 });
+
+test('beforeCompaction runs on quiet, drained looks only, before the heap is measured', () => {
+  let calls = 0;
+  let heap = 200 * MiB;
+  let activity = 0;
+  let now = 0;
+  const c = new IdleCompactor({
+    activity: () => activity,
+    drained: () => true,
+    now: () => now,
+    heapUsed: () => heap,
+    gc: () => undefined,
+    beforeCompaction: () => {
+      calls++;
+      heap = 10 * MiB; // what it dropped leaves too little to compact
+    },
+  });
+  activity = 1;
+  now = 20_000;
+  assert.equal(c.tick(), false, 'activity moved');
+  now = 25_000;
+  assert.equal(c.tick(), false, 'quiet for 5 s only');
+  assert.equal(calls, 0);
+  now = 30_000;
+  assert.equal(c.tick(), false, '10 MiB after the drop: below growthBytes');
+  assert.equal(calls, 1);
+});

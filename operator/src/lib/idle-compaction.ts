@@ -34,6 +34,8 @@ export interface IdleCompactionOptions {
   readonly gc?: () => void;
   readonly heapUsed?: () => number;
   readonly log?: Pick<LogPort, 'debug'>;
+  /** Run at each quiet, drained look before the heap is measured: drops what only ages out as work arrives (dedup keys past their window). */
+  readonly beforeCompaction?: () => void;
 }
 
 let exposed: (() => void) | undefined;
@@ -93,6 +95,7 @@ export class IdleCompactor {
       return false;
     }
     if (now - this.quietSince < (this.opts.quietMs ?? 10_000)) return false;
+    this.opts.beforeCompaction?.();
     const before = this.heapUsed();
     if (before - this.baseline < (this.opts.growthBytes ?? 32 * 1024 * 1024)) return false;
     const started = performance.now();
