@@ -72,6 +72,7 @@ import { abortable } from '../lib/abortable.js';
 import type { ApprovalGate } from './approvals.js';
 import type { ClaimPort } from '../coordination/types.js';
 import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
+import type { OutcomeLog } from '../observability/outcome-log.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -142,6 +143,11 @@ export interface DispatcherDeps {
   readonly clock?: () => number;
   readonly random?: () => number;
   readonly log?: LogPort;
+  /**
+   * Which `info` outcome lines are written (observability/outcome-log.ts: each up to a rate,
+   * the rest folded into a summary line); absent: every outcome gets its line.
+   */
+  readonly outcomeLog?: Pick<OutcomeLog, 'admit' | 'flush'>;
   /** Where actions marked `approval: {required: true}` go instead of running (approvals.ts); absent: they fail ApprovalNotCreated. */
   readonly approvals?: ApprovalGate;
 }
@@ -332,6 +338,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.shutdown.abort(new ShutdownError());
     await this.queue.drain();
+    this.deps.outcomeLog?.flush();
   }
 
   /**
@@ -351,6 +358,7 @@ export class Dispatcher {
       // Aborted runs return at once; one that ignores its signal is not waited for long.
       await Promise.race([this.queue.whenIdle(), new Promise((r) => setTimeout(r, 2_000).unref())]);
     }
+    this.deps.outcomeLog?.flush();
     return { notStarted, abandoned: this.abandonedCount };
   }
 
@@ -698,13 +706,14 @@ export class Dispatcher {
       merged,
       ...(esc ? { escalation: { step: esc.step, count: esc.count } } : {}),
     };
-    const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };
-    if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });
-    else this.log.info('action outcome', fields);
+    const fields = (): Record<string, unknown> => ({ rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason });
+    // A warning is never folded; an info line may be (counted in the next summary line instead).
+    if (v.result === 'Failed') this.log.warn('action outcome', { ...fields(), message: v.message });
+    else if (this.deps.outcomeLog?.admit(rule.key, action.name, v.result, v.reason) ?? true) this.log.info('action outcome', fields());
     try {
       this.deps.sink.record(outcome, { notifiers: rule.notifiers });
     } catch (err) {
-      this.log.error('outcome sink threw', { ...fields, error: String(err) });
+      this.log.error('outcome sink threw', { ...fields(), error: String(err) });
     }
     this.observers.get(ev)?.(outcome);
   }
