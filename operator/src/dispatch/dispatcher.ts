@@ -221,6 +221,10 @@ export class Dispatcher {
   private stopping = false;
   private abandonedCount = 0;
   private readonly ladders: EscalationLadders;
+  /** Each running attempt's deadline: aborted at shutdown by one listener, not one listener each. */
+  private readonly deadlines = new Set<AbortController>();
+  /** The guards' dependencies, made once. */
+  private readonly guardDeps: Parameters<typeof checkGuards>[1];
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -228,6 +232,14 @@ export class Dispatcher {
     this.ladders = deps.escalation ?? new EscalationLadders(this.now);
     this.clock = deps.clock ?? (() => performance.now());
     this.log = deps.log ?? silentLog;
+    this.guardDeps = { identity: deps.identity, ...(deps.cloudNamespaces ? { cloudNamespaces: deps.cloudNamespaces } : {}) };
+    this.shutdown.signal.addEventListener(
+      'abort',
+      () => {
+        for (const ac of this.deadlines) ac.abort(new ShutdownError());
+      },
+      { once: true },
+    );
     this.queue = new KeyedQueue<WorkItem>({
       concurrency: deps.queue.concurrency,
       maxPending: deps.queue.maxPending,
@@ -510,8 +522,7 @@ export class Dispatcher {
   private check(item: WorkItem, action: CompiledAction, at: ActionTarget): { ok: true; target: ResolvedTarget } | { ok: false; verdict: Verdict } {
     const { ev, rule } = item;
     const a = action.actionner;
-    const deps = { identity: this.deps.identity, ...(this.deps.cloudNamespaces ? { cloudNamespaces: this.deps.cloudNamespaces } : {}) };
-    const guarded = checkGuards({ event: ev, rule, actionner: a.info, use: at.use, resolution: at.resolution }, deps);
+    const guarded = checkGuards({ event: ev, rule, actionner: a.info, use: at.use, resolution: at.resolution }, this.guardDeps);
     if (!guarded.ok) return { ok: false, verdict: { result: 'Skipped', reason: guarded.reason, message: guarded.message } };
     const target = guarded.target;
     try {
@@ -533,11 +544,7 @@ export class Dispatcher {
    */
   private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<RunResult> {
     const retry = this.deps.retry;
-    const backoff = new Backoff({
-      initialMs: Math.max(1, retry.baseMs),
-      maxMs: Math.max(retry.baseMs, retry.maxMs ?? 30_000, 1),
-      ...(this.deps.random ? { random: this.deps.random } : {}),
-    });
+    let backoff: Backoff | undefined;
     const attempts = retry.attempts ?? (retry.horizonMs === undefined ? 1 : Infinity);
     const horizonEnd = this.clock() + (retry.horizonMs ?? Infinity);
     const began = this.clock();
@@ -555,6 +562,11 @@ export class Dispatcher {
         deadline.done();
       }
       if (last.status !== 'failure' || !last.retryable || this.shutdown.signal.aborted) break;
+      backoff ??= new Backoff({
+        initialMs: Math.max(1, retry.baseMs),
+        maxMs: Math.max(retry.baseMs, retry.maxMs ?? 30_000, 1),
+        ...(this.deps.random ? { random: this.deps.random } : {}),
+      });
       const delay = backoff.next();
       if (attempt >= attempts) gaveUp = `gave up after ${attempt} attempts`;
       else if (this.clock() + delay > horizonEnd) gaveUp = `gave up after ${attempt} attempts in ${Math.round((this.clock() - began) / 1000)} s: the retry horizon of ${Math.round((retry.horizonMs ?? 0) / 1000)} s is reached`;
@@ -568,6 +580,7 @@ export class Dispatcher {
       }
     }
     const final: RunOnceResult = gaveUp && attempt > 1 ? { ...last, message: `${last.message} (${gaveUp})` } : last;
+    if (final.artifact === undefined) return this.storeArtifact(item, action, final, this.shutdown.signal);
     const deadline = this.deadline(action.timeoutMs);
     try {
       return await this.storeArtifact(item, action, final, deadline.signal);
@@ -579,15 +592,17 @@ export class Dispatcher {
   /** A signal aborted after `ms` (DeadlineError) or at shutdown (ShutdownError); call `done` when finished with it. */
   private deadline(ms: number): { readonly signal: AbortSignal; done(): void } {
     const ac = new AbortController();
-    const onShutdown = (): void => ac.abort(new ShutdownError());
-    if (this.shutdown.signal.aborted) onShutdown();
-    else this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    if (this.shutdown.signal.aborted) {
+      ac.abort(new ShutdownError());
+      return { signal: ac.signal, done: () => undefined };
+    }
+    this.deadlines.add(ac);
     const timer = setTimeout(() => ac.abort(new DeadlineError(ms)), ms);
     return {
       signal: ac.signal,
       done: () => {
         clearTimeout(timer);
-        this.shutdown.signal.removeEventListener('abort', onShutdown);
+        this.deadlines.delete(ac);
       },
     };
   }

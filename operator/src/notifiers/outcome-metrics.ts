@@ -20,17 +20,36 @@ export function scopeLabel(rule: Pick<RuleRef, 'kind' | 'namespace'>): 'cluster'
   return ruleKindOf(rule) === 'ClusterTalonRule' ? 'cluster' : 'tenant';
 }
 
+const SCOPE_LABELS = { cluster: { scope: 'cluster' }, tenant: { scope: 'tenant' } } as const;
+
+/** An actionner's label sets, made once (its names are a bounded set): per result, and alone. */
+interface ActionnerLabels {
+  readonly byResult: Readonly<Record<Outcome['result'], { actionner: string; result: ActionResultLabel }>>;
+  readonly alone: { actionner: string };
+}
+
 export function metricsSink(metrics: Metrics): OutcomeSink {
+  const labels = new Map<string, ActionnerLabels>();
+  const labelsOf = (actionner: string): ActionnerLabels => {
+    let l = labels.get(actionner);
+    if (l === undefined) {
+      const of = (r: Outcome['result']) => ({ actionner, result: RESULT_LABEL[r] });
+      l = { byResult: { Succeeded: of('Succeeded'), Failed: of('Failed'), Skipped: of('Skipped'), DryRun: of('DryRun') }, alone: { actionner } };
+      labels.set(actionner, l);
+    }
+    return l;
+  };
   return {
     record(o: Outcome): void {
-      metrics.actions.inc({ actionner: o.actionner, result: RESULT_LABEL[o.result] });
+      const l = labelsOf(o.actionner);
+      metrics.actions.inc(l.byResult[o.result]);
       if (o.durationMs > 0) {
-        metrics.actionDuration.observe({ actionner: o.actionner }, o.durationMs / 1000);
-        metrics.ingestToAction.observe({ actionner: o.actionner }, o.ingestToActionMs / 1000);
+        metrics.actionDuration.observe(l.alone, o.durationMs / 1000);
+        metrics.ingestToAction.observe(l.alone, o.ingestToActionMs / 1000);
       }
     },
     matched(rule: RuleRef, _ev: FalcoEvent): void {
-      metrics.ruleMatches.inc({ scope: scopeLabel(rule) });
+      metrics.ruleMatches.inc(SCOPE_LABELS[scopeLabel(rule)]);
     },
     suppressed(_rule: RuleRef, _ev: FalcoEvent, _why: SuppressReason): void {
       metrics.eventsSuppressed.inc();
