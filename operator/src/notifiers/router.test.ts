@@ -82,7 +82,7 @@ test('the per-call timeout aborts the call through its signal; retries are bound
   let aborted = 0;
   const slow = endpoint(
     'slow',
-    (_o, signal) =>
+    (_o, { signal }) =>
       new Promise<void>((_resolve, reject) => {
         calls += 1;
         signal.addEventListener('abort', () => {
@@ -298,7 +298,7 @@ test('a notifier that throws at once, or returns no promise, ends its call like 
 
 test('close at its deadline aborts a call through its signal and wakes a delivery waiting to retry', async () => {
   const signals: AbortSignal[] = [];
-  const hanging = endpoint('hanging', (_o, signal) => {
+  const hanging = endpoint('hanging', (_o, { signal }) => {
     signals.push(signal);
     return new Promise<void>(() => undefined);
   }, { concurrency: 1 });
@@ -319,4 +319,18 @@ test('close at its deadline aborts a call through its signal and wakes a deliver
   assert.equal(retrying, 1);
   assert.equal(await counted(metrics, 'hanging', 'failed'), 1);
   assert.equal(await counted(metrics, 'later', 'failed'), 1);
+});
+
+test('a signal first read after the timeout is already aborted with the timeout', async () => {
+  const seen: { aborted: boolean; reason: string }[] = [];
+  const late = endpoint('late', async (_o, call) => {
+    await new Promise((res) => setTimeout(res, 30));
+    seen.push({ aborted: call.signal.aborted, reason: (call.signal.reason as Error | undefined)?.name ?? '' });
+  }, { timeoutMs: 5 });
+  const { r, metrics } = router({ endpoints: [late], defaults: ['late'] });
+  r.record(outcome());
+  await r.idle();
+  await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(seen, [{ aborted: true, reason: 'NotifyTimeout' }]);
+  assert.equal(await counted(metrics, 'late', 'failed'), 1);
 });

@@ -27,7 +27,7 @@ import { silentLog, type LogPort } from '../lib/log.js';
 import { sleep } from '../lib/sleep.js';
 import type { Outcome } from '../api/v1alpha1/outcome.js';
 import type { Metrics, NotificationResultLabel } from '../observability/metrics.js';
-import type { NotifierEndpoint } from './registry.js';
+import type { NotifierCall, NotifierEndpoint } from './registry.js';
 import type { OutcomeRoute, OutcomeSink } from './types.js';
 import { performance } from 'node:perf_hooks';
 
@@ -93,10 +93,32 @@ const retryAfterOf = (err: unknown, capMs: number): number =>
   err instanceof TalonError && err.retryAfterMs !== undefined ? Math.min(Math.max(0, err.retryAfterMs), capMs) : 0;
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** One call's abort state; its AbortController is made only if the notifier reads `signal`. */
+class Call implements NotifierCall {
+  private ac: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.aborted) this.ac.abort(this.reason);
+    }
+    return this.ac.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.ac?.abort(reason);
+  }
+}
+
 /**
- * One instance's deliveries. Per call it allocates one AbortController and one timer, and
- * nothing else of its own: the call's end, its timeout and the router's stop settle the same
- * promise (no per-call listener on a shared signal, no wrapper promise around the call).
+ * One instance's deliveries. Per call: one timer and one promise that the call's end, its
+ * timeout and the router's stop settle (no per-call listener on a shared signal, no wrapper
+ * promise around the call); an AbortSignal only if the notifier reads it.
  */
 class Lane {
   private readonly queue: Outcome[] = [];
@@ -243,7 +265,7 @@ class Lane {
   private attempt(o: Outcome): Promise<unknown> {
     if (this.stopReason !== undefined) return Promise.resolve(this.stopReason);
     return new Promise<unknown>((resolve) => {
-      const ac = new AbortController();
+      const callState = new Call();
       let settled = false;
       const finish = (err: unknown): void => {
         if (settled) return;
@@ -253,7 +275,7 @@ class Lane {
         resolve(err);
       };
       const abort = (reason: unknown): void => {
-        ac.abort(reason);
+        callState.abort(reason);
         finish(reason);
       };
       const timeoutMs = this.ep.timeoutMs;
@@ -262,7 +284,7 @@ class Lane {
       let call: Promise<void>;
       try {
         // Promise.resolve: a notifier that returns no promise still ends the call.
-        call = Promise.resolve(this.ep.send(o, ac.signal));
+        call = Promise.resolve(this.ep.send(o, callState));
       } catch (err) {
         finish(err);
         return;
