@@ -455,7 +455,7 @@ export class Dispatcher {
       const target = checked.target;
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
-        const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
+        const message = `${why}: would run ${action.actionner.info.name} with ${paramsText(action)} on ${targetText(target)}`;
         done();
         this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.continue) return failed ? 'failed' : 'completed';
@@ -744,6 +744,17 @@ function actionTarget(ev: FalcoEvent, action: CompiledAction): ActionTarget {
   if (!resolution.ok) return { use, resolution, ref: NO_OBJECT };
   const t = resolution.target;
   return { use, resolution, ref: t.object ?? (t.subject === 'node' ? t.pod : undefined) ?? NO_OBJECT };
+}
+
+/** An action's parameters as JSON, written once per compiled action (they are frozen) rather than per dry-run outcome. */
+const PARAMS_TEXT = new WeakMap<CompiledAction, string>();
+function paramsText(action: CompiledAction): string {
+  let t = PARAMS_TEXT.get(action);
+  if (t === undefined) {
+    t = JSON.stringify(action.params);
+    PARAMS_TEXT.set(action, t);
+  }
+  return t;
 }
 
 /** The target with the uid an actionner reported for it, if any. */

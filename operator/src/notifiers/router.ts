@@ -35,7 +35,7 @@ export interface RouterOptions {
   readonly endpoints: readonly NotifierEndpoint[];
   /** Instance names every outcome goes to (the config's `defaultNotifiers`). */
   readonly defaults: readonly string[];
-  readonly metrics?: Pick<Metrics, 'notifications'> & Partial<Pick<Metrics, 'notificationDuration'>>;
+  readonly metrics?: Pick<Metrics, 'notifications'> & Partial<Pick<Metrics, 'notificationDuration' | 'hot'>>;
   readonly log?: LogPort;
   /** Bound of the first retry delay, ms (default 500). */
   readonly retryBaseMs?: number;
@@ -313,14 +313,16 @@ export class NotifierRouter implements OutcomeSink {
     const lanes = new Map<string, Lane>();
     for (const ep of opts.endpoints) {
       if (lanes.has(ep.name)) throw new Error(`notifier instance '${ep.name}' is configured twice`);
-      // Label sets made once per instance, not per delivery.
-      const results: Readonly<Record<NotificationResultLabel, { notifier: string; result: NotificationResultLabel }>> = {
-        sent: { notifier: ep.name, result: 'sent' },
-        failed: { notifier: ep.name, result: 'failed' },
-        dropped: { notifier: ep.name, result: 'dropped' },
+      // Counter cells and label sets made once per instance, not per delivery.
+      const m = opts.metrics;
+      const cell = (result: NotificationResultLabel): (() => void) => {
+        const labels = { notifier: ep.name, result };
+        if (m?.hot) return m.hot.notifications.cell(labels).inc;
+        return () => m?.notifications.inc(labels);
       };
+      const results: Readonly<Record<NotificationResultLabel, () => void>> = { sent: cell('sent'), failed: cell('failed'), dropped: cell('dropped') };
       const instance = { notifier: ep.name };
-      const count = (result: NotificationResultLabel): void => opts.metrics?.notifications.inc(results[result]);
+      const count = (result: NotificationResultLabel): void => results[result]();
       const observe = (seconds: number): void => opts.metrics?.notificationDuration?.observe(instance, seconds);
       lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff, Math.max(0, opts.retryAfterMaxMs ?? 30_000), observe, opts.onDelivered));
     }
