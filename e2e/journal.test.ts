@@ -116,7 +116,8 @@ describe('the 202 promise: journal, retries through outages, graceful shutdown',
       await Promise.all(Array.from({ length: 20 }, (_, j) => core.createNamespacedPod({ namespace: ns, body: podManifest(pod(i + j)) })));
     }
     // A long dedup window, so that (4) can deliver an alert again after a restart within it.
-    op = await OperatorProcess.start({ config: { logLevel: 'debug', shutdownGrace: '5s', statusFlushInterval: '1s', dedup: { window: '10m' } }, onLog: logs.add });
+    // Every outcome on its own line (no folding under load): the log is this test's ledger of outcomes.
+    op = await OperatorProcess.start({ config: { logLevel: 'debug', logOutcomesPerSecond: 0, shutdownGrace: '5s', statusFlushInterval: '1s', dedup: { window: '10m' } }, onLog: logs.add });
     for (const [name, label] of [['journal-outage-crash', 'j1'], ['journal-stream', 'j2'], ['journal-long-outage', 'j3'], ['journal-sigterm', 'j4']] as const) {
       await applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [`E2E ${name}`] }, actions: [inline('mark', 'kubernetes:label', { labels: { [`talon.dev/${label}`]: 'acted' } })] }, 'cluster');
     }

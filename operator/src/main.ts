@@ -58,6 +58,7 @@ import { EscalationLadders } from './dispatch/escalation.js';
 import { ruleKey } from './rules/types.js';
 import { MAX_ESCALATION_TARGETS } from './api/v1alpha1/types.js';
 import { createLogger, logPort, type Logger } from './observability/logger.js';
+import { OutcomeLog } from './observability/outcome-log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { metricsSink } from './notifiers/outcome-metrics.js';
 import { TALON_APPROVAL_PLURAL, type TalonApproval } from './api/v1alpha1/approval.js';
@@ -319,6 +320,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     contexts: new AdditionalContexts({ kube: clients, imdsEndpoint: config.contexts.imdsEndpoint, ttlMs: config.contexts.cacheTtlMs }),
     approvals: approvalGate,
     log,
+    outcomeLog: new OutcomeLog(log, { perSecond: config.logOutcomesPerSecond }),
   });
   const approvalExecutor: ApprovalExecutor = new ApprovalExecutor({ dispatcher, validateParams: (a, p, path) => registry.validateParams(a, p, path) });
   const sweeper = new ExpirySweeper({

@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       actionners: {},
       logLevel: 'info',
       logFormat: 'json',
+      logOutcomesPerSecond: 10,
       statusFlushIntervalMs: 3000,
       revertSweepIntervalMs: 15000,
       contexts: { imdsEndpoint: 'http://169.254.169.254', cacheTtlMs: 30_000 },

@@ -377,6 +377,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     actionners: plugins.actionners,
     logLevel: file.logLevel,
     logFormat: file.logFormat,
+    logOutcomesPerSecond: file.logOutcomesPerSecond,
     statusFlushIntervalMs: duration('statusFlushInterval', file.statusFlushInterval, errors),
     revertSweepIntervalMs: duration('revertSweepInterval', file.revertSweepInterval, errors),
     contexts: { imdsEndpoint: file.contexts.imdsEndpoint, cacheTtlMs: duration('contexts.cacheTtl', file.contexts.cacheTtl, errors) },

@@ -185,6 +185,7 @@ export const ConfigFileSchema = Type.Object(
     }),
     logLevel: Enum(LOG_LEVELS, { default: 'info', description: 'error, warn, info or debug.' }),
     logFormat: Enum(LOG_FORMATS, { default: 'json', description: 'json or text.' }),
+    logOutcomesPerSecond: Type.Integer({ minimum: 0, default: 10, description: 'Info outcome lines per rule and reason per second; beyond, folded into one summary line per second. 0 = every outcome on its own line.' }),
     statusFlushInterval: Duration('3s', 'How often CR status counters are flushed'),
     revertSweepInterval: Duration('15s', 'How often expired policies are removed and due revertAfter changes undone'),
     contexts: Type.Object(
@@ -275,6 +276,8 @@ export interface Config {
   readonly actionners: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** `info` outcome lines per (rule, reason) per second before they are folded into a summary line (observability/outcome-log.ts); 0 = no folding. */
+  readonly logOutcomesPerSecond: number;
   readonly statusFlushIntervalMs: number;
   /** How often the expiry/revert sweeper runs (actionners/expiry.ts). */
   readonly revertSweepIntervalMs: number;
@@ -362,6 +365,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'defaultNotifiers', env: 'TALON_DEFAULTNOTIFIERS', kind: 'list', default: 'k8sevents', description: 'Notifier instances of every outcome.' },
   { path: 'logLevel', env: 'TALON_LOGLEVEL', kind: 'string', default: 'info', description: 'error, warn, info, debug.' },
   { path: 'logFormat', env: 'TALON_LOGFORMAT', kind: 'string', default: 'json', description: 'json or text.' },
+  { path: 'logOutcomesPerSecond', env: 'TALON_LOGOUTCOMESPERSECOND', kind: 'integer', default: '10', description: 'Outcome lines per rule and reason per second (beyond: one summary line per second); 0 = all.' },
   { path: 'statusFlushInterval', env: 'TALON_STATUSFLUSHINTERVAL', kind: 'string', default: '3s', description: 'CR status flush period.' },
   { path: 'revertSweepInterval', env: 'TALON_REVERTSWEEPINTERVAL', kind: 'string', default: '15s', description: 'Expiry and revert sweep period.' },
   { path: 'defaultActionTimeout', env: 'TALON_DEFAULTACTIONTIMEOUT', kind: 'string', default: '30s', description: 'Default action timeout.' },

@@ -834,3 +834,24 @@ test('escalation: a step queued behind one that starts the cooldown is held back
   await d.drain();
   assert.deepEqual(p.ran, ['step2@default/p1']);
 });
+
+test('outcome lines: info outcomes above the rate are folded into a summary, a Failed outcome always has its own warning', async () => {
+  const { OutcomeLog } = await import('../observability/outcome-log.js');
+  const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+  const put = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields: fields ?? {} });
+  const log = { debug: put('debug'), info: put('info'), warn: put('warn'), error: put('error') };
+  const outcomeLog = new OutcomeLog(log, { perSecond: 2, now: () => 0, timer: { set: () => 1, clear: () => undefined } });
+  const bad = probe('t:bad', () => failed('Forbidden', 'broken'));
+  const good = probe('t:good', succeed);
+  const { d, sink } = setup({ log, outcomeLog });
+  for (let i = 0; i < 6; i++) d.dispatch(podEvent('default', `dry-${i}`), [rule('dry', [action(good.a, { name: 'would' })], { dryRun: true })]);
+  for (let i = 0; i < 5; i++) d.dispatch(podEvent('default', `bad-${i}`), [rule('bad', [action(bad.a, { name: 'breaks' })])]);
+  await d.stop();
+  assert.equal(sink.outcomes.length, 11, 'every outcome still reaches the sinks');
+  const outcomeLines = lines.filter((l) => l.message === 'action outcome');
+  assert.deepEqual(outcomeLines.filter((l) => l.level === 'warn').map((l) => l.fields.result), ['Failed', 'Failed', 'Failed', 'Failed', 'Failed']);
+  assert.equal(outcomeLines.filter((l) => l.level === 'info').length, 2);
+  const summary = lines.filter((l) => l.message === 'action outcomes folded');
+  assert.equal(summary.length, 1, 'stop() writes the summary');
+  assert.deepEqual(summary[0]!.fields.outcomes, [{ rule: 'dry', action: 'would', result: 'DryRun', reason: 'DryRun', count: 4 }]);
+});

@@ -72,6 +72,7 @@ import { abortable } from '../lib/abortable.js';
 import type { ApprovalGate } from './approvals.js';
 import type { ClaimPort } from '../coordination/types.js';
 import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
+import type { OutcomeLog } from '../observability/outcome-log.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -142,6 +143,11 @@ export interface DispatcherDeps {
   readonly clock?: () => number;
   readonly random?: () => number;
   readonly log?: LogPort;
+  /**
+   * Which `info` outcome lines are written (observability/outcome-log.ts: each up to a rate,
+   * the rest folded into a summary line); absent: every outcome gets its line.
+   */
+  readonly outcomeLog?: Pick<OutcomeLog, 'admit' | 'flush'>;
   /** Where actions marked `approval: {required: true}` go instead of running (approvals.ts); absent: they fail ApprovalNotCreated. */
   readonly approvals?: ApprovalGate;
 }
@@ -215,6 +221,10 @@ export class Dispatcher {
   private stopping = false;
   private abandonedCount = 0;
   private readonly ladders: EscalationLadders;
+  /** Each running attempt's deadline: aborted at shutdown by one listener, not one listener each. */
+  private readonly deadlines = new Set<AbortController>();
+  /** The guards' dependencies, made once. */
+  private readonly guardDeps: Parameters<typeof checkGuards>[1];
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -222,6 +232,14 @@ export class Dispatcher {
     this.ladders = deps.escalation ?? new EscalationLadders(this.now);
     this.clock = deps.clock ?? (() => performance.now());
     this.log = deps.log ?? silentLog;
+    this.guardDeps = { identity: deps.identity, ...(deps.cloudNamespaces ? { cloudNamespaces: deps.cloudNamespaces } : {}) };
+    this.shutdown.signal.addEventListener(
+      'abort',
+      () => {
+        for (const ac of this.deadlines) ac.abort(new ShutdownError());
+      },
+      { once: true },
+    );
     this.queue = new KeyedQueue<WorkItem>({
       concurrency: deps.queue.concurrency,
       maxPending: deps.queue.maxPending,
@@ -332,6 +350,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.shutdown.abort(new ShutdownError());
     await this.queue.drain();
+    this.deps.outcomeLog?.flush();
   }
 
   /**
@@ -351,6 +370,7 @@ export class Dispatcher {
       // Aborted runs return at once; one that ignores its signal is not waited for long.
       await Promise.race([this.queue.whenIdle(), new Promise((r) => setTimeout(r, 2_000).unref())]);
     }
+    this.deps.outcomeLog?.flush();
     return { notStarted, abandoned: this.abandonedCount };
   }
 
@@ -435,7 +455,7 @@ export class Dispatcher {
       const target = checked.target;
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
-        const message = `${why}: would run ${action.actionner.info.name} with ${JSON.stringify(action.params)} on ${targetText(target)}`;
+        const message = `${why}: would run ${action.actionner.info.name} with ${paramsText(action)} on ${targetText(target)}`;
         done();
         this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.continue) return failed ? 'failed' : 'completed';
@@ -502,8 +522,7 @@ export class Dispatcher {
   private check(item: WorkItem, action: CompiledAction, at: ActionTarget): { ok: true; target: ResolvedTarget } | { ok: false; verdict: Verdict } {
     const { ev, rule } = item;
     const a = action.actionner;
-    const deps = { identity: this.deps.identity, ...(this.deps.cloudNamespaces ? { cloudNamespaces: this.deps.cloudNamespaces } : {}) };
-    const guarded = checkGuards({ event: ev, rule, actionner: a.info, use: at.use, resolution: at.resolution }, deps);
+    const guarded = checkGuards({ event: ev, rule, actionner: a.info, use: at.use, resolution: at.resolution }, this.guardDeps);
     if (!guarded.ok) return { ok: false, verdict: { result: 'Skipped', reason: guarded.reason, message: guarded.message } };
     const target = guarded.target;
     try {
@@ -525,11 +544,7 @@ export class Dispatcher {
    */
   private async runWithRetry(item: WorkItem, action: CompiledAction, target: ResolvedTarget): Promise<RunResult> {
     const retry = this.deps.retry;
-    const backoff = new Backoff({
-      initialMs: Math.max(1, retry.baseMs),
-      maxMs: Math.max(retry.baseMs, retry.maxMs ?? 30_000, 1),
-      ...(this.deps.random ? { random: this.deps.random } : {}),
-    });
+    let backoff: Backoff | undefined;
     const attempts = retry.attempts ?? (retry.horizonMs === undefined ? 1 : Infinity);
     const horizonEnd = this.clock() + (retry.horizonMs ?? Infinity);
     const began = this.clock();
@@ -547,6 +562,11 @@ export class Dispatcher {
         deadline.done();
       }
       if (last.status !== 'failure' || !last.retryable || this.shutdown.signal.aborted) break;
+      backoff ??= new Backoff({
+        initialMs: Math.max(1, retry.baseMs),
+        maxMs: Math.max(retry.baseMs, retry.maxMs ?? 30_000, 1),
+        ...(this.deps.random ? { random: this.deps.random } : {}),
+      });
       const delay = backoff.next();
       if (attempt >= attempts) gaveUp = `gave up after ${attempt} attempts`;
       else if (this.clock() + delay > horizonEnd) gaveUp = `gave up after ${attempt} attempts in ${Math.round((this.clock() - began) / 1000)} s: the retry horizon of ${Math.round((retry.horizonMs ?? 0) / 1000)} s is reached`;
@@ -560,6 +580,7 @@ export class Dispatcher {
       }
     }
     const final: RunOnceResult = gaveUp && attempt > 1 ? { ...last, message: `${last.message} (${gaveUp})` } : last;
+    if (final.artifact === undefined) return this.storeArtifact(item, action, final, this.shutdown.signal);
     const deadline = this.deadline(action.timeoutMs);
     try {
       return await this.storeArtifact(item, action, final, deadline.signal);
@@ -571,15 +592,17 @@ export class Dispatcher {
   /** A signal aborted after `ms` (DeadlineError) or at shutdown (ShutdownError); call `done` when finished with it. */
   private deadline(ms: number): { readonly signal: AbortSignal; done(): void } {
     const ac = new AbortController();
-    const onShutdown = (): void => ac.abort(new ShutdownError());
-    if (this.shutdown.signal.aborted) onShutdown();
-    else this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    if (this.shutdown.signal.aborted) {
+      ac.abort(new ShutdownError());
+      return { signal: ac.signal, done: () => undefined };
+    }
+    this.deadlines.add(ac);
     const timer = setTimeout(() => ac.abort(new DeadlineError(ms)), ms);
     return {
       signal: ac.signal,
       done: () => {
         clearTimeout(timer);
-        this.shutdown.signal.removeEventListener('abort', onShutdown);
+        this.deadlines.delete(ac);
       },
     };
   }
@@ -698,13 +721,14 @@ export class Dispatcher {
       merged,
       ...(esc ? { escalation: { step: esc.step, count: esc.count } } : {}),
     };
-    const fields = { rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason };
-    if (v.result === 'Failed') this.log.warn('action outcome', { ...fields, message: v.message });
-    else this.log.info('action outcome', fields);
+    const fields = (): Record<string, unknown> => ({ rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason });
+    // A warning is never folded; an info line may be (counted in the next summary line instead).
+    if (v.result === 'Failed') this.log.warn('action outcome', { ...fields(), message: v.message });
+    else if (this.deps.outcomeLog?.admit(rule.key, action.name, v.result, v.reason) ?? true) this.log.info('action outcome', fields());
     try {
       this.deps.sink.record(outcome, { notifiers: rule.notifiers });
     } catch (err) {
-      this.log.error('outcome sink threw', { ...fields, error: String(err) });
+      this.log.error('outcome sink threw', { ...fields(), error: String(err) });
     }
     this.observers.get(ev)?.(outcome);
   }
@@ -720,6 +744,17 @@ function actionTarget(ev: FalcoEvent, action: CompiledAction): ActionTarget {
   if (!resolution.ok) return { use, resolution, ref: NO_OBJECT };
   const t = resolution.target;
   return { use, resolution, ref: t.object ?? (t.subject === 'node' ? t.pod : undefined) ?? NO_OBJECT };
+}
+
+/** An action's parameters as JSON, written once per compiled action (they are frozen) rather than per dry-run outcome. */
+const PARAMS_TEXT = new WeakMap<CompiledAction, string>();
+function paramsText(action: CompiledAction): string {
+  let t = PARAMS_TEXT.get(action);
+  if (t === undefined) {
+    t = JSON.stringify(action.params);
+    PARAMS_TEXT.set(action, t);
+  }
+  return t;
 }
 
 /** The target with the uid an actionner reported for it, if any. */

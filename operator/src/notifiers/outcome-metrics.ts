@@ -6,7 +6,7 @@
 import type { FalcoEvent } from '../falco/event.js';
 import { ruleKindOf, type Outcome, type RuleRef, type SuppressReason } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from './types.js';
-import type { ActionResultLabel, Metrics } from '../observability/metrics.js';
+import type { ActionResultLabel, CounterCell, Metrics } from '../observability/metrics.js';
 
 const RESULT_LABEL: Readonly<Record<Outcome['result'], ActionResultLabel>> = {
   Succeeded: 'succeeded',
@@ -20,17 +20,35 @@ export function scopeLabel(rule: Pick<RuleRef, 'kind' | 'namespace'>): 'cluster'
   return ruleKindOf(rule) === 'ClusterTalonRule' ? 'cluster' : 'tenant';
 }
 
+/** An actionner's counter cells per result and its label set alone, made once (actionner names are a bounded set). */
+interface ActionnerLabels {
+  readonly byResult: Readonly<Record<Outcome['result'], CounterCell>>;
+  readonly alone: { actionner: string };
+}
+
 export function metricsSink(metrics: Metrics): OutcomeSink {
+  const scopes = { cluster: metrics.hot.ruleMatches.cell({ scope: 'cluster' }), tenant: metrics.hot.ruleMatches.cell({ scope: 'tenant' }) };
+  const labels = new Map<string, ActionnerLabels>();
+  const labelsOf = (actionner: string): ActionnerLabels => {
+    let l = labels.get(actionner);
+    if (l === undefined) {
+      const of = (r: Outcome['result']): CounterCell => metrics.hot.actions.cell({ actionner, result: RESULT_LABEL[r] });
+      l = { byResult: { Succeeded: of('Succeeded'), Failed: of('Failed'), Skipped: of('Skipped'), DryRun: of('DryRun') }, alone: { actionner } };
+      labels.set(actionner, l);
+    }
+    return l;
+  };
   return {
     record(o: Outcome): void {
-      metrics.actions.inc({ actionner: o.actionner, result: RESULT_LABEL[o.result] });
+      const l = labelsOf(o.actionner);
+      l.byResult[o.result].inc();
       if (o.durationMs > 0) {
-        metrics.actionDuration.observe({ actionner: o.actionner }, o.durationMs / 1000);
-        metrics.ingestToAction.observe({ actionner: o.actionner }, o.ingestToActionMs / 1000);
+        metrics.actionDuration.observe(l.alone, o.durationMs / 1000);
+        metrics.ingestToAction.observe(l.alone, o.ingestToActionMs / 1000);
       }
     },
     matched(rule: RuleRef, _ev: FalcoEvent): void {
-      metrics.ruleMatches.inc({ scope: scopeLabel(rule) });
+      scopes[scopeLabel(rule)].inc();
     },
     suppressed(_rule: RuleRef, _ev: FalcoEvent, _why: SuppressReason): void {
       metrics.eventsSuppressed.inc();

@@ -39,7 +39,7 @@ test('endpoints: one per instance, each notify getting its own config and init s
     ['one', 'echo', 100, 1, 5, 2],
     ['two', 'echo', 100, 1, 5, 2],
   ]);
-  for (const e of eps) await e.send({ action: 'kill' } as Outcome, new AbortController().signal);
+  for (const e of eps) await e.send({ action: 'kill' } as Outcome, { signal: new AbortController().signal });
   assert.deepEqual(seen, ['one:#a:client-for-#a:kill', 'two:#b:client-for-#b:kill']);
 });
 

@@ -5,7 +5,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import type { Outcome, OutcomeResult } from '../api/v1alpha1/outcome.js';
-import type { Notifier, NotifierConfig, NotifierDeps } from './types.js';
+import type { Notifier, NotifierConfig, NotifierDeps, NotifyContext } from './types.js';
 
 /** One configured instance as the config loader resolves it (`Config.notifiers[name]`). */
 export interface NotifierInstanceSettings {
@@ -20,6 +20,15 @@ export interface NotifierInstanceSettings {
   readonly dryRun?: boolean;
   /** The type's own settings: validated, defaulted, frozen. */
   readonly config: NotifierConfig;
+}
+
+/**
+ * One call of an endpoint, as the router runs it: `signal` is aborted at the call's timeout or
+ * when the router gives up at shutdown. It may be made only when first read, so a notifier that
+ * never reads it (k8sevents hands its Events over and returns) costs no AbortSignal per outcome.
+ */
+export interface NotifierCall {
+  readonly signal: AbortSignal;
 }
 
 /** A configured notifier instance ready to deliver: what the router drives. */
@@ -39,7 +48,21 @@ export interface NotifierEndpoint {
   readonly results?: readonly OutcomeResult[];
   /** Filter: false = DryRun outcomes are not sent; absent = they are. */
   readonly dryRun?: boolean;
-  send(outcome: Outcome, signal: AbortSignal): Promise<void>;
+  send(outcome: Outcome, call: NotifierCall): Promise<void>;
+}
+
+/** The NotifyContext of one call: its signal read from the call only when the notifier reads it. */
+class CallContext implements NotifyContext {
+  constructor(
+    private readonly call: NotifierCall,
+    readonly instance: string,
+    readonly config: NotifierConfig,
+    readonly state: unknown,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
 }
 
 export class NotifierRegistry {
@@ -99,7 +122,7 @@ export class NotifierRegistry {
         concurrency: inst.concurrency,
         ...(inst.results !== undefined ? { results: inst.results } : {}),
         ...(inst.dryRun !== undefined ? { dryRun: inst.dryRun } : {}),
-        send: (outcome, signal) => n.notify(outcome, { signal, instance: name, config, state }),
+        send: (outcome, call) => n.notify(outcome, new CallContext(call, name, config, state)),
       });
     }
     return out;

@@ -82,7 +82,7 @@ test('the per-call timeout aborts the call through its signal; retries are bound
   let aborted = 0;
   const slow = endpoint(
     'slow',
-    (_o, signal) =>
+    (_o, { signal }) =>
       new Promise<void>((_resolve, reject) => {
         calls += 1;
         signal.addEventListener('abort', () => {
@@ -276,4 +276,61 @@ test('a Retry-After within the cap is waited in full', async () => {
   r.record(outcome());
   await r.idle();
   assert.ok(at[1]! - at[0]! >= 59, `waited ${at[1]! - at[0]!} ms`);
+});
+
+test('a notifier that throws at once, or returns no promise, ends its call like any other; the lane carries on', async () => {
+  let thrown = 0;
+  const throwing = endpoint('throwing', () => {
+    thrown += 1;
+    throw new TerminalError('BadRequest', 'refused before any I/O');
+  });
+  const got: string[] = [];
+  const bare = endpoint('bare', ((o: Outcome) => void got.push(o.traceId)) as unknown as NotifierEndpoint['send']);
+  const { r, metrics, warnings } = router({ endpoints: [throwing, bare], defaults: ['throwing', 'bare'] });
+  for (let i = 0; i < 3; i++) r.record(outcome(i));
+  await r.idle();
+  assert.equal(thrown, 3);
+  assert.equal(await counted(metrics, 'throwing', 'failed'), 3);
+  assert.deepEqual(got, ['t0', 't1', 't2']);
+  assert.equal(await counted(metrics, 'bare', 'sent'), 3);
+  assert.equal(warnings[0]?.fields.error, 'refused before any I/O');
+});
+
+test('close at its deadline aborts a call through its signal and wakes a delivery waiting to retry', async () => {
+  const signals: AbortSignal[] = [];
+  const hanging = endpoint('hanging', (_o, { signal }) => {
+    signals.push(signal);
+    return new Promise<void>(() => undefined);
+  }, { concurrency: 1 });
+  let retrying = 0;
+  const retryLater = endpoint('later', async () => {
+    retrying += 1;
+    throw new TalonError('ServerError', 'try later', { retryable: true, retryAfterMs: 60_000 });
+  }, { retries: 3 });
+  const { r, metrics } = router({ endpoints: [hanging, retryLater], defaults: ['hanging', 'later'], retryAfterMaxMs: 60_000 });
+  r.record(outcome(1));
+  await new Promise((res) => setTimeout(res, 5));
+  const t0 = performance.now();
+  await r.close(20);
+  assert.ok(performance.now() - t0 < 10_000, 'close does not wait for the retry delay');
+  assert.equal(signals.length, 1);
+  assert.equal(signals[0]!.aborted, true);
+  assert.equal((signals[0]!.reason as Error).name, 'RouterClosed');
+  assert.equal(retrying, 1);
+  assert.equal(await counted(metrics, 'hanging', 'failed'), 1);
+  assert.equal(await counted(metrics, 'later', 'failed'), 1);
+});
+
+test('a signal first read after the timeout is already aborted with the timeout', async () => {
+  const seen: { aborted: boolean; reason: string }[] = [];
+  const late = endpoint('late', async (_o, call) => {
+    await new Promise((res) => setTimeout(res, 30));
+    seen.push({ aborted: call.signal.aborted, reason: (call.signal.reason as Error | undefined)?.name ?? '' });
+  }, { timeoutMs: 5 });
+  const { r, metrics } = router({ endpoints: [late], defaults: ['late'] });
+  r.record(outcome());
+  await r.idle();
+  await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(seen, [{ aborted: true, reason: 'NotifyTimeout' }]);
+  assert.equal(await counted(metrics, 'late', 'failed'), 1);
 });

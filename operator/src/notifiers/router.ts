@@ -27,16 +27,15 @@ import { silentLog, type LogPort } from '../lib/log.js';
 import { sleep } from '../lib/sleep.js';
 import type { Outcome } from '../api/v1alpha1/outcome.js';
 import type { Metrics, NotificationResultLabel } from '../observability/metrics.js';
-import type { NotifierEndpoint } from './registry.js';
+import type { NotifierCall, NotifierEndpoint } from './registry.js';
 import type { OutcomeRoute, OutcomeSink } from './types.js';
-import { abortable } from '../lib/abortable.js';
 import { performance } from 'node:perf_hooks';
 
 export interface RouterOptions {
   readonly endpoints: readonly NotifierEndpoint[];
   /** Instance names every outcome goes to (the config's `defaultNotifiers`). */
   readonly defaults: readonly string[];
-  readonly metrics?: Pick<Metrics, 'notifications'> & Partial<Pick<Metrics, 'notificationDuration'>>;
+  readonly metrics?: Pick<Metrics, 'notifications'> & Partial<Pick<Metrics, 'notificationDuration' | 'hot'>>;
   readonly log?: LogPort;
   /** Bound of the first retry delay, ms (default 500). */
   readonly retryBaseMs?: number;
@@ -94,6 +93,33 @@ const retryAfterOf = (err: unknown, capMs: number): number =>
   err instanceof TalonError && err.retryAfterMs !== undefined ? Math.min(Math.max(0, err.retryAfterMs), capMs) : 0;
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** One call's abort state; its AbortController is made only if the notifier reads `signal`. */
+class Call implements NotifierCall {
+  private ac: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.aborted) this.ac.abort(this.reason);
+    }
+    return this.ac.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.ac?.abort(reason);
+  }
+}
+
+/**
+ * One instance's deliveries. Per call: one timer and one promise that the call's end, its
+ * timeout and the router's stop settle (no per-call listener on a shared signal, no wrapper
+ * promise around the call); an AbortSignal only if the notifier reads it.
+ */
 class Lane {
   private readonly queue: Outcome[] = [];
   private running = 0;
@@ -101,8 +127,12 @@ class Lane {
   private readonly waiters: (() => void)[] = [];
   /** Set by the router's close(): new outcomes are dropped. */
   private closed = false;
-  /** Aborted when the router gives up at its close deadline. */
-  private readonly stopping = new AbortController();
+  /** Why the router gave up at its close deadline; undefined until then. */
+  private stopReason: RouterClosed | undefined;
+  /** The calls in flight, each by the function that aborts it. */
+  private readonly inFlight = new Set<(reason: unknown) => void>();
+  /** Aborts the backoff sleeps between attempts at stop(). */
+  private readonly wakeSleepers = new AbortController();
 
   constructor(
     readonly ep: NotifierEndpoint,
@@ -162,7 +192,9 @@ class Lane {
   /** Drops what is queued and aborts what is running (each ends `failed`). */
   stop(): void {
     this.closed = true;
-    this.stopping.abort(new RouterClosed());
+    this.stopReason ??= new RouterClosed();
+    for (const abort of [...this.inFlight]) abort(this.stopReason);
+    this.wakeSleepers.abort(this.stopReason);
     const left = this.queue.splice(0);
     for (let i = 0; i < left.length; i++) this.count('dropped');
     if (left.length > 0) this.warnings.warn(`dropped:${this.ep.name}`, 'notification dropped', { notifier: this.ep.name, why: 'shutting down', dropped: left.length });
@@ -171,13 +203,8 @@ class Lane {
 
   private pump(): void {
     while (this.running < this.ep.concurrency && this.queue.length > 0) {
-      const o = this.queue.shift()!;
       this.running += 1;
-      void this.deliver(o).finally(() => {
-        this.running -= 1;
-        this.pump();
-        this.settle();
-      });
+      void this.deliver(this.queue.shift()!);
     }
   }
 
@@ -186,61 +213,87 @@ class Lane {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** One delivery with its retries; frees its slot and starts the next at the end. Never rejects. */
   private async deliver(o: Outcome): Promise<void> {
-    const backoff = this.backoff();
     const started = performance.now();
-    const startedWall = Date.now();
-    const done = (result: 'sent' | 'failed'): void => {
+    const startedWall = this.onDelivered ? Date.now() : 0;
+    let result: 'sent' | 'failed' = 'failed';
+    let backoff: Backoff | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const err = await this.attempt(o);
+        if (err === undefined) {
+          result = 'sent';
+          return;
+        }
+        const last = this.stopReason !== undefined || attempt >= this.ep.retries || isTerminal(err);
+        if (!last) {
+          backoff ??= this.backoff();
+          try {
+            await sleep(Math.max(backoff.next(), retryAfterOf(err, this.retryAfterMaxMs)), this.wakeSleepers.signal);
+            continue;
+          } catch {
+            // closing: give up below
+          }
+        }
+        this.warnings.warn(`failed:${this.ep.name}`, 'notification failed', {
+          notifier: this.ep.name,
+          type: this.ep.type,
+          attempts: attempt + 1,
+          rule: `${o.rule.namespace}/${o.rule.name}`,
+          action: o.action,
+          trace_id: o.traceId,
+          error: errorText(err),
+        });
+        return;
+      }
+    } finally {
       this.count(result);
       this.observe((performance.now() - started) / 1000);
       this.onDelivered?.(o, this.ep.name, result, startedWall, Date.now());
-    };
-    for (let attempt = 0; ; attempt++) {
-      const err = await this.attempt(o);
-      if (err === undefined) {
-        done('sent');
-        return;
-      }
-      const last = this.stopping.signal.aborted || attempt >= this.ep.retries || isTerminal(err);
-      if (!last) {
-        try {
-          await sleep(Math.max(backoff.next(), retryAfterOf(err, this.retryAfterMaxMs)), this.stopping.signal);
-          continue;
-        } catch {
-          // closing: give up below
-        }
-      }
-      done('failed');
-      this.warnings.warn(`failed:${this.ep.name}`, 'notification failed', {
-        notifier: this.ep.name,
-        type: this.ep.type,
-        attempts: attempt + 1,
-        rule: `${o.rule.namespace}/${o.rule.name}`,
-        action: o.action,
-        trace_id: o.traceId,
-        error: errorText(err),
-      });
-      return;
+      this.running -= 1;
+      this.pump();
+      this.settle();
     }
   }
 
-  /** One call under its timeout; the error, or undefined on success. */
-  private async attempt(o: Outcome): Promise<unknown> {
-    if (this.stopping.signal.aborted) return this.stopping.signal.reason;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new NotifyTimeout(this.ep.timeoutMs)), this.ep.timeoutMs);
-    const onStop = (): void => ac.abort(this.stopping.signal.reason);
-    this.stopping.signal.addEventListener('abort', onStop, { once: true });
-    try {
-      const call = (async () => this.ep.send(o, ac.signal))();
-      await abortable(call, ac.signal);
-      return undefined;
-    } catch (err) {
-      return ac.signal.aborted ? ac.signal.reason : err;
-    } finally {
-      clearTimeout(timer);
-      this.stopping.signal.removeEventListener('abort', onStop);
-    }
+  /**
+   * One call under its timeout and the router's stop: the error (the timeout's or the stop's
+   * when either came first), or undefined on success. A call that ignores its signal is
+   * walked away from at the timeout. Never rejects.
+   */
+  private attempt(o: Outcome): Promise<unknown> {
+    if (this.stopReason !== undefined) return Promise.resolve(this.stopReason);
+    return new Promise<unknown>((resolve) => {
+      const callState = new Call();
+      let settled = false;
+      const finish = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.inFlight.delete(abort);
+        resolve(err);
+      };
+      const abort = (reason: unknown): void => {
+        callState.abort(reason);
+        finish(reason);
+      };
+      const timeoutMs = this.ep.timeoutMs;
+      const timer = setTimeout(() => abort(new NotifyTimeout(timeoutMs)), timeoutMs);
+      this.inFlight.add(abort);
+      let call: Promise<void>;
+      try {
+        // Promise.resolve: a notifier that returns no promise still ends the call.
+        call = Promise.resolve(this.ep.send(o, callState));
+      } catch (err) {
+        finish(err);
+        return;
+      }
+      call.then(
+        () => finish(undefined),
+        (err: unknown) => finish(err),
+      );
+    });
   }
 }
 
@@ -260,8 +313,17 @@ export class NotifierRouter implements OutcomeSink {
     const lanes = new Map<string, Lane>();
     for (const ep of opts.endpoints) {
       if (lanes.has(ep.name)) throw new Error(`notifier instance '${ep.name}' is configured twice`);
-      const count = (result: NotificationResultLabel): void => opts.metrics?.notifications.inc({ notifier: ep.name, result });
-      const observe = (seconds: number): void => opts.metrics?.notificationDuration?.observe({ notifier: ep.name }, seconds);
+      // Counter cells and label sets made once per instance, not per delivery.
+      const m = opts.metrics;
+      const cell = (result: NotificationResultLabel): (() => void) => {
+        const labels = { notifier: ep.name, result };
+        if (m?.hot) return m.hot.notifications.cell(labels).inc;
+        return () => m?.notifications.inc(labels);
+      };
+      const results: Readonly<Record<NotificationResultLabel, () => void>> = { sent: cell('sent'), failed: cell('failed'), dropped: cell('dropped') };
+      const instance = { notifier: ep.name };
+      const count = (result: NotificationResultLabel): void => results[result]();
+      const observe = (seconds: number): void => opts.metrics?.notificationDuration?.observe(instance, seconds);
       lanes.set(ep.name, new Lane(ep, count, this.warnings, backoff, Math.max(0, opts.retryAfterMaxMs ?? 30_000), observe, opts.onDelivered));
     }
     for (const d of opts.defaults) {

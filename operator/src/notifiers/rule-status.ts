@@ -94,8 +94,10 @@ interface Delta {
   matched: number;
   suppressed: number;
   results: ResultCounts;
-  lastMatchedTime: string | undefined;
-  outcomes: LastOutcome[];
+  /** Wall-clock ms of the newest match (made an RFC 3339 time when written, not per match). */
+  lastMatchedMs: number | undefined;
+  /** The newest outcomes, newest first, at most `maxOutcomes`: clipped into LastOutcomes when written, not per outcome. */
+  outcomes: Outcome[];
 }
 
 interface RuleState {
@@ -105,10 +107,10 @@ interface RuleState {
   delta: Delta;
 }
 
-const emptyDelta = (): Delta => ({ matched: 0, suppressed: 0, results: { succeeded: 0, failed: 0, skipped: 0, dryRun: 0 }, lastMatchedTime: undefined, outcomes: [] });
+const emptyDelta = (): Delta => ({ matched: 0, suppressed: 0, results: { succeeded: 0, failed: 0, skipped: 0, dryRun: 0 }, lastMatchedMs: undefined, outcomes: [] });
 
 const isEmpty = (d: Delta): boolean =>
-  d.matched === 0 && d.suppressed === 0 && d.results.succeeded === 0 && d.results.failed === 0 && d.results.skipped === 0 && d.results.dryRun === 0 && d.outcomes.length === 0 && d.lastMatchedTime === undefined;
+  d.matched === 0 && d.suppressed === 0 && d.results.succeeded === 0 && d.results.failed === 0 && d.results.skipped === 0 && d.results.dryRun === 0 && d.outcomes.length === 0 && d.lastMatchedMs === undefined;
 
 const RESULT_KEY: Readonly<Record<Outcome['result'], keyof ResultCounts>> = { Succeeded: 'succeeded', Failed: 'failed', Skipped: 'skipped', DryRun: 'dryRun' };
 
@@ -154,7 +156,8 @@ export class RuleStatusAggregator implements OutcomeSink {
   matched(rule: RuleRef, _ev: FalcoEvent): void {
     const d = this.state(rule).delta;
     d.matched += 1;
-    d.lastMatchedTime = later(d.lastMatchedTime, new Date(this.now()).toISOString());
+    const t = this.now();
+    if (d.lastMatchedMs === undefined || t > d.lastMatchedMs) d.lastMatchedMs = t;
   }
 
   suppressed(rule: RuleRef, _ev: FalcoEvent, _why: SuppressReason): void {
@@ -164,9 +167,15 @@ export class RuleStatusAggregator implements OutcomeSink {
   record(o: Outcome): void {
     const d = this.state(o.rule).delta;
     d.results[RESULT_KEY[o.result]] += 1;
+    d.outcomes.unshift(o);
+    if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
+  }
+
+  /** An outcome as `lastOutcomes` holds it: every string clipped to its CRD maxLength. */
+  private lastOutcome(o: Outcome): LastOutcome {
     const L = STATUS_MAX_LENGTH;
     const t = o.target;
-    d.outcomes.unshift({
+    return {
       time: o.time,
       falcoRule: clip(o.falcoRule, L.falcoRule),
       target: { kind: clip(t.kind, L.targetKind), ...(t.namespace !== undefined ? { namespace: clip(t.namespace, L.targetNamespace) } : {}), name: clip(t.name, L.targetName) },
@@ -177,8 +186,7 @@ export class RuleStatusAggregator implements OutcomeSink {
       message: clip(o.message, Math.min(this.messageMax, L.message)),
       ...(o.artifact ? { artifact: { ...o.artifact, output: clip(o.artifact.output, L.artifactOutput), location: clip(o.artifact.location, L.artifactLocation) } } : {}),
       ...(o.escalation ? { escalation: o.escalation } : {}),
-    });
-    if (d.outcomes.length > this.maxOutcomes) d.outcomes.length = this.maxOutcomes;
+    };
   }
 
   /**
@@ -220,7 +228,7 @@ export class RuleStatusAggregator implements OutcomeSink {
   }
 
   private combine(base: RuleStatusCounters, d: Delta): RuleStatusCounters {
-    const lastMatchedTime = later(base.lastMatchedTime, d.lastMatchedTime);
+    const lastMatchedTime = later(base.lastMatchedTime, d.lastMatchedMs === undefined ? undefined : new Date(d.lastMatchedMs).toISOString());
     return {
       matchedEvents: base.matchedEvents + d.matched,
       suppressedEvents: base.suppressedEvents + d.suppressed,
@@ -231,7 +239,7 @@ export class RuleStatusAggregator implements OutcomeSink {
         dryRun: base.results.dryRun + d.results.dryRun,
       },
       ...(lastMatchedTime !== undefined ? { lastMatchedTime } : {}),
-      lastOutcomes: [...d.outcomes, ...base.lastOutcomes].slice(0, this.maxOutcomes),
+      lastOutcomes: [...d.outcomes.map((o) => this.lastOutcome(o)), ...base.lastOutcomes].slice(0, this.maxOutcomes),
     };
   }
 
@@ -282,7 +290,7 @@ export class RuleStatusAggregator implements OutcomeSink {
         skipped: newer.results.skipped + older.results.skipped,
         dryRun: newer.results.dryRun + older.results.dryRun,
       },
-      lastMatchedTime: later(newer.lastMatchedTime, older.lastMatchedTime),
+      lastMatchedMs: newer.lastMatchedMs === undefined ? older.lastMatchedMs : older.lastMatchedMs === undefined ? newer.lastMatchedMs : Math.max(newer.lastMatchedMs, older.lastMatchedMs),
       outcomes: [...newer.outcomes, ...older.outcomes].slice(0, this.maxOutcomes),
     };
   }

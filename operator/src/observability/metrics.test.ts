@@ -40,3 +40,20 @@ test('process metrics are included by default', async () => {
   assert.match(text, /^process_cpu_seconds_total /m);
   assert.match(text, /^nodejs_eventloop_lag_seconds /m);
 });
+
+test('hot counter cells: every increment is in the next read, counted once, beside direct increments', async () => {
+  const m = createMetrics({ defaultMetrics: false });
+  const dry = m.hot.actions.cell({ actionner: 'kubernetes:label', result: 'dryrun' });
+  const sent = m.hot.notifications.cell({ notifier: 'k8sevents', result: 'sent' });
+  for (let i = 0; i < 5; i++) dry.inc();
+  sent.inc();
+  m.actions.inc({ actionner: 'kubernetes:label', result: 'dryrun' });
+  assert.match(await m.text(), /^talon_actions_total\{actionner="kubernetes:label",result="dryrun"\} 6$/m);
+  assert.match(await m.text(), /^talon_actions_total\{actionner="kubernetes:label",result="dryrun"\} 6$/m, 'a second read adds nothing');
+  dry.inc();
+  const v = (await m.actions.get()).values.find((x) => x.labels.result === 'dryrun');
+  assert.equal(v?.value, 7);
+  assert.match(await m.text(), /^talon_notifications_total\{notifier="k8sevents",result="sent"\} 1$/m);
+  m.hot.ruleMatches.cell({ scope: 'tenant' }).inc();
+  assert.match(await m.text(), /^talon_rule_matches_total\{scope="tenant"\} 1$/m);
+});

@@ -2,7 +2,7 @@
  * Prometheus metrics of the operator, on a registry of its own (never prom-client's global
  * default registry). Every label set is bounded: no pod, rule or namespace names.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 
 /** `result` label values of talon_events_received_total. */
 export type ReceivedResult = 'accepted' | 'rejected' | 'unauthorized' | 'too_large' | 'refused' | 'error';
@@ -11,8 +11,49 @@ export type ActionResultLabel = 'succeeded' | 'failed' | 'skipped' | 'dryrun';
 /** `result` label values of talon_notifications_total. */
 export type NotificationResultLabel = 'sent' | 'failed' | 'dropped';
 
+/** One label set's increments of a HotCounter. */
+export interface CounterCell {
+  inc(): void;
+}
+
+/**
+ * Hot-path increments of a labelled counter. prom-client hashes the label set on every `inc`
+ * (a string built and looked up per outcome); a cell is made once per label set and kept by
+ * its caller, `inc` is an addition, and the sums reach the counter when it is read (`/metrics`,
+ * `get()`) through its collect hook, so every read sees every increment. Label sets stay
+ * bounded: callers make one cell per label set, not one per increment.
+ */
+export class HotCounter<L extends string> {
+  private readonly cells: { readonly labels: LabelValues<L>; n: number }[] = [];
+
+  cell(labels: LabelValues<L>): CounterCell {
+    const c = { labels, n: 0 };
+    this.cells.push(c);
+    return {
+      inc: () => {
+        c.n += 1;
+      },
+    };
+  }
+
+  /** Adds to `counter` what the cells counted since the last call. */
+  drain(counter: Counter<L>): void {
+    for (const c of this.cells) {
+      if (c.n === 0) continue;
+      counter.inc(c.labels, c.n);
+      c.n = 0;
+    }
+  }
+}
+
 export interface Metrics {
   readonly registry: Registry;
+  /** Cells of the counters incremented per outcome or per delivery (HotCounter). */
+  readonly hot: {
+    readonly actions: HotCounter<'actionner' | 'result'>;
+    readonly ruleMatches: HotCounter<'scope'>;
+    readonly notifications: HotCounter<'notifier' | 'result'>;
+  };
   /** Alerts posted to the webhook, by how the webhook answered. */
   readonly eventsReceived: Counter<'result'>;
   /** Accepted alerts dropped as duplicate deliveries. */
@@ -67,8 +108,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const hot = { actions: new HotCounter<'actionner' | 'result'>(), ruleMatches: new HotCounter<'scope'>(), notifications: new HotCounter<'notifier' | 'result'>() };
   return {
     registry,
+    hot,
     eventsReceived: new Counter({
       name: 'talon_events_received_total',
       help: 'Falco alerts posted to the webhook, by answer: accepted, rejected (bad input), unauthorized, too_large, error.',
@@ -90,6 +133,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Rule matches (one per rule and alert), by rule scope: cluster or tenant.',
       labelNames: ['scope'] as const,
       registers,
+      collect() {
+        hot.ruleMatches.drain(this);
+      },
     }),
     eventsSuppressed: new Counter({
       name: 'talon_events_suppressed_total',
@@ -101,12 +147,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Action runs, by actionner and result (succeeded, failed, skipped, dryrun).',
       labelNames: ['actionner', 'result'] as const,
       registers,
+      collect() {
+        hot.actions.drain(this);
+      },
     }),
     notifications: new Counter({
       name: 'talon_notifications_total',
       help: 'Outcome deliveries to notifiers, by configured notifier instance and result: sent, failed (after retries), dropped (queue full or shutting down).',
       labelNames: ['notifier', 'result'] as const,
       registers,
+      collect() {
+        hot.notifications.drain(this);
+      },
     }),
     notificationDuration: new Histogram({
       name: 'talon_notification_duration_seconds',
