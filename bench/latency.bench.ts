@@ -315,7 +315,7 @@ export function reuseConnections(kc: k8s.KubeConfig): void {
 }
 
 /** Bucket upper bounds (ms) for p50/p90/p99 of a Prometheus histogram, from /metrics text. */
-function histogramQuantiles(text: string, name: string, actionner: string): string {
+export function histogramQuantiles(text: string, name: string, actionner: string): string {
   const buckets: { le: number; count: number }[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}_bucket{`) || !line.includes(`actionner="${actionner}"`)) continue;
