@@ -52,7 +52,8 @@ interface AutocannonOptions {
   duration: number;
   overallRate?: number;
 }
-interface AutocannonResult {
+/** The part of autocannon's result the benches read (operator.bench.ts too). */
+export interface AutocannonResult {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
@@ -60,6 +61,8 @@ interface AutocannonResult {
   timeouts: number;
   resets: number;
   duration: number;
+  /** Answers by status code (autocannon's own runs; absent from the paced generator's). */
+  statusCodeStats?: Record<string, { count: number }>;
 }
 interface AutocannonInstance {
   on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTimeMs: number) => void): void;
