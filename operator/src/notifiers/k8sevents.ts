@@ -16,22 +16,24 @@ import type { Notifier } from './types.js';
 
 const RULE_API_VERSION = `${GROUP}/${VERSION}`;
 
+// Both references are built by assignment: conditional object spreads here were 2 % of a
+// matched alert's CPU in the issue-15 profile (every outcome builds two).
 function targetRef(t: OutcomeTarget): EventObjectReference | undefined {
   if (t.kind === 'None' || t.name === '') return undefined;
-  return {
-    ...(t.apiVersion !== undefined ? { apiVersion: t.apiVersion } : {}),
-    kind: t.kind,
-    name: t.name,
-    ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
-    ...(t.uid !== undefined ? { uid: t.uid } : {}),
-  };
+  const ref: { -readonly [K in keyof EventObjectReference]: EventObjectReference[K] } = { kind: t.kind, name: t.name };
+  if (t.apiVersion !== undefined) ref.apiVersion = t.apiVersion;
+  if (t.namespace !== undefined) ref.namespace = t.namespace;
+  if (t.uid !== undefined) ref.uid = t.uid;
+  return ref;
 }
 
 /** The Event reference of the rule an outcome belongs to. */
 export function ruleRefOf(o: Pick<Outcome, 'rule'>): EventObjectReference {
   const r = o.rule;
-  const kind = r.kind ?? 'TalonRule';
-  return { apiVersion: RULE_API_VERSION, kind, ...(r.namespace !== '' ? { namespace: r.namespace } : {}), name: r.name, ...(r.uid ? { uid: r.uid } : {}) };
+  const ref: { -readonly [K in keyof EventObjectReference]: EventObjectReference[K] } = { apiVersion: RULE_API_VERSION, kind: r.kind ?? 'TalonRule', name: r.name };
+  if (r.namespace !== '') ref.namespace = r.namespace;
+  if (r.uid) ref.uid = r.uid;
+  return ref;
 }
 
 /** Writes the Events of one outcome through `recorder`; never blocks, never throws. */
