@@ -82,6 +82,10 @@ dev: build ## Run the operator locally on the embedded control plane (starts it 
 	bash scripts/dev.sh
 
 .PHONY: bench
+.PHONY: bench-operator
+bench-operator: build ## The real operator process beside a bare server, alert to effect, storm (needs `make cluster-up`; bench/RESULTS.md)
+	node dist/bench/operator.bench.js
+
 bench: build ## Run the benchmarks (figures go in bench/RESULTS.md by hand)
 	node dist/bench/match.bench.js
 	node dist/bench/intake.bench.js
