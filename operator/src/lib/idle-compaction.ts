@@ -66,7 +66,7 @@ export class IdleCompactor {
     this.lastActivity = opts.activity();
     this.quietSince = this.now();
     // 0 until the first compaction: the first quiet period after start also gives back the
-    // garbage of loading modules and listing the caches (≈ 20 MiB of RSS measured).
+    // garbage of loading modules and listing the caches (idle RSS 173 → 129 MiB measured).
     this.baseline = 0;
   }
 
