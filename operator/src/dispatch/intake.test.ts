@@ -4,7 +4,8 @@ import { eventFrom } from '../../test/builders.js';
 import { createMetrics } from '../observability/metrics.js';
 import { RuleIndex } from '../rules/rule-index.js';
 import { Deduplicator } from './dedup.js';
-import { Intake, type Refusal } from './intake.js';
+import { Intake } from './intake.js';
+import type { Refusal } from '../lib/refusal.js';
 
 const alert = (output = 'shell in container') =>
   eventFrom({ hostname: 'node-1', rule: 'Terminal shell in container', source: 'syscall', priority: 'Warning', time: '2026-01-01T00:00:00Z', output, output_fields: {} });

@@ -20,12 +20,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { RuleIndex } from '../rules/rule-index.js';
 import type { CompiledRule } from '../rules/types.js';
 import type { Deduplicator } from './dedup.js';
+import type { Refusal } from '../lib/refusal.js';
 
-/** Why an alert cannot be taken now (answered 503 with Retry-After by the webhook). */
-export interface Refusal {
-  readonly reason: string;
-  readonly retryAfterSeconds: number;
-}
 
 const NO_BODY = Buffer.alloc(0);
 

@@ -17,13 +17,8 @@
  */
 import type { FalcoEvent } from '../falco/event.js';
 import { silentLog, type LogPort } from '../lib/log.js';
+import type { Refusal } from '../lib/refusal.js';
 import type { Journal, ReplayedAlert } from './journal.js';
-
-/** Why an alert was refused, and when to try again. */
-export interface Refusal {
-  readonly reason: string;
-  readonly retryAfterSeconds: number;
-}
 
 export interface LedgerOptions {
   /** Absent: accounting in memory only (journal disabled). */

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzip, inflate } from 'node:zlib';
 import { newTraceId } from '../../lib/trace-id.js';
+import type { Refusal } from '../../lib/refusal.js';
 import { parseAlert } from '../../falco/parse.js';
 import type { FalcoEvent } from '../../falco/event.js';
 import type { Logger } from '../../observability/logger.js';
@@ -30,10 +31,7 @@ export interface FalcoRouteDeps {
 }
 
 /** Why an alert cannot be taken now; answered 503 with Retry-After. */
-export interface IngestRefusal {
-  readonly reason: string;
-  readonly retryAfterSeconds: number;
-}
+export type IngestRefusal = Refusal;
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
