@@ -48,7 +48,7 @@ import { parseAlert } from './falco/parse.js';
 import { Journal, type OpenedJournal } from './journal/journal.js';
 import { Ledger } from './journal/ledger.js';
 import { IdleCompactor } from './lib/idle-compaction.js';
-import { loadKubeConfig, makeClients } from './kube/client.js';
+import { loadKubeAccess, makeLazyClients } from './kube/access.js';
 import { EventRecorder, rawEventsPort } from './kube/event-recorder.js';
 import { ResilientInformer } from './kube/informer.js';
 import { patchStatus } from './kube/status.js';
@@ -130,8 +130,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
   const tracer = config.tracing.enabled ? createAlertTracer(config.tracing) : undefined;
-  const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
-  const clients = makeClients(kc);
+  // client-node's typed clients load on first use: an idle operator never needs them (kube/access.ts).
+  const access = await loadKubeAccess(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
+  const clients = makeLazyClients(access);
   const plugins = registries();
   const registry = plugins.actionners;
   const identity: OperatorIdentity = {
@@ -146,11 +147,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // --- informers and the rule controller ---------------------------------------------
   const log = logPort(logger);
   const informerLog = log;
-  const rules = new ResilientInformer<TalonRule>({ kc, path: RULES_PATH, logger: informerLog });
-  const actions = new ResilientInformer<TalonAction>({ kc, path: ACTIONS_PATH, logger: informerLog });
-  const clusterRules = new ResilientInformer<ClusterTalonRule>({ kc, path: CLUSTER_RULES_PATH, logger: informerLog });
-  const clusterActions = new ResilientInformer<ClusterTalonAction>({ kc, path: CLUSTER_ACTIONS_PATH, logger: informerLog });
-  const approvalCache = new ResilientInformer<TalonApproval>({ kc, path: APPROVALS_PATH, logger: informerLog });
+  const rules = new ResilientInformer<TalonRule>({ auth: access, path: RULES_PATH, logger: informerLog });
+  const actions = new ResilientInformer<TalonAction>({ auth: access, path: ACTIONS_PATH, logger: informerLog });
+  const clusterRules = new ResilientInformer<ClusterTalonRule>({ auth: access, path: CLUSTER_RULES_PATH, logger: informerLog });
+  const clusterActions = new ResilientInformer<ClusterTalonAction>({ auth: access, path: CLUSTER_ACTIONS_PATH, logger: informerLog });
+  const approvalCache = new ResilientInformer<TalonApproval>({ auth: access, path: APPROVALS_PATH, logger: informerLog });
   const informers = [rules, actions, clusterRules, clusterActions, approvalCache] as const;
   let index: RuleIndex | undefined;
   let stopping = false;
@@ -194,7 +195,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     defaultTimeoutMs: config.defaultActionTimeoutMs,
     status: {
       patch: async (kind, namespace, name, status) => {
-        await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural: PLURAL_OF[kind], namespace, name }, status);
+        await patchStatus(clients.raw, { group: GROUP, version: VERSION, plural: PLURAL_OF[kind], namespace, name }, status);
       },
     },
     // The recorder is made below, before any reconcile runs (controller.start()).
@@ -246,7 +247,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
     patchStatus: async ({ kind, namespace, name }, patch, resourceVersion) => {
       const updated = await patchStatus(
-        clients.custom,
+        clients.raw,
         { group: GROUP, version: VERSION, plural: PLURAL_OF[kind], namespace, name },
         patch as unknown as Record<string, unknown>,
         resourceVersion ? { resourceVersion } : {},
@@ -274,7 +275,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     // The executor is made below with the dispatcher, before the controller starts.
     runner: { execute: (a, r): Promise<Outcome> => approvalExecutor.execute(a, r), conclude: (a, r, reason, m): Outcome => approvalExecutor.conclude(a, r, reason, m) },
     patchStatus: async (namespace, name, status) => {
-      await patchStatus(clients.custom, { group: GROUP, version: VERSION, plural: TALON_APPROVAL_PLURAL, namespace, name }, status as Record<string, unknown>);
+      await patchStatus(clients.raw, { group: GROUP, version: VERSION, plural: TALON_APPROVAL_PLURAL, namespace, name }, status as Record<string, unknown>);
     },
     remove: async (namespace, name, uid) => {
       await clients.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: TALON_APPROVAL_PLURAL, name, body: { preconditions: { uid } } });
@@ -428,7 +429,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     ruleStatus.stop();
     events.stop();
     await Promise.allSettled([ruleStatus.flush(), events.flush(), tracer?.shutdown()]);
-    kc.destroyAgent();
+    access.destroy();
     opened?.journal.close();
     logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });
     return summary;

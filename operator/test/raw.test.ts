@@ -12,8 +12,8 @@ import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { AUTH_REFRESH_MS, KeepAliveKubeConfig } from '../src/kube/transport.js';
-import { MERGE_PATCH, METADATA_ONLY_ACCEPT, RawClient, apiPath, authSourceOf } from '../src/kube/raw.js';
+import { AUTH_REFRESH_MS, KeepAliveKubeConfig, authSourceOf } from '../src/kube/transport.js';
+import { MERGE_PATCH, METADATA_ONLY_ACCEPT, RawClient, apiPath } from '../src/kube/raw.js';
 import { fromKubeError } from '../src/errors.js';
 import { createTestPki, type TestPki } from './certs.js';
 

@@ -81,7 +81,7 @@ test('makeClients talks to the configured server with its credentials', async (t
     clients.custom.getNamespacedCustomObject({ group: 'talon.dev', version: 'v1alpha1', plural: 'talonrules', namespace: 'ns1', name: 'x' }),
     (err: unknown) => err instanceof ApiException && err.code === 404,
   );
-  for (const k of ['core', 'apps', 'networking', 'policy', 'custom', 'events', 'apiext', 'coordination', 'kc'] as const) {
+  for (const k of ['core', 'apps', 'networking', 'policy', 'custom', 'events', 'apiext', 'coordination', 'kubeConfig'] as const) {
     assert.ok(clients[k], k);
   }
 });

@@ -11,7 +11,8 @@ import {
 } from '@kubernetes/client-node';
 import { KeepAliveKubeConfig } from './transport.js';
 import { makePodStreams, type PodStreams } from './pod-streams.js';
-import { RawClient, authSourceOf, type RawKube } from './raw.js';
+import { RawClient, type RawKube } from './raw.js';
+import { authSourceOf } from './transport.js';
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file; when set it wins over everything else. */
@@ -53,7 +54,8 @@ export interface Clients {
   readonly streams: PodStreams;
   /** Raw JSON requests for the hot path (kube/raw.ts). */
   readonly raw: RawKube;
-  readonly kc: KubeConfig;
+  /** client-node's KubeConfig behind the typed clients (kube/access.ts loads it on first use). */
+  readonly kubeConfig: () => Promise<KubeConfig>;
 }
 
 /** The Kubernetes API clients an actionner may use (injected; fakes in unit tests). */
@@ -67,11 +69,14 @@ export interface KubeClients {
   readonly streams: PodStreams;
   /** Raw JSON requests without client-node's typed (de)serialisation, for the hot path (kube/raw.ts). */
   readonly raw: RawKube;
-  /** The configuration behind the clients, for streaming APIs (pods/exec) and API groups without a client here; absent in fakes. */
-  readonly kc?: KubeConfig;
+  /**
+   * The configuration behind the clients, for API groups without a client here (batch);
+   * a function because the operator loads client-node on first use (kube/access.ts); absent in fakes.
+   */
+  readonly kubeConfig?: () => Promise<KubeConfig>;
 }
 
-/** Builds the API clients; a structural superset of `KubeClients`. */
+/** Builds the API clients at once (CLI commands, tests, benches); the operator's are lazy (kube/access.ts). */
 export function makeClients(kc: KubeConfig): Clients {
   return Object.freeze({
     core: kc.makeApiClient(CoreV1Api),
@@ -84,6 +89,6 @@ export function makeClients(kc: KubeConfig): Clients {
     coordination: kc.makeApiClient(CoordinationV1Api),
     streams: makePodStreams(kc),
     raw: new RawClient(authSourceOf(kc)),
-    kc,
+    kubeConfig: async () => kc,
   });
 }

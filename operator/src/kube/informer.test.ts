@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
+import { authSourceOf } from './transport.js';
 import { FakeApiServer } from '../../test/fakes/apiserver.js';
 import { ResilientInformer, WatchdogTimeoutError, type ResilientInformerOptions } from './informer.js';
 
@@ -41,7 +42,7 @@ async function setup(t: TestContext, path: string, opts: Partial<ResilientInform
   const events: string[] = [];
   const retryDelays: number[] = [];
   const informer = new ResilientInformer<Rule>({
-    kc: srv.kubeConfig(),
+    auth: authSourceOf(srv.kubeConfig()),
     path,
     backoff: { initialMs: 10, maxMs: 40 },
     logger: {

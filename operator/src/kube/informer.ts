@@ -1,12 +1,14 @@
 import http from 'node:http';
 import https from 'node:https';
-import { ApiException, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ApiException } from './client-node-lite.js';
+import type { AuthSource } from './raw.js';
 import { silentLog, type LogPort } from '../lib/log.js';
 import { Backoff } from '../lib/backoff.js';
 
-
 export interface ResilientInformerOptions {
-  readonly kc: KubeConfig;
+  /** The server and its auth (kube/access.ts; a KubeConfig's through transport.ts authSourceOf). */
+  readonly auth: AuthSource;
   /**
    * Collection path: `/api/v1/pods`, `/api/v1/namespaces/ns/pods`,
    * `/apis/talon.dev/v1alpha1/talonrules`, `/apis/talon.dev/v1alpha1/namespaces/ns/talonrules`.
@@ -120,7 +122,9 @@ function asError(err: unknown): Error {
  * An informer runs once: `stop()` is final.
  */
 export class ResilientInformer<T extends KubernetesObject> {
-  private readonly kc: KubeConfig;
+  private readonly auth: AuthSource;
+  /** A 401 was answered: the next request computes the auth material again. */
+  private refreshAuth = false;
   private readonly path: string;
   private readonly labelSelector: string | undefined;
   private readonly fieldSelector: string | undefined;
@@ -157,7 +161,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private loop: Promise<void> | undefined;
 
   constructor(opts: ResilientInformerOptions) {
-    this.kc = opts.kc;
+    this.auth = opts.auth;
     this.path = opts.path.replace(/\/+$/, '');
     this.labelSelector = opts.labelSelector;
     this.fieldSelector = opts.fieldSelector;
@@ -537,12 +541,11 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   /** Issues a GET on the collection with the kubeconfig's credentials; resolves on response headers. */
   private async request(query: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + this.path);
+    const url = new URL(this.auth.server.replace(/\/+$/, '') + this.path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
+    const refresh = this.refreshAuth;
+    this.refreshAuth = false;
+    const auth = await this.auth.authMaterial(refresh);
     signal.throwIfAborted();
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -550,9 +553,8 @@ export class ResilientInformer<T extends KubernetesObject> {
         url,
         {
           method: 'GET',
-          agent: opts.agent,
-          auth: opts.auth,
-          headers: { ...opts.headers, Accept: 'application/json' },
+          ...(auth.agent !== undefined ? { agent: auth.agent } : {}),
+          headers: { ...auth.headers, Accept: 'application/json' },
           signal,
         },
         (res) => {
@@ -567,6 +569,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   private async toApiException(res: http.IncomingMessage): Promise<ApiException<unknown>> {
     const code = res.statusCode ?? 500;
+    if (code === 401) this.refreshAuth = true;
     let text = '';
     try {
       res.setEncoding('utf8');

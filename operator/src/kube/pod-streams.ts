@@ -10,7 +10,8 @@
 import https from 'node:https';
 import http from 'node:http';
 import { Readable, Writable } from 'node:stream';
-import { ApiException, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import type { KubeConfig, V1Status } from '@kubernetes/client-node';
+import { ApiException, Exec } from './client-node-lite.js';
 // Not re-exported by the package index; needed to give each session its own streams (below).
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { TalonError } from '../errors.js';

@@ -18,10 +18,16 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { ApiException, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import type { AuthMaterial } from './transport.js';
+import { ApiException } from './client-node-lite.js';
+import type { AuthMaterial } from './pool.js';
 
 export const MERGE_PATCH = 'application/merge-patch+json';
+
+/**
+ * Where a typed call's options carry its AbortSignal (actionners/kubernetes/common.ts
+ * requestOptions), so a typed call answered by a raw request (kube/access.ts) still aborts.
+ */
+export const REQUEST_SIGNAL: unique symbol = Symbol('talon.requestSignal');
 
 export interface RawRequest {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -62,22 +68,6 @@ export function apiPath(...segments: readonly string[]): string {
   let out = '';
   for (const s of segments) out += `/${encodeURIComponent(s)}`;
   return out;
-}
-
-/** The auth source of a KubeConfig: its pooled material when it has one, else client-node's per-request result. */
-export function authSourceOf(kc: KubeConfig): AuthSource {
-  const server = kc.getCurrentCluster()?.server;
-  if (server === undefined) throw new Error('kubeconfig has no current cluster');
-  const pooled = kc as KubeConfig & Partial<Pick<AuthSource, 'authMaterial'>>;
-  if (typeof pooled.authMaterial === 'function') return { server, authMaterial: (refresh) => (pooled.authMaterial as AuthSource['authMaterial']).call(kc, refresh) };
-  return {
-    server,
-    authMaterial: async () => {
-      const ctx = new RequestContext(server, HttpMethod.GET);
-      await kc.applySecurityAuthentication(ctx);
-      return { headers: ctx.getHeaders(), agent: ctx.getAgent() as http.Agent | undefined };
-    },
-  };
 }
 
 interface Answer {

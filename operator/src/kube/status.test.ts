@@ -1,8 +1,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
+import { RawClient } from './raw.js';
+import { authSourceOf } from './transport.js';
 import { FakeApiServer } from '../../test/fakes/apiserver.js';
 import { patchStatus, type CustomObjectRef } from './status.js';
+
+const rawOf = (server: FakeApiServer): RawClient => new RawClient(authSourceOf(server.kubeConfig()));
 
 const RULES = '/apis/talon.dev/v1alpha1/talonrules';
 const ref: CustomObjectRef = { group: 'talon.dev', version: 'v1alpha1', plural: 'talonrules', namespace: 'ns1', name: 'r1' };
@@ -22,7 +26,7 @@ async function serverWithRule(t: TestContext): Promise<FakeApiServer> {
 
 test('merge-patches the status subresource: maps merge, arrays are replaced', async (t) => {
   const server = await serverWithRule(t);
-  const returned = await patchStatus(server.kubeConfig(), ref, {
+  const returned = await patchStatus(rawOf(server), ref, {
     conditions: [{ type: 'Ready', status: 'True' }],
     lastMatchedTime: '2024-01-01T00:00:00Z',
   });
@@ -42,7 +46,7 @@ test('merge-patches the status subresource: maps merge, arrays are replaced', as
 
 test('a resourceVersion precondition turns a stale write into a 409', async (t) => {
   const server = await serverWithRule(t);
-  const custom = server.kubeConfig().makeApiClient(CustomObjectsApi);
+  const custom = rawOf(server);
   const current = server.get(RULES, 'ns1', 'r1')!.metadata!.resourceVersion!;
 
   await patchStatus(custom, ref, { matchedEvents: 4 }, { resourceVersion: current });
@@ -56,7 +60,7 @@ test('a resourceVersion precondition turns a stale write into a 409', async (t) 
 test('a missing object fails with the API status code', async (t) => {
   const server = await serverWithRule(t);
   await assert.rejects(
-    patchStatus(server.kubeConfig(), { ...ref, name: 'nope' }, { matchedEvents: 1 }),
+    patchStatus(rawOf(server), { ...ref, name: 'nope' }, { matchedEvents: 1 }),
     (err: unknown) => err instanceof ApiException && err.code === 404,
   );
 });
@@ -66,7 +70,7 @@ test('cluster-scoped objects are patched without a namespace segment', async (t)
   t.after(() => server.close());
   const CLUSTERED = '/apis/example.dev/v1/widgets';
   server.put(CLUSTERED, { apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name: 'w' } });
-  await patchStatus(server.kubeConfig(), { group: 'example.dev', version: 'v1', plural: 'widgets', name: 'w' }, { ok: true });
+  await patchStatus(rawOf(server), { group: 'example.dev', version: 'v1', plural: 'widgets', name: 'w' }, { ok: true });
   assert.deepEqual(server.get(CLUSTERED, undefined, 'w')!.status, { ok: true });
   assert.equal(server.requestsOf('patch', CLUSTERED)[0]!.path, '/apis/example.dev/v1/widgets/w/status');
 });

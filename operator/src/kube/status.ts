@@ -1,10 +1,5 @@
-import {
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { MERGE_PATCH, apiPath, type RawKube } from './raw.js';
 
 /** Identifies one custom object; `namespace` absent for cluster-scoped kinds. */
 export interface CustomObjectRef {
@@ -24,31 +19,21 @@ export interface PatchStatusOptions {
 /**
  * Merge-patches (RFC 7386) `status` into the object's `/status` subresource and returns the
  * object as stored. Merge-patch semantics apply: nested maps merge, arrays (e.g. conditions)
- * are replaced whole, a `null` value removes a key. Failures are client-node's
- * `ApiException` with the HTTP status in `.code` (404 gone, 409 stale resourceVersion, …);
- * mapping them is the caller's business.
+ * are replaced whole, a `null` value removes a key. A raw request (kube/raw.ts): status writes
+ * run for every rule at start-up and as outcomes are counted, and must not load client-node's
+ * typed clients. Failures are `ApiException`s with the HTTP status in `.code` (404 gone, 409
+ * stale resourceVersion, …); mapping them is the caller's business.
  */
 export async function patchStatus<T extends KubernetesObject = KubernetesObject>(
-  api: KubeConfig | CustomObjectsApi,
+  raw: RawKube,
   ref: CustomObjectRef,
   status: Readonly<Record<string, unknown>>,
   opts: PatchStatusOptions = {},
 ): Promise<T> {
-  const custom = api instanceof KubeConfig ? api.makeApiClient(CustomObjectsApi) : api;
   const body: Record<string, unknown> = { status };
   if (opts.resourceVersion !== undefined) body.metadata = { resourceVersion: opts.resourceVersion };
-  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  const common = {
-    group: ref.group,
-    version: ref.version,
-    plural: ref.plural,
-    name: ref.name,
-    body,
-    ...(opts.fieldManager !== undefined ? { fieldManager: opts.fieldManager } : {}),
-  };
-  const result: unknown =
-    ref.namespace !== undefined && ref.namespace !== ''
-      ? await custom.patchNamespacedCustomObjectStatus({ ...common, namespace: ref.namespace }, options)
-      : await custom.patchClusterCustomObjectStatus(common, options);
-  return result as T;
+  const scope = ref.namespace !== undefined && ref.namespace !== '' ? ['namespaces', ref.namespace] : [];
+  const query = opts.fieldManager !== undefined ? `?fieldManager=${encodeURIComponent(opts.fieldManager)}` : '';
+  const path = apiPath('apis', ref.group, ref.version, ...scope, ref.plural, ref.name, 'status') + query;
+  return raw.request<T>({ method: 'PATCH', path, body, contentType: MERGE_PATCH });
 }

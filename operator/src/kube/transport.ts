@@ -20,7 +20,6 @@
  * credential past its expiry (client-node's ExecAuth runs the plugin again). A raw request
  * answered 401 forces a refresh and is sent once more (kube/raw.ts).
  */
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import {
@@ -33,9 +32,10 @@ import {
   type HttpLibrary,
 } from '@kubernetes/client-node';
 import { Observable } from '@kubernetes/client-node';
+import { AgentPool, CachedMaterial, type AuthMaterial } from './pool.js';
+import type { AuthSource } from './raw.js';
 
-/** How long computed auth material is reused before client-node computes it again. */
-export const AUTH_REFRESH_MS = 1000;
+export { AUTH_REFRESH_MS, type AuthMaterial } from './pool.js';
 
 /** Sends client-node requests with node:http/https, honouring the request's agent and AbortSignal. */
 export class NodeHttpLibrary implements HttpLibrary {
@@ -82,33 +82,19 @@ export class NodeHttpLibrary implements HttpLibrary {
   }
 }
 
-/** What a request to the API server needs: its headers (auth) and the agent to send it through. */
-export interface AuthMaterial {
-  readonly headers: Readonly<Record<string, string>>;
-  readonly agent: http.Agent | undefined;
-}
-
-interface Pooled extends AuthMaterial {
-  /** sha256 of the TLS material the agent was made with. */
-  readonly key: string;
-  readonly agent: https.Agent;
-  /** When the material was computed (clock of the config). */
-  readonly at: number;
-}
-
 /** A KubeConfig whose API clients reuse one keep-alive connection pool (see the module doc). */
 export class KeepAliveKubeConfig extends KubeConfig {
-  private pooled: Pooled | undefined;
-  private refreshing: Promise<Pooled> | undefined;
+  private readonly pool = new AgentPool();
+  private readonly material = new CachedMaterial(() => this.computeMaterial(), () => this.now());
   private readonly httpApi = new NodeHttpLibrary();
   /** Clock for the refresh period (tests replace it). */
   now: () => number = Date.now;
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     if (!this.pools()) return super.applySecurityAuthentication(context);
-    const m = (await this.authMaterial()) as Pooled;
+    const m = await this.authMaterial();
     for (const name in m.headers) context.setHeaderParam(name, m.headers[name] as string);
-    context.setAgent(m.agent);
+    if (m.agent) context.setAgent(m.agent);
   }
 
   /**
@@ -122,11 +108,7 @@ export class KeepAliveKubeConfig extends KubeConfig {
       await super.applySecurityAuthentication(ctx);
       return { headers: ctx.getHeaders(), agent: ctx.getAgent() as http.Agent | undefined };
     }
-    const p = this.pooled;
-    if (!refresh && p !== undefined && this.now() - p.at < AUTH_REFRESH_MS) return p;
-    // Concurrent callers share one computation.
-    this.refreshing ??= this.computeMaterial().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+    return this.material.get(refresh);
   }
 
   /** Whether requests go through the pool: an https server without a proxy. */
@@ -136,29 +118,13 @@ export class KeepAliveKubeConfig extends KubeConfig {
   }
 
   /** Runs client-node's auth code once and swaps the pool if the TLS material changed. */
-  private async computeMaterial(): Promise<Pooled> {
-    const at = this.now();
+  private async computeMaterial(): Promise<AuthMaterial> {
     const ctx = new RequestContext(this.getCurrentCluster()?.server ?? '', HttpMethod.GET);
     // Per request client-node would make an https.Agent here; we only read its options.
     await super.applySecurityAuthentication(ctx);
     const fresh = ctx.getAgent();
     const o: https.AgentOptions = fresh instanceof https.Agent ? fresh.options : {};
-    const headers: Record<string, string> = { ...ctx.getHeaders() };
-    const key = createHash('sha256')
-      .update(String(o.ca ?? ''))
-      .update('\0')
-      .update(String(o.cert ?? ''))
-      .update('\0')
-      .update(String(o.key ?? ''))
-      .update(`\0${String(o.rejectUnauthorized)}\0${o.servername ?? ''}\0${String(o.pfx ?? '')}\0${String(o.passphrase ?? '')}`)
-      .digest('hex');
-    let agent = this.pooled?.agent;
-    if (agent === undefined || this.pooled?.key !== key) {
-      agent?.destroy();
-      agent = new https.Agent({ ...o, keepAlive: true, maxSockets: 64 });
-    }
-    this.pooled = { key, agent, headers, at };
-    return this.pooled;
+    return { headers: { ...ctx.getHeaders() }, agent: this.pool.agentFor(o) };
   }
 
   override makeApiClient<T>(apiClientType: new (config: ReturnType<typeof createConfiguration>) => T): T {
@@ -175,7 +141,22 @@ export class KeepAliveKubeConfig extends KubeConfig {
 
   /** Closes pooled connections (shutdown). */
   destroyAgent(): void {
-    this.pooled?.agent.destroy();
-    this.pooled = undefined;
+    this.pool.destroy();
+    this.material.forget();
   }
+}
+
+/** The auth source of a KubeConfig: its pooled material when it has one, else client-node's per-request result. */
+export function authSourceOf(kc: KubeConfig): AuthSource {
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error('kubeconfig has no current cluster');
+  if (kc instanceof KeepAliveKubeConfig) return { server, authMaterial: (refresh) => kc.authMaterial(refresh) };
+  return {
+    server,
+    authMaterial: async () => {
+      const ctx = new RequestContext(server, HttpMethod.GET);
+      await kc.applySecurityAuthentication(ctx);
+      return { headers: ctx.getHeaders(), agent: ctx.getAgent() as http.Agent | undefined };
+    },
+  };
 }

@@ -21,7 +21,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
-import { BatchV1Api, PatchStrategy, type KubeConfig, type V1EphemeralContainer, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import type { BatchV1Api, KubeConfig, V1EphemeralContainer, V1Job, V1Pod, V1Status } from '@kubernetes/client-node';
+import { PatchStrategy } from '../../kube/client-node-lite.js';
 import type { Artifact } from '../../lib/artifact.js';
 import { sleep } from '../../lib/sleep.js';
 import { execStatusOf } from '../../kube/pod-streams.js';
@@ -76,10 +77,9 @@ export interface CaptureKube {
 }
 
 /** The KubeConfig behind the clients, which streaming APIs and the batch client need. */
-function kubeConfigOf(kube: KubeClients): KubeConfig {
-  const kc = kube.kc;
-  if (kc === undefined) throw new Error('the Kubernetes clients carry no KubeConfig: streaming (pods/exec) is unavailable');
-  return kc;
+async function kubeConfigOf(kube: KubeClients): Promise<KubeConfig> {
+  if (kube.kubeConfig === undefined) throw new Error('the Kubernetes clients carry no KubeConfig: the batch API is unavailable');
+  return kube.kubeConfig();
 }
 
 const STDERR_KEEP = 4096;
@@ -91,8 +91,13 @@ export function exitCodeOf(status: V1Status): number | undefined {
 
 /** The real port over client-node (CoreV1Api, BatchV1Api, Exec over WebSocket). */
 export function captureKubeOf(kube: KubeClients): CaptureKube {
-  let batch: BatchV1Api | undefined;
-  const batchApi = (): BatchV1Api => (batch ??= kubeConfigOf(kube).makeApiClient(BatchV1Api));
+  // client-node's typed clients are loaded on first use (kube/client-node-lite.ts says why).
+  let batch: Promise<BatchV1Api> | undefined;
+  const batchApi = (): Promise<BatchV1Api> =>
+    (batch ??= Promise.all([kubeConfigOf(kube), import('@kubernetes/client-node')]).then(([kc, k8s]) => kc.makeApiClient(k8s.BatchV1Api)).catch((err: unknown) => {
+      batch = undefined;
+      throw err;
+    }));
   return {
     readPod: (namespace, name, signal) => kube.core.readNamespacedPod({ namespace, name }, requestOptions(signal)),
     addEphemeralContainer: (namespace, name, container, signal) =>
@@ -100,10 +105,10 @@ export function captureKubeOf(kube: KubeClients): CaptureKube {
         { namespace, name, body: { spec: { ephemeralContainers: [container] } } },
         requestOptions(signal, PatchStrategy.StrategicMergePatch),
       ),
-    createJob: (namespace, body, signal) => batchApi().createNamespacedJob({ namespace, body }, requestOptions(signal)),
+    createJob: async (namespace, body, signal) => (await batchApi()).createNamespacedJob({ namespace, body }, requestOptions(signal)),
     deleteJob: async (namespace, name) => {
       try {
-        await batchApi().deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' });
+        await (await batchApi()).deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' });
       } catch (err) {
         if ((err as { code?: number }).code !== 404) throw err;
       }

@@ -4,17 +4,17 @@
  * delete calls of the resources `kubernetes:delete` supports (their kinds and scopes are in
  * falco/target.ts `AUDIT_RESOURCES`).
  */
-import {
-  Observable,
-  PatchStrategy,
-  type ConfigurationOptions,
-  type KubernetesObject,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  type V1OwnerReference,
-  type V1Pod,
+import type {
+  ConfigurationOptions,
+  KubernetesObject,
+  ObservableMiddleware,
+  RequestContext,
+  ResponseContext,
+  V1OwnerReference,
+  V1Pod,
 } from '@kubernetes/client-node';
+import { Observable, PatchStrategy } from '../../kube/client-node-lite.js';
+import { REQUEST_SIGNAL } from '../../kube/raw.js';
 import { fromKubeError } from '../../errors.js';
 import { failed, type ActionResult, type KubeClients, type ObjectRef, type OutcomeReason, type ResolvedTarget } from '../types.js';
 import type { PodObject } from '../../falco/target.js';
@@ -42,7 +42,9 @@ export function requestOptions(signal?: AbortSignal, contentType?: PatchStrategy
       post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
     });
   }
-  return { middleware, middlewareMergeStrategy: 'append' };
+  const options: ConfigurationOptions & { [REQUEST_SIGNAL]?: AbortSignal } = { middleware, middlewareMergeStrategy: 'append' };
+  if (signal !== undefined) options[REQUEST_SIGNAL] = signal;
+  return options;
 }
 
 export const mergePatch = (signal?: AbortSignal): ConfigurationOptions => requestOptions(signal, PatchStrategy.MergePatch);
