@@ -15,6 +15,10 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { AUTH_REFRESH_MS, KeepAliveKubeConfig, authSourceOf } from '../src/kube/transport.js';
 import { MERGE_PATCH, METADATA_ONLY_ACCEPT, RawClient, apiPath } from '../src/kube/raw.js';
 import { fromKubeError } from '../src/errors.js';
+import { loadKubeAccess } from '../src/kube/access.js';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestPki, type TestPki } from './certs.js';
 
 interface Seen {
@@ -238,5 +242,44 @@ describe('raw API requests', () => {
     assert.notEqual(seen.at(-1)?.peer, first);
     assert.equal(connections - before, 1, 'one new connection for the new certificate');
     kc.destroyAgent();
+  });
+  it('the operator’s own kubeconfig reader (kube/access.ts): CA and client certificate files, relative to the kubeconfig; a rotated certificate file swaps the pool', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'access-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    copyFileSync(pki.ca.certFile, join(dir, 'ca.crt'));
+    copyFileSync(pki.client.certFile, join(dir, 'client.crt'));
+    copyFileSync(pki.client.keyFile, join(dir, 'client.key'));
+    const file = join(dir, 'config');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", certificate-authority: ca.crt}}]`,
+        'users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+      ].join('\n'),
+    );
+    const access = await loadKubeAccess({ kubeconfig: file });
+    t.after(() => access.destroy());
+    assert.equal(access.typedLoaded(), false, 'read without client-node');
+    const raw = new RawClient(access);
+    const get = () => raw.request({ method: 'GET', path: apiPath('api', 'v1', 'namespaces', 'ns', 'pods', 'p') });
+    await get();
+    const first = seen.at(-1)?.peer;
+    assert.ok(first, 'the client certificate was presented');
+    copyFileSync(pki.otherClient.certFile, join(dir, 'client.crt'));
+    copyFileSync(pki.otherClient.keyFile, join(dir, 'client.key'));
+    await access.authMaterial(true);
+    const before = connections;
+    await get();
+    assert.notEqual(seen.at(-1)?.peer, first);
+    assert.equal(connections - before, 1, 'one new connection for the new certificate');
+
+    // The CA file is what verifies the server: one that did not sign its certificate is refused.
+    copyFileSync(pki.otherCa.certFile, join(dir, 'ca.crt'));
+    await access.authMaterial(true);
+    await assert.rejects(get(), (err: NodeJS.ErrnoException) => /certificate/i.test(err.message));
   });
 });

@@ -66,7 +66,7 @@ test('a token file is read again at each refresh (a projected token rotates)', a
   const dir = tempDir(t);
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, 'first\n');
-  const access = await loadKubeAccess({ kubeconfig: kubeconfig(t, server.url, `{tokenFile: "${tokenFile}"}`) });
+  const access = await loadKubeAccess({ kubeconfig: kubeconfig(t, server.url, `{token-file: "${tokenFile}"}`) });
   t.after(() => access.destroy());
   assert.equal((await access.authMaterial()).headers.authorization, 'Bearer first');
   writeFileSync(tokenFile, 'second\n');

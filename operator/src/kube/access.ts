@@ -197,7 +197,8 @@ function serviceAccount(env: NodeJS.ProcessEnv, dir: string): Credentials {
 }
 
 const CLUSTER_KEYS = new Set(['server', 'certificate-authority', 'certificate-authority-data', 'insecure-skip-tls-verify', 'tls-server-name', 'extensions']);
-const USER_KEYS = new Set(['client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'token', 'tokenFile', 'extensions']);
+/** As client-node reads a user (config_types.js): `token-file`, not kubectl's `tokenFile`, which it ignores (so a kubeconfig with it goes to client-node, as before). */
+const USER_KEYS = new Set(['client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'token', 'token-file', 'extensions']);
 
 /**
  * The credentials of a kubeconfig file whose current context uses only what this module reads
@@ -231,11 +232,12 @@ function simpleKubeconfig(path: string): Credentials | undefined {
     const b = Buffer.from(String(d), 'base64');
     return () => b;
   };
-  const pick = (dataKey: unknown, fileKey: unknown) => (dataKey !== undefined ? data(dataKey) : fileKey !== undefined ? file(fileKey) : undefined);
+  // A file wins over data, as in client-node's bufferFromFileOrString.
+  const pick = (dataKey: unknown, fileKey: unknown) => (fileKey ? file(fileKey) : dataKey ? data(dataKey) : undefined);
   const ca = pick(cluster['certificate-authority-data'], cluster['certificate-authority']);
   const cert = pick(user['client-certificate-data'], user['client-certificate']);
   const key = pick(user['client-key-data'], user['client-key']);
-  const tokenFile = user.tokenFile !== undefined ? file(user.tokenFile) : undefined;
+  const tokenFile = user['token-file'] !== undefined ? file(user['token-file']) : undefined;
   const token = typeof user.token === 'string' ? () => user.token as string : tokenFile ? () => tokenFile().toString('utf8') : undefined;
   return {
     server: cluster.server,
@@ -243,7 +245,7 @@ function simpleKubeconfig(path: string): Credentials | undefined {
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
     ...(token ? { token } : {}),
-    insecure: cluster['insecure-skip-tls-verify'] === true || cluster['insecure-skip-tls-verify'] === 'true',
+    insecure: cluster['insecure-skip-tls-verify'] === true,
     ...(typeof cluster['tls-server-name'] === 'string' ? { serverName: cluster['tls-server-name'] } : {}),
   };
 }
