@@ -129,7 +129,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
-  const tracer = config.tracing.enabled ? createAlertTracer(config.tracing) : undefined;
+  const tracer = config.tracing.enabled ? await createAlertTracer(config.tracing) : undefined;
   const kc = loadKubeConfig(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
   const clients = makeClients(kc);
   const plugins = registries();
