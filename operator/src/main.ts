@@ -65,7 +65,7 @@ import { TALON_APPROVAL_PLURAL, type TalonApproval } from './api/v1alpha1/approv
 import { ApprovalExecutor, KubeApprovalGate, kubeApprovalStore } from './dispatch/approvals.js';
 import { ApprovalController } from './controller/approval-controller.js';
 import type { Outcome } from './api/v1alpha1/outcome.js';
-import { startConsoleWorker } from './console/server.js';
+import { startConsoleWorker } from './console/host.js';
 import { createAlertTracer } from './observability/tracing.js';
 import { traceSink } from './notifiers/outcome-traces.js';
 
