@@ -7,7 +7,7 @@
  * (erased at runtime) and load the package through `firstUse(pkg, () => import(pkg))` at the
  * first point that only runs when the feature is configured or used.
  *
- * `operator/src/lazy-packages.test.ts` checks that importing main.js resolves none of them.
+ * `operator/src/main.test.ts` checks that importing main.js loads none of them.
  */
 
 /**
