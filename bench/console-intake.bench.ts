@@ -45,7 +45,7 @@ async function serve(withConsole: boolean): Promise<void> {
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   let consolePort = 0;
   if (withConsole) {
-    // As in production (console/server.ts startConsoleWorker): the console in a worker thread.
+    // As in production (console/host.ts startConsoleWorker): the console in a worker thread.
     const worker = new Worker(new URL('./console-worker.js', import.meta.url));
     consolePort = await new Promise<number>((done) => worker.once('message', (m: { port: number }) => done(m.port)));
   }

@@ -65,7 +65,7 @@ import { TALON_APPROVAL_PLURAL, type TalonApproval } from './api/v1alpha1/approv
 import { ApprovalExecutor, KubeApprovalGate, kubeApprovalStore } from './dispatch/approvals.js';
 import { ApprovalController } from './controller/approval-controller.js';
 import type { Outcome } from './api/v1alpha1/outcome.js';
-import { startConsoleWorker } from './console/server.js';
+import { startConsoleWorker } from './console/host.js';
 import { createAlertTracer } from './observability/tracing.js';
 import { traceSink } from './notifiers/outcome-traces.js';
 
@@ -129,7 +129,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
-  const tracer = config.tracing.enabled ? createAlertTracer(config.tracing) : undefined;
+  const tracer = config.tracing.enabled ? await createAlertTracer(config.tracing) : undefined;
   // client-node's typed clients load on first use: an idle operator never needs them (kube/access.ts).
   const access = await loadKubeAccess(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {});
   const clients = makeLazyClients(access);

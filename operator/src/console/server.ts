@@ -1,30 +1,25 @@
 /**
- * Starts and stops the console's management listener (config `console.*`) in a worker thread
- * of its own: page rendering and the large Event lists it parses never run on the event loop
- * that serves the intake (bench/console-intake.bench.ts measures that). HTTPS with the
- * operator's serving certificate when `tls` is configured (the session cookie is then
- * `Secure`), plain HTTP otherwise; it listens on 127.0.0.1 by default and is reached with
+ * The console's management listener (config `console.*`), run in a worker thread of its own
+ * (host.ts starts it, worker.ts is its body): page rendering and the large Event lists it
+ * parses never run on the event loop that serves the intake (bench/console-intake.bench.ts
+ * measures that). HTTPS with the operator's serving certificate when `tls` is configured (the
+ * session cookie is then `Secure`), plain HTTP otherwise; it listens on 127.0.0.1 by default and is reached with
  * `kubectl port-forward`. Sessions live in the worker's memory.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Worker } from 'node:worker_threads';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import type { LogPort } from '../lib/log.js';
 import { kubeAuthPort } from './access.js';
 import { createConsoleApp } from './app.js';
+import type { RunningConsole } from './host.js';
 import { cachedSource, kubeConsoleSource } from './source.js';
 
 /** How long the rule and Event lists are reused between page loads. */
 const READ_CACHE_MS = 2_000;
-
-export interface RunningConsole {
-  readonly port: number;
-  close(): Promise<void>;
-}
 
 /** The console in this thread (the worker's body; tests may call it directly). */
 export async function startConsole(config: Pick<Config, 'console' | 'tls'>, kc: KubeConfig, log: LogPort): Promise<RunningConsole> {
@@ -54,32 +49,5 @@ export async function startConsole(config: Pick<Config, 'console' | 'tls'>, kc: 
         server.close(() => resolve());
         server.closeAllConnections();
       }),
-  };
-}
-
-/** What the worker is started with (structured-cloned). */
-export interface ConsoleWorkerData {
-  readonly config: Pick<Config, 'console' | 'tls' | 'logLevel' | 'logFormat'>;
-  readonly kubeconfig?: string;
-}
-
-/** Runs the console in a worker thread; resolves once it listens, rejects if it cannot start. */
-export async function startConsoleWorker(data: ConsoleWorkerData): Promise<RunningConsole> {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the console worker exited with ${code} before listening`)));
-    worker.once('message', (m: { port?: number; error?: string }) => (m.port !== undefined ? resolve(m.port) : reject(new Error(m.error ?? 'console worker failed'))));
-  });
-  worker.removeAllListeners('exit');
-  worker.removeAllListeners('error');
-  return {
-    port,
-    close: async () => {
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.postMessage('stop');
-      await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
-      await worker.terminate();
-    },
   };
 }

@@ -1,11 +1,12 @@
 /**
- * The console worker thread's body (server.ts startConsoleWorker): its own Kubernetes client
+ * The console worker thread's body (host.ts startConsoleWorker): its own Kubernetes client
  * and logger, the console app, then `{port}` to the parent; 'stop' closes and exits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadKubeConfig } from '../kube/client.js';
 import { createLogger, logPort } from '../observability/logger.js';
-import { startConsole, type ConsoleWorkerData } from './server.js';
+import type { ConsoleWorkerData } from './host.js';
+import { startConsole } from './server.js';
 
 const data = workerData as ConsoleWorkerData;
 const logger = createLogger({ level: data.config.logLevel, format: data.config.logFormat });

@@ -14,10 +14,14 @@
  *   inside a send and never appears in logs, errors or metrics.
  * - Failures: connection errors and 4xx replies are retryable (the router retries them with
  *   backoff); 5xx replies, authentication and TLS failures are not.
- * - One transporter per instance, built in `init`. It is not pooled: each message opens its
- *   own connection and closes it, so an instance holds no socket between deliveries and
- *   there is nothing to close at shutdown; an aborted send (the router's timeout) closes its
- *   connection at once.
+ * - One transporter per instance, settings checked in `init`, built by the first delivery. It
+ *   is not pooled: each message opens its own connection and closes it, so an instance holds
+ *   no socket between deliveries and there is nothing to close at shutdown; an aborted send
+ *   (the router's timeout) closes its connection at once.
+ * - nodemailer is loaded on first use (lib/first-use.ts), so an operator without an smtp
+ *   instance does not carry it: its one-file address parser when an instance's `init` checks
+ *   the addresses (synchronously, so a bad address still stops the start-up), the rest by the
+ *   first delivery (a failed load fails that notification, naming the package).
  *
  * The body builder (`mailBody`) is pure: outcome in, `{subject, text, html}` out. Every value
  * comes from the alert or the cluster and is treated as hostile: HTML-escaped in the HTML,
@@ -25,13 +29,14 @@
  * the message indented in the text so they cannot pose as fields.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
-import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
-import addressparser from 'nodemailer/lib/addressparser';
+import type addressparser from 'nodemailer/lib/addressparser';
 import { TalonError, TerminalError } from '../errors.js';
+import { firstUse, memoAsync } from '../lib/first-use.js';
 import { Secret } from '../lib/secret.js';
 import { ruleKindOf, type Outcome, type OutcomeResult } from '../api/v1alpha1/outcome.js';
 import type { Notifier, NotifierDeps } from './types.js';
@@ -294,9 +299,21 @@ function redact(text: string, secrets: readonly string[]): string {
 
 type Transporter = Mail;
 
+const nodemailer = firstUse('nodemailer', () => import('nodemailer'));
+
+let parser: typeof addressparser | undefined;
+/**
+ * nodemailer's address parser, required (synchronously) by the first address check: `init`
+ * validates without awaiting. It is one file with no imports of its own.
+ */
+function parseAddress(value: string): ReturnType<typeof addressparser> {
+  parser ??= createRequire(import.meta.url)('nodemailer/lib/addressparser') as typeof addressparser;
+  return parser(value, { flatten: true });
+}
+
 /** What `init` builds for one instance. Prints as `<smtp host:port>`: it never shows the password. */
 export class SmtpState {
-  readonly #transporter: Transporter;
+  readonly #transporter: () => Promise<Transporter>;
   readonly #user: string | undefined;
   readonly #password: Secret | undefined;
   readonly from: string;
@@ -304,7 +321,7 @@ export class SmtpState {
   readonly subject: SubjectTemplate;
   readonly endpoint: string;
 
-  constructor(opts: { transporter: Transporter; user?: string; password?: Secret; from: string; to: readonly string[]; subject: SubjectTemplate; endpoint: string }) {
+  constructor(opts: { transporter: () => Promise<Transporter>; user?: string; password?: Secret; from: string; to: readonly string[]; subject: SubjectTemplate; endpoint: string }) {
     this.#transporter = opts.transporter;
     this.#user = opts.user;
     this.#password = opts.password;
@@ -318,8 +335,15 @@ export class SmtpState {
   async send(body: MailBody, signal: AbortSignal): Promise<void> {
     const password = this.#password?.reveal();
     const secrets = password === undefined ? [] : secretForms(this.#user ?? '', password);
+    let transporter: Transporter;
     try {
-      await this.#transporter.sendMail({
+      transporter = await this.#transporter();
+    } catch (err) {
+      // nodemailer could not be loaded: a broken installation, which a retry does not mend.
+      throw new TerminalError('Unknown', `SMTP ${(err as Error).message}`);
+    }
+    try {
+      await transporter.sendMail({
         from: this.from,
         to: [...this.to],
         subject: body.subject,
@@ -354,7 +378,7 @@ function secretForms(user: string, password: string): string[] {
 
 /** One address, checked: it must parse to a single mailbox with an '@'. */
 function checkAddress(field: string, value: string): void {
-  const parsed = addressparser(value, { flatten: true });
+  const parsed = parseAddress(value);
   if (parsed.length !== 1 || !/^[^@\s]+@[^@\s]+$/.test(parsed[0]?.address ?? '')) {
     throw new Error(`${field}: '${oneLine(value)}' is not one e-mail address (e.g. talon@example.com or "Talon <talon@example.com>")`);
   }
@@ -384,7 +408,7 @@ export function initSmtp(config: SmtpConfig, deps?: Pick<NotifierDeps, 'log'>): 
   if (mode === 'none' && password !== undefined) {
     deps?.log.warn('smtp notifier sends its credentials without TLS', { endpoint, tls: mode });
   }
-  const transporter = nodemailer.createTransport({
+  const transporter = memoAsync(async () => (await nodemailer()).default.createTransport({
     host: config.host,
     port,
     secure: mode === 'tls',
@@ -408,7 +432,7 @@ export function initSmtp(config: SmtpConfig, deps?: Pick<NotifierDeps, 'log'>): 
     debug: false,
     disableFileAccess: true,
     disableUrlAccess: true,
-  });
+  }));
   return new SmtpState({ transporter, ...(config.user !== undefined ? { user: config.user } : {}), ...(password !== undefined ? { password } : {}), from: config.from, to: config.to, subject, endpoint });
 }
 

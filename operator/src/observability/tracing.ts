@@ -13,11 +13,23 @@
  * parent from the trace id alone (no per-alert state kept in memory). Sampling is decided
  * from the trace id (its last 8 hex digits against `samplingRatio`), the same answer for
  * every span of one alert.
+ *
+ * The OpenTelemetry packages are loaded by `createAlertTracer` (lib/first-use.ts), which runs
+ * only with `tracing.enabled`: an operator that does not trace does not carry them.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, RandomIdGenerator, type IdGenerator } from '@opentelemetry/sdk-trace-base';
+import type { Attributes, Tracer } from '@opentelemetry/api';
+import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
+import { firstUse } from '../lib/first-use.js';
+
+const otel = firstUse('@opentelemetry', async () => {
+  const [api, exporter, resources, sdk] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
+  return { api, exporter, resources, sdk };
+});
 
 export interface TracingConfig {
   readonly endpoint: string;
@@ -61,7 +73,7 @@ export interface AlertTracer {
 class AlertIdGenerator implements IdGenerator {
   nextTraceId: string | undefined;
   nextSpanId: string | undefined;
-  private readonly random = new RandomIdGenerator();
+  constructor(private readonly random: IdGenerator) {}
   generateTraceId(): string {
     const id = this.nextTraceId ?? this.random.generateTraceId();
     this.nextTraceId = undefined;
@@ -87,8 +99,15 @@ export function sampled(traceId: string, ratio: number): boolean {
 
 const wallOf = (perfMs: number): number => Date.now() - (performance.now() - perfMs);
 
-export function createAlertTracer(config: TracingConfig): AlertTracer {
-  const ids = new AlertIdGenerator();
+/** Loads OpenTelemetry and starts the exporter; rejects (`cannot load @opentelemetry: …`) when a package is missing. */
+export async function createAlertTracer(config: TracingConfig): Promise<AlertTracer> {
+  const {
+    api: { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace },
+    exporter: { OTLPTraceExporter },
+    resources: { resourceFromAttributes },
+    sdk: { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, RandomIdGenerator },
+  } = await otel();
+  const ids = new AlertIdGenerator(new RandomIdGenerator());
   const exporter = new OTLPTraceExporter({ url: config.endpoint });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),

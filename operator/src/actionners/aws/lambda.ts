@@ -16,11 +16,15 @@
  * refusal → InvokeFailed, not retried. The SDK does not retry by itself (maxAttempts 1).
  * Tenancy: `cloud` — ClusterTalonRules, or TalonRules in `safety.cloudNamespaces`.
  */
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { Type, type Static } from '@sinclair/typebox';
 import { capText, cloudPayload } from '../cloud-payload.js';
 import { failed, ok, type ActionContext, type Actionner, type ActionResult } from '../types.js';
 import { awsFileCredentials } from '../../lib/aws-credentials.js';
+import { firstUse, memoAsync } from '../../lib/first-use.js';
+
+/** The SDK, loaded by the first invocation (lib/first-use.ts: an idle operator does not carry it). */
+const lambdaSdk = firstUse('@aws-sdk/client-lambda', () => import('@aws-sdk/client-lambda'));
 
 const NAME = 'aws:lambda';
 
@@ -57,7 +61,7 @@ export const AwsConfigSchema = Type.Object(
 export type AwsConfig = Static<typeof AwsConfigSchema>;
 
 export interface LambdaState {
-  /** Sends one command; the LambdaClient in production, a fake in unit tests. */
+  /** Sends one command; in production the LambdaClient, built by the first send; a fake in unit tests. */
   readonly client: Pick<LambdaClient, 'send'>;
   readonly maxResponseBytes: number;
 }
@@ -68,17 +72,24 @@ export function awsCredentialsOf(c: AwsConfig, now: () => number = Date.now) {
   return awsFileCredentials('actionners.aws', c, now);
 }
 
-/** Builds the client; throws (naming files, never contents) when credential files are unusable. */
+/**
+ * Checks the settings now and throws (naming files, never contents) when credential files are
+ * unusable; the SDK and the client it builds are loaded by the first invocation.
+ */
 export function initLambda(config: Readonly<Record<string, unknown>>): LambdaState {
   const c = config as AwsConfig;
   const credentials = awsCredentialsOf(c);
-  const client = new LambdaClient({
-    region: c.region,
-    ...(c.endpoint !== undefined ? { endpoint: c.endpoint } : {}),
-    ...(credentials ? { credentials } : {}),
-    maxAttempts: 1,
+  const client = memoAsync(async () => {
+    const { LambdaClient } = await lambdaSdk();
+    return new LambdaClient({
+      region: c.region,
+      ...(c.endpoint !== undefined ? { endpoint: c.endpoint } : {}),
+      ...(credentials ? { credentials } : {}),
+      maxAttempts: 1,
+    });
   });
-  return { client, maxResponseBytes: c.maxResponseBytes };
+  const send = (async (command: never, options: never) => (await client()).send(command, options)) as LambdaClient['send'];
+  return { client: { send }, maxResponseBytes: c.maxResponseBytes };
 }
 
 interface AwsErrorLike {
@@ -103,6 +114,13 @@ async function run(ctx: ActionContext<LambdaParams>): Promise<ActionResult> {
   const p = ctx.params;
   const fn = `${p.functionName}:${p.qualifier}`;
   const payload = JSON.stringify(cloudPayload(ctx, NAME));
+  let InvokeCommand;
+  try {
+    ({ InvokeCommand } = await lambdaSdk());
+  } catch (err) {
+    // A broken installation: retrying will not mend it.
+    return failed('InvokeFailed', `invoking Lambda function ${fn}: ${(err as Error).message}`);
+  }
   let out;
   try {
     out = await state.client.send(

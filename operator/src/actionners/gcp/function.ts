@@ -14,12 +14,17 @@
  * 5xx (and no answer) → InvokeFailed, retryable (the dispatcher retries); other statuses →
  * InvokeFailed, not retried; the function's timeout → InvokeFailed, retryable.
  * Tenancy: `cloud` — ClusterTalonRules, or TalonRules in `safety.cloudNamespaces`.
+ * google-auth-library is loaded by `init` (lib/first-use.ts), which runs only once a rule uses
+ * this actionner: an operator without such rules does not carry it.
  */
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { GoogleAuth, type IdTokenClient } from 'google-auth-library';
+import type { IdTokenClient } from 'google-auth-library';
 import { capText, cloudPayload } from '../cloud-payload.js';
 import { failed, ok, type ActionContext, type Actionner, type ActionResult, type ActionnerInitDeps } from '../types.js';
+import { firstUse } from '../../lib/first-use.js';
+
+const googleAuth = firstUse('google-auth-library', () => import('google-auth-library'));
 
 const NAME = 'gcp:function';
 /** The token endpoint google-auth-library always calls for service-account keys. */
@@ -91,10 +96,12 @@ function readKeyFile(path: string): KeyFile {
 export async function initGcp(config: Readonly<Record<string, unknown>>, deps?: ActionnerInitDeps): Promise<GcpState> {
   const c = config as GcpConfig;
   const key = c.credentialsFile === undefined ? undefined : readKeyFile(c.credentialsFile);
-  const auth = new GoogleAuth(c.credentialsFile === undefined ? {} : { keyFilename: c.credentialsFile });
   const tokenUri = typeof key?.token_uri === 'string' && key.token_uri !== GOOGLE_TOKEN_URL ? key.token_uri : undefined;
+  if (tokenUri !== undefined && !/^https?:\/\//.test(tokenUri)) throw new Error(`actionners.gcp.credentialsFile ${c.credentialsFile}: token_uri is not an http(s) URL`);
+  // The settings are checked: only now the library.
+  const { GoogleAuth } = await googleAuth();
+  const auth = new GoogleAuth(c.credentialsFile === undefined ? {} : { keyFilename: c.credentialsFile });
   if (tokenUri !== undefined) {
-    if (!/^https?:\/\//.test(tokenUri)) throw new Error(`actionners.gcp.credentialsFile ${c.credentialsFile}: token_uri is not an http(s) URL`);
     // google-auth-library always posts the assertion to GOOGLE_TOKEN_URL: honour the key's token_uri.
     const client = await auth.getClient();
     client.transporter.interceptors.request.add({

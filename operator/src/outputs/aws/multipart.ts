@@ -14,18 +14,12 @@
  * and the multipart upload is aborted (AbortMultipartUpload) before the promise rejects, so
  * nothing is left behind.
  */
-import {
-  AbortMultipartUploadCommand,
-  ChecksumAlgorithm,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type PutObjectCommandInput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { firstUse } from '../../lib/first-use.js';
+
+/** The S3 SDK, loaded by the first upload (lib/first-use.ts: an idle operator does not carry it). */
+export const s3Sdk = firstUse('@aws-sdk/client-s3', () => import('@aws-sdk/client-s3'));
 
 export interface MultipartOptions {
   readonly partSize: number;
@@ -35,6 +29,7 @@ export interface MultipartOptions {
 
 /** Uploads `body` as `input` (Bucket, Key, ContentType, encryption, metadata; no Body). */
 export async function streamedUpload(client: S3Client, input: Omit<PutObjectCommandInput, 'Body'>, body: Readable, opts: MultipartOptions): Promise<void> {
+  const { AbortMultipartUploadCommand, ChecksumAlgorithm, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } = await s3Sdk();
   const { partSize, queueSize } = opts;
   const ac = new AbortController();
   const onAbort = () => ac.abort(opts.signal.reason);

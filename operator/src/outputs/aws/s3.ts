@@ -19,16 +19,21 @@
  * `truncated` when there was more. A failed or aborted upload aborts its multipart upload (no
  * parts left behind); an upload that completed after the action was aborted is deleted.
  * Location: `s3://<bucket>/<key>`.
+ *
+ * Settings (credential files included) are checked at start; the SDK and a profile's client
+ * are loaded by the first store through that profile (lib/first-use.ts), so an operator that
+ * stores nothing does not carry them. A failed load fails that store, naming the package.
  */
 import { addAbortSignal } from 'node:stream';
-import { DeleteObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
 import { capStream } from '../capped.js';
-import { streamedUpload } from './multipart.js';
+import { s3Sdk, streamedUpload } from './multipart.js';
 import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN, PROFILE_NAME } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
 import { awsFileCredentials } from '../../lib/aws-credentials.js';
+import { memoAsync } from '../../lib/first-use.js';
 
 const MiB = 1024 * 1024;
 
@@ -84,7 +89,8 @@ const S3ConfigSchema = Type.Object(
 export type S3Config = Static<typeof S3ConfigSchema>;
 
 interface S3ProfileState {
-  readonly client: S3Client;
+  /** The profile's client, built (and the SDK loaded) by the first store through it. */
+  readonly client: () => Promise<S3Client>;
   readonly buckets: ReadonlySet<string>;
 }
 
@@ -106,12 +112,15 @@ function init(config: S3Config, deps: OutputDeps): S3State {
   const profiles = new Map<string, S3ProfileState>();
   for (const [name, p] of Object.entries(config.profiles)) {
     const credentials = fileCredentials(name, p, now);
-    const client = new S3Client({
-      region: p.region,
-      ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
-      forcePathStyle: p.forcePathStyle,
-      ...(credentials ? { credentials } : {}),
-      maxAttempts: 3,
+    const client = memoAsync(async () => {
+      const { S3Client } = await s3Sdk();
+      return new S3Client({
+        region: p.region,
+        ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+        forcePathStyle: p.forcePathStyle,
+        ...(credentials ? { credentials } : {}),
+        maxAttempts: 3,
+      });
     });
     profiles.set(name, { client, buckets: new Set(p.buckets) });
     deps.log.debug('output profile ready', { output: 'aws:s3', profile: name, endpoint: p.endpoint ?? 'aws', region: p.region, credentials: credentials ? 'files' : 'chain' });
@@ -150,8 +159,10 @@ async function store(artifact: Artifact, ctx: StoreContext<S3Params, S3Config, S
     ...(params.serverSideEncryption !== undefined ? { ServerSideEncryption: params.serverSideEncryption } : {}),
     ...(params.kmsKeyId !== undefined ? { SSEKMSKeyId: params.kmsKeyId } : {}),
   };
+  let client: S3Client;
   try {
-    await streamedUpload(profile.client, input, capped.stream, { partSize: state.partSize, queueSize: state.queueSize, signal });
+    client = await profile.client();
+    await streamedUpload(client, input, capped.stream, { partSize: state.partSize, queueSize: state.queueSize, signal });
   } catch (err) {
     capped.stream.destroy();
     if (signal.aborted) throw abortError(signal);
@@ -159,7 +170,8 @@ async function store(artifact: Artifact, ctx: StoreContext<S3Params, S3Config, S
   }
   if (signal.aborted) {
     // Completed after the action gave up: nobody will report it, so it must not stay.
-    await profile.client.send(new DeleteObjectCommand({ Bucket: params.bucket, Key: key })).catch(() => undefined);
+    const { DeleteObjectCommand } = await s3Sdk();
+    await client.send(new DeleteObjectCommand({ Bucket: params.bucket, Key: key })).catch(() => undefined);
     throw abortError(signal);
   }
   return { output: 'aws:s3', location: `s3://${params.bucket}/${key}`, bytes: capped.bytes(), truncated: capped.truncated() };

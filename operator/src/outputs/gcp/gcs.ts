@@ -13,15 +13,22 @@
  * name (`ifGenerationMatch: 0`), never overwriting. The size cap is enforced while streaming
  * (`truncated`). A failed or aborted upload stores nothing (a simple upload is atomic); an
  * upload that completed after the action was aborted is deleted. Location: `gs://<bucket>/<key>`.
+ *
+ * The Google client library and a profile's `Storage` are loaded by the first store through
+ * that profile (lib/first-use.ts), so an operator that stores nothing does not carry them. A
+ * failed load fails that store, naming the package.
  */
 import { addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Storage, type StorageOptions } from '@google-cloud/storage';
+import type { Storage, StorageOptions } from '@google-cloud/storage';
 import { Type, type Static } from '@sinclair/typebox';
 import { TalonError } from '../../errors.js';
 import { capStream } from '../capped.js';
 import { alertKeyParts, metadataValue, objectKey, PREFIX_MAX, PREFIX_PATTERN, PROFILE_NAME } from '../keys.js';
 import type { Artifact, ArtifactLocation, Output, OutputDeps, StoreContext } from '../types.js';
+import { firstUse, memoAsync } from '../../lib/first-use.js';
+
+const storageSdk = firstUse('@google-cloud/storage', () => import('@google-cloud/storage'));
 
 const MiB = 1024 * 1024;
 
@@ -65,7 +72,8 @@ const GcsConfigSchema = Type.Object(
 export type GcsConfig = Static<typeof GcsConfigSchema>;
 
 interface GcsProfileState {
-  readonly storage: Storage;
+  /** The profile's client, built (and the library loaded) by the first store through it. */
+  readonly storage: () => Promise<Storage>;
   readonly buckets: ReadonlySet<string>;
 }
 
@@ -84,7 +92,8 @@ function init(config: GcsConfig, deps: OutputDeps): GcsState {
       ...(p.credentialsFile !== undefined ? { keyFilename: p.credentialsFile } : {}),
       ...(p.apiEndpoint !== undefined ? { apiEndpoint: p.apiEndpoint, useAuthWithCustomEndpoint: p.useAuthWithCustomEndpoint } : {}),
     };
-    profiles.set(name, { storage: new Storage(options), buckets: new Set(p.buckets) });
+    const storage = memoAsync(async () => new (await storageSdk()).Storage(options));
+    profiles.set(name, { storage, buckets: new Set(p.buckets) });
     deps.log.debug('output profile ready', { output: 'gcp:gcs', profile: name, endpoint: p.apiEndpoint ?? 'google', credentials: p.credentialsFile !== undefined ? 'file' : 'adc' });
   }
   return { profiles, maxBytes: config.maxBytes, timeoutMs: config.timeoutMs, now: deps.now ?? Date.now };
@@ -105,7 +114,13 @@ async function store(artifact: Artifact, ctx: StoreContext<GcsParams, GcsConfig,
     throw new Error(`bucket '${params.bucket}' is not among the buckets profile '${params.profile}' allows`);
   }
   const key = objectKey(params.prefix, { time: state.now(), ...alertKeyParts(ctx.event), traceId: ctx.event.traceId, artifact: artifact.name });
-  const file = profile.storage.bucket(params.bucket).file(key);
+  let storage: Storage;
+  try {
+    storage = await profile.storage();
+  } catch (err) {
+    throw new Error(`gs://${params.bucket}/${key}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const file = storage.bucket(params.bucket).file(key);
   const capped = capStream(addAbortSignal(signal, artifact.stream), Math.min(artifact.maxBytes, state.maxBytes));
   const sink = file.createWriteStream({
     resumable: false,
