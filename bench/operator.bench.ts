@@ -4,7 +4,8 @@
  *   make cluster-up && make build && node dist/bench/operator.bench.js
  *
  * Needs the local control plane (like the e2e tests). The operator is the real process
- * (`node dist/operator/src/cli.js run`, no source maps, as the image runs it), with its
+ * (`node <the image's V8 flags> dist/operator/src/cli.js run`, no source maps, as the image
+ * runs it), with its
  * crash-safe journal on (default fsync policy: every 1 s), `logLevel: info`, rules as custom
  * resources: 100 cluster TalonRules naming other Falco rules and one matching every alert,
  * in dry run (a label action). Each server runs in its own process; CPU and memory are read
@@ -36,8 +37,9 @@
  * OPERATOR_BENCH_CONFIG (JSON merged into the
  * operator's config, for experiments, e.g. '{"journal":{"fsync":"never"}}'), OPERATOR_BENCH_ONLY (comma list of intake,effect,storm; `distinct` or `dedup`
  * alone for one intake path, e.g. to profile it), OPERATOR_BENCH_NODE_ARGS (node
- * options for the operator process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is
- * written when the operator exits at the end of the bench), LATENCY_BENCH_SECONDS (per rate of
+ * options for the operator process after the image's V8 flags (lib/node-flags.ts), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` — the profile is written when the operator exits at the
+ * end of the bench — or `--max-semi-space-size=16 --heap-growing-percent=0` for V8's defaults), LATENCY_BENCH_SECONDS (per rate of
  * the effect phase, default 20 at 100/s; 10 at 300/s), OPERATOR_BENCH_PROFILE (a directory: instead
  * of the figures, profile the three paths, each in its own operator process under --cpu-prof,
  * and write their text summaries there, e.g. bench/profiles).
@@ -55,6 +57,7 @@ import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
 import { apiPath, MERGE_PATCH, RawClient } from '../operator/src/kube/raw.js';
 import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transport.js';
+import { NODE_FLAGS } from '../operator/src/lib/node-flags.js';
 import type { AutocannonResult } from './intake.bench.js';
 import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
@@ -466,7 +469,7 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   console.log(`operator bench: the real operator process (journal on, logLevel info, ${OTHER_RULES + 3} TalonRules) beside a bare node:http server`);
-  console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}${NODE_ARGS.length ? `; operator node args: ${NODE_ARGS.join(' ')}` : ''}`);
+  console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}; operator node flags: ${[...NODE_FLAGS, ...NODE_ARGS].join(' ')}`);
   await installCRDs(kc);
   const ns = await createNamespace(core, 'bench');
   let op: OperatorProcess | undefined;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
+import { NODE_FLAGS } from '../../operator/src/lib/node-flags.js';
 import { chartCredentials } from './chart.js';
 import { e2eKubeconfigPath, eventually, kubectlPath, loadE2EKubeConfig } from './cluster.js';
 
@@ -111,7 +112,11 @@ export interface OperatorOptions {
   readonly waitReady?: boolean;
   /** Called with every log line, from every run of the process (restarts included). */
   readonly onLog?: (line: string) => void;
-  /** Node options before the script (default ['--enable-source-maps']); benches pass what production runs, e.g. [] or ['--cpu-prof', …]. */
+  /**
+   * Node options before the script, after the image's V8 flags (lib/node-flags.ts: every operator
+   * process runs what ships; a later flag overrides them). Default ['--enable-source-maps'];
+   * benches pass what production runs, e.g. [] or ['--cpu-prof', …].
+   */
   readonly nodeArgs?: readonly string[];
 }
 
@@ -159,7 +164,7 @@ export class OperatorProcess {
 
   private async spawn(waitReady: boolean): Promise<void> {
     const cli = join(repoRoot, 'dist', 'operator', 'src', 'cli.js');
-    const proc = spawn(process.execPath, [...this.nodeArgs, cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, ...this.nodeArgs, cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
       env: { ...process.env, KUBECONFIG: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

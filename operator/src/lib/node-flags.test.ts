@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from './node-flags.js';
+
+test("the image's ENTRYPOINT runs node with NODE_FLAGS, the flags the benches and the e2e tier use", () => {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../../../Dockerfile', import.meta.url)), 'utf8');
+  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  assert.ok(line, 'the Dockerfile has an ENTRYPOINT');
+  assert.deepEqual(JSON.parse(line.slice('ENTRYPOINT '.length)), ['/nodejs/bin/node', ...NODE_FLAGS, 'dist/operator/src/cli.js']);
+});
+
+test('node accepts the flags', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, [...NODE_FLAGS, '-e', 'console.log("ok")'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(out.trim(), 'ok');
+});
