@@ -11,6 +11,11 @@ test("the image's ENTRYPOINT runs node with NODE_FLAGS, the flags the benches an
   assert.deepEqual(JSON.parse(line.slice('ENTRYPOINT '.length)), ['/nodejs/bin/node', ...NODE_FLAGS, 'dist/operator/src/cli.js']);
 });
 
+test('scripts/dev.sh (make dev) runs the operator with them too', () => {
+  const dev = readFileSync(fileURLToPath(new URL('../../../../scripts/dev.sh', import.meta.url)), 'utf8');
+  assert.ok(dev.includes(`exec node ${NODE_FLAGS.join(' ')} dist/operator/src/cli.js run`), 'dev.sh starts node with NODE_FLAGS');
+});
+
 test('node accepts the flags', async () => {
   const { execFileSync } = await import('node:child_process');
   const out = execFileSync(process.execPath, [...NODE_FLAGS, '-e', 'console.log("ok")'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
