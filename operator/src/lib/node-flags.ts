@@ -11,6 +11,6 @@
  *
  * Measured with `node dist/bench/operator.bench.js` (bench/RESULTS.md, issue 15), distinct
  * alerts at ≈ 6.5 k/s, the two runs one after the other: RSS peak 117–122 MiB with these flags
- * against 165–202 MiB without, CPU per alert 149–158 µs against 143–157 µs.
+ * against 151–202 MiB without, CPU per alert 149–158 µs against 143–169 µs.
  */
 export const NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=4', '--heap-growing-percent=50']);
