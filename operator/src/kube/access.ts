@@ -21,17 +21,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type https from 'node:https';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import type {
-  ApiextensionsV1Api,
-  AppsV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  KubeConfig,
-  NetworkingV1Api,
-  PolicyV1Api,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import type { Clients } from './client.js';
 import { AgentPool, CachedMaterial, type AuthMaterial } from './pool.js';
@@ -324,14 +314,14 @@ export function makeLazyClients(access: KubeAccess): Clients {
     return makePodStreams(kc);
   });
   return Object.freeze({
-    core: lazyApi(() => typed<CoreV1Api>('CoreV1Api'), raw, LIST_OVER_RAW.core),
-    apps: lazyApi(() => typed<AppsV1Api>('AppsV1Api')),
-    networking: lazyApi(() => typed<NetworkingV1Api>('NetworkingV1Api'), raw, LIST_OVER_RAW.networking),
-    policy: lazyApi(() => typed<PolicyV1Api>('PolicyV1Api')),
-    custom: lazyApi(() => typed<CustomObjectsApi>('CustomObjectsApi'), raw, LIST_OVER_RAW.custom),
-    events: lazyApi(() => typed<EventsV1Api>('EventsV1Api')),
-    apiext: lazyApi(() => typed<ApiextensionsV1Api>('ApiextensionsV1Api')),
-    coordination: lazyApi(() => typed<CoordinationV1Api>('CoordinationV1Api')),
+    core: lazyApi(() => typed<Clients['core']>('CoreV1Api'), raw, LIST_OVER_RAW.core),
+    apps: lazyApi(() => typed<Clients['apps']>('AppsV1Api')),
+    networking: lazyApi(() => typed<Clients['networking']>('NetworkingV1Api'), raw, LIST_OVER_RAW.networking),
+    policy: lazyApi(() => typed<Clients['policy']>('PolicyV1Api')),
+    custom: lazyApi(() => typed<Clients['custom']>('CustomObjectsApi'), raw, LIST_OVER_RAW.custom),
+    events: lazyApi(() => typed<Clients['events']>('EventsV1Api')),
+    apiext: lazyApi(() => typed<Clients['apiext']>('ApiextensionsV1Api')),
+    coordination: lazyApi(() => typed<Clients['coordination']>('CoordinationV1Api')),
     streams,
     raw,
     kubeConfig: () => access.kubeConfig(),
