@@ -24,6 +24,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import type { Clients } from './client.js';
+import { memoAsync } from '../lib/first-use.js';
 import { AgentPool, CachedMaterial, type AuthMaterial } from './pool.js';
 import type { PodStreams } from './pod-streams.js';
 import { REQUEST_SIGNAL, RawClient, apiPath, type AuthSource, type RawKube } from './raw.js';
@@ -116,8 +117,9 @@ class SimpleAccess implements KubeAccess {
   readonly server: string;
   private readonly pool = new AgentPool();
   private readonly material: CachedMaterial;
-  private typed: Promise<KeepAliveKubeConfig> | undefined;
-  private loaded = false;
+  /** client-node's KubeConfig once loaded (a load in flight makes no connection, so destroy() needs only this). */
+  private typed: KeepAliveKubeConfig | undefined;
+  private readonly loadTypedOnce = memoAsync(async () => (this.typed = await loadTyped(this.source)));
 
   constructor(
     private readonly creds: Credentials,
@@ -132,27 +134,17 @@ class SimpleAccess implements KubeAccess {
   }
 
   kubeConfig(): Promise<KubeConfig> {
-    this.typed ??= loadTyped(this.source).then(
-      (kc) => {
-        this.loaded = true;
-        return kc;
-      },
-      (err: unknown) => {
-        this.typed = undefined;
-        throw err;
-      },
-    );
-    return this.typed;
+    return this.loadTypedOnce();
   }
 
   typedLoaded(): boolean {
-    return this.loaded;
+    return this.typed !== undefined;
   }
 
   destroy(): void {
     this.pool.destroy();
     this.material.forget();
-    void this.typed?.then((kc) => kc.destroyAgent(), () => undefined);
+    this.typed?.destroyAgent();
   }
 
   /** Reads the files again (a rotated certificate swaps the pool; a projected token is re-read). */
@@ -288,12 +280,7 @@ function signalOf(options: unknown): AbortSignal | undefined {
  * and `rawMethods` are answered over `raw` without loading anything.
  */
 export function lazyApi<T extends object>(load: () => Promise<T>, raw?: RawKube, rawMethods: Readonly<Record<string, RawMethod>> = {}): T {
-  let loading: Promise<T> | undefined;
-  const api = (): Promise<T> =>
-    (loading ??= load().catch((err: unknown) => {
-      loading = undefined;
-      throw err;
-    }));
+  const api = memoAsync(load);
   return new Proxy({} as T, {
     get(_target, prop) {
       if (typeof prop !== 'string' || prop === 'then') return undefined;

@@ -24,6 +24,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { BatchV1Api, KubeConfig, V1EphemeralContainer, V1Job, V1Pod, V1Status } from '@kubernetes/client-node';
 import { PatchStrategy } from '../../kube/client-node-lite.js';
 import type { Artifact } from '../../lib/artifact.js';
+import { memoAsync } from '../../lib/first-use.js';
 import { sleep } from '../../lib/sleep.js';
 import { execStatusOf } from '../../kube/pod-streams.js';
 import type { KubeClients } from '../types.js';
@@ -92,12 +93,10 @@ export function exitCodeOf(status: V1Status): number | undefined {
 /** The real port over client-node (CoreV1Api, BatchV1Api, Exec over WebSocket). */
 export function captureKubeOf(kube: KubeClients): CaptureKube {
   // client-node's typed clients are loaded on first use (kube/client-node-lite.ts says why).
-  let batch: Promise<BatchV1Api> | undefined;
-  const batchApi = (): Promise<BatchV1Api> =>
-    (batch ??= Promise.all([kubeConfigOf(kube), import('@kubernetes/client-node')]).then(([kc, k8s]) => kc.makeApiClient(k8s.BatchV1Api)).catch((err: unknown) => {
-      batch = undefined;
-      throw err;
-    }));
+  const batchApi = memoAsync(async (): Promise<BatchV1Api> => {
+    const [kc, k8s] = await Promise.all([kubeConfigOf(kube), import('@kubernetes/client-node')]);
+    return kc.makeApiClient(k8s.BatchV1Api);
+  });
   return {
     readPod: (namespace, name, signal) => kube.core.readNamespacedPod({ namespace, name }, requestOptions(signal)),
     addEphemeralContainer: (namespace, name, container, signal) =>
