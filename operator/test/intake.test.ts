@@ -6,7 +6,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +16,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import type { FalcoEvent } from '../src/falco/event.js';
 import { createServer, createMetricsServer } from '../src/http/server.js';
+import { answerAtEndOfTurn } from '../src/http/routes/falco.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../src/observability/metrics.js';
 import { eventsDir } from './builders.js';
@@ -347,6 +349,74 @@ describe('intake: ingest failures', () => {
       fail = false;
       assert.equal((await h.post('{"rule":"B"}')).status, 202);
       assert.deepEqual(seen, ['B']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('intake: the 202s of one event-loop turn are written together', () => {
+  /** A stand-in for a ServerResponse that records what was written. */
+  function response(name: string, written: string[], fail = false) {
+    const res = {
+      headersSent: false,
+      destroyed: false,
+      writeHead(status: number) {
+        if (fail) throw new Error('socket gone');
+        written.push(`${name} ${status}`);
+      },
+      end() {
+        res.headersSent = true;
+      },
+    };
+    return res as unknown as ServerResponse;
+  }
+
+  test('nothing is written during the turn; then every answer, in order; one that throws costs the others nothing', async () => {
+    const written: string[] = [];
+    const errors: string[] = [];
+    const answer = answerAtEndOfTurn((err) => errors.push(err.message));
+    answer(response('a', written), '{}');
+    answer(response('b', written, true), '{}');
+    answer(response('c', written), '{}');
+    assert.deepEqual(written, []);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(written, ['a 202', 'c 202']);
+    assert.deepEqual(errors, ['socket gone']);
+    answer(response('d', written), '{}');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(written, ['a 202', 'c 202', 'd 202']);
+  });
+
+  test('alerts pipelined on one connection, and alerts on many at once, each get their own 202 in order', async () => {
+    const h = await start();
+    try {
+      const alert = (i: number) => JSON.stringify({ rule: `R${i}`, output: `n=${i}`, priority: 'Warning', time: '2024-03-05T10:11:12.345Z' });
+      // Five requests in one write: the server reads them in one turn.
+      const answers = await new Promise<string>((resolve, reject) => {
+        const socket = connect(h.port, '127.0.0.1');
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if ((text.match(/HTTP\/1\.1 /g) ?? []).length === 5) {
+            socket.end();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write(
+          Array.from({ length: 5 }, (_, i) => `POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(alert(i))}\r\n\r\n${alert(i)}`)
+            .join(''),
+        );
+      });
+      assert.deepEqual(answers.match(/HTTP\/1\.1 \d+/g), Array(5).fill('HTTP/1.1 202'));
+      assert.deepEqual(h.accepted.map((e) => e.rule), ['R0', 'R1', 'R2', 'R3', 'R4']);
+      const ids = [...answers.matchAll(/"traceId":"([0-9a-f]+)"/g)].map((m) => m[1]);
+      assert.deepEqual(ids, h.accepted.map((e) => e.traceId), 'each answer carries its own alert’s trace id, in order');
+      const many = await Promise.all(Array.from({ length: 20 }, (_, i) => h.post(alert(100 + i))));
+      assert.deepEqual(many.map((r) => r.status), Array(20).fill(202));
+      assert.equal(new Set(many.map((r) => JSON.parse(r.body).traceId)).size, 20);
+      assert.equal(await h.counter('accepted'), 25);
     } finally {
       await h.close();
     }
