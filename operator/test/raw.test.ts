@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { AUTH_REFRESH_MS, KeepAliveKubeConfig, authSourceOf } from '../src/kube/transport.js';
 import { MERGE_PATCH, METADATA_ONLY_ACCEPT, RawClient, apiPath } from '../src/kube/raw.js';
@@ -242,6 +242,30 @@ describe('raw API requests', () => {
     assert.notEqual(seen.at(-1)?.peer, first);
     assert.equal(connections - before, 1, 'one new connection for the new certificate');
     kc.destroyAgent();
+  });
+  it('a burst that opens several connections builds the TLS context once: each presents the client certificate and checks the CA', async (t) => {
+    const kc = fresh();
+    const raw = new RawClient(authSourceOf(kc));
+    await raw.request({ method: 'GET', path: apiPath('api', 'v1', 'namespaces', 'ns', 'pods', 'warm') });
+    // node:tls's own connect() calls this export when it is not given a context.
+    const built = t.mock.method(tls, 'createSecureContext');
+    const before = connections;
+    await Promise.all(Array.from({ length: 6 }, (_, i) => raw.request({ method: 'GET', path: apiPath('api', 'v1', 'namespaces', 'ns', 'pods', `burst-${i}`) })));
+    assert.ok(connections - before >= 3, `${connections - before} new connections: the burst must open several`);
+    assert.equal(built.mock.callCount(), 0, 'no TLS context built per connection');
+    const client = seen.find((s) => s.url.endsWith('/warm'))?.peer;
+    for (const s of seen.filter((x) => x.url.includes('/burst-'))) assert.equal(s.peer, client);
+    kc.destroyAgent();
+    // The context still carries the CA: a pool that trusts another CA is refused.
+    const wrong = new KeepAliveKubeConfig();
+    wrong.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, caData: b64(pki.otherCa.cert), skipTLSVerify: false }],
+      users: [{ name: 'u', certData: b64(pki.client.cert), keyData: b64(pki.client.key) }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    await assert.rejects(new RawClient(authSourceOf(wrong)).request({ method: 'GET', path: apiPath('api', 'v1', 'namespaces', 'ns', 'pods', 'p') }));
+    wrong.destroyAgent();
   });
   it('the operator’s own kubeconfig reader (kube/access.ts): CA and client certificate files, relative to the kubeconfig; a rotated certificate file swaps the pool', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'access-'));
