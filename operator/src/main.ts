@@ -162,7 +162,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Declared before the controller whose publish() feeds it; its dispatch closure reads the dispatcher made below.
   const intake = new Intake({
     dedup,
-    admit: (ev, key, body) => ledger.admit(ev, key, body),
+    stage: (ev, key, body) => ledger.stage(ev, key, body),
+    commit: () => ledger.commit(),
     dispatch: (ev, matched) => {
       const rules = ledger.remaining(ev, matched);
       ledger.dispatched(ev, rules.length);
@@ -177,11 +178,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     ...(tracer ? { onEvaluated: (ev: FalcoEvent, matched: readonly CompiledRule[], startedAt: number) => tracer.alertEvaluated(ev, matched.map((r) => r.key), startedAt) } : {}),
   });
   let received = 0;
+  // The webhook stages each alert and commits once per event-loop turn (journal group commit).
   const ingest = (ev: FalcoEvent, body: Buffer): IngestRefusal | undefined => {
     received++;
     if (stopping) return { reason: 'the operator is shutting down', retryAfterSeconds: 5 };
-    return intake.ingest(ev, body);
+    return intake.stage(ev, body);
   };
+  const commit = (): IngestRefusal | undefined => intake.commit();
   registry.configure(config.actionners ?? {}, { log });
   const controller = new RuleController({
     rules,
@@ -345,7 +348,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (!controller.isLoaded()) reasons.push('rule index not loaded');
     return { ready: reasons.length === 0, reasons };
   };
-  const server = createServer({ config, logger, metrics, ingest, isReady });
+  const server = createServer({ config, logger, metrics, ingest, commit, isReady });
   const metricsServer = config.metrics.port !== 0 ? createMetricsServer({ logger, metrics }) : undefined;
 
   await listen(server, config.listen.port, config.listen.address);

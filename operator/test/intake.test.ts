@@ -17,6 +17,7 @@ import type { Config } from '../src/config/schema.js';
 import type { FalcoEvent } from '../src/falco/event.js';
 import { createServer, createMetricsServer } from '../src/http/server.js';
 import { answerAtEndOfTurn } from '../src/http/routes/falco.js';
+import { sendJson } from '../src/http/respond.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../src/observability/metrics.js';
 import { eventsDir } from './builders.js';
@@ -372,20 +373,46 @@ describe('intake: the 202s of one event-loop turn are written together', () => {
     return res as unknown as ServerResponse;
   }
 
-  test('nothing is written during the turn; then every answer, in order; one that throws costs the others nothing', async () => {
+  test('nothing is written during the turn; then the turn is settled once and every answer written, in order; one that throws costs the others nothing', async () => {
     const written: string[] = [];
     const errors: string[] = [];
-    const answer = answerAtEndOfTurn((err) => errors.push(err.message));
-    answer(response('a', written), '{}');
-    answer(response('b', written, true), '{}');
-    answer(response('c', written), '{}');
+    let settled = 0;
+    const answer = answerAtEndOfTurn(
+      () => {
+        settled++;
+        return (res) => sendJson(res, 202, '{}');
+      },
+      (err) => errors.push(err.message),
+    );
+    answer(response('a', written), 't1');
+    answer(response('b', written, true), 't2');
+    answer(response('c', written), 't3');
     assert.deepEqual(written, []);
+    assert.equal(settled, 0);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(written, ['a 202', 'c 202']);
     assert.deepEqual(errors, ['socket gone']);
-    answer(response('d', written), '{}');
+    assert.equal(settled, 1, 'one settle (the journal commit) for the whole turn');
+    answer(response('d', written), 't4');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(written, ['a 202', 'c 202', 'd 202']);
+    assert.equal(settled, 2);
+  });
+
+  test('a settle that throws answers every alert of the turn 500', async () => {
+    const written: string[] = [];
+    const errors: string[] = [];
+    const answer = answerAtEndOfTurn(
+      () => {
+        throw new Error('commit exploded');
+      },
+      (err) => errors.push(err.message),
+    );
+    answer(response('a', written), 't1');
+    answer(response('b', written), 't2');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(written, ['a 500', 'b 500']);
+    assert.deepEqual(errors, ['commit exploded']);
   });
 
   test('alerts pipelined on one connection, and alerts on many at once, each get their own 202 in order', async () => {

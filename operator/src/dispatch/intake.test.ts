@@ -62,3 +62,56 @@ describe('Intake.ingest', () => {
     assert.equal(new Set(h.admitted).size, 5);
   });
 });
+
+describe('Intake.stage and commit (the webhook’s group commit)', () => {
+  function staging(commitRefusal: () => Refusal | undefined) {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const dedup = new Deduplicator(10_000);
+    const staged: string[] = [];
+    const settled: string[] = [];
+    const commits: number[] = [];
+    const intake = new Intake({
+      dedup,
+      metrics,
+      dispatch: () => undefined,
+      stage: (_ev, key) => void staged.push(key),
+      commit: () => {
+        commits.push(staged.length);
+        return commitRefusal();
+      },
+      settled: (ev) => settled.push(ev.traceId),
+    });
+    intake.setIndex(RuleIndex.build([]));
+    return { intake, dedup, staged, settled, commits };
+  }
+
+  it('nothing is evaluated or remembered until the commit; one commit for all staged alerts', () => {
+    const h = staging(() => undefined);
+    for (let i = 0; i < 3; i++) assert.equal(h.intake.stage(alert(`o${i}`)), undefined);
+    assert.equal(h.intake.stage(alert('o0')), undefined, 'a second delivery in the same turn');
+    assert.equal(h.staged.length, 3, 'the duplicate is not staged');
+    assert.equal(h.settled.length, 0, 'not evaluated yet');
+    assert.equal(h.dedup.size, 0, 'not remembered yet');
+    assert.equal(h.intake.commit(), undefined);
+    assert.deepEqual(h.commits, [3]);
+    assert.equal(h.settled.length, 3, 'evaluated (no rule matched: settled)');
+    assert.equal(h.dedup.size, 3);
+    assert.equal(h.intake.commit(), undefined);
+    assert.deepEqual(h.commits, [3], 'nothing staged: the ledger is not asked');
+  });
+
+  it('a refused commit refuses every staged alert: none evaluated, none remembered, so each retry is staged again', () => {
+    let refuse = true;
+    const h = staging(() => (refuse ? { reason: 'the journal cannot be written: ENOSPC', retryAfterSeconds: 5 } : undefined));
+    h.intake.stage(alert('a'));
+    h.intake.stage(alert('b'));
+    assert.match(h.intake.commit()?.reason ?? '', /ENOSPC/);
+    assert.equal(h.settled.length, 0);
+    assert.equal(h.dedup.size, 0);
+    refuse = false;
+    h.intake.stage(alert('a'));
+    assert.equal(h.staged.length, 3, 'the retry is staged again, not dropped as a duplicate');
+    assert.equal(h.intake.commit(), undefined);
+    assert.equal(h.settled.length, 1);
+  });
+});

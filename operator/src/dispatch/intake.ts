@@ -8,7 +8,9 @@
  * Order on the hot path: the dedup key is computed once; a duplicate is counted and answered
  * at once — it is never admitted, so it costs no journal write; otherwise `admit` (the
  * ledger: byte budget, journal write) may refuse it, and only an admitted alert's key is
- * remembered, so a refused alert sent again is not taken for a duplicate. An admitted alert
+ * remembered, so a refused alert sent again is not taken for a duplicate. The webhook splits
+ * this in two (group commit): `stage` per alert, then one `commit` per event-loop turn writes
+ * the turn's journal records at once and evaluates the alerts, or refuses them all. An admitted alert
  * that needs no work (no rule matched, dropped) is reported to `settled`, so the journal can
  * forget it; `replay` takes an alert from the journal after a restart, already deduplicated
  * when it was first accepted.
@@ -33,6 +35,13 @@ export interface IntakeDeps {
   readonly dispatch: (ev: FalcoEvent, rules: readonly CompiledRule[]) => void;
   /** Takes a new (not duplicate) alert — `key` its dedup key, `body` its bytes — or says why not. Absent: every alert is taken. */
   readonly admit?: (ev: FalcoEvent, key: string, body: Buffer) => Refusal | undefined;
+  /**
+   * Group commit (the webhook's path): `stage` takes an alert like `admit` but leaves its
+   * journal write to `commit`, which writes every staged alert at once or refuses them all.
+   * Absent: `admit` is used and a commit has nothing to write.
+   */
+  readonly stage?: (ev: FalcoEvent, key: string, body: Buffer) => Refusal | undefined;
+  readonly commit?: () => Refusal | undefined;
   readonly metrics: Pick<Metrics, 'eventsDeduplicated' | 'eventsDropped' | 'eventsMatched'>;
   readonly log?: LogPort;
   /** Log each alert's evaluation (which rules matched, why the others did not). */
@@ -51,6 +60,9 @@ export class Intake {
   private readonly earlyMax: number;
   private droppedEarly = 0;
   private index: RuleIndex | undefined;
+  /** Taken by `stage`, evaluated by the next `commit`. */
+  private staged: { readonly ev: FalcoEvent; readonly key: string }[] = [];
+  private readonly stagedKeys = new Set<string>();
 
   constructor(deps: IntakeDeps) {
     this.deps = deps;
@@ -69,18 +81,43 @@ export class Intake {
     return this.early.length;
   }
 
-  /** Deduplicates, admits and evaluates an alert (see the order above); a refusal from `admit` is returned. */
+  /** Deduplicates, admits and evaluates an alert (see the order above); a refusal is returned. `stage` then `commit`. */
   ingest(ev: FalcoEvent, body: Buffer = NO_BODY): Refusal | undefined {
+    return this.stage(ev, body) ?? this.commit();
+  }
+
+  /**
+   * Deduplicates and takes an alert for the next `commit()`, or returns why not. A second
+   * delivery of an alert staged in the same turn is a duplicate too.
+   */
+  stage(ev: FalcoEvent, body: Buffer = NO_BODY): Refusal | undefined {
     const { dedup } = this.deps;
     const key = dedup.keyOf(ev);
-    if (dedup.seen(key)) {
+    if (this.stagedKeys.has(key) || dedup.seen(key)) {
       this.deps.metrics.eventsDeduplicated.inc();
       return undefined;
     }
-    const refusal = this.deps.admit?.(ev, key, body);
+    const refusal = (this.deps.stage ?? this.deps.admit)?.(ev, key, body);
     if (refusal !== undefined) return refusal;
-    dedup.remember(key);
-    this.evaluate(ev);
+    this.staged.push({ ev, key });
+    this.stagedKeys.add(key);
+    return undefined;
+  }
+
+  /**
+   * Commits what `stage` took since the last commit (one journal write for all) and evaluates
+   * it; or, when that write fails, returns the refusal that applies to every one of them — none
+   * is evaluated, and none is remembered, so Falco's retry is not a duplicate.
+   */
+  commit(): Refusal | undefined {
+    const batch = this.staged;
+    if (batch.length === 0) return undefined;
+    this.staged = [];
+    this.stagedKeys.clear();
+    const refusal = this.deps.commit?.();
+    if (refusal !== undefined) return refusal;
+    for (const { key } of batch) this.deps.dedup.remember(key);
+    for (const { ev } of batch) this.evaluate(ev);
     return undefined;
   }
 

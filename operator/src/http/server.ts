@@ -26,6 +26,8 @@ export interface ServerDeps {
   readonly metrics: Metrics;
   /** Queues one accepted alert (`body`: its decoded bytes); synchronous and fast. A refusal answers 503 + Retry-After, a throw 500. */
   readonly ingest: (ev: FalcoEvent, body: Buffer) => IngestRefusal | undefined | void;
+  /** Commits the alerts `ingest` took this turn (routes/falco.ts); absent: `ingest` already committed them. */
+  readonly commit?: () => IngestRefusal | undefined | void;
   readonly isReady: () => Readiness;
   /** How often the token file and TLS files are re-read; 0 disables. Default 10 s. */
   readonly credentialReloadMs?: number;
@@ -110,7 +112,7 @@ export function createServer(deps: ServerDeps): WebhookServer {
   const { config, logger, metrics } = deps;
   const reloadMs = deps.credentialReloadMs ?? DEFAULT_RELOAD_MS;
   const authenticator = createAuthenticator({ config, logger, reloadIntervalMs: reloadMs });
-  const falco = createFalcoHandler({ bodyLimitBytes: config.bodyLimitBytes, logger, metrics, authenticator, ingest: deps.ingest });
+  const falco = createFalcoHandler({ bodyLimitBytes: config.bodyLimitBytes, logger, metrics, authenticator, ingest: deps.ingest, ...(deps.commit ? { commit: deps.commit } : {}) });
   const metricsHere = config.metrics.port === 0;
   const metricsElsewhere = JSON.stringify({ error: `metrics are served on port ${config.metrics.port}` });
   const limiter = createRateLimiter(config.webhook);

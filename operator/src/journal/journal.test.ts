@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
@@ -170,4 +170,39 @@ test('a roll carries at most maxCarriedKeys dedup keys, the newest; the keys of 
   assert.ok(!keys.includes('k0'), 'the oldest was not carried');
   assert.ok(keys.length < 60, `keys are bounded by the segments kept and the carry (${keys.length})`);
   assert.ok(readdirSync(d).length <= 3);
+});
+
+test('group commit: staged A records are written by one commit and only then live; a failed commit drops them all', () => {
+  const d = dir();
+  const { journal } = open(d);
+  const before = journal.writes();
+  const ids = ['t1', 't2', 't3'].map((tr, i) => journal.stage({ traceId: tr, key: `k${i}`, body: Buffer.from(`{"n":${i}}`) }));
+  assert.equal(journal.stagedCount(), 3);
+  assert.equal(journal.pendingCount(), 0, 'not live before the commit');
+  journal.progress(ids[0]!, 'rule', 1);
+  assert.equal(journal.writes(), before, 'nothing is recorded for an alert not yet committed');
+  journal.commit();
+  assert.equal(journal.writes(), before + 1, 'one write for the three');
+  assert.equal(journal.pendingCount(), 3);
+  journal.commit();
+  assert.equal(journal.writes(), before + 1, 'an empty commit writes nothing');
+  journal.close();
+  const again = open(d);
+  assert.deepEqual(again.pending.map((p) => [p.id, p.traceId, p.key, p.body.toString()]), [
+    [ids[0], 't1', 'k0', '{"n":0}'],
+    [ids[1], 't2', 'k1', '{"n":1}'],
+    [ids[2], 't3', 'k2', '{"n":2}'],
+  ]);
+  again.journal.close();
+
+  // A commit that fails (ENOSPC: the next segment is /dev/full) leaves none of them on disk or live.
+  const small = dir();
+  const opened = open(small, { segmentBytes: 64 });
+  opened.journal.accept({ traceId: 'fills', key: 'kf', body: Buffer.alloc(100) });
+  symlinkSync('/dev/full', join(small, segmentName(2)));
+  opened.journal.stage({ traceId: 'x', key: 'kx', body: Buffer.from('{}') });
+  opened.journal.stage({ traceId: 'y', key: 'ky', body: Buffer.from('{}') });
+  assert.throws(() => opened.journal.commit(), /ENOSPC/);
+  assert.equal(opened.journal.stagedCount(), 0);
+  assert.equal(opened.journal.pendingCount(), 1, 'only the alert written before');
 });

@@ -14,7 +14,9 @@
  * outlive the segment of their alert and a restart.
  *
  * Write batching: `A` and `P` are written before their method returns (an `A` before the
- * 202; a `P` before the action's outcome is recorded — the commit point). `R` and `D` only
+ * 202; a `P` before the action's outcome is recorded — the commit point). The webhook stages
+ * its `A` records instead (`stage`) and commits them once per event-loop turn (`commit`), before
+ * any of the turn's 202s: one write for every alert of the turn (group commit). `R` and `D` only
  * say that nothing more is to be done: they are enqueued and written with the next `A`/`P`,
  * or at the latest by a `setImmediate` flush — one write for several records. A crash in
  * between replays an alert whose actions all have their `P`: nothing runs again.
@@ -66,10 +68,20 @@ export interface OpenedJournal {
 interface Live {
   readonly id: number;
   segment: number;
-  readonly header: { readonly id: number; readonly tr: string; readonly t: number; readonly k: string };
+  readonly header: AcceptHeader;
   readonly body: Buffer;
   readonly progress: Map<string, number>;
   readonly rulesDone: Set<string>;
+}
+
+/** The header of an `A` record: id, trace id, wall time (ms), dedup key. */
+type AcceptHeader = { readonly id: number; readonly tr: string; readonly t: number; readonly k: string };
+
+/** An `A` record not yet written (see `stage`). */
+interface Staged {
+  readonly id: number;
+  readonly header: AcceptHeader;
+  readonly body: Buffer;
 }
 
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
@@ -81,6 +93,7 @@ export class Journal {
   private readonly now: () => number;
   private readonly keyWindowMs: number;
   private readonly live = new Map<number, Live>();
+  private staged: Staged[] = [];
   /** Live alerts per retained segment, oldest segment first (Map keeps insertion order). */
   private readonly held = new Map<number, number>();
   private readonly recentKeys = new RecentKeys();
@@ -149,14 +162,59 @@ export class Journal {
   /** Writes an accepted alert; returns its id. Throws on I/O errors (the alert must then be refused). */
   accept(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): number {
     this.rollIfFull();
+    const staged = this.stagedOf(a);
+    this.store.append([{ type: 'A', header: staged.header, body: staged.body }]);
+    this.track(staged);
+    return staged.id;
+  }
+
+  /**
+   * Group commit: takes an accepted alert whose `A` record the next `commit()` writes, in one
+   * write (and under `always` one fdatasync) with every other alert staged since — the alerts
+   * of one event-loop turn. Returns its id. Until it is committed the alert is not live: no
+   * progress is recorded for it, and it is not evaluated (the intake evaluates after the commit).
+   */
+  stage(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): number {
+    const staged = this.stagedOf(a);
+    this.staged.push(staged);
+    return staged.id;
+  }
+
+  /** Alerts staged and not yet committed. */
+  stagedCount(): number {
+    return this.staged.length;
+  }
+
+  /**
+   * Writes the staged `A` records, one write for all. Throws on I/O errors: then none of them
+   * is on disk (a partial write is cut off again) and all are dropped — the caller refuses
+   * their alerts, as `accept` would have.
+   */
+  commit(): void {
+    const staged = this.staged;
+    if (staged.length === 0) return;
+    this.staged = [];
+    this.rollIfFull();
+    this.store.append(staged.map((x) => ({ type: 'A', header: x.header, body: x.body })));
+    for (const x of staged) this.track(x);
+  }
+
+  /** Writes of records so far (one `write` call each, however many records it carries). */
+  writes(): number {
+    return this.store.writes();
+  }
+
+  private stagedOf(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): Staged {
     const id = this.nextId++;
-    const header = { id, tr: a.traceId, t: this.now(), k: a.key };
-    this.store.append([{ type: 'A', header, body: a.body }]);
+    return { id, header: { id, tr: a.traceId, t: this.now(), k: a.key }, body: a.body };
+  }
+
+  /** A written `A` record's alert is live in the current segment; its key is carried at rolls. */
+  private track(x: Staged): void {
     const segment = this.store.segment();
-    this.live.set(id, { id, segment, header, body: a.body, progress: new Map(), rulesDone: new Set() });
+    this.live.set(x.id, { id: x.id, segment, header: x.header, body: x.body, progress: new Map(), rulesDone: new Set() });
     this.held.set(segment, (this.held.get(segment) ?? 0) + 1);
-    this.recentKeys.push(a.key, header.t);
-    return id;
+    this.recentKeys.push(x.header.k, x.header.t);
   }
 
   /** The first `recorded` actions of `rule` have their outcome recorded for alert `id`. */

@@ -58,9 +58,25 @@ test('a journal that cannot be written refuses the alert instead of accepting wh
   const dir = mkdtempSync(join(tmpdir(), 'talon-ledger-'));
   const opened = Journal.open({ dir, fsync: 'never', fsyncIntervalMs: 1000, keyWindowMs: 10_000 });
   opened.journal.close();
-  const broken = { accept: () => { throw new Error('ENOSPC: no space left on device'); }, setWriteErrorHandler: () => undefined } as unknown as Journal;
+  let id = 0;
+  const broken = {
+    stage: () => ++id,
+    commit: () => {
+      throw new Error('ENOSPC: no space left on device');
+    },
+    setWriteErrorHandler: () => undefined,
+  } as unknown as Journal;
   const l = new Ledger({ journal: broken, maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
   const r = l.admit(ev('a'), 'ka', bytes(10));
   assert.match(r?.reason ?? '', /journal cannot be written: ENOSPC/);
   assert.equal(l.count(), 0);
+  assert.equal(l.bytes(), 0);
+  // Group commit: every alert staged for the failed write is let go, with its bytes.
+  assert.equal(l.stage(ev('b'), 'kb', bytes(10)), undefined);
+  assert.equal(l.stage(ev('c'), 'kc', bytes(20)), undefined);
+  assert.equal(l.bytes(), 30);
+  assert.match(l.commit()?.reason ?? '', /journal cannot be written: ENOSPC/);
+  assert.equal(l.count(), 0);
+  assert.equal(l.bytes(), 0);
+  assert.equal(l.commit(), undefined, 'nothing staged: nothing to write');
 });

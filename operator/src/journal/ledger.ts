@@ -45,6 +45,8 @@ export class Ledger {
   private readonly opts: LedgerOptions;
   private readonly log: LogPort;
   private readonly entries = new Map<string, Entry>();
+  /** Trace ids staged for the next journal commit. */
+  private staged: string[] = [];
   private liveBytes = 0;
   private indexLoaded = false;
   private journalFailures = 0;
@@ -72,27 +74,57 @@ export class Ledger {
 
   /**
    * Takes an alert (journaled when there is a journal) or says why not. `key` is its
-   * deduplication key, kept so that a restart still recognises a second delivery.
+   * deduplication key, kept so that a restart still recognises a second delivery. The same as
+   * `stage` then `commit`: it commits whatever else is staged too.
    */
   admit(ev: FalcoEvent, key: string, body: Buffer): Refusal | undefined {
-    const retryAfterSeconds = this.opts.retryAfterSeconds ?? 5;
+    return this.stage(ev, key, body) ?? this.commit();
+  }
+
+  /**
+   * Takes an alert into the byte budget and stages its journal record for the next `commit()`
+   * (group commit: one write for the alerts of a turn), or says why not. Until the commit the
+   * alert must not be evaluated.
+   */
+  stage(ev: FalcoEvent, key: string, body: Buffer): Refusal | undefined {
     const limit = this.indexLoaded ? this.opts.maxBytes : Math.min(this.opts.maxBytes, this.opts.maxHeldBytes);
     if (this.liveBytes + body.length > limit) {
       const what = this.indexLoaded ? 'queue.maxBytes' : 'queue.maxHeldBytes (the rule index is still loading)';
-      return { reason: `the operator holds ${this.liveBytes} bytes of unfinished alerts; this one (${body.length} bytes) would pass ${what} = ${limit}`, retryAfterSeconds };
+      return { reason: `the operator holds ${this.liveBytes} bytes of unfinished alerts; this one (${body.length} bytes) would pass ${what} = ${limit}`, retryAfterSeconds: this.retryAfterSeconds() };
     }
-    let id: number | undefined;
-    if (this.opts.journal) {
-      try {
-        id = this.opts.journal.accept({ traceId: ev.traceId, key, body });
-      } catch (err) {
-        if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed; alerts are refused until it works', { error: (err as Error).message, failures: this.journalFailures });
-        return { reason: `the journal cannot be written: ${(err as Error).message}`, retryAfterSeconds };
-      }
-    }
+    const id = this.opts.journal?.stage({ traceId: ev.traceId, key, body });
     this.entries.set(ev.traceId, { id, bytes: body.length, rulesLeft: undefined, progress: new Map(), rulesDone: new Set() });
     this.liveBytes += body.length;
+    if (id !== undefined) this.staged.push(ev.traceId);
     return undefined;
+  }
+
+  /**
+   * Writes the journal records of every alert staged since the last commit. When the journal
+   * cannot be written, those alerts are let go (their bytes leave the budget) and the refusal
+   * says why: every one of them must be refused (503), as nothing of them is kept.
+   */
+  commit(): Refusal | undefined {
+    const staged = this.staged;
+    if (staged.length === 0) return undefined;
+    this.staged = [];
+    try {
+      this.opts.journal?.commit();
+      return undefined;
+    } catch (err) {
+      for (const traceId of staged) {
+        const e = this.entries.get(traceId);
+        if (e === undefined) continue;
+        this.entries.delete(traceId);
+        this.liveBytes -= e.bytes;
+      }
+      if (this.journalFailures++ % 100 === 0) this.log.error('journal write failed; alerts are refused until it works', { error: (err as Error).message, failures: this.journalFailures });
+      return { reason: `the journal cannot be written: ${(err as Error).message}`, retryAfterSeconds: this.retryAfterSeconds() };
+    }
+  }
+
+  private retryAfterSeconds(): number {
+    return this.opts.retryAfterSeconds ?? 5;
   }
 
   /** Registers an alert replayed from the journal, with what was already done for it. */

@@ -147,6 +147,7 @@ export class SegmentStore {
    */
   private buf = Buffer.allocUnsafe(BUFFER_BYTES);
   private pendingBytes = 0;
+  private writeCount = 0;
 
   private constructor(opts: SegmentStoreOptions, next: number) {
     this.opts = opts;
@@ -217,6 +218,11 @@ export class SegmentStore {
   /** Writes the enqueued records, if any (same errors as `append`; they then stay enqueued). */
   flush(): void {
     if (this.pendingBytes > 0) this.writePending();
+  }
+
+  /** Successful writes so far (each carries every record enqueued or appended with it). */
+  writes(): number {
+    return this.writeCount;
   }
 
   /** True when the current segment is full and the caller should `roll`. */
@@ -294,6 +300,7 @@ export class SegmentStore {
     }
     this.currentBytes += length;
     this.pendingBytes = 0;
+    this.writeCount += 1;
     // A huge alert body grew the buffer: do not keep that much memory for the small records.
     if (this.buf.length > MAX_KEPT_BUFFER) this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
     if (this.opts.fsync === 'always') fdatasyncSync(this.fd);

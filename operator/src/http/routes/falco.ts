@@ -2,11 +2,11 @@
  * The alert intake: one Falco alert per POST, on any path (as Talon). The hot path is plain
  * node:http: authenticate, read the body up to the limit, parse, hand to `ingest`, answer.
  *
- * Answers: 202 `{"status":"accepted","traceId":…}` (a W3C trace id, lib/trace-id.ts) once `ingest` returned, written with the
- * turn's other 202s (`answerAtEndOfTurn`); 400 `{"error":…}`
+ * Answers: 202 `{"status":"accepted","traceId":…}` (a W3C trace id, lib/trace-id.ts) once `ingest` took the alert and `commit`
+ * wrote it, with the turn's other answers (`answerAtEndOfTurn`); 400 `{"error":…}`
  * for a body that is not one valid alert; 401 bad credentials (and the connection closed); 405 not a POST; 413 body over
  * the limit (declared or actual, compressed or not); 415 unknown Content-Encoding; 500 only
- * when `ingest` throws; 503 with Retry-After when `ingest` refuses the alert (byte budget full,
+ * when `ingest` or `commit` throws; 503 with Retry-After when `ingest` or `commit` refuses the alert (byte budget full,
  * journal unwritable: nothing is accepted that cannot be kept). Any Content-Type is accepted (`curl -d` sends form-urlencoded);
  * `Content-Encoding: gzip` and `deflate` are decoded. Every path answers; none throws.
  */
@@ -29,6 +29,12 @@ export interface FalcoRouteDeps {
   readonly authenticator: Authenticator;
   /** Queues the alert (`body`: its decoded bytes, for the journal); synchronous and fast. A refusal answers 503, a throw 500. */
   readonly ingest: (ev: FalcoEvent, body: Buffer) => IngestRefusal | undefined | void;
+  /**
+   * Commits the alerts `ingest` took since the last call (the journal's group commit), once per
+   * event-loop turn before any of that turn's 202s; a refusal answers all of them 503, a throw
+   * 500. Absent: `ingest` committed each alert itself.
+   */
+  readonly commit?: () => IngestRefusal | undefined | void;
 }
 
 /** Why an alert cannot be taken now; answered 503 with Retry-After. */
@@ -76,36 +82,48 @@ const DECODERS: ReadonlyMap<string, Decoder | null> = new Map<string, Decoder | 
 ]);
 
 /**
- * The 202s of one event-loop turn, written together once the turn's reads are handled
- * (`setImmediate`), in the order they were given. Each answer written at once would wake the
- * sender (Falco, Falcosidekick, a load generator) once per alert, and on a VM that wake-up, paid
- * inside our `writev`, costs more than the rest of the answer: with 20 senders, writing them
- * together took the operator from 155 to 108 µs of CPU per alert (bench/RESULTS.md §5). An
- * answer is only ever later than the work it reports (the alert is ingested — journaled —
- * first), and by less than one turn. Errors (4xx, 5xx) are still answered at once.
+ * The answers to the alerts taken in one event-loop turn, written together once the turn's
+ * reads are handled (`setImmediate`), in the order they were taken. First `settle()` runs once
+ * for the whole turn — the journal's group commit, one write for every alert of the turn — and
+ * returns how to answer each of them (202, or 503 for all when the commit failed).
+ *
+ * Why together: each answer written at once would wake the sender (Falco, Falcosidekick, a load
+ * generator) once per alert, and on a VM that wake-up, paid inside our `writev`, costs more than
+ * the rest of the answer: with 20 senders, answering together took the operator from 155 to
+ * 108 µs of CPU per alert (bench/RESULTS.md §5). An answer is later by less than one turn.
  */
-export function answerAtEndOfTurn(onError: (err: Error) => void): (res: ServerResponse, body: string) => void {
-  let pending: { res: ServerResponse; body: string }[] = [];
+export function answerAtEndOfTurn(
+  settle: () => (res: ServerResponse, traceId: string) => void,
+  onError: (err: Error) => void,
+): (res: ServerResponse, traceId: string) => void {
+  let pending: { res: ServerResponse; traceId: string }[] = [];
   const flush = (): void => {
     const batch = pending;
     pending = [];
-    for (const { res, body } of batch) {
+    let answer: (res: ServerResponse, traceId: string) => void;
+    try {
+      answer = settle();
+    } catch (err) {
+      onError(err as Error);
+      answer = (res) => sendJson(res, 500, errorBody('internal error: the alert was not queued'));
+    }
+    for (const { res, traceId } of batch) {
       try {
-        sendJson(res, 202, body);
+        answer(res, traceId);
       } catch (err) {
         // One broken answer does not cost the others theirs (nor the process its life).
         onError(err as Error);
       }
     }
   };
-  return (res, body) => {
-    if (pending.push({ res, body }) === 1) setImmediate(flush);
+  return (res, traceId) => {
+    if (pending.push({ res, traceId }) === 1) setImmediate(flush);
   };
 }
 
 /** The intake handler (answers as described above); rejections are logged at most once per 10 s each kind. */
 export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
-  const { bodyLimitBytes: limit, logger, metrics, authenticator, ingest } = deps;
+  const { bodyLimitBytes: limit, logger, metrics, authenticator, ingest, commit } = deps;
   const received = {
     accepted: metrics.eventsReceived.labels({ result: 'accepted' }),
     rejected: metrics.eventsReceived.labels({ result: 'rejected' }),
@@ -118,7 +136,35 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
   const logRejection = throttled(logger, REJECTION_LOG_INTERVAL_MS);
   const logUnauthorized = throttled(logger, REJECTION_LOG_INTERVAL_MS);
   const tooLargeBody = errorBody(`body exceeds the limit of ${limit} bytes`);
-  const answer202 = answerAtEndOfTurn((err) => logger.error('answering an accepted alert failed', { error: err.message, stack: err.stack }));
+  const refusedAnswer = (refusal: IngestRefusal) => (res: ServerResponse) =>
+    sendJson(res, 503, errorBody(`alert not accepted: ${refusal.reason}`), { 'retry-after': String(refusal.retryAfterSeconds) });
+  const answerTaken = answerAtEndOfTurn(
+    () => {
+      let refusal: IngestRefusal | undefined | void;
+      try {
+        refusal = commit?.();
+      } catch (err) {
+        logger.error('committing accepted alerts failed', { error: (err as Error).message, stack: (err as Error).stack });
+        return (res) => {
+          received.error.inc();
+          sendJson(res, 500, errorBody('internal error: the alert was not queued'));
+        };
+      }
+      if (refusal !== undefined) {
+        logRefusal('alerts refused (503)', { reason: refusal.reason });
+        const answer = refusedAnswer(refusal);
+        return (res) => {
+          received.refused.inc();
+          answer(res);
+        };
+      }
+      return (res, traceId) => {
+        received.accepted.inc();
+        sendJson(res, 202, `{"status":"accepted","traceId":"${traceId}"}`);
+      };
+    },
+    (err) => logger.error('answering an alert failed', { error: err.message, stack: err.stack }),
+  );
 
   /** Answers before the body is read: keeps the connection only when the body is small enough to drain. */
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void => {
@@ -169,11 +215,10 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
     if (refusal !== undefined) {
       received.refused.inc();
       logRefusal('alert refused (503)', { reason: refusal.reason, remote: req.socket.remoteAddress });
-      sendJson(res, 503, errorBody(`alert not accepted: ${refusal.reason}`), { 'retry-after': String(refusal.retryAfterSeconds) });
+      refusedAnswer(refusal)(res);
       return;
     }
-    received.accepted.inc();
-    answer202(res, `{"status":"accepted","traceId":"${traceId}"}`);
+    answerTaken(res, traceId);
   };
 
   return (req, res) => {
