@@ -406,6 +406,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
 
   async function shutdown(): Promise<ShutdownSummary> {
     stopping = true;
+    intake.halt();
     logger.info('shutting down: readiness false, webhook closing', { grace_ms: config.shutdownGraceMs, unfinished: ledger.count() });
     const webhookClosed = closeGracefully(server);
     clearInterval(queueGauge);

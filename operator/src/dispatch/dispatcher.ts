@@ -96,8 +96,8 @@ export interface RetryPolicy {
 export interface ProgressPort {
   /** Index of the first action of the rule still to run for this alert (after a restart, past the recorded ones). */
   resumeAt(ev: FalcoEvent, ruleKey: string): number;
-  /** The rule's first `recorded` actions have their outcome recorded. */
-  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): void;
+  /** The rule's first `recorded` actions have their outcome recorded; a promise: the outcome is recorded once it resolves (the journal's write). */
+  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): Promise<void> | undefined;
   /** Nothing of the rule runs again for this alert. */
   ruleDone(ev: FalcoEvent, ruleKey: string): void;
 }
@@ -438,15 +438,16 @@ export class Dispatcher {
     for (let i = from; i < item.actions.length; i++) {
       const action = item.actions[i]!;
       // Reported before the outcome is recorded: the journal is the commit point, so an outcome
-      // that was recorded never belongs to an action that runs again after a crash.
-      const done = (): void => void (item.approved === true || this.deps.progress?.actionRecorded(ev, rule.key, i + 1));
+      // that was recorded never belongs to an action that runs again after a crash. The journal
+      // writes the turn's progress records together; the outcome waits for that write.
+      const done = (): Promise<void> | undefined => (item.approved === true ? undefined : this.deps.progress?.actionRecorded(ev, rule.key, i + 1));
       const start = this.clock();
       const ingestToActionMs = Math.max(0, start - ev.receivedAt);
       const at = actionTarget(ev, action);
       const { ref } = at;
       const checked = this.check(item, action, at);
       if (!checked.ok) {
-        done();
+        await done();
         this.record(ev, rule, action, ref, checked.verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (checked.verdict.result === 'Failed') failed = true;
         if (!action.ignoreErrors || !action.continue) return failed ? 'failed' : 'completed';
@@ -456,14 +457,14 @@ export class Dispatcher {
       if (rule.dryRun || this.deps.globalDryRun) {
         const why = rule.dryRun ? 'the rule is in dry-run mode' : 'the operator is in dry-run mode';
         const message = `${why}: would run ${action.actionner.info.name} with ${paramsText(action)} on ${targetText(target)}`;
-        done();
+        await done();
         this.record(ev, rule, action, ref, { result: 'DryRun', reason: 'DryRun', message }, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (!action.continue) return failed ? 'failed' : 'completed';
         continue;
       }
       if (action.approval !== undefined && item.approved !== true) {
         const verdict = await this.requestApproval(item, action, ref);
-        done();
+        await done();
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         if (verdict.result === 'Failed') {
           failed = true;
@@ -475,7 +476,7 @@ export class Dispatcher {
       const destructive = action.actionner.info.destructive;
       if (destructive && !(await this.deps.budget.tryTake())) {
         const verdict: Verdict = { result: 'Skipped', reason: 'BudgetExceeded', message: `the cluster-wide budget of destructive actions per minute is spent: ${action.actionner.info.name} not run` };
-        done();
+        await done();
         this.record(ev, rule, action, ref, verdict, 0, ingestToActionMs, wi.merged, undefined, esc);
         // Not run for lack of budget is not a skip by design: no cooldown.
         // The step did not really run: the next match of the target tries it again.
@@ -493,8 +494,9 @@ export class Dispatcher {
         return 'abandoned';
       }
       const result: OutcomeResult = res.status === 'success' ? 'Succeeded' : res.status === 'skipped' ? 'Skipped' : 'Failed';
-      done();
-      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, this.clock() - start, ingestToActionMs, wi.merged, res, esc);
+      const took = this.clock() - start;
+      await done();
+      this.record(ev, rule, action, ref, { result, reason: res.reason, message: res.message }, took, ingestToActionMs, wi.merged, res, esc);
       if (result === 'Failed') {
         failed = true;
         if (!action.ignoreErrors) return 'failed';

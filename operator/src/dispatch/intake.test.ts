@@ -115,3 +115,18 @@ describe('Intake.stage and commit (the webhook’s group commit)', () => {
     assert.equal(h.settled.length, 1);
   });
 });
+
+describe('Intake.halt (shutdown)', () => {
+  it('what is committed after halt is kept (written, remembered) but not evaluated', () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const dedup = new Deduplicator(10_000);
+    const evaluated: string[] = [];
+    const intake = new Intake({ dedup, metrics, dispatch: () => undefined, onEvaluated: (ev) => void evaluated.push(ev.output), admit: () => undefined });
+    intake.setIndex(RuleIndex.build([]));
+    intake.stage(alert('before'));
+    intake.halt();
+    assert.equal(intake.commit(), undefined);
+    assert.deepEqual(evaluated, []);
+    assert.equal(dedup.size, 1, 'remembered: a second delivery is still a duplicate');
+  });
+});

@@ -63,6 +63,7 @@ export class Intake {
   /** Taken by `stage`, evaluated by the next `commit`. */
   private staged: { readonly ev: FalcoEvent; readonly key: string }[] = [];
   private readonly stagedKeys = new Set<string>();
+  private halted = false;
 
   constructor(deps: IntakeDeps) {
     this.deps = deps;
@@ -117,8 +118,17 @@ export class Intake {
     const refusal = this.deps.commit?.();
     if (refusal !== undefined) return refusal;
     for (const { key } of batch) this.deps.dedup.remember(key);
-    for (const { ev } of batch) this.evaluate(ev);
+    if (!this.halted) for (const { ev } of batch) this.evaluate(ev);
     return undefined;
+  }
+
+  /**
+   * Shutdown: alerts committed from now on (those staged before the shutdown began; new ones
+   * are refused) are kept — journaled, answered 202 — but not evaluated, so none of them reaches
+   * a dispatcher that no longer starts work: each stays in the journal, whole, for the next start.
+   */
+  halt(): void {
+    this.halted = true;
   }
 
   /** An alert replayed from the journal: not deduplicated again (its key is seeded separately). */

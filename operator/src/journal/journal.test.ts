@@ -32,18 +32,18 @@ test('records round-trip through their frames; a torn tail or a flipped bit stop
   assert.match(bad.problem ?? '', /checksum mismatch/);
 });
 
-test('an unfinished alert is replayed with its progress; a finished one is not', () => {
+test('an unfinished alert is replayed with its progress; a finished one is not', async () => {
   const d = dir();
   const { journal } = open(d);
   const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
   const b = journal.accept({ traceId: 'b', key: 'kb', body: body(2) });
   const c = journal.accept({ traceId: 'c', key: 'kc', body: body(3) });
-  journal.progress(a, 'ns/rule1', 1);
-  journal.progress(a, 'ns/rule1', 2);
+  void journal.progress(a, 'ns/rule1', 1);
+  void journal.progress(a, 'ns/rule1', 2);
   journal.ruleDone(a, 'ns/rule0');
   journal.done(b);
-  journal.progress(c, 'ns/rule1', 1);
-  // no close(): the process is killed
+  await journal.progress(c, 'ns/rule1', 1);
+  // no close(): the process is killed once the outcomes are recorded
   const again = open(d);
   assert.deepEqual(again.pending.map((p) => p.traceId), ['a', 'c']);
   const pa = again.pending[0]!;
@@ -117,29 +117,45 @@ const recordsIn = (d: string) =>
     .sort()
     .flatMap((f) => decodeSegment(readFileSync(join(d, f))).records);
 
-test('R and D wait for the next write or the end of the turn; A and P are written at once', async () => {
+test('P, R and D wait for the next write or the end of the turn; A is written at once; progress resolves once its P is written', async () => {
   const d = dir();
   const { journal } = open(d);
   const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
-  journal.progress(a, 'ns/r1', 1);
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P'], 'A and P are in the file when their call returns');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A'], 'A is in the file when accept returns');
+  let written = false;
+  const p = journal.progress(a, 'ns/r1', 1)!.then(() => (written = true));
+  const again = journal.progress(a, 'ns/r1', 2);
   journal.ruleDone(a, 'ns/r0');
   journal.done(a);
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P'], 'R and D are not written yet');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A'], 'P, R and D are not written yet');
   journal.accept({ traceId: 'b', key: 'kb', body: body(2) });
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'R', 'D', 'A'], 'they go with the next A, in order');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A'], 'they go with the next A, in order');
+  assert.equal(written, false, 'the waiters wake at the end of the turn');
+  await p;
+  await again;
+  assert.equal(written, true);
   journal.done(2);
   await turn();
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'R', 'D', 'A', 'D'], 'or at the end of the turn');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A', 'D'], 'or at the end of the turn');
   assert.equal(open(d).pending.length, 0);
+
+  // Without another write, the progress of one turn goes in one write, before its promise resolves.
+  const { journal: j2 } = open(dir());
+  const x = j2.accept({ traceId: 'x', key: 'kx', body: body(3) });
+  const y = j2.accept({ traceId: 'y', key: 'ky', body: body(4) });
+  const before = j2.writes();
+  await Promise.all([j2.progress(x, 'ns/r', 1), j2.progress(y, 'ns/r', 1)]);
+  assert.equal(j2.writes(), before + 1);
+  j2.close();
+  assert.equal(j2.progress(x, 'ns/r', 2), undefined, 'a closed journal writes nothing');
 });
 
-test('a crash before R and D are written replays the alert with every recorded action skipped', () => {
+test('a crash before R and D are written replays the alert with every recorded action skipped', async () => {
   const d = dir();
   const { journal } = open(d);
   const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
-  journal.progress(a, 'ns/r0', 1);
-  journal.progress(a, 'ns/r1', 2);
+  await journal.progress(a, 'ns/r0', 1);
+  await journal.progress(a, 'ns/r1', 2);
   journal.ruleDone(a, 'ns/r0');
   journal.done(a);
   // killed here: the R and D records were only enqueued

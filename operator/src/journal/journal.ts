@@ -13,12 +13,13 @@
  * (`K`) at each roll too — the newest of them, at most a quarter of a segment's worth — so they
  * outlive the segment of their alert and a restart.
  *
- * Write batching: `A` and `P` are written before their method returns (an `A` before the
- * 202; a `P` before the action's outcome is recorded — the commit point). The webhook stages
- * its `A` records instead (`stage`) and commits them once per event-loop turn (`commit`), before
- * any of the turn's 202s: one write for every alert of the turn (group commit). `R` and `D` only
- * say that nothing more is to be done: they are enqueued and written with the next `A`/`P`,
- * or at the latest by a `setImmediate` flush — one write for several records. A crash in
+ * Write batching: an `A` is written before the 202 — `accept` writes it before it returns; the
+ * webhook stages its `A` records instead (`stage`) and commits them once per event-loop turn
+ * (`commit`), before any of the turn's 202s: one write for every alert of the turn (group
+ * commit). A `P` is written before the action's outcome is recorded (the commit point): it is
+ * enqueued, and `progress` returns a promise that resolves once it is written. `R` and `D` only
+ * say that nothing more is to be done. `P`, `R` and `D` are written with the next `A`, or at the
+ * latest by a `setImmediate` flush — one write for several records. A crash in
  * between replays an alert whose actions all have their `P`: nothing runs again.
  */
 import { RecentKeys } from './recent-keys.js';
@@ -102,6 +103,9 @@ export class Journal {
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
   private flushScheduled = false;
+  /** Resolves once what is enqueued now is written (the `P` records' waiters). */
+  private written: Promise<void> | undefined;
+  private resolveWritten: () => void = () => undefined;
   private onWriteError: (err: Error) => void = () => undefined;
 
   private constructor(store: SegmentStore, opts: JournalOptions, nextId: number) {
@@ -217,14 +221,22 @@ export class Journal {
     this.recentKeys.push(x.header.k, x.header.t);
   }
 
-  /** The first `recorded` actions of `rule` have their outcome recorded for alert `id`. */
-  progress(id: number, rule: string, recorded: number): void {
+  /**
+   * The first `recorded` actions of `rule` have their outcome recorded for alert `id`. The `P`
+   * record goes with the turn's other records (one write at the end of the turn at the latest,
+   * like `R` and `D`); the promise resolves once it is written — the caller records the outcome
+   * only then (the commit point). A failed write is reported to the write-error handler and
+   * resolves the promise too (a lost `P` costs at most a repeated action after a crash).
+   * Undefined when there is nothing to write (an alert not live, a closed journal).
+   */
+  progress(id: number, rule: string, recorded: number): Promise<void> | undefined {
     const l = this.live.get(id);
-    if (!l) return;
+    if (!l) return undefined;
     l.progress.set(rule, recorded);
-    if (this.closed) return;
-    this.rollIfFull();
-    this.store.append([{ type: 'P', header: { id, r: rule, n: recorded } }]);
+    if (this.closed) return undefined;
+    this.enqueue({ type: 'P', header: { id, r: rule, n: recorded } });
+    this.written ??= new Promise<void>((resolve) => (this.resolveWritten = resolve));
+    return this.written;
   }
 
   /** Nothing of `rule` runs again for alert `id`. */
@@ -265,7 +277,11 @@ export class Journal {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    this.store.close();
+    try {
+      this.store.close();
+    } finally {
+      this.wake();
+    }
   }
 
   /** `r` goes with the next write, at the latest at the end of this event-loop turn. */
@@ -286,7 +302,16 @@ export class Journal {
     } catch (err) {
       this.onWriteError(err as Error);
     }
+    this.wake();
   };
+
+  /** Resolves the promise of the records enqueued until now (written, or their write failed). */
+  private wake(): void {
+    if (this.written === undefined) return;
+    const resolve = this.resolveWritten;
+    this.written = undefined;
+    resolve();
+  }
 
   private syncQuietly(): void {
     try {

@@ -159,12 +159,22 @@ export class Ledger {
     return this.entries.get(ev.traceId)?.progress.get(ruleKey) ?? 0;
   }
 
-  /** The first `recorded` actions of `ruleKey` have an outcome for this alert. */
-  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): void {
+  /**
+   * The first `recorded` actions of `ruleKey` have an outcome for this alert. With a journal,
+   * the promise resolves once that is written (with the turn's other records): record the
+   * outcome only then.
+   */
+  actionRecorded(ev: FalcoEvent, ruleKey: string, recorded: number): Promise<void> | undefined {
     const e = this.entries.get(ev.traceId);
-    if (!e) return;
+    if (!e) return undefined;
     e.progress.set(ruleKey, recorded);
-    if (e.id !== undefined) this.quietly(() => this.opts.journal?.progress(e.id!, ruleKey, recorded));
+    if (e.id === undefined || this.opts.journal === undefined) return undefined;
+    try {
+      return this.opts.journal.progress(e.id, ruleKey, recorded);
+    } catch (err) {
+      this.writeFailed(err as Error);
+      return undefined;
+    }
   }
 
   /** Nothing of `ruleKey` runs again for this alert; the last of its rules finishes it. */
