@@ -130,3 +130,26 @@ describe('Intake.halt (shutdown)', () => {
     assert.equal(dedup.size, 1, 'remembered: a second delivery is still a duplicate');
   });
 });
+
+describe('Intake.commit with a failing evaluation', () => {
+  it('one alert whose evaluation throws is logged; the others of the batch are still evaluated', () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const errors: string[] = [];
+    const evaluated: string[] = [];
+    const intake = new Intake({
+      dedup: new Deduplicator(10_000),
+      metrics,
+      dispatch: () => undefined,
+      onEvaluated: (ev) => {
+        if (ev.output === 'bad') throw new Error('a bug');
+        evaluated.push(ev.output);
+      },
+      log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => void errors.push(m) },
+    });
+    intake.setIndex(RuleIndex.build([]));
+    for (const o of ['a', 'bad', 'b']) intake.stage(alert(o));
+    assert.equal(intake.commit(), undefined);
+    assert.deepEqual(evaluated, ['a', 'b']);
+    assert.equal(errors.length, 1);
+  });
+});

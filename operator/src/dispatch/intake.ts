@@ -118,7 +118,16 @@ export class Intake {
     const refusal = this.deps.commit?.();
     if (refusal !== undefined) return refusal;
     for (const { key } of batch) this.deps.dedup.remember(key);
-    if (!this.halted) for (const { ev } of batch) this.evaluate(ev);
+    if (this.halted) return undefined;
+    for (const { ev } of batch) {
+      // The batch is journaled and its 202s stand: a bug in one alert's evaluation must not
+      // cost the others theirs. That alert stays unfinished in the journal (replayed at the next start).
+      try {
+        this.evaluate(ev);
+      } catch (err) {
+        this.log.error('alert evaluation failed; the alert stays in the journal', { trace_id: ev.traceId, error: (err as Error).message, stack: (err as Error).stack });
+      }
+    }
     return undefined;
   }
 
