@@ -163,13 +163,11 @@ export class Journal {
     return { journal, pending, keys: recent, problems: loaded.problems, records: loaded.records.length };
   }
 
-  /** Writes an accepted alert; returns its id. Throws on I/O errors (the alert must then be refused). */
+  /** Writes an accepted alert (`stage` then `commit`: anything else staged goes with it); returns its id. Throws on I/O errors (the alert must then be refused). */
   accept(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): number {
-    this.rollIfFull();
-    const staged = this.stagedOf(a);
-    this.store.append([{ type: 'A', header: staged.header, body: staged.body }]);
-    this.track(staged);
-    return staged.id;
+    const id = this.stage(a);
+    this.commit();
+    return id;
   }
 
   /**
@@ -179,9 +177,9 @@ export class Journal {
    * progress is recorded for it, and it is not evaluated (the intake evaluates after the commit).
    */
   stage(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): number {
-    const staged = this.stagedOf(a);
-    this.staged.push(staged);
-    return staged.id;
+    const id = this.nextId++;
+    this.staged.push({ id, header: { id, tr: a.traceId, t: this.now(), k: a.key }, body: a.body });
+    return id;
   }
 
   /** Alerts staged and not yet committed. */
@@ -206,11 +204,6 @@ export class Journal {
   /** Writes of records so far (one `write` call each, however many records it carries). */
   writes(): number {
     return this.store.writes();
-  }
-
-  private stagedOf(a: { readonly traceId: string; readonly key: string; readonly body: Buffer }): Staged {
-    const id = this.nextId++;
-    return { id, header: { id, tr: a.traceId, t: this.now(), k: a.key }, body: a.body };
   }
 
   /** A written `A` record's alert is live in the current segment; its key is carried at rolls. */
