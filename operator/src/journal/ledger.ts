@@ -168,13 +168,8 @@ export class Ledger {
     const e = this.entries.get(ev.traceId);
     if (!e) return undefined;
     e.progress.set(ruleKey, recorded);
-    if (e.id === undefined || this.opts.journal === undefined) return undefined;
-    try {
-      return this.opts.journal.progress(e.id, ruleKey, recorded);
-    } catch (err) {
-      this.writeFailed(err as Error);
-      return undefined;
-    }
+    if (e.id === undefined) return undefined;
+    return this.quietly(() => this.opts.journal?.progress(e.id!, ruleKey, recorded));
   }
 
   /** Nothing of `ruleKey` runs again for this alert; the last of its rules finishes it. */
@@ -194,11 +189,12 @@ export class Ledger {
   }
 
   /** A failed progress write costs at most a repeated action after a crash: log it, carry on. */
-  private quietly(write: () => void): void {
+  private quietly<T>(write: () => T): T | undefined {
     try {
-      write();
+      return write();
     } catch (err) {
       this.writeFailed(err as Error);
+      return undefined;
     }
   }
 
