@@ -63,7 +63,7 @@ import type { FalcoEvent } from '../falco/event.js';
 import { alertObject, objectKey, resolveTarget, targetText, type ResolvedTarget, type TargetResolution } from '../falco/target.js';
 import { checkGuards } from './guards.js';
 import { silentLog, type LogPort } from '../lib/log.js';
-import { type ArtifactLocation, type Outcome, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
+import { type ArtifactLocation, type Outcome, type OutcomeAlert, type OutcomeReason, type OutcomeResult, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
 import { type OutcomeSink } from '../notifiers/types.js';
 import type { ArtifactStore } from '../outputs/types.js';
 import { discardArtifact } from '../lib/artifact.js';
@@ -73,6 +73,7 @@ import type { ApprovalGate } from './approvals.js';
 import type { ClaimPort } from '../coordination/types.js';
 import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
 import type { OutcomeLog } from '../observability/outcome-log.js';
+import type { ObjectRef } from '../lib/object-ref.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -172,6 +173,8 @@ interface ActionTarget {
 }
 
 const NO_OBJECT: OutcomeTarget = Object.freeze({ kind: 'None', name: '' });
+/** The `objects` of an outcome whose run reported none (shared: outcomes are read-only). */
+const NO_OBJECTS: readonly ObjectRef[] = Object.freeze([]);
 
 type Verdict = { readonly result: OutcomeResult; readonly reason: OutcomeReason; readonly message: string };
 
@@ -702,7 +705,11 @@ export class Dispatcher {
     res?: RunResult,
     esc?: ItemEscalation,
   ): void {
-    const outcome: Outcome = {
+    // Built by assignment: conditional spreads in this literal (and a fresh `[]` per outcome)
+    // were 3.5 % of a matched alert's allocations (issue 15).
+    const alert: { -readonly [K in keyof OutcomeAlert]: OutcomeAlert[K] } = { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output };
+    if (ev.uuid !== undefined) alert.uuid = ev.uuid;
+    const outcome: { -readonly [K in keyof Outcome]: Outcome[K] } = {
       time: new Date(this.now()).toISOString(),
       traceId: ev.traceId,
       rule: { kind: rule.kind, namespace: rule.namespace, name: rule.name, uid: rule.uid },
@@ -714,15 +721,15 @@ export class Dispatcher {
       message: esc ? `${escalationText(esc)}: ${v.message}` : v.message,
       durationMs: Math.max(0, durationMs),
       ingestToActionMs,
-      objects: res?.objects ?? [],
-      ...(res?.stored ? { artifact: res.stored } : {}),
-      ...(res?.contexts ? { contexts: res.contexts } : {}),
+      objects: res?.objects ?? NO_OBJECTS,
       falcoRule: ev.rule,
       priority: ev.priority,
-      alert: { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output, ...(ev.uuid !== undefined ? { uuid: ev.uuid } : {}) },
+      alert,
       merged,
-      ...(esc ? { escalation: { step: esc.step, count: esc.count } } : {}),
     };
+    if (res?.stored) outcome.artifact = res.stored;
+    if (res?.contexts) outcome.contexts = res.contexts;
+    if (esc) outcome.escalation = { step: esc.step, count: esc.count };
     const fields = (): Record<string, unknown> => ({ rule: rule.key, action: action.name, actionner: outcome.actionner, target: objectKey(target.kind === 'None' ? undefined : target), trace_id: ev.traceId, result: v.result, reason: v.reason });
     // A warning is never folded; an info line may be (counted in the next summary line instead).
     if (v.result === 'Failed') this.log.warn('action outcome', { ...fields(), message: v.message });

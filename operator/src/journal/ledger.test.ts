@@ -80,3 +80,21 @@ test('a journal that cannot be written refuses the alert instead of accepting wh
   assert.equal(l.bytes(), 0);
   assert.equal(l.commit(), undefined, 'nothing staged: nothing to write');
 });
+
+test('resumeAt tells each rule its own progress, for the first rule of an alert, a second one, and a replayed one', () => {
+  const l = new Ledger({ maxBytes: 1 << 20, maxHeldBytes: 1 << 20 });
+  l.setIndexLoaded();
+  l.admit(ev('a'), 'ka', bytes(10));
+  l.dispatched(ev('a'), 3);
+  assert.equal(l.resumeAt(ev('a'), 'r1'), 0);
+  l.actionRecorded(ev('a'), 'r1', 1);
+  l.actionRecorded(ev('a'), 'r2', 2);
+  l.actionRecorded(ev('a'), 'r1', 3);
+  assert.deepEqual(['r1', 'r2', 'r3'].map((r) => l.resumeAt(ev('a'), r)), [3, 2, 0]);
+  l.ruleDone(ev('a'), 'r1');
+  assert.deepEqual(l.remaining(ev('a'), [{ key: 'r1' }, { key: 'r2' }, { key: 'r3' }]), [{ key: 'r2' }, { key: 'r3' }]);
+
+  l.restore({ id: 1, traceId: 'b', key: 'kb', body: bytes(5), receivedAtMs: 0, progress: new Map([['r1', 2], ['r2', 1]]), rulesDone: new Set() } as never);
+  l.actionRecorded(ev('b'), 'r2', 2);
+  assert.deepEqual(['r1', 'r2', 'r3'].map((r) => l.resumeAt(ev('b'), r)), [2, 2, 0]);
+});

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventRecorder, type EventBody, type EventsPort, type SeriesPatch } from './event-recorder.js';
+import { EventRecorder, noteShape, type EventBody, type EventsPort, type SeriesPatch } from './event-recorder.js';
 
 /** A state-based Events API: stored Events by namespace/name. */
 class FakeEvents implements EventsPort {
@@ -162,5 +162,33 @@ describe('EventRecorder series folding', () => {
     assert.equal(api.creates, 2);
     assert.equal(api.occurrences(), 2);
     assert.equal(rec.pending(), 0);
+  });
+});
+
+describe('noteShape', () => {
+  it('reads each run of digits as one mark, and tells apart notes that differ elsewhere', () => {
+    assert.equal(noteShape('took 5 ms on pod web-1'), noteShape('took 1234 ms on pod web-77'));
+    assert.equal(noteShape('7'), noteShape('0042'));
+    assert.notEqual(noteShape('took 5 ms'), noteShape('took 5 s'));
+    assert.notEqual(noteShape('a1b'), noteShape('ab'), 'a run of digits is not nothing');
+    assert.notEqual(noteShape('a1b2'), noteShape('a1b'));
+    assert.notEqual(noteShape(''), noteShape('#'));
+    const shapes = new Set<string>();
+    for (let i = 0; i < 20_000; i++) shapes.add(noteShape(`labeled pod shop/web-${i.toString(36)} with role=x`));
+    // Names in base 36 mix letters into the text: nearly every one is a shape of its own, and none collide.
+    const distinctTexts = new Set(Array.from({ length: 20_000 }, (_, i) => `labeled pod shop/web-${i.toString(36)} with role=x`.replace(/[0-9]+/g, '#')));
+    assert.equal(shapes.size, distinctTexts.size);
+  });
+
+  it('occurrences whose notes differ only in digits share one series; others get their own', async () => {
+    const api = new FakeEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => 1_700_000_000_000, seriesIntervalMs: 0 });
+    const kind = { reason: 'Succeeded', action: 'kubernetes:label', type: 'Normal' as const };
+    rec.emit(pod(1), rule, 'took 5 ms', kind);
+    rec.emit(pod(1), rule, 'took 17 ms', kind);
+    rec.emit(pod(1), rule, 'took 5 s', kind);
+    await rec.flush();
+    assert.equal(api.creates, 2);
+    assert.equal(api.occurrences(), 3);
   });
 });

@@ -11,7 +11,7 @@
 import { Type } from '@sinclair/typebox';
 import { GROUP, VERSION } from '../api/v1alpha1/types.js';
 import { isWarning, type Outcome, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
-import { NOTE_MAX, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
+import { NOTE_MAX, type EventKind, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
 import type { Notifier } from './types.js';
 
 const RULE_API_VERSION = `${GROUP}/${VERSION}`;
@@ -41,9 +41,10 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   const rule = ruleRefOf(o);
   const target = targetRef(o.target);
   const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
-  const kind = { reason: o.result, action: o.actionner, type: isWarning(o) ? ('Warning' as const) : ('Normal' as const), traceId: o.traceId };
+  const type = isWarning(o) ? ('Warning' as const) : ('Normal' as const);
+  const kind: EventKind = { reason: o.result, action: o.actionner, type, traceId: o.traceId };
   // Beyond the Event budget, both sides are aggregated on the rule (one Event per rule and reason, not one per pod).
-  if (target !== undefined) recorder.emit(target, rule, note, { ...kind, aggregateOn: 'related' });
+  if (target !== undefined) recorder.emit(target, rule, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, aggregateOn: 'related' });
   const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
   recorder.emit(rule, target, ruleNote, kind);
 }
@@ -54,4 +55,5 @@ export const k8sEventsNotifier: Notifier<Readonly<Record<string, never>>, EventR
   configSchema: Type.Object({}, { additionalProperties: false }),
   init: (_config, deps) => deps.events,
   notify: async (outcome, ctx) => recordOutcomeEvents(ctx.state, outcome),
+  notifyNow: (outcome, ctx) => recordOutcomeEvents(ctx.state, outcome),
 };

@@ -49,7 +49,12 @@ export interface NotifierEndpoint {
   /** Filter: false = DryRun outcomes are not sent; absent = they are. */
   readonly dryRun?: boolean;
   send(outcome: Outcome, call: NotifierCall): Promise<void>;
+  /** Set when the type has `notifyNow`: the router delivers through it, in the caller's turn. */
+  readonly sendNow?: (outcome: Outcome) => void;
 }
+
+/** The signal of a `notifyNow` call: it is never aborted (the call does not wait on anything). */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** The NotifyContext of one call: its signal read from the call only when the notifier reads it. */
 class CallContext implements NotifyContext {
@@ -113,6 +118,8 @@ export class NotifierRegistry {
         throw new Error(`notifiers.${name}: the ${inst.type} notifier could not start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       const config = inst.config;
+      const notifyNow = n.notifyNow;
+      const nowContext: NotifyContext = { signal: NEVER_ABORTED, instance: name, config, state };
       out.push({
         name,
         type: inst.type,
@@ -123,6 +130,7 @@ export class NotifierRegistry {
         ...(inst.results !== undefined ? { results: inst.results } : {}),
         ...(inst.dryRun !== undefined ? { dryRun: inst.dryRun } : {}),
         send: (outcome, call) => n.notify(outcome, new CallContext(call, name, config, state)),
+        ...(notifyNow !== undefined ? { sendNow: (outcome: Outcome) => notifyNow.call(n, outcome, nowContext) } : {}),
       });
     }
     return out;

@@ -334,3 +334,50 @@ test('a signal first read after the timeout is already aborted with the timeout'
   assert.deepEqual(seen, [{ aborted: true, reason: 'NotifyTimeout' }]);
   assert.equal(await counted(metrics, 'late', 'failed'), 1);
 });
+
+test('an endpoint with sendNow is delivered in the caller’s turn: counted sent, or failed with a warning when it throws; none after close', async () => {
+  const got: string[] = [];
+  const now = endpoint('now', async () => assert.fail('send is not used when sendNow is set'), {
+    sendNow: (o) => {
+      if (o.traceId === 't1') throw new Error('recorder broke');
+      got.push(o.traceId);
+    },
+  });
+  const delivered: string[] = [];
+  const { r, metrics, warnings } = router({ endpoints: [now], defaults: ['now'], onDelivered: (o, name, result) => void delivered.push(`${o.traceId}:${name}:${result}`) });
+  r.record(outcome(0));
+  assert.deepEqual(got, ['t0'], 'delivered before record returned');
+  assert.equal(r.pending(), 0);
+  r.record(outcome(1));
+  r.record(outcome(2));
+  assert.deepEqual(got, ['t0', 't2'], 'a throw costs only its own outcome');
+  assert.deepEqual(delivered, ['t0:now:sent', 't1:now:failed', 't2:now:sent']);
+  assert.equal(await counted(metrics, 'now', 'sent'), 2);
+  assert.equal(await counted(metrics, 'now', 'failed'), 1);
+  assert.deepEqual(
+    warnings.map((w) => [w.message, w.fields.error]),
+    [['notification failed', 'recorder broke']],
+  );
+  await r.close(20);
+  r.record(outcome(3));
+  assert.deepEqual(got, ['t0', 't2'], 'nothing is delivered after close');
+  assert.equal(await counted(metrics, 'now', 'dropped'), 1);
+});
+
+test('the registry gives a notifier with notifyNow a sendNow endpoint whose context has the instance, config, state and a signal never aborted', async () => {
+  const calls: unknown[] = [];
+  const registry = new NotifierRegistry([
+    {
+      type: 'inline',
+      description: 'test',
+      configSchema: { type: 'object', additionalProperties: false, properties: {} } as never,
+      init: () => 'the state',
+      notify: async () => assert.fail('notify is not used'),
+      notifyNow: (o, ctx) => void calls.push([o.traceId, ctx.instance, ctx.config, ctx.state, ctx.signal.aborted]),
+    },
+  ]);
+  const [ep] = await registry.endpoints({ mine: { type: 'inline', timeoutMs: 1, retries: 0, queueSize: 1, concurrency: 1, config: { a: 1 } } }, {} as never);
+  assert.ok(ep?.sendNow);
+  ep.sendNow(outcome(7));
+  assert.deepEqual(calls, [['t7', 'mine', { a: 1 }, 'the state', false]]);
+});

@@ -152,6 +152,10 @@ class Lane {
 
   /** Queues one outcome; false when the queue is full (the outcome is dropped for this lane). */
   offer(o: Outcome): boolean {
+    if (this.ep.sendNow !== undefined && !this.closed) {
+      this.deliverNow(this.ep.sendNow, o);
+      return true;
+    }
     if (this.closed || this.queue.length >= this.ep.queueSize) {
       this.count('dropped');
       this.warnings.warn(`dropped:${this.ep.name}`, 'notification dropped', {
@@ -211,6 +215,30 @@ class Lane {
   private settle(): void {
     if (this.pending() > 0) return;
     for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** A `notifyNow` delivery, in the caller's turn: counted and observed like any other. Never throws. */
+  private deliverNow(sendNow: (o: Outcome) => void, o: Outcome): void {
+    const started = performance.now();
+    const startedWall = this.onDelivered ? Date.now() : 0;
+    let result: 'sent' | 'failed' = 'sent';
+    try {
+      sendNow(o);
+    } catch (err) {
+      result = 'failed';
+      this.warnings.warn(`failed:${this.ep.name}`, 'notification failed', {
+        notifier: this.ep.name,
+        type: this.ep.type,
+        attempts: 1,
+        rule: `${o.rule.namespace}/${o.rule.name}`,
+        action: o.action,
+        trace_id: o.traceId,
+        error: errorText(err),
+      });
+    }
+    this.count(result);
+    this.observe((performance.now() - started) / 1000);
+    this.onDelivered?.(o, this.ep.name, result, startedWall, Date.now());
   }
 
   /** One delivery with its retries; frees its slot and starts the next at the end. Never rejects. */
@@ -330,11 +358,13 @@ export class NotifierRouter implements OutcomeSink {
       if (!lanes.has(d)) throw new Error(`default notifier '${d}' is not a configured instance (configured: ${[...lanes.keys()].join(', ') || 'none'})`);
     }
     this.lanes = lanes;
-    this.defaults = [...new Set(opts.defaults)];
+    this.defaults = Object.freeze([...new Set(opts.defaults)]);
   }
 
   /** The instances an outcome of a rule naming `ruleNotifiers` goes to: defaults first, no duplicates. */
-  targets(ruleNotifiers: readonly string[] = []): string[] {
+  targets(ruleNotifiers: readonly string[] = []): readonly string[] {
+    // Most rules name no notifier of their own: their outcomes go to the defaults, no copy made.
+    if (ruleNotifiers.length === 0) return this.defaults;
     return [...new Set([...this.defaults, ...ruleNotifiers])];
   }
 

@@ -100,4 +100,12 @@ export interface Notifier<C = NotifierConfig, S = unknown> {
    * the outcome.
    */
   notify(outcome: Outcome, ctx: NotifyContext<C, S>): Promise<void>;
+  /**
+   * Optional, for a notifier that hands the outcome over without waiting on anything (k8sevents
+   * gives it to the Event recorder): the router calls this instead of `notify`, in the caller's
+   * turn, with no queue, timeout or retry, and counts it sent when it returns (failed when it
+   * throws). `ctx.signal` is never aborted. Spares each outcome the queue, timer and promises a
+   * delivery that can wait needs (issue 15: 3 % of a matched alert's CPU, 8 % of its allocations).
+   */
+  notifyNow?(outcome: Outcome, ctx: NotifyContext<C, S>): void;
 }
