@@ -102,7 +102,11 @@ function podFields(ev: FalcoEvent): { name?: string; namespace?: string } {
     fieldText(ev, 'ka.target.pod.name') ??
     (fieldText(ev, 'ka.target.resource') === PODS ? fieldText(ev, 'ka.target.name') : undefined);
   const namespace = fieldText(ev, 'k8s.ns.name') ?? fieldText(ev, 'ka.target.namespace');
-  return { ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
+  // By assignment: the conditional spreads were 1.5 % of a matched alert's CPU (issue 15).
+  const p: { name?: string; namespace?: string } = {};
+  if (name !== undefined) p.name = name;
+  if (namespace !== undefined) p.namespace = namespace;
+  return p;
 }
 
 /** The alert's pod when it names both the pod and its namespace. */
@@ -166,7 +170,11 @@ export function resolveTarget(ev: FalcoEvent, subject: TargetSubject): TargetRes
  */
 export function alertObject(ev: FalcoEvent): TargetObject | undefined {
   const p = podFields(ev);
-  if (p.name !== undefined) return { apiVersion: 'v1', kind: 'Pod', name: p.name, ...(p.namespace !== undefined ? { namespace: p.namespace } : {}) };
+  if (p.name !== undefined) {
+    const pod: { -readonly [K in keyof TargetObject]: TargetObject[K] } = { apiVersion: 'v1', kind: 'Pod', name: p.name };
+    if (p.namespace !== undefined) pod.namespace = p.namespace;
+    return pod;
+  }
   const a = auditedOf(ev);
   if (a.ok) return a.object;
   return hostnameNode(ev);
