@@ -20,7 +20,7 @@ import type { FalcoEvent } from '../../falco/event.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Authenticator } from '../auth.js';
-import { sendJson } from '../respond.js';
+import { sendAccepted, sendJson } from '../respond.js';
 
 export interface FalcoRouteDeps {
   readonly bodyLimitBytes: number;
@@ -160,7 +160,7 @@ export function createFalcoHandler(deps: FalcoRouteDeps): RequestHandler {
       }
       return (res, traceId) => {
         received.accepted.inc();
-        sendJson(res, 202, `{"status":"accepted","traceId":"${traceId}"}`);
+        sendAccepted(res, traceId);
       };
     },
     (err) => logger.error('answering an alert failed', { error: err.message, stack: err.stack }),
