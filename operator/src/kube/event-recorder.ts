@@ -197,6 +197,12 @@ export interface EventKind {
   readonly aggregateOn?: 'regarding' | 'related';
   /** The alert's trace id, written as the TRACE_ID_ANNOTATION. */
   readonly traceId?: string;
+  /**
+   * Text written before the note in the Event, and not part of the series' shape: only what the
+   * regarding or related object already tells (k8sevents: the target, on the rule's Event), so
+   * it is joined to the note only when a series' Event is first made.
+   */
+  readonly notePrefix?: string;
 }
 
 export class EventRecorder {
@@ -307,7 +313,8 @@ export class EventRecorder {
       this.aggregate(regarding, related, namespace, common, now);
       return;
     }
-    this.observe(key, oKey, namespace, regarding, related, note, common, now);
+    const text = s === undefined && common.notePrefix !== undefined ? clip(common.notePrefix + note, NOTE_MAX) : note;
+    this.observe(key, oKey, namespace, regarding, related, text, common, now);
   }
 
   /**
@@ -319,9 +326,13 @@ export class EventRecorder {
     this.aggregatedCount += 1;
     const subject = common.aggregateOn === 'related' && related !== undefined ? related : regarding;
     const where = subject.namespace ?? 'default';
-    const note = `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
-    const key = `budget\u0000${objectKey(subject)}\u0000${namespace}\u0000${common.reason}\u0000${common.action}`;
-    this.observe(key, objectKey(subject), where, subject, undefined, note, common, now);
+    const subjectKey = objectKey(subject);
+    const key = `budget\u0000${subjectKey}\u0000${namespace}\u0000${common.reason}\u0000${common.action}`;
+    // Under a storm this is the path every occurrence takes: the note is written only for a new series.
+    const note = this.series.has(key)
+      ? ''
+      : `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
+    this.observe(key, subjectKey, where, subject, undefined, note, common, now);
   }
 
   /** Whether the object's rate-limit bucket holds a token now (none is taken). */

@@ -209,3 +209,26 @@ test('the k8sevents notifier writes the same Events through the notifier contrac
   await rec.idle();
   assert.deepEqual([...port.events.values()].map((e) => `${e.regarding.kind}:${e.reason}`).sort(), ['Pod:Succeeded', 'TalonRule:Succeeded']);
 });
+
+test('the rule’s Event names the target before a note that does not; each target is a series of its own on the rule', async () => {
+  const port = new FakeEvents();
+  const rec = new EventRecorder({ port, reportingInstance: 'talon-0', now: () => 1_700_000_000_000, seriesIntervalMs: 0 });
+  const dry = (pod: string): Outcome =>
+    outcome({ result: 'DryRun', reason: 'DryRun', message: 'the rule is in dry-run mode: would run kubernetes:terminate', target: { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: pod } });
+  for (const pod of ['web-1', 'web-2', 'web-1']) recordOutcomeEvents(rec, dry(pod));
+  recordOutcomeEvents(rec, outcome());
+  await rec.flush();
+  const ruleNotes = [...port.events.values()]
+    .filter(onRule)
+    .map((e) => `${e.note} ×${e.series?.count ?? 1}`)
+    .sort();
+  assert.deepEqual(ruleNotes, [
+    'Pod default/web-1: the rule is in dry-run mode: would run kubernetes:terminate ×2',
+    'Pod default/web-2: the rule is in dry-run mode: would run kubernetes:terminate ×1',
+    "the pod 'web-1' in namespace 'default' has been terminated ×1",
+  ]);
+  assert.deepEqual(
+    [...port.events.values()].filter(onPod).map((e) => e.note).sort(),
+    ["the pod 'web-1' in namespace 'default' has been terminated", 'the rule is in dry-run mode: would run kubernetes:terminate', 'the rule is in dry-run mode: would run kubernetes:terminate'],
+  );
+});

@@ -45,8 +45,10 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   const kind: EventKind = { reason: o.result, action: o.actionner, type, traceId: o.traceId };
   // Beyond the Event budget, both sides are aggregated on the rule (one Event per rule and reason, not one per pod).
   if (target !== undefined) recorder.emit(target, rule, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, aggregateOn: 'related' });
-  const ruleNote = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ${note}` : note;
-  recorder.emit(rule, target, ruleNote, kind);
+  if (target !== undefined && !note.includes(target.name)) {
+    // The rule's Event names the target first; the target is its related object, so the series' shape is the note's alone.
+    recorder.emit(rule, target, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, notePrefix: `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ` });
+  } else recorder.emit(rule, target, note, kind);
 }
 
 export const k8sEventsNotifier: Notifier<Readonly<Record<string, never>>, EventRecorder> = {
