@@ -222,3 +222,36 @@ test('group commit: staged A records are written by one commit and only then liv
   assert.equal(opened.journal.stagedCount(), 0);
   assert.equal(opened.journal.pendingCount(), 1, 'only the alert written before');
 });
+
+test('the interval policy syncs in the thread pool, only after writes, and close still syncs before it returns', async () => {
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const background: number[] = [];
+  const blocking: number[] = [];
+  const [fdatasync, fdatasyncSync] = [fs.fdatasync, fs.fdatasyncSync];
+  fs.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    background.push(fd);
+    fdatasync(fd, cb);
+  }) as typeof fs.fdatasync;
+  fs.fdatasyncSync = (fd: number) => {
+    blocking.push(fd);
+    fdatasyncSync(fd);
+  };
+  syncBuiltinESMExports();
+  try {
+    const d = dir();
+    const { journal } = open(d, { fsync: 'interval', fsyncIntervalMs: 10 });
+    journal.accept({ traceId: 't1', key: 'k1', body: body(1) });
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(background.length, 1, 'one background sync for the write, none for the idle ticks after it');
+    assert.equal(blocking.length, 0, 'the tick does not block the intake thread');
+    journal.accept({ traceId: 't2', key: 'k2', body: body(2) });
+    journal.close();
+    assert.equal(blocking.length, 1, 'close syncs what the last tick had not');
+    assert.equal(open(d).pending.length, 2);
+  } finally {
+    fs.fdatasync = fdatasync;
+    fs.fdatasyncSync = fdatasyncSync;
+    syncBuiltinESMExports();
+  }
+});

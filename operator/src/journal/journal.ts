@@ -315,7 +315,7 @@ export class Journal {
 
   private syncQuietly(): void {
     try {
-      if (!this.closed) this.store.sync();
+      if (!this.closed) this.store.syncInBackground();
     } catch {
       // the next append reports the I/O error where it can be acted on (a 503)
     }
