@@ -227,6 +227,10 @@ export class EventRecorder {
   private droppedCount = 0;
   private readonly seriesIntervalMs: number;
   private readonly periodic = new Periodic(() => this.tick());
+  private lastObject: { readonly kind: string; readonly name: string; readonly namespace: string | undefined } | undefined;
+  private lastObjectKey = '';
+  private lastNote: string | undefined;
+  private lastShape = '';
 
   constructor(opts: EventRecorderOptions) {
     this.port = opts.port;
@@ -300,11 +304,11 @@ export class EventRecorder {
   emit(regarding: EventObjectReference, related: EventObjectReference | undefined, note: string, common: EventKind): void {
     note = clip(note, NOTE_MAX);
     const now = this.now();
-    const oKey = objectKey(regarding);
+    const oKey = this.keyOf(regarding);
     // The related object is part of the key: digits are masked in the note (so durations and
     // counts do not split a series), which would otherwise fold pod b-001 into pod b-000's Event.
-    const relKey = related === undefined ? '' : objectKey(related);
-    const key = `${oKey}\u0000${relKey}\u0000${common.reason}\u0000${common.action}\u0000${noteShape(note)}`;
+    const relKey = related === undefined ? '' : this.keyOf(related);
+    const key = `${oKey}\u0000${relKey}\u0000${common.reason}\u0000${common.action}\u0000${this.shapeOf(note)}`;
     const s = this.series.get(key);
     const restarts = s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs;
     const namespace = regarding.namespace ?? 'default';
@@ -315,6 +319,27 @@ export class EventRecorder {
     }
     const text = s === undefined && common.notePrefix !== undefined ? clip(common.notePrefix + note, NOTE_MAX) : note;
     this.observe(key, oKey, namespace, regarding, related, text, common, now);
+  }
+
+  /**
+   * The key of an object and the shape of a note, each remembered for the last one asked: an
+   * outcome's two Events (k8sevents) name the same target and the same note one after the other.
+   */
+  private keyOf(o: EventObjectReference): string {
+    const last = this.lastObject;
+    if (last === undefined || o.name !== last.name || o.kind !== last.kind || o.namespace !== last.namespace) {
+      this.lastObject = { kind: o.kind, name: o.name, namespace: o.namespace };
+      this.lastObjectKey = objectKey(o);
+    }
+    return this.lastObjectKey;
+  }
+
+  private shapeOf(note: string): string {
+    if (note !== this.lastNote) {
+      this.lastNote = note;
+      this.lastShape = noteShape(note);
+    }
+    return this.lastShape;
   }
 
   /**
