@@ -149,8 +149,7 @@ export class Journal {
       } else if (record.type === 'R') {
         const l = live.get(id);
         if (l) (l.rulesDone ??= new Set()).add(String(h.r));
-      }
-      else if (record.type === 'D') live.delete(id);
+      } else if (record.type === 'D') live.delete(id);
       else if (record.type === 'K') keys.push({ key: String(h.k), wallMs: Number(h.t) });
     }
     const journal = new Journal(store, opts, maxId + 1);

@@ -5,7 +5,7 @@
  *
  * 128 random bits from Node's CSPRNG, drawn 256 ids at a time into one buffer and written as
  * hex in one call: randomUUID's text (built a character pair at a time) and the slicing that
- * removed its dashes were 3 % of a matched alert's allocations (issue 15, bench/RESULTS.md §5).
+ * removed its dashes were 3 % of a matched alert's allocations (issue 15, bench/RESULTS.md §6).
  */
 import { randomFillSync } from 'node:crypto';
 

@@ -11,7 +11,7 @@
 import { Type } from '@sinclair/typebox';
 import { GROUP, VERSION } from '../api/v1alpha1/types.js';
 import { isWarning, type Outcome, type OutcomeTarget } from '../api/v1alpha1/outcome.js';
-import { NOTE_MAX, type EventKind, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
+import { NOTE_MAX, type EventObjectReference, type EventRecorder } from '../kube/event-recorder.js';
 import type { Notifier } from './types.js';
 
 const RULE_API_VERSION = `${GROUP}/${VERSION}`;
@@ -42,13 +42,11 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   const target = targetRef(o.target);
   const note = o.message.length > NOTE_MAX ? `${o.message.slice(0, NOTE_MAX - 1)}…` : o.message;
   const type = isWarning(o) ? ('Warning' as const) : ('Normal' as const);
-  const kind: EventKind = { reason: o.result, action: o.actionner, type, traceId: o.traceId };
   // Beyond the Event budget, both sides are aggregated on the rule (one Event per rule and reason, not one per pod).
   if (target !== undefined) recorder.emit(target, rule, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, aggregateOn: 'related' });
-  if (target !== undefined && !note.includes(target.name)) {
-    // The rule's Event names the target first; the target is its related object, so the series' shape is the note's alone.
-    recorder.emit(rule, target, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, notePrefix: `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ` });
-  } else recorder.emit(rule, target, note, kind);
+  // The rule's Event names the target first; the target is its related object, so the series' shape is the note's alone.
+  const notePrefix = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ` : undefined;
+  recorder.emit(rule, target, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, notePrefix });
 }
 
 export const k8sEventsNotifier: Notifier<Readonly<Record<string, never>>, EventRecorder> = {
