@@ -126,17 +126,23 @@ test('P, R and D wait for the next write or the end of the turn; A is written at
   const p = journal.progress(a, 'ns/r1', 1)!.then(() => (written = true));
   const again = journal.progress(a, 'ns/r1', 2);
   journal.ruleDone(a, 'ns/r0');
+  journal.ruleDone(a, 'ns/r1');
   journal.done(a);
   assert.deepEqual(recordsIn(d).map((r) => r.type), ['A'], 'P, R and D are not written yet');
   journal.accept({ traceId: 'b', key: 'kb', body: body(2) });
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A'], 'they go with the next A, in order');
+  const records = recordsIn(d);
+  assert.deepEqual(records.map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A'], 'they go with the next A, in order; an R right before its alert\'s D is not written');
+  assert.equal(records[3]!.header.r, 'ns/r0');
   assert.equal(written, false, 'the waiters wake at the end of the turn');
   await p;
   await again;
   assert.equal(written, true);
+  journal.ruleDone(2, 'ns/r0');
+  await turn();
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A', 'R'], 'or at the end of the turn (a held R too)');
   journal.done(2);
   await turn();
-  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A', 'D'], 'or at the end of the turn');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'P', 'R', 'D', 'A', 'R', 'D']);
   assert.equal(open(d).pending.length, 0);
 
   // Without another write, the progress of one turn goes in one write, before its promise resolves.
@@ -178,14 +184,31 @@ test('a roll carries at most maxCarriedKeys dedup keys, the newest; the keys of 
   const { journal } = open(d, { now: () => now, segmentBytes: 4096, maxCarriedKeys: 8 });
   for (let i = 0; i < 300; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
   await turn();
-  const kRecords = recordsIn(d).filter((r) => r.type === 'K');
-  assert.ok(kRecords.length > 0 && kRecords.length <= 8, `${kRecords.length} K records on disk`);
+  // Each segment starts with its carried keys, batched in one K record ({ks, ts}).
+  const segmentKeys = readdirSync(d).map((f) => decodeSegment(readFileSync(join(d, f))).records.filter((r) => r.type === 'K').flatMap((r) => r.header.ks as string[]));
+  assert.ok(segmentKeys.some((ks) => ks.length > 0), 'keys were carried');
+  assert.ok(segmentKeys.every((ks) => ks.length <= 8), `at most 8 keys carried per segment: ${segmentKeys.map((ks) => ks.length).join(', ')}`);
   const again = open(d, { now: () => now });
   const keys = again.keys.map((k) => k.key);
   assert.ok(keys.includes('k299'), 'the newest key survives');
   assert.ok(!keys.includes('k0'), 'the oldest was not carried');
   assert.ok(keys.length < 60, `keys are bounded by the segments kept and the carry (${keys.length})`);
   assert.ok(readdirSync(d).length <= 3);
+});
+
+test('K records: a batch ({ks, ts}) and a single key ({k, t}, as written before batches) both seed the keys of the window', () => {
+  const d = dir();
+  const now = 1_000_000;
+  writeFileSync(
+    join(d, segmentName(1)),
+    Buffer.concat([
+      encodeRecord({ type: 'K', header: { k: 'old-format', t: now - 1000 } }),
+      encodeRecord({ type: 'K', header: { ks: ['b1', 'b2', 'expired'], ts: [now - 500, now - 400, now - 60_000] } }),
+    ]),
+  );
+  const again = open(d, { now: () => now });
+  assert.deepEqual(again.keys.map((k) => [k.key, k.wallMs]), [['old-format', now - 1000], ['b1', now - 500], ['b2', now - 400]]);
+  again.journal.close();
 });
 
 test('group commit: staged A records are written by one commit and only then live; a failed commit drops them all', () => {

@@ -32,6 +32,14 @@ export class RecentKeys {
     }
   }
 
+  /** Every key held, oldest first, in slices of at most `size` (each slice its own copy). */
+  *batches(size: number): IterableIterator<{ readonly keys: string[]; readonly times: number[] }> {
+    for (let i = this.head; i < this.keys.length; i += size) {
+      const end = Math.min(this.keys.length, i + size);
+      yield { keys: this.keys.slice(i, end), times: this.times.slice(i, end) };
+    }
+  }
+
   /** Every key held, oldest first. */
   *entries(): IterableIterator<{ readonly key: string; readonly wallMs: number }> {
     for (let i = this.head; i < this.keys.length; i++) yield { key: this.keys[i]!, wallMs: this.times[i]! };
