@@ -74,6 +74,7 @@ import type { ClaimPort } from '../coordination/types.js';
 import { EscalationLadders, escalate, escalationText, type ItemEscalation } from './escalation.js';
 import type { OutcomeLog } from '../observability/outcome-log.js';
 import type { ObjectRef } from '../lib/object-ref.js';
+import { isoTime } from '../lib/iso-time.js';
 
 export interface CooldownPort {
   /** True while (rule, target) is in its cooldown window. */
@@ -710,7 +711,7 @@ export class Dispatcher {
     const alert: { -readonly [K in keyof OutcomeAlert]: OutcomeAlert[K] } = { time: ev.time, source: ev.source, hostname: ev.hostname, output: ev.output };
     if (ev.uuid !== undefined) alert.uuid = ev.uuid;
     const outcome: { -readonly [K in keyof Outcome]: Outcome[K] } = {
-      time: new Date(this.now()).toISOString(),
+      time: isoTime(this.now()),
       traceId: ev.traceId,
       rule: { kind: rule.kind, namespace: rule.namespace, name: rule.name, uid: rule.uid },
       action: action.name,

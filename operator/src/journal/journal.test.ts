@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
-import { decodeSegment, encodeRecord, segmentName } from './segments.js';
+import { decodeSegment, encodeRecord, headerJson, jsonString, segmentName } from './segments.js';
 import { Journal } from './journal.js';
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'talon-journal-'));
@@ -30,6 +30,17 @@ test('records round-trip through their frames; a torn tail or a flipped bit stop
   const bad = decodeSegment(flipped);
   assert.equal(bad.records.length, 1);
   assert.match(bad.problem ?? '', /checksum mismatch/);
+});
+
+test('headerJson writes what JSON.stringify writes, for plain and for awkward strings', () => {
+  const strings = ['', 'ns/rule-1', 'abcdef0123456789abcdef0123456789', 'q+/A=', 'quote " in', 'back\\slash', 'tab\there', 'é', '\u2028', '\ud800 lone', '\u007f', '~ }'];
+  for (const x of strings) {
+    assert.equal(headerJson.A(7, x, 1_764_500_000_123, x), JSON.stringify({ id: 7, tr: x, t: 1_764_500_000_123, k: x }), x);
+    assert.equal(headerJson.P(7, jsonString(x), 3), JSON.stringify({ id: 7, r: x, n: 3 }), x);
+  }
+  assert.equal(headerJson.A(1, 't', Number.NaN, 'k'), JSON.stringify({ id: 1, tr: 't', t: Number.NaN, k: 'k' }));
+  assert.equal(headerJson.A(1, 't', 1.5, 'k'), JSON.stringify({ id: 1, tr: 't', t: 1.5, k: 'k' }));
+  assert.equal(headerJson.D(123456), JSON.stringify({ id: 123456 }));
 });
 
 test('an unfinished alert is replayed with its progress; a finished one is not', async () => {

@@ -23,7 +23,7 @@
  * between replays an alert whose actions all have their `P`: nothing runs again.
  */
 import { RecentKeys } from './recent-keys.js';
-import { SegmentStore, type FsyncPolicy, type JournalRecord } from './segments.js';
+import { SegmentStore, headerJson, jsonString, type FsyncPolicy, type JournalRecord } from './segments.js';
 
 export interface JournalOptions {
   readonly dir: string;
@@ -117,6 +117,9 @@ export class Journal {
    * at all — one record fewer per alert (issue 15).
    */
   private heldRule: { readonly id: number; readonly rule: string } | undefined;
+  /** The last rule name written in a `P`, and it as JSON: an alert's rules repeat from alert to alert. */
+  private lastRule = '';
+  private lastRuleJson = '""';
   /** Resolves once what is enqueued now is written (the `P` records' waiters). */
   private written: Promise<void> | undefined;
   private resolveWritten: () => void = () => undefined;
@@ -220,7 +223,7 @@ export class Journal {
     this.staged = [];
     this.releaseHeldRule();
     this.rollIfFull();
-    this.store.append(staged.map((x) => ({ type: 'A', header: x.header, body: x.body })));
+    this.store.append(staged.map((x) => ({ type: 'A', header: x.header, body: x.body, json: headerJson.A(x.id, x.header.tr, x.header.t, x.header.k) })));
     for (const x of staged) this.track(x);
   }
 
@@ -250,7 +253,7 @@ export class Journal {
     if (!l) return undefined;
     (l.progress ??= new Map()).set(rule, recorded);
     if (this.closed) return undefined;
-    this.enqueue({ type: 'P', header: { id, r: rule, n: recorded } });
+    this.enqueue({ type: 'P', header: { id, r: rule, n: recorded }, json: headerJson.P(id, this.ruleJson(rule), recorded) });
     this.written ??= new Promise<void>((resolve) => (this.resolveWritten = resolve));
     return this.written;
   }
@@ -270,7 +273,7 @@ export class Journal {
   done(id: number): void {
     const l = this.live.get(id);
     if (!l) return;
-    this.enqueue({ type: 'D', header: { id } });
+    this.enqueue({ type: 'D', header: { id }, json: headerJson.D(id) });
     this.live.delete(id);
     this.held.set(l.segment, (this.held.get(l.segment) ?? 1) - 1);
     this.release();
@@ -312,6 +315,14 @@ export class Journal {
     else this.releaseHeldRule();
     this.store.enqueue(r);
     this.scheduleFlush();
+  }
+
+  private ruleJson(rule: string): string {
+    if (rule !== this.lastRule) {
+      this.lastRule = rule;
+      this.lastRuleJson = jsonString(rule);
+    }
+    return this.lastRuleJson;
   }
 
   /** Frames the held-back `R`, if any, before anything else is framed or written. */

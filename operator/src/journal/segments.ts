@@ -31,7 +31,38 @@ export interface JournalRecord {
   readonly header: Readonly<Record<string, unknown>>;
   /** The raw alert body (`A` only). */
   readonly body?: Buffer;
+  /**
+   * The header already serialised (`headerJson`), when the writer made it: `JSON.stringify`
+   * of the journal's small headers was 3.6 % of the intake's CPU (issue 15). Otherwise the
+   * header is serialised when framed.
+   */
+  readonly json?: string;
 }
+
+/** Characters a JSON string holds as they are (printable ASCII but `"` and `\`). */
+const PLAIN_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** `s` as a JSON string: quoted as it is when plain (trace ids, keys, rule names), else `JSON.stringify`. */
+export function jsonString(s: string): string {
+  return PLAIN_STRING.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/**
+ * Serialises the journal's record headers without `JSON.stringify`'s general walk; each
+ * returns exactly what `JSON.stringify` would of the same object (unit-tested), or that
+ * itself when a number is not finite.
+ */
+export const headerJson = {
+  A(id: number, tr: string, t: number, k: string): string {
+    return Number.isFinite(t) ? `{"id":${id},"tr":${jsonString(tr)},"t":${t},"k":${jsonString(k)}}` : JSON.stringify({ id, tr, t, k });
+  },
+  P(id: number, ruleJson: string, n: number): string {
+    return `{"id":${id},"r":${ruleJson},"n":${n}}`;
+  },
+  D(id: number): string {
+    return `{"id":${id}}`;
+  },
+};
 
 const FRAME = 8;
 /** A record longer than this is corruption, not data (the body limit is at most 1 GiB). */
@@ -287,7 +318,7 @@ export class SegmentStore {
   }
 
   private frame(r: JournalRecord): void {
-    const json = JSON.stringify(r.header);
+    const json = r.json ?? JSON.stringify(r.header);
     const need = this.pendingBytes + boundOf(r, json);
     if (need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
