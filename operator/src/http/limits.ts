@@ -41,10 +41,16 @@ export function applyConnectionLimits(server: http.Server | https.Server, limits
     server.on(server instanceof https.Server ? 'secureConnection' : 'connection', (socket: Socket) => {
       socket.setTimeout(limits.idleTimeoutMs, onTimeout);
     });
-    // Once a request header arrived, the socket's lifetime is the request timeout's and then keep-alive's.
+    // Once a request header arrived, the socket's lifetime is the request timeout's and then
+    // keep-alive's. The deadline is cleared at a connection's first request only: clearing it
+    // again on every request was 0.7 % of the intake's allocations (issue 15).
+    const cleared = new WeakSet<Socket>();
     const clear = (req: http.IncomingMessage): void => {
-      req.socket.setTimeout(0);
-      req.socket.removeListener('timeout', onTimeout);
+      const socket = req.socket;
+      if (cleared.has(socket)) return;
+      cleared.add(socket);
+      socket.setTimeout(0);
+      socket.removeListener('timeout', onTimeout);
     };
     server.on('request', clear);
     server.on('checkContinue', clear);

@@ -222,6 +222,36 @@ test('K records: a batch ({ks, ts}) and a single key ({k, t}, as written before 
   again.journal.close();
 });
 
+test('the end-of-turn write is left to a commit due in the same turn: one write carries both; without one it comes a turn later', async () => {
+  const d = dir();
+  const { journal } = open(d);
+  const a = journal.accept({ traceId: 'a', key: 'ka', body: body(1) });
+  let written = false;
+  void journal.progress(a, 'ns/r', 1)!.then(() => (written = true));
+  journal.stage({ traceId: 'b', key: 'kb', body: body(2) }); // as the webhook stages a turn's alerts
+  const before = journal.writes();
+  await turn();
+  assert.equal(journal.writes(), before, 'the flush waits for the commit');
+  assert.equal(written, false);
+  journal.commit();
+  assert.equal(journal.writes(), before + 1, 'one write for the P and the A');
+  await turn();
+  assert.equal(written, true, 'the P waiter wakes once the commit wrote it');
+  assert.equal(journal.writes(), before + 1, 'nothing left to write');
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'A']);
+
+  // Staged, and no commit comes: the P is written a turn later all the same.
+  let again = false;
+  void journal.progress(a, 'ns/r', 2)!.then(() => (again = true));
+  journal.stage({ traceId: 'c', key: 'kc', body: body(3) });
+  await turn();
+  assert.equal(again, false);
+  await turn();
+  assert.equal(again, true);
+  assert.deepEqual(recordsIn(d).map((r) => r.type), ['A', 'P', 'A', 'P']);
+  journal.close();
+});
+
 test('group commit: staged A records are written by one commit and only then live; a failed commit drops them all', () => {
   const d = dir();
   const { journal } = open(d);

@@ -117,6 +117,8 @@ export class Journal {
    * at all — one record fewer per alert (issue 15).
    */
   private heldRule: { readonly id: number; readonly rule: string } | undefined;
+  /** The end-of-turn write was left to a commit coming in the same turn (`flush`). */
+  private deferred = false;
   /** The last rule name written in a `P`, and it as JSON: an alert's rules repeat from alert to alert. */
   private lastRule = '';
   private lastRuleJson = '""';
@@ -225,6 +227,9 @@ export class Journal {
     this.rollIfFull();
     this.store.append(staged.map((x) => ({ type: 'A', header: x.header, body: x.body, json: headerJson.A(x.id, x.header.tr, x.header.t, x.header.k) })));
     for (const x of staged) this.track(x);
+    // The write carried every record enqueued before it: their waiters wake now.
+    this.deferred = false;
+    this.wake();
   }
 
   /** Writes of records so far (one `write` call each, however many records it carries). */
@@ -342,6 +347,16 @@ export class Journal {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.closed) return;
+    if (this.staged.length > 0 && !this.deferred) {
+      // Alerts were staged in this turn: the webhook commits them later in this same phase
+      // (it answers at the end of the turn, routes/falco.ts), and that write carries what is
+      // enqueued — one write instead of two. Looked at again next turn, written then at the
+      // latest, whether or not a commit came.
+      this.deferred = true;
+      this.scheduleFlush();
+      return;
+    }
+    this.deferred = false;
     try {
       this.releaseHeldRule();
       this.rollIfFull();
