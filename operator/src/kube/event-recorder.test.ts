@@ -129,6 +129,27 @@ describe('EventRecorder series folding', () => {
     assert.equal(api.occurrences(), 102);
   });
 
+  it("a series forgotten to make room (maxSeries) is gone for good: the object's next occurrence starts a new Event", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new CountingEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, seriesIntervalMs: 10_000, maxSeries: 2 });
+    for (const i of [1, 2, 3]) {
+      rec.emit(pod(i), undefined, 'labeled', labelled);
+      await rec.idle();
+    }
+    assert.equal(api.creates, 3, 'pod 3 took the room of the idle pod 1');
+    rec.emit(pod(1), undefined, 'labeled', labelled);
+    await rec.idle();
+    assert.equal(api.creates, 4, 'pod 1 again: a new Event, not a patch of the forgotten one');
+    assert.equal(api.patches, 0);
+    // Pod 3's series (kept) still folds its occurrences.
+    rec.emit(pod(3), undefined, 'labeled', labelled);
+    clock.t += 10_000;
+    await rec.tick();
+    assert.equal(api.patches, 1);
+    assert.equal(api.occurrences(), 5);
+  });
+
   it('flush() writes what the interval holds back (shutdown), and the stored Events add up exactly', async () => {
     const clock = { t: 1_700_000_000_000 };
     const api = new CountingEvents();

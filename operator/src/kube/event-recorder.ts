@@ -124,8 +124,14 @@ export const SERIES_INTERVAL_MS = 10_000;
 const MAX_BUDGET_BUCKETS = 10_000;
 
 interface Series {
-  readonly key: string;
+  /** The regarding object's key (an aggregate series': its subject's); the series is indexed under it. */
   readonly objectKey: string;
+  /** The related object's key, '' when none (always '' for an aggregate series). */
+  readonly relatedKey: string;
+  /** The note's shape (`noteShape`); '' for an aggregate series. */
+  readonly shape: string;
+  /** An aggregate series: the namespace of the occurrences it counts; undefined for an Event series. */
+  readonly aggregateOf: string | undefined;
   readonly namespace: string;
   readonly template: Omit<EventBody, 'metadata' | 'eventTime' | 'series'>;
   eventName: string | undefined;
@@ -157,6 +163,17 @@ export function microTime(ms: number): string {
 
 function objectKey(o: EventObjectReference): string {
   return `${o.kind}/${o.namespace ?? ''}/${o.name}`;
+}
+
+interface ObjectKeyMemo {
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly key: string;
+}
+
+function sameObject(m: ObjectKeyMemo, o: EventObjectReference): boolean {
+  return o.name === m.name && o.kind === m.kind && o.namespace === m.namespace;
 }
 
 /**
@@ -215,7 +232,14 @@ export class EventRecorder {
   private readonly maxSeries: number;
   private readonly maxFailures: number;
   private readonly log: LogPort;
-  private readonly series = new Map<string, Series>();
+  /** Every series, least recently used first (makeRoom evicts from the front). */
+  private readonly series = new Set<Series>();
+  /**
+   * The series of each object key: few per object, so an occurrence finds its series by the
+   * object key and a short scan, without building a key of the whole tuple (that key and its
+   * lookup were a third of the recorder's CPU on the intake path, issue 15).
+   */
+  private readonly byObject = new Map<string, Series[]>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly nsPerMinute: number;
@@ -227,8 +251,8 @@ export class EventRecorder {
   private droppedCount = 0;
   private readonly seriesIntervalMs: number;
   private readonly periodic = new Periodic(() => this.tick());
-  private lastObject: { readonly kind: string; readonly name: string; readonly namespace: string | undefined } | undefined;
-  private lastObjectKey = '';
+  private lastObject: ObjectKeyMemo | undefined;
+  private previousObject: ObjectKeyMemo | undefined;
   private lastNote: string | undefined;
   private lastShape = '';
 
@@ -265,9 +289,9 @@ export class EventRecorder {
 
   private async sweep(force: boolean): Promise<void> {
     const now = this.now();
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       if (s.pending > 0) this.write(s, force ? undefined : now);
-      else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.series.delete(s.key);
+      else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.forget(s);
     }
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
     for (const [k, b] of this.nsBudget) if (b.tokens + ((now - b.last) / 60_000) * this.nsPerMinute >= this.nsPerMinute) this.nsBudget.delete(k);
@@ -282,7 +306,7 @@ export class EventRecorder {
   /** Occurrences still waiting for a token or a retry. */
   pending(): number {
     let n = 0;
-    for (const s of this.series.values()) n += s.pending;
+    for (const s of this.series) n += s.pending;
     return n;
   }
 
@@ -305,20 +329,41 @@ export class EventRecorder {
     note = clip(note, NOTE_MAX);
     const now = this.now();
     const oKey = this.keyOf(regarding);
-    // The related object is part of the key: digits are masked in the note (so durations and
-    // counts do not split a series), which would otherwise fold pod b-001 into pod b-000's Event.
+    // The related object is part of a series' identity: digits are masked in the note (so
+    // durations and counts do not split a series), which would otherwise fold pod b-001 into
+    // pod b-000's Event.
     const relKey = related === undefined ? '' : this.keyOf(related);
-    const key = `${oKey}\u0000${relKey}\u0000${common.reason}\u0000${common.action}\u0000${this.shapeOf(note)}`;
-    const s = this.series.get(key);
+    const shape = this.shapeOf(note);
+    const s = this.find(oKey, relKey, shape, undefined, common);
     const restarts = s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs;
     const namespace = regarding.namespace ?? 'default';
     // A new Event for an object already at its rate limit would only wait; it is aggregated too.
     if ((s === undefined || restarts) && (!this.hasToken(oKey, now) || !this.takeBudget(namespace, now))) {
-      this.aggregate(regarding, related, namespace, common, now);
+      this.aggregate(regarding, related, oKey, relKey, namespace, common, now);
       return;
     }
     const text = s === undefined && common.notePrefix !== undefined ? clip(common.notePrefix + note, NOTE_MAX) : note;
-    this.observe(key, oKey, namespace, regarding, related, text, common, now);
+    this.observe(s, oKey, relKey, shape, undefined, namespace, regarding, related, text, common, now);
+  }
+
+  /** The series of an object key with this related object, note shape and kind (an aggregate's: `aggregateOf` its namespace). */
+  private find(objectKey: string, relatedKey: string, shape: string, aggregateOf: string | undefined, common: EventKind): Series | undefined {
+    const list = this.byObject.get(objectKey);
+    if (list === undefined) return undefined;
+    for (const s of list) {
+      if (s.relatedKey === relatedKey && s.shape === shape && s.aggregateOf === aggregateOf && s.template.reason === common.reason && s.template.action === common.action) return s;
+    }
+    return undefined;
+  }
+
+  /** Forgets a series (and its place in the index). */
+  private forget(s: Series): void {
+    this.series.delete(s);
+    const list = this.byObject.get(s.objectKey);
+    if (list === undefined) return;
+    const at = list.indexOf(s);
+    if (at !== -1) list.splice(at, 1);
+    if (list.length === 0) this.byObject.delete(s.objectKey);
   }
 
   /**
@@ -327,11 +372,13 @@ export class EventRecorder {
    */
   private keyOf(o: EventObjectReference): string {
     const last = this.lastObject;
-    if (last === undefined || o.name !== last.name || o.kind !== last.kind || o.namespace !== last.namespace) {
-      this.lastObject = { kind: o.kind, name: o.name, namespace: o.namespace };
-      this.lastObjectKey = objectKey(o);
-    }
-    return this.lastObjectKey;
+    if (last !== undefined && sameObject(last, o)) return last.key;
+    const previous = this.previousObject;
+    if (previous !== undefined && sameObject(previous, o)) return previous.key;
+    const memo = { kind: o.kind, name: o.name, namespace: o.namespace, key: objectKey(o) };
+    this.previousObject = last;
+    this.lastObject = memo;
+    return memo.key;
   }
 
   private shapeOf(note: string): string {
@@ -347,17 +394,27 @@ export class EventRecorder {
    * `common.aggregateOn` names; one series per (that object, namespace, reason, action).
    * Aggregate series take no budget: there are few of them.
    */
-  private aggregate(regarding: EventObjectReference, related: EventObjectReference | undefined, namespace: string, common: EventKind, now: number): void {
+  private aggregate(
+    regarding: EventObjectReference,
+    related: EventObjectReference | undefined,
+    oKey: string,
+    relKey: string,
+    namespace: string,
+    common: EventKind,
+    now: number,
+  ): void {
     this.aggregatedCount += 1;
-    const subject = common.aggregateOn === 'related' && related !== undefined ? related : regarding;
+    const onRelated = common.aggregateOn === 'related' && related !== undefined;
+    const subject = onRelated ? related : regarding;
+    const subjectKey = onRelated ? relKey : oKey;
     const where = subject.namespace ?? 'default';
-    const subjectKey = objectKey(subject);
-    const key = `budget\u0000${subjectKey}\u0000${namespace}\u0000${common.reason}\u0000${common.action}`;
+    const s = this.find(subjectKey, '', '', namespace, common);
     // Under a storm this is the path every occurrence takes: the note is written only for a new series.
-    const note = this.series.has(key)
-      ? ''
-      : `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
-    this.observe(key, subjectKey, where, subject, undefined, note, common, now);
+    const note =
+      s !== undefined
+        ? ''
+        : `Event budget spent (${this.nsPerMinute}/min per namespace, ${this.clusterPerMinute}/min cluster-wide): further ${common.reason} occurrences (action ${common.action}) in namespace ${namespace} are counted in this Event's series instead of an Event each.`;
+    this.observe(s, subjectKey, '', '', namespace, where, subject, undefined, note, common, now);
   }
 
   /** Whether the object's rate-limit bucket holds a token now (none is taken). */
@@ -386,9 +443,13 @@ export class EventRecorder {
     return true;
   }
 
+  /** Counts one occurrence in `found`, or in a new series of that identity when none was found. */
   private observe(
-    key: string,
-    oKey: string,
+    found: Series | undefined,
+    objectKey: string,
+    relatedKey: string,
+    shape: string,
+    aggregateOf: string | undefined,
     namespace: string,
     regarding: EventObjectReference,
     related: EventObjectReference | undefined,
@@ -396,7 +457,7 @@ export class EventRecorder {
     common: EventKind,
     now: number,
   ): void {
-    let s = this.series.get(key);
+    let s = found;
     if (s !== undefined && s.pending === 0 && !s.inFlight && now - s.lastObserved > this.windowMs) {
       s.eventName = undefined;
       s.written = 0;
@@ -404,8 +465,10 @@ export class EventRecorder {
     if (s === undefined) {
       this.makeRoom();
       s = {
-        key,
-        objectKey: oKey,
+        objectKey,
+        relatedKey,
+        shape,
+        aggregateOf,
         namespace,
         template: {
           apiVersion: 'events.k8s.io/v1',
@@ -429,12 +492,15 @@ export class EventRecorder {
         traceId: undefined,
         touchedAt: now,
       };
-      this.series.set(key, s);
+      this.series.add(s);
+      const list = this.byObject.get(objectKey);
+      if (list === undefined) this.byObject.set(objectKey, [s]);
+      else list.push(s);
     } else if (now - s.touchedAt >= TOUCH_INTERVAL_MS) {
       // Least recently used first, to the second: makeRoom evicts from the front.
       s.touchedAt = now;
-      this.series.delete(key);
-      this.series.set(key, s);
+      this.series.delete(s);
+      this.series.add(s);
     }
     s.pending += 1;
     s.lastObserved = now;
@@ -444,9 +510,9 @@ export class EventRecorder {
 
   private makeRoom(): void {
     if (this.series.size < this.maxSeries) return;
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       if (!s.inFlight && s.pending === 0) {
-        this.series.delete(s.key);
+        this.forget(s);
         return;
       }
     }
@@ -454,7 +520,7 @@ export class EventRecorder {
     if (oldest !== undefined && !oldest.inFlight) {
       this.droppedCount += oldest.pending;
       this.log.warn('events dropped', { reason: 'too many event series', count: oldest.pending, regarding: oldest.objectKey });
-      this.series.delete(oldest.key);
+      this.forget(oldest);
     }
   }
 
