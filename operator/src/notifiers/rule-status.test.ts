@@ -155,6 +155,11 @@ test('a deleted rule is forgotten', async () => {
   await agg.flush();
   assert.equal(agg.view('talon-system', 'kill'), undefined);
   assert.equal(store.patches, 0);
+  // Made again: its matches count anew (the forgotten state is not reused).
+  store.add('talon-system', 'kill');
+  agg.matched(ruleRef, falcoEvent({}));
+  await agg.flush();
+  assert.equal(store.status('talon-system', 'kill')?.matchedEvents, 1);
 });
 
 test('ClusterTalonRule status: patched on the cluster-scoped object, counted apart from a same-named TalonRule', async () => {

@@ -142,6 +142,8 @@ export class RuleStatusAggregator implements OutcomeSink {
   private readonly log: LogPort;
   private readonly now: () => number;
   private readonly rules = new Map<string, RuleState>();
+  /** The state `state()` returned last (kept while it is in `rules`). */
+  private last: RuleState | undefined;
   private flushing: Promise<void> | undefined;
   private readonly periodic = new Periodic(() => this.flush());
 
@@ -216,15 +218,26 @@ export class RuleStatusAggregator implements OutcomeSink {
   }
 
   private state(rule: RuleRef): RuleState {
+    // A match and its outcomes name the same rule one after the other: the last state is
+    // checked first, without building its key (issue 15).
+    const kind = ruleKindOf(rule);
+    const last = this.last;
+    if (last !== undefined && last.ref.name === rule.name && last.ref.kind === kind && (kind === 'ClusterTalonRule' || last.ref.namespace === rule.namespace)) return last;
     const key = stateKey(rule);
     let s = this.rules.get(key);
     if (s === undefined) {
-      const kind = ruleKindOf(rule);
       const ref: RuleObjectRef = { kind, namespace: kind === 'ClusterTalonRule' ? '' : rule.namespace, name: rule.name };
       s = { ref, base: undefined, resourceVersion: undefined, delta: emptyDelta() };
       this.rules.set(key, s);
     }
+    this.last = s;
     return s;
+  }
+
+  /** Forgets a rule's state (the rule is gone). */
+  private drop(key: string, s: RuleState): void {
+    this.rules.delete(key);
+    if (this.last === s) this.last = undefined;
   }
 
   private combine(base: RuleStatusCounters, d: Delta): RuleStatusCounters {
@@ -255,7 +268,7 @@ export class RuleStatusAggregator implements OutcomeSink {
       if (s.base === undefined) {
         const snap = await this.deps.getStatus(s.ref);
         if (snap === undefined) {
-          this.rules.delete(key);
+          this.drop(key, s);
           return;
         }
         s.base = normalise(snap.status);
@@ -298,7 +311,7 @@ export class RuleStatusAggregator implements OutcomeSink {
   private failed(key: string, s: RuleState, err: unknown, op: string): void {
     const e = fromKubeError(err);
     if (e.status === 404) {
-      this.rules.delete(key);
+      this.drop(key, s);
       return;
     }
     if (e.status === 409) {
