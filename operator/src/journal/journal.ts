@@ -111,12 +111,6 @@ export class Journal {
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
   private flushScheduled = false;
-  /**
-   * The last `R`, held back unframed until the next record or write: when that record is the
-   * same alert's `D` (a single-rule alert finishing, the common case) the `R` is not written
-   * at all — one record fewer per alert (issue 15).
-   */
-  private heldRule: { readonly id: number; readonly rule: string } | undefined;
   /** The end-of-turn write was left to a commit coming in the same turn (`flush`). */
   private deferred = false;
   /** The last rule name written in a `P`, and it as JSON: an alert's rules repeat from alert to alert. */
@@ -223,7 +217,6 @@ export class Journal {
     const staged = this.staged;
     if (staged.length === 0) return;
     this.staged = [];
-    this.releaseHeldRule();
     this.rollIfFull();
     this.store.append(staged.map((x) => ({ type: 'A', header: x.header, body: x.body, json: headerJson.A(x.id, x.header.tr, x.header.t, x.header.k) })));
     for (const x of staged) this.track(x);
@@ -268,10 +261,7 @@ export class Journal {
     const l = this.live.get(id);
     if (!l) return;
     (l.rulesDone ??= new Set()).add(rule);
-    if (this.closed) return;
-    this.releaseHeldRule();
-    this.heldRule = { id, rule };
-    this.scheduleFlush();
+    this.enqueue({ type: 'R', header: { id, r: rule } });
   }
 
   /** Alert `id` is finished; its segment may go. */
@@ -305,7 +295,6 @@ export class Journal {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     try {
-      this.releaseHeldRule();
       this.store.close();
     } finally {
       this.wake();
@@ -315,9 +304,6 @@ export class Journal {
   /** `r` goes with the next write, at the latest at the end of this event-loop turn. */
   private enqueue(r: JournalRecord): void {
     if (this.closed) return;
-    // The alert's D right after its R: the D says it all (replay skips a finished alert whole).
-    if (this.heldRule !== undefined && r.type === 'D' && r.header.id === this.heldRule.id) this.heldRule = undefined;
-    else this.releaseHeldRule();
     this.store.enqueue(r);
     this.scheduleFlush();
   }
@@ -328,14 +314,6 @@ export class Journal {
       this.lastRuleJson = jsonString(rule);
     }
     return this.lastRuleJson;
-  }
-
-  /** Frames the held-back `R`, if any, before anything else is framed or written. */
-  private releaseHeldRule(): void {
-    const held = this.heldRule;
-    if (held === undefined) return;
-    this.heldRule = undefined;
-    this.store.enqueue({ type: 'R', header: { id: held.id, r: held.rule } });
   }
 
   private scheduleFlush(): void {
@@ -358,7 +336,6 @@ export class Journal {
     }
     this.deferred = false;
     try {
-      this.releaseHeldRule();
       this.rollIfFull();
       this.store.flush();
     } catch (err) {
