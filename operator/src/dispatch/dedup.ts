@@ -84,7 +84,9 @@ export class Deduplicator {
   /** Remembers `key` as first seen now (check `seen` first: a key already remembered is seen anew). */
   remember(key: string): void {
     if (this.#windowMs === 0) return;
-    const now = this.#now();
+    // Whole milliseconds: a small integer is stored in the Map as it is, where a fraction is
+    // a heap number per remembered alert (100,000 of them at the default cap, issue 15).
+    const now = Math.floor(this.#now());
     while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
     this.#seen.set(key, now);
     this.#queueKeys.push(key);
@@ -98,7 +100,7 @@ export class Deduplicator {
    */
   seed(key: string, ageMs: number): void {
     if (this.#windowMs === 0 || !(ageMs < this.#windowMs)) return;
-    const at = this.#now() - Math.max(0, ageMs);
+    const at = Math.floor(this.#now() - Math.max(0, ageMs));
     while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
     this.#seen.set(key, at);
     this.#queueKeys.push(key);

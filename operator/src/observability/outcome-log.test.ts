@@ -132,6 +132,30 @@ test('a summary that is late (timers starved under load) is written by the next 
   assert.deepEqual(lines.map((l) => [l.message, l.fields.folded]), [['action outcomes folded', 2]]);
 });
 
+test('groups folded in turn, and across a flush, keep exact counts', () => {
+  const { outcome, summaries, out } = setup(1);
+  outcome('r', 'DryRun');
+  outcome('r', 'Labeled', 'Succeeded', 'label');
+  for (let i = 0; i < 3; i++) {
+    outcome('r', 'DryRun');
+    outcome('r', 'DryRun');
+    outcome('r', 'Labeled', 'Succeeded', 'label');
+  }
+  out.flush();
+  outcome('r', 'DryRun');
+  out.flush();
+  assert.deepEqual(
+    summaries().map((l) => (l.fields.outcomes as FoldedOutcomes[]).map((g) => [g.action, g.count])),
+    [
+      [
+        ['a', 6],
+        ['label', 3],
+      ],
+      [['a', 1]],
+    ],
+  );
+});
+
 test('flush writes what is folded at once (shutdown), and perSecond 0 never folds', () => {
   const { outcome, summaries, out, clock } = setup(1);
   outcome('r', 'DryRun');

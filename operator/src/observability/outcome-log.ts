@@ -65,6 +65,8 @@ export class OutcomeLog {
   /** Folded since the last summary: rule → `action\0result\0reason` → group. */
   private folded = new Map<string, Map<string, FoldedOutcomes>>();
   private foldedCount = 0;
+  /** The group `fold` counted into last (one of `folded`'s). */
+  private lastGroup: FoldedOutcomes | undefined;
   private pending: unknown;
 
   constructor(log: LogPort, opts: OutcomeLogOptions) {
@@ -116,6 +118,7 @@ export class OutcomeLog {
       ...(rest.length > 0 ? { other: { groups: rest.length, count: rest.reduce((n, g) => n + g.count, 0) } } : {}),
     });
     this.folded = new Map();
+    this.lastGroup = undefined;
     this.foldedCount = 0;
   }
 
@@ -127,15 +130,26 @@ export class OutcomeLog {
   }
 
   private fold(rule: string, action: string, result: string, reason: string): void {
+    // Under a storm the outcomes folded one after the other are mostly of one group: it is
+    // checked first, without building the group's key (issue 15).
+    const last = this.lastGroup;
+    if (last !== undefined && last.rule === rule && last.action === action && last.result === result && last.reason === reason) {
+      last.count += 1;
+      this.foldedCount += 1;
+      return;
+    }
     let byKey = this.folded.get(rule);
     if (byKey === undefined) {
       byKey = new Map();
       this.folded.set(rule, byKey);
     }
     const key = `${action}\0${result}\0${reason}`;
-    const g = byKey.get(key);
-    if (g === undefined) byKey.set(key, { rule, action, result, reason, count: 1 });
-    else g.count += 1;
+    let g = byKey.get(key);
+    if (g === undefined) {
+      g = { rule, action, result, reason, count: 1 };
+      byKey.set(key, g);
+    } else g.count += 1;
+    this.lastGroup = g;
     this.foldedCount += 1;
   }
 }
