@@ -33,6 +33,8 @@ LABEL org.opencontainers.image.title="talon-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
+# At most two malloc arenas: a lower RSS at the same CPU (operator/src/lib/node-flags.ts).
+ENV MALLOC_ARENA_MAX=2
 # package.json carries "type": "module", which makes dist/**/*.js ES modules.
 COPY --from=build /src/package.json ./package.json
 COPY --from=deps /src/node_modules ./node_modules

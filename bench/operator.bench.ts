@@ -58,7 +58,7 @@ import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
 import { apiPath, MERGE_PATCH, RawClient } from '../operator/src/kube/raw.js';
 import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transport.js';
-import { NODE_FLAGS } from '../operator/src/lib/node-flags.js';
+import { NODE_FLAGS, NODE_PROCESS_ENV } from '../operator/src/lib/node-flags.js';
 import type { AutocannonResult } from './intake.bench.js';
 import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
@@ -513,7 +513,7 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const talon = new Talon(kc);
   console.log(`operator bench: the real operator process (journal on, logLevel info, ${OTHER_RULES + 3} TalonRules) beside a bare node:http server`);
-  console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}; operator node flags: ${[...NODE_FLAGS, ...NODE_ARGS].join(' ')}`);
+  console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}; operator node flags: ${[...NODE_FLAGS, ...NODE_ARGS].join(' ')}, environment ${Object.entries(NODE_PROCESS_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   await installCRDs(kc);
   const ns = await createNamespace(core, 'bench');
   let op: OperatorProcess | undefined;

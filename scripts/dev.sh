@@ -14,5 +14,6 @@ echo "kubeconfig: $D/kubeconfig   (export KUBECONFIG=$D/kubeconfig; kubectl: $K8
 "${KUBECTL[@]}" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 "${KUBECTL[@]}" create namespace talon-system --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f - >/dev/null
 "${KUBECTL[@]}" apply -k config/samples >/dev/null
-# The image's V8 flags (operator/src/lib/node-flags.ts).
+# The image's V8 flags and malloc setting (operator/src/lib/node-flags.ts).
+export MALLOC_ARENA_MAX=2
 exec node --max-semi-space-size=4 --heap-growing-percent=50 dist/operator/src/cli.js run --config "${TALON_CONFIG:-config/dev/talon.yaml}" --kubeconfig "$D/kubeconfig"

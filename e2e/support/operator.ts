@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { NODE_FLAGS } from '../../operator/src/lib/node-flags.js';
+import { NODE_FLAGS, NODE_PROCESS_ENV } from '../../operator/src/lib/node-flags.js';
 import { chartCredentials } from './chart.js';
 import { e2eKubeconfigPath, eventually, kubectlPath, loadE2EKubeConfig } from './cluster.js';
 
@@ -165,7 +165,7 @@ export class OperatorProcess {
   private async spawn(waitReady: boolean): Promise<void> {
     const cli = join(repoRoot, 'dist', 'operator', 'src', 'cli.js');
     const proc = spawn(process.execPath, [...NODE_FLAGS, ...this.nodeArgs, cli, 'run', '--config', this.configFile, '--kubeconfig', this.kubeconfig], {
-      env: { ...process.env, KUBECONFIG: '', ...this.env },
+      env: { ...process.env, ...NODE_PROCESS_ENV, KUBECONFIG: '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;

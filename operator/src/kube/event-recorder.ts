@@ -161,6 +161,12 @@ export function microTime(ms: number): string {
   return `${iso.slice(0, 23)}000Z`;
 }
 
+/** `note` after its related object (`Kind ns/name: `), unless it names that object already. */
+function withPrefix(note: string, related: EventObjectReference): string {
+  if (note.includes(related.name)) return note;
+  return clip(`${related.kind} ${related.namespace ? `${related.namespace}/` : ''}${related.name}: ${note}`, NOTE_MAX);
+}
+
 function objectKey(o: EventObjectReference): string {
   return `${o.kind}/${o.namespace ?? ''}/${o.name}`;
 }
@@ -215,11 +221,12 @@ export interface EventKind {
   /** The alert's trace id, written as the TRACE_ID_ANNOTATION. */
   readonly traceId?: string;
   /**
-   * Text written before the note in the Event, and not part of the series' shape: only what the
-   * regarding or related object already tells (k8sevents: the target, on the rule's Event), so
-   * it is joined to the note only when a series' Event is first made.
+   * The Event's note starts with the related object (`Kind ns/name: `) unless the note names it
+   * already (k8sevents: the target, on the rule's Event). Not part of the series' shape — the
+   * related object is part of the series already — and joined only when a series' Event is
+   * first made, not per occurrence.
    */
-  readonly notePrefix?: string;
+  readonly prefixRelated?: boolean;
 }
 
 export class EventRecorder {
@@ -342,7 +349,7 @@ export class EventRecorder {
       this.aggregate(regarding, related, oKey, relKey, namespace, common, now);
       return;
     }
-    const text = s === undefined && common.notePrefix !== undefined ? clip(common.notePrefix + note, NOTE_MAX) : note;
+    const text = s === undefined && common.prefixRelated === true && related !== undefined ? withPrefix(note, related) : note;
     this.observe(s, oKey, relKey, shape, undefined, namespace, regarding, related, text, common, now);
   }
 

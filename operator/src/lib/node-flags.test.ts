@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from './node-flags.js';
+import { NODE_FLAGS, NODE_PROCESS_ENV } from './node-flags.js';
 
 test("the image's ENTRYPOINT runs node with NODE_FLAGS, the flags the benches and the e2e tier use", () => {
   const dockerfile = readFileSync(fileURLToPath(new URL('../../../../Dockerfile', import.meta.url)), 'utf8');
@@ -14,6 +14,13 @@ test("the image's ENTRYPOINT runs node with NODE_FLAGS, the flags the benches an
 test('scripts/dev.sh (make dev) runs the operator with them too', () => {
   const dev = readFileSync(fileURLToPath(new URL('../../../../scripts/dev.sh', import.meta.url)), 'utf8');
   assert.ok(dev.includes(`exec node ${NODE_FLAGS.join(' ')} dist/operator/src/cli.js run`), 'dev.sh starts node with NODE_FLAGS');
+  for (const [k, v] of Object.entries(NODE_PROCESS_ENV)) assert.ok(dev.split('\n').includes(`export ${k}=${v}`), `dev.sh exports ${k}=${v}`);
+});
+
+test("the image's environment holds NODE_PROCESS_ENV", () => {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../../../Dockerfile', import.meta.url)), 'utf8');
+  const env = dockerfile.split('\n').filter((l) => l.startsWith('ENV '));
+  for (const [k, v] of Object.entries(NODE_PROCESS_ENV)) assert.ok(env.includes(`ENV ${k}=${v}`), `the Dockerfile sets ${k}=${v}`);
 });
 
 test('node accepts the flags', async () => {

@@ -14,3 +14,15 @@
  * against 151–202 MiB without, CPU per alert 149–158 µs against 143–169 µs.
  */
 export const NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=4', '--heap-growing-percent=50']);
+
+/**
+ * The environment the image runs the operator with besides (the Dockerfile's `ENV`; the test
+ * keeps them the same, and the e2e tier and the benches set it too).
+ *
+ * - `MALLOC_ARENA_MAX=2`: glibc's malloc keeps at most two arenas instead of up to 8 per core,
+ *   one per thread that allocates (libuv's pool, V8's GC helpers); each keeps freed memory of
+ *   its own. Measured with `node dist/bench/operator.bench.js` (bench/RESULTS.md §7, issue 15),
+ *   distinct alerts at ≈ 16 k/s, runs interleaved: RSS peak 133–139 MiB (VmHWM 139–140)
+ *   against 138–146 (VmHWM 144–150), CPU per alert the same (59–71 against 61–65 µs).
+ */
+export const NODE_PROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_ARENA_MAX: '2' });

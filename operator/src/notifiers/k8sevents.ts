@@ -45,8 +45,7 @@ export function recordOutcomeEvents(recorder: EventRecorder, o: Outcome): void {
   // Beyond the Event budget, both sides are aggregated on the rule (one Event per rule and reason, not one per pod).
   if (target !== undefined) recorder.emit(target, rule, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, aggregateOn: 'related' });
   // The rule's Event names the target first; the target is its related object, so the series' shape is the note's alone.
-  const notePrefix = target !== undefined && !note.includes(target.name) ? `${o.target.kind} ${target.namespace ? `${target.namespace}/` : ''}${target.name}: ` : undefined;
-  recorder.emit(rule, target, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, notePrefix });
+  recorder.emit(rule, target, note, { reason: o.result, action: o.actionner, type, traceId: o.traceId, prefixRelated: true });
 }
 
 export const k8sEventsNotifier: Notifier<Readonly<Record<string, never>>, EventRecorder> = {
