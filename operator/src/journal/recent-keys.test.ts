@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecentKeys } from './recent-keys.js';
 
-const keysOf = (r: RecentKeys): string[] => [...r.entries()].map((e) => e.key);
+const keysOf = (r: RecentKeys): string[] => [...r.batches(3)].flatMap((b) => b.keys);
 
 test('trim forgets keys past the window, then the oldest beyond the cap; what stays is in order', () => {
   const r = new RecentKeys();

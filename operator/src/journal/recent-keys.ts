@@ -39,9 +39,4 @@ export class RecentKeys {
       yield { keys: this.keys.slice(i, end), times: this.times.slice(i, end) };
     }
   }
-
-  /** Every key held, oldest first. */
-  *entries(): IterableIterator<{ readonly key: string; readonly wallMs: number }> {
-    for (let i = this.head; i < this.keys.length; i++) yield { key: this.keys[i]!, wallMs: this.times[i]! };
-  }
 }
