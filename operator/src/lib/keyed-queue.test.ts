@@ -161,3 +161,18 @@ test('drain resolves at once when idle', async () => {
   await q.drain();
   assert.equal(q.depth(), 0);
 });
+
+test('an item with a free slot and nothing ahead of it starts inside enqueue; after halt() one waits and absorbs its merge key', async () => {
+  const started: string[] = [];
+  const q = new KeyedQueue<string>({ concurrency: 2, maxPending: 10, worker: async (item) => void started.push(item) });
+  assert.equal(q.enqueue('A', 'a1', 'm'), 'queued');
+  assert.deepEqual(started, ['a1'], 'started before enqueue returned');
+  assert.equal(q.depth(), 0);
+  assert.equal(q.active(), 1);
+  await q.drain();
+  q.halt();
+  assert.equal(q.enqueue('A', 'a2', 'm'), 'queued');
+  assert.equal(q.enqueue('A', 'a3', 'm'), 'merged', 'the waiting item absorbs its merge key');
+  assert.deepEqual(started, ['a1']);
+  assert.equal(q.depth(), 1);
+});
