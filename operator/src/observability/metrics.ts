@@ -53,6 +53,7 @@ export interface Metrics {
     readonly actions: HotCounter<'actionner' | 'result'>;
     readonly ruleMatches: HotCounter<'scope'>;
     readonly notifications: HotCounter<'notifier' | 'result'>;
+    readonly eventsReceived: HotCounter<'result'>;
   };
   /** Alerts posted to the webhook, by how the webhook answered. */
   readonly eventsReceived: Counter<'result'>;
@@ -117,7 +118,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
-  const hot = { actions: new HotCounter<'actionner' | 'result'>(), ruleMatches: new HotCounter<'scope'>(), notifications: new HotCounter<'notifier' | 'result'>() };
+  const hot = { actions: new HotCounter<'actionner' | 'result'>(), ruleMatches: new HotCounter<'scope'>(), notifications: new HotCounter<'notifier' | 'result'>(), eventsReceived: new HotCounter<'result'>() };
   return {
     registry,
     hot,
@@ -126,6 +127,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Falco alerts posted to the webhook, by answer: accepted, rejected (bad input), unauthorized, too_large, error.',
       labelNames: ['result'] as const,
       registers,
+      collect() {
+        hot.eventsReceived.drain(this);
+      },
     }),
     eventsDeduplicated: new Counter({
       name: 'talon_events_deduplicated_total',
