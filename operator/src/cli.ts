@@ -196,7 +196,9 @@ export function shutdownExitCode(s: ShutdownSummary): number {
 
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, kubeconfig: { type: 'string' } } });
-  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, plugins: pluginSchemas() });
+  // One set of registries for the config's schemas and the operator: each build compiles every plug-in schema.
+  const plugins = registries();
+  const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, plugins: pluginSchemas(plugins) });
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`config: ${e}\n`);
     return 1;
@@ -210,7 +212,7 @@ async function run(args: string[]): Promise<number> {
     logger.error('uncaught exception (a bug); exiting', { error: String(err.stack ?? err) });
     process.exit(70);
   });
-  const op = await startOperator({ config: loaded.config, logger, ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) });
+  const op = await startOperator({ config: loaded.config, logger, plugins, ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
