@@ -68,8 +68,17 @@ describe('active-active replicas', () => {
     return n;
   };
 
-  /** The counter's value once it has not moved for two seconds. */
+  /**
+   * The counter's value once it has not moved for two seconds, after every namespace of the
+   * earlier test files is gone: the namespace controller empties them in rounds, and a pod
+   * DELETE of its own after a quiet two seconds would be counted here (the API server's
+   * count is cluster-wide: apiserver_request_total has no namespace).
+   */
   async function quiescent(count: () => number): Promise<number> {
+    await eventually('no namespace is terminating', async () => {
+      const all = await core.listNamespace();
+      return all.items.every((n) => n.status?.phase !== 'Terminating') ? true : undefined;
+    }, 180_000, 500);
     let last = count();
     for (;;) {
       await new Promise((r) => setTimeout(r, 2000));
