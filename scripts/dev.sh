@@ -16,4 +16,4 @@ echo "kubeconfig: $D/kubeconfig   (export KUBECONFIG=$D/kubeconfig; kubectl: $K8
 "${KUBECTL[@]}" apply -k config/samples >/dev/null
 # The image's V8 flags and malloc setting (operator/src/lib/node-flags.ts).
 export MALLOC_ARENA_MAX=2
-exec node --max-semi-space-size=4 --heap-growing-percent=50 dist/operator/src/cli.js run --config "${TALON_CONFIG:-config/dev/talon.yaml}" --kubeconfig "$D/kubeconfig"
+exec node --max-semi-space-size=4 --heap-growing-percent=50 --no-memory-reducer dist/operator/src/cli.js run --config "${TALON_CONFIG:-config/dev/talon.yaml}" --kubeconfig "$D/kubeconfig"
