@@ -24,16 +24,17 @@
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
  *      alerts sent (each one changes the label). Before each rate, the control plane's floor:
  *      the bench PATCHes the same labels itself at that rate and times them the same way.
- *      First, EFFECT_WARMUP seconds of label actions at 100/s on the fresh operator, printed as
- *      their own row: V8 compiles the hot functions during the first thousands of alerts (the
- *      optimizing compiler was 14 % of the operator's CPU in the first 20 s at 100/s, 5 % after),
- *      so the measured rows are a warmed-up process, as a long-running operator is.
+ *      First, EFFECT_WARMUP seconds of label actions at EFFECT_WARMUP_RATE/s (default 300),
+ *      printed as their own row: V8 compiles the hot functions during the first thousands of
+ *      alerts (the optimizing compiler was 14 % of the operator's CPU in the first 20 s at
+ *      100/s, 5 % after), and code fed one alert at a time tiers up slowly, so the measured rows
+ *      are a warmed-up process, as a long-running operator is.
  *   3. storm: a fresh operator process, its RSS after SETTLE s idle, then STORM distinct alerts
  *      for STORM_TARGETS pods as fast as it takes them, drained, then RSS again after SETTLE s.
  *
  * Environment: OPERATOR_BENCH_SECONDS (per intake run, default 10), OPERATOR_BENCH_ROUNDS
- * (default 2), OPERATOR_BENCH_EFFECT_WARMUP (seconds of label actions at 100/s before the effect
- * phase's measured rows, default 30; 0 for none), OPERATOR_BENCH_STORM (default 100000), OPERATOR_BENCH_STORM_TARGETS (10000), OPERATOR_BENCH_SETTLE (seconds, default 20),
+ * (default 2), OPERATOR_BENCH_EFFECT_WARMUP (seconds of label actions before the effect
+ * phase's measured rows, default 30; 0 for none), OPERATOR_BENCH_EFFECT_WARMUP_RATE (their rate, default 300/s), OPERATOR_BENCH_STORM (default 100000), OPERATOR_BENCH_STORM_TARGETS (10000), OPERATOR_BENCH_SETTLE (seconds, default 20),
  * OPERATOR_BENCH_CONFIG (JSON merged into the
  * operator's config, for experiments, e.g. '{"journal":{"fsync":"never"}}'), OPERATOR_BENCH_ONLY (comma list of intake,effect,storm; `distinct` or `dedup`
  * alone for one intake path, e.g. to profile it), OPERATOR_BENCH_NODE_ARGS (node
@@ -75,6 +76,7 @@ const CONNECTIONS = 20;
 const WARMUP_SECONDS = 2;
 /** Label actions at 100/s before the effect phase's measured rates (a fresh process's JIT warm-up). */
 const EFFECT_WARMUP_SECONDS = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP ?? 30);
+const EFFECT_WARMUP_RATE = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP_RATE ?? 300);
 const MATCHING_RULE = 'Bench intake';
 const OTHER_RULES = 100;
 
@@ -399,12 +401,19 @@ async function directPhase(kc: k8s.KubeConfig, ns: string, rate: number, seconds
 
 /**
  * The bare server's CPU per request when requests come one at a time at `rate`/s (one POST
- * every 1000/rate ms over keep-alive connections), not back to back: what this machine charges
- * a process for being woken per request. On this project's VMs it is 20× the bare server's cost
- * under saturation (570 vs 23 µs at 100/s), and every label effect needs at least two such
- * wake-ups (the alert, the API server's answer), so the operator's CPU per effect at 100/s is
- * read against it.
+ * every 1000/rate ms over keep-alive connections), not back to back: what a lone request costs
+ * a warmed process on this machine, the floor under the operator's CPU per effect at 100/s (an
+ * effect takes at least two lone wake-ups: the alert, the API server's answer).
+ *
+ * The server is warmed first with BARE_WARMUP requests back to back. Without that, its code is
+ * still in V8's lower tiers and a lone request costs 5× more — 400–550 µs at 100/s after 100
+ * requests, 77–94 µs after 10,000–30,000 (bench/RESULTS.md §8) — and code sent one request at a
+ * time tiers up slowly (still 250–300 µs after 6,000 requests at 100/s). Earlier passes read
+ * the unwarmed figure (0.54–0.60 ms) as this machine's cost of a wake-up; it was mostly
+ * unoptimised JavaScript.
  */
+const BARE_WARMUP = 30_000;
+
 async function bareAtRate(rate: number, seconds: number): Promise<number> {
   const bare = await bareServer();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
@@ -419,7 +428,7 @@ async function bareAtRate(rate: number, seconds: number): Promise<number> {
       req.end(body);
     });
   try {
-    await Promise.all(Array.from({ length: 100 }, post));
+    for (let done = 0; done < BARE_WARMUP; done += 100) await Promise.all(Array.from({ length: 100 }, post));
     const total = rate * seconds;
     const c0 = cpuMicros(bare.pid);
     const start = performance.now();
@@ -444,15 +453,15 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
   const idle = (a: { idle: number; total: number }, b: { idle: number; total: number }): string => `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
   if (EFFECT_WARMUP_SECONDS > 0) {
     const m0 = machineTicks();
-    const w = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', 100, EFFECT_WARMUP_SECONDS));
+    const w = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', EFFECT_WARMUP_RATE, EFFECT_WARMUP_SECONDS));
     const m1 = machineTicks();
     const s = [...w.latencies].sort((a, b) => a - b);
     console.log(
-      `| 100/s | operator, fresh process: its first ${EFFECT_WARMUP_SECONDS} s (JIT warm-up) | ${w.measured} | ${w.latencies.length} | ${w.missing} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((w.operator?.cpuSeconds ?? NaN) * 1000) / w.sent, 2)} ms | ${idle(m0, m1)} |`,
+      `| ${EFFECT_WARMUP_RATE}/s | operator: its first ${EFFECT_WARMUP_SECONDS} s of label actions (JIT warm-up) | ${w.measured} | ${w.latencies.length} | ${w.missing} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((w.operator?.cpuSeconds ?? NaN) * 1000) / w.sent, 2)} ms | ${idle(m0, m1)} |`,
     );
   }
   for (const rate of [100, 300]) {
-    console.log(`| ${rate}/s | the bare node:http server, one POST at a time (this machine's wake-up floor) | ${fmt(rate * 10)} | | | | | | | ${fmt((await bareAtRate(rate, 10)) / 1000, 2)} ms per request | |`);
+    console.log(`| ${rate}/s | the bare node:http server, warmed, one POST at a time (the floor of a lone request) | ${fmt(rate * 10)} | | | | | | | ${fmt((await bareAtRate(rate, 10)) / 1000, 2)} ms per request | |`);
   }
   for (const [rate, seconds] of [
     [100, LATENCY_SECONDS],
