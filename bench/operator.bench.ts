@@ -74,7 +74,7 @@ const SETTLE_SECONDS = Number(process.env.OPERATOR_BENCH_SETTLE ?? 20);
 const NODE_ARGS = (process.env.OPERATOR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const CONNECTIONS = 20;
 const WARMUP_SECONDS = 2;
-/** Label actions at 100/s before the effect phase's measured rates (a fresh process's JIT warm-up). */
+/** Label actions before the effect phase's measured rates (the label path's JIT warm-up): seconds, and their rate per second. */
 const EFFECT_WARMUP_SECONDS = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP ?? 30);
 const EFFECT_WARMUP_RATE = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP_RATE ?? 300);
 const MATCHING_RULE = 'Bench intake';
@@ -406,8 +406,8 @@ async function directPhase(kc: k8s.KubeConfig, ns: string, rate: number, seconds
  * effect takes at least two lone wake-ups: the alert, the API server's answer).
  *
  * The server is warmed first with BARE_WARMUP requests back to back. Without that, its code is
- * still in V8's lower tiers and a lone request costs 5× more — 400–550 µs at 100/s after 100
- * requests, 77–94 µs after 10,000–30,000 (bench/RESULTS.md §8) — and code sent one request at a
+ * still in V8's lower tiers and a lone request costs 5× more — 400–550 µs at 100/s after 50
+ * requests, 72–94 µs after 10,000–30,000 (bench/RESULTS.md §8) — and code sent one request at a
  * time tiers up slowly (still 250–300 µs after 6,000 requests at 100/s). Earlier passes read
  * the unwarmed figure (0.54–0.60 ms) as this machine's cost of a wake-up; it was mostly
  * unoptimised JavaScript.
