@@ -150,6 +150,33 @@ describe('EventRecorder series folding', () => {
     assert.equal(api.occurrences(), 5);
   });
 
+  it("a rule's Event keeps one series per target it acted on; a target's series forgotten to make room leaves the others folding", async () => {
+    const clock = { t: 1_700_000_000_000 };
+    const api = new CountingEvents();
+    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, seriesIntervalMs: 10_000, maxSeries: 300, burst: 1000, perNamespacePerMinute: 1000, clusterPerMinute: 1000 });
+    // The same note for every target (digits are masked anyway): only the related object tells the series apart.
+    for (let i = 0; i < 300; i++) rec.emit(rule, pod(i), 'labeled', labelled);
+    await rec.idle();
+    assert.equal(api.creates, 300, 'one Event on the rule per target');
+    // One more target: the least recently used series (target 0) makes room for it.
+    clock.t += 1000;
+    rec.emit(rule, pod(300), 'labeled', labelled);
+    await rec.idle();
+    assert.equal(api.creates, 301);
+    for (let round = 0; round < 3; round++) for (let i = 1; i <= 300; i++) rec.emit(rule, pod(i), 'labeled', labelled);
+    clock.t += 10_000;
+    await rec.tick();
+    assert.equal(api.creates, 301, 'every kept target folds into its own series');
+    assert.equal(api.patches, 300);
+    const related = new Set([...api.stored.values()].map((e) => e.related?.name));
+    assert.equal(related.size, 301);
+    assert.equal(api.occurrences(), 301 + 900);
+    // Target 0 again: its series was forgotten, so a new Event.
+    rec.emit(rule, pod(0), 'labeled', labelled);
+    await rec.idle();
+    assert.equal(api.creates, 302);
+  });
+
   it('flush() writes what the interval holds back (shutdown), and the stored Events add up exactly', async () => {
     const clock = { t: 1_700_000_000_000 };
     const api = new CountingEvents();

@@ -242,11 +242,14 @@ export class EventRecorder {
   /** Every series, least recently used first (makeRoom evicts from the front). */
   private readonly series = new Set<Series>();
   /**
-   * The series of each object key: few per object, so an occurrence finds its series by the
-   * object key and a short scan, without building a key of the whole tuple (that key and its
-   * lookup were a third of the recorder's CPU on the intake path, issue 15).
+   * The series of each object key, then of each related object's key (or ''): an occurrence
+   * finds its series by the two keys and a scan of the few series they share (note shapes,
+   * kinds), without building a key of the whole tuple (that key and its lookup were a third of
+   * the recorder's CPU on the intake path, issue 15). Two levels, not a list per object: a
+   * rule's Event has one series per target it acted on, up to `maxSeries`, and a scan of those
+   * cost every outcome of the rule time in proportion to its targets.
    */
-  private readonly byObject = new Map<string, Series[]>();
+  private readonly byObject = new Map<string, Map<string, Series[]>>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly nsPerMinute: number;
@@ -355,10 +358,10 @@ export class EventRecorder {
 
   /** The series of an object key with this related object, note shape and kind (an aggregate's: `aggregateOf` its namespace). */
   private find(objectKey: string, relatedKey: string, shape: string, aggregateOf: string | undefined, common: EventKind): Series | undefined {
-    const list = this.byObject.get(objectKey);
+    const list = this.byObject.get(objectKey)?.get(relatedKey);
     if (list === undefined) return undefined;
     for (const s of list) {
-      if (s.relatedKey === relatedKey && s.shape === shape && s.aggregateOf === aggregateOf && s.template.reason === common.reason && s.template.action === common.action) return s;
+      if (s.shape === shape && s.aggregateOf === aggregateOf && s.template.reason === common.reason && s.template.action === common.action) return s;
     }
     return undefined;
   }
@@ -366,11 +369,14 @@ export class EventRecorder {
   /** Forgets a series (and its place in the index). */
   private forget(s: Series): void {
     this.series.delete(s);
-    const list = this.byObject.get(s.objectKey);
-    if (list === undefined) return;
+    const byRelated = this.byObject.get(s.objectKey);
+    const list = byRelated?.get(s.relatedKey);
+    if (byRelated === undefined || list === undefined) return;
     const at = list.indexOf(s);
     if (at !== -1) list.splice(at, 1);
-    if (list.length === 0) this.byObject.delete(s.objectKey);
+    if (list.length > 0) return;
+    byRelated.delete(s.relatedKey);
+    if (byRelated.size === 0) this.byObject.delete(s.objectKey);
   }
 
   /**
@@ -500,8 +506,10 @@ export class EventRecorder {
         touchedAt: now,
       };
       this.series.add(s);
-      const list = this.byObject.get(objectKey);
-      if (list === undefined) this.byObject.set(objectKey, [s]);
+      let byRelated = this.byObject.get(objectKey);
+      if (byRelated === undefined) this.byObject.set(objectKey, (byRelated = new Map()));
+      const list = byRelated.get(relatedKey);
+      if (list === undefined) byRelated.set(relatedKey, [s]);
       else list.push(s);
     } else if (now - s.touchedAt >= TOUCH_INTERVAL_MS) {
       // Least recently used first, to the second: makeRoom evicts from the front.
