@@ -24,6 +24,9 @@
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
  *      alerts sent (each one changes the label). Before each rate, the control plane's floor:
  *      the bench PATCHes the same labels itself at that rate and times them the same way.
+ *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
+ *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
+ *      operator's own client (patch-floor.ts).
  *      First, EFFECT_WARMUP seconds of label actions at EFFECT_WARMUP_RATE/s (default 300),
  *      printed as their own row: V8 compiles the hot functions during the first thousands of
  *      alerts (the optimizing compiler was 14 % of the operator's CPU in the first 20 s at
@@ -61,6 +64,7 @@ import { apiPath, MERGE_PATCH, RawClient } from '../operator/src/kube/raw.js';
 import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transport.js';
 import { NODE_FLAGS, NODE_PROCESS_ENV } from '../operator/src/lib/node-flags.js';
 import type { AutocannonResult } from './intake.bench.js';
+import type { FloorAnswer, FloorRequest } from './patch-floor.js';
 import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
 
@@ -446,6 +450,23 @@ async function bareAtRate(rate: number, seconds: number): Promise<number> {
   }
 }
 
+/**
+ * The operator's label PATCH alone (patch-floor.ts), in a child process with the operator's V8
+ * flags, warmed, one PATCH at a time at each rate: its CPU per PATCH (µs). With
+ * `bareAtRate`'s lone request, the floor under the operator's CPU per label effect: an effect
+ * is one alert in and one PATCH out and its answer, whatever the operator does besides.
+ */
+async function patchFloor(kc: k8s.KubeConfig, ns: string, rates: readonly number[], seconds: number): Promise<FloorAnswer['floors']> {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./patch-floor.js', import.meta.url)), [], { execArgv: [...NODE_FLAGS], env: { ...process.env, ...NODE_PROCESS_ENV }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const answer = new Promise<FloorAnswer>((done, fail) => {
+    child.once('message', (m: FloorAnswer) => done(m));
+    child.once('exit', (code) => fail(new Error(`patch floor exited with ${code}`)));
+  });
+  const request: FloorRequest = { kubeconfig: kc.exportConfig(), namespace: ns, pods: Array.from({ length: PODS }, (_, i) => podName(i)), rates, seconds };
+  child.send(request);
+  return (await answer).floors;
+}
+
 async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Promise<void> {
   console.log('\n## 2. alert to effect (kubernetes:label, every alert changes the label)\n');
   console.log('| rate | who | alerts / PATCHes measured | effects seen | missing | p50 ms | p90 ms | p99 ms | max ms | operator CPU per label effect | machine idle |');
@@ -462,6 +483,9 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
   }
   for (const rate of [100, 300]) {
     console.log(`| ${rate}/s | the bare node:http server, warmed, one POST at a time (the floor of a lone request) | ${fmt(rate * 10)} | | | | | | | ${fmt((await bareAtRate(rate, 10)) / 1000, 2)} ms per request | |`);
+  }
+  for (const f of await patchFloor(kc, ns, [100, 300], 10)) {
+    console.log(`| ${f.rate}/s | the operator's label PATCH alone, warmed, one at a time (the floor of a lone outbound PATCH) | ${fmt(f.rate * 10)}${f.failures ? ` (${f.failures} failed)` : ''} | | | | | | | ${fmt(f.cpuMicrosPerPatch / 1000, 2)} ms per PATCH | |`);
   }
   for (const [rate, seconds] of [
     [100, LATENCY_SECONDS],
