@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
-import { decodeSegment, encodeRecord, headerJson, jsonString, segmentName } from './segments.js';
+import { decodeSegment, encodeRecord, headerJson, jsonString, segmentName, SegmentStore } from './segments.js';
 import { Journal } from './journal.js';
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'talon-journal-'));
@@ -89,6 +89,7 @@ test('segments are deleted once nothing in them is live, oldest first; a slow al
   journal.progress(slow, 'ns/r', 2);
   for (let i = 1; i <= 200; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
   await turn(); // the last D is written by the end-of-turn flush
+  await journal.settled(); // deletions run in the background
   const files = readdirSync(d);
   assert.ok(files.length <= 3, `old segments were compacted (${files.join(', ')})`);
   const again = open(d);
@@ -97,6 +98,47 @@ test('segments are deleted once nothing in them is live, oldest first; a slow al
   again.journal.close();
   const last = open(d);
   assert.equal(last.pending.length, 0);
+});
+
+/** The files of `d` this process holds open. */
+const openIn = (d: string): string[] =>
+  readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })
+    .filter((f) => f.startsWith(`${d}/`))
+    .map((f) => f.slice(d.length + 1))
+    .sort();
+
+test('a roll closes the old segment and removals delete dead ones in the background, in order; a failed step is reported and the next still runs', async () => {
+  const d = dir();
+  const { store } = SegmentStore.open({ dir: d, fsync: 'interval', segmentBytes: 64 });
+  const errors: Error[] = [];
+  store.onBackgroundError = (err) => errors.push(err);
+  const first = store.segment();
+  store.append([{ type: 'D', header: { id: 1 } }]);
+  const second = store.roll();
+  store.append([{ type: 'D', header: { id: 2 } }]);
+  const third = store.roll();
+  store.append([{ type: 'D', header: { id: 3 } }]);
+  // A directory where a segment file would be: its unlink fails (EISDIR), whoever runs the test.
+  mkdirSync(join(d, segmentName(0), 'x'), { recursive: true });
+  store.remove(0);
+  store.remove(first);
+  store.remove(second);
+  store.remove(third); // the current one: never deleted
+  await store.settled();
+  assert.equal(errors.length, 1, errors.map((e) => e.message).join('; '));
+  assert.match(errors[0]!.message, /EISDIR|EPERM/);
+  assert.deepEqual(readdirSync(d).sort(), [segmentName(0), segmentName(third)].sort(), 'the dead segments are gone, the current one stays');
+  assert.deepEqual(openIn(d), [segmentName(third)], 'only the current segment is still open');
+  store.close();
+  assert.deepEqual(openIn(d), []);
+  assert.deepEqual(decodeSegment(readFileSync(join(d, segmentName(third)))).records.map((r) => r.header.id), [3]);
 });
 
 test('keys older than the window are not carried; a segment file of another name is ignored', () => {
@@ -191,6 +233,7 @@ test('a roll carries at most maxCarriedKeys dedup keys, the newest; the keys of 
   const { journal } = open(d, { now: () => now, segmentBytes: 4096, maxCarriedKeys: 8 });
   for (let i = 0; i < 300; i++) journal.done(journal.accept({ traceId: `t${i}`, key: `k${i}`, body: body(i) }));
   await turn();
+  await journal.settled();
   // Each segment starts with its carried keys, batched in one K record ({ks, ts}).
   const segmentKeys = readdirSync(d).map((f) => decodeSegment(readFileSync(join(d, f))).records.filter((r) => r.type === 'K').flatMap((r) => r.header.ks as string[]));
   assert.ok(segmentKeys.some((ks) => ks.length > 0), 'keys were carried');

@@ -154,6 +154,7 @@ export class Journal {
     this.keyWindowMs = opts.keyWindowMs;
     this.maxCarriedKeys = opts.maxCarriedKeys ?? Math.floor((opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / 4 / K_RECORD_BYTES);
     this.nextId = nextId;
+    store.onBackgroundError = (err) => this.onWriteError(err);
     if (opts.fsync === 'interval') {
       this.timer = setInterval(() => this.syncQuietly(), Math.max(10, opts.fsyncIntervalMs));
       this.timer.unref();
@@ -316,7 +317,12 @@ export class Journal {
     return this.live.size;
   }
 
-  /** Flushes (fdatasync) and closes; later calls do nothing. */
+  /** Resolves once the segments' background work queued so far (a closed segment's sync, removals) has ended. */
+  settled(): Promise<void> {
+    return this.store.settled();
+  }
+
+  /** Flushes (fdatasync) and closes; later calls do nothing. What runs in the background ends on its own (`settled`). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
