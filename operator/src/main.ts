@@ -441,6 +441,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     await Promise.allSettled([ruleStatus.flush(), events.flush(), tracer?.shutdown()]);
     access.destroy();
     opened?.journal.close();
+    // A segment rolled just before may still be syncing in the background: done before exit.
+    await opened?.journal.settled();
     logger.info('operator stopped', { traceId: randomUUID(), unfinished: summary.unfinished });
     return summary;
   }
