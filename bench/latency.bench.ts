@@ -47,6 +47,7 @@ import { createNamespace, deleteNamespace, e2eKubeconfigPath, eventually, loadE2
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
 import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
+import { openLoop } from './pacing.js';
 
 export const SECONDS = Number(process.env.LATENCY_BENCH_SECONDS ?? 20);
 export const RATE = Number(process.env.LATENCY_BENCH_RATE ?? 100);
@@ -144,7 +145,6 @@ export function summary(values: readonly number[]): string {
   return `p50 ${ms(quantile(s, 0.5))}  p90 ${ms(quantile(s, 0.9))}  p99 ${ms(quantile(s, 0.99))}  max ${ms(s[s.length - 1] ?? NaN)}  ms  (n=${s.length})`;
 }
 
-const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 export const podName = (i: number): string => `b-${String(i).padStart(3, '0')}`;
 
 /**
@@ -161,27 +161,19 @@ async function pace(
   const post: number[] = [];
   const failures = new Map<string, number>();
   const fail = (what: string): void => void failures.set(what, (failures.get(what) ?? 0) + 1);
-  const inflight = new Set<Promise<void>>();
-  const start = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
+  await openLoop(rate, total, (i) => {
     const { pod, body } = alertFor(i);
     const text = JSON.stringify(body);
     const sentAt = performance.now();
     onSend(pod, i, sentAt);
-    const p = fetch(`${op.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
+    return fetch(`${op.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
       .then(async (r) => {
         await r.arrayBuffer();
         post.push(performance.now() - sentAt);
         if (r.status !== 202) fail(`HTTP ${r.status}`);
       })
-      .catch((err: unknown) => fail(String((err as { cause?: unknown }).cause ?? err)))
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-  }
-  await Promise.all(inflight);
+      .catch((err: unknown) => fail(String((err as { cause?: unknown }).cause ?? err)));
+  });
   return { post, failures };
 }
 

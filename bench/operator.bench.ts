@@ -65,6 +65,7 @@ import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transpor
 import { NODE_FLAGS, NODE_PROCESS_ENV } from '../operator/src/lib/node-flags.js';
 import type { AutocannonResult } from './intake.bench.js';
 import type { FloorAnswer, FloorRequest } from './patch-floor.js';
+import { openLoop } from './pacing.js';
 import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
 
@@ -377,23 +378,16 @@ async function directPhase(kc: k8s.KubeConfig, ns: string, rate: number, seconds
   const total = warm + seconds * rate;
   let missing = 0;
   let failures = 0;
-  const inflight = new Set<Promise<unknown>>();
   try {
-    const start = performance.now();
-    for (let i = 0; i < total; i++) {
-      const wait = start + (i * 1000) / rate - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    await openLoop(rate, total, (i) => {
       const pod = podName(i % PODS);
       const value = Math.floor(i / PODS) % 2 === 0 ? 'c' : 'd';
       if (pending.has(pod)) missing++;
       pending.set(pod, { sentAt: performance.now(), measured: i >= warm, value });
-      const p = raw
+      return raw
         .request({ method: 'PATCH', path: apiPath('api', 'v1', 'namespaces', ns, 'pods', pod), body: { metadata: { labels: { [LABEL]: value } } }, contentType: MERGE_PATCH, metadataOnly: true })
-        .catch(() => void failures++)
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    await Promise.all(inflight);
+        .catch(() => void failures++);
+    });
     await eventually('the last direct effects', () => pending.size === 0, 10_000, 20).catch(() => undefined);
     missing += pending.size;
     return { measured: total - warm, latencies, missing, failures };
@@ -435,14 +429,7 @@ async function bareAtRate(rate: number, seconds: number): Promise<number> {
     for (let done = 0; done < BARE_WARMUP; done += 100) await Promise.all(Array.from({ length: 100 }, post));
     const total = rate * seconds;
     const c0 = cpuMicros(bare.pid);
-    const start = performance.now();
-    const all: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      const wait = start + (i * 1000) / rate - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      all.push(post());
-    }
-    await Promise.all(all);
+    await openLoop(rate, total, post);
     return (cpuMicros(bare.pid) - c0) / total;
   } finally {
     agent.destroy();

@@ -12,9 +12,9 @@
  * Protocol: the parent sends `{ kubeconfig, namespace, pods, rates, seconds }` over IPC; the
  * child answers `{ floors: [{ rate, cpuMicrosPerPatch, failures }] }` and exits.
  */
-import { performance } from 'node:perf_hooks';
 import { apiPath, MERGE_PATCH, RawClient } from '../operator/src/kube/raw.js';
 import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transport.js';
+import { openLoop } from './pacing.js';
 
 export interface FloorRequest {
   readonly kubeconfig: string;
@@ -55,16 +55,7 @@ async function floors(req: FloorRequest): Promise<FloorAnswer> {
         () => void failures++,
       );
   };
-  const paced = async (rate: number, seconds: number): Promise<void> => {
-    const all: Promise<void>[] = [];
-    const start = performance.now();
-    for (let i = 0; i < rate * seconds; i++) {
-      const wait = start + (i * 1000) / rate - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      all.push(patch());
-    }
-    await Promise.all(all);
-  };
+  const paced = (rate: number, seconds: number): Promise<void> => openLoop(rate, rate * seconds, patch);
   try {
     let started = 0;
     await Promise.all(
