@@ -234,9 +234,9 @@ describe('capture actionners: what the real API server accepts, and cleanup', ()
     await assert.rejects(streamCommand(port, { ...req, container: 'nope' }, { name: 'x', contentType: 'x', maxBytes: 1024, signal }), /^Error: pods\/exec refused: .+/);
   });
 
-  /** The Job and its pods are gone (the operator deletes with background propagation; the garbage collector removes the pods). */
   /**
-   * The Job, then its pods, are gone. `podsWithinMs`: a pod bound to a node no kubelet serves
+   * The Job, then its pods, are gone (the operator deletes with background propagation; the
+   * garbage collector removes the pods). `podsWithinMs`: a pod bound to a node no kubelet serves
    * cannot finish a graceful delete, so the garbage collector's delete leaves it Terminating
    * until the pod GC controller removes orphans of a missing node — after a 40 s quarantine,
    * checked every 20 s — which took 63 s once in CI.
