@@ -22,7 +22,8 @@
  *   2. alert to effect: a label rule pair (alternating values) at 100 and at 300 alerts/s,
  *      round-robin over 100 pods (latency.bench.ts's phase: from just before the POST until
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
- *      alerts sent (each one changes the label). Before each rate, the control plane's floor:
+ *      alerts sent (each one changes the label); under the table, that CPU split into the main
+      thread's user and system time and its sleeps per alert, and the other threads'. Before each rate, the control plane's floor:
  *      the bench PATCHes the same labels itself at that rate and times them the same way.
  *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
  *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
@@ -95,6 +96,17 @@ function cpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS; // fields 14 and 15 of stat(5)
+}
+
+/**
+ * One thread of a process: its user and system CPU (µs) and its voluntary context switches —
+ * the times it went to sleep waiting (for a socket, a timer, a lock) and was woken again.
+ */
+function threadTimes(pid: number, tid: number): { user: number; system: number; sleeps: number } {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const sleeps = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+  return { user: Number(fields[11]) * TICK_MICROS, system: Number(fields[12]) * TICK_MICROS, sleeps: Number(sleeps?.[1] ?? NaN) };
 }
 
 /** The machine's idle and total CPU time so far (/proc/stat, ticks). */
@@ -474,6 +486,10 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
   for (const f of await patchFloor(kc, ns, [100, 300], 10)) {
     console.log(`| ${f.rate}/s | the operator's label PATCH alone, warmed, one at a time (the floor of a lone outbound PATCH) | ${fmt(f.rate * 10)}${f.failures ? ` (${f.failures} failed)` : ''} | | | | | | | ${fmt(f.cpuMicrosPerPatch / 1000, 2)} ms per PATCH | |`);
   }
+  // Where an effect's CPU goes, printed under the table: the main thread's user and system
+  // time and its sleeps (each lone alert and each PATCH answer wakes it), the other threads.
+  const anatomy: string[] = [];
+  const pid = op.pid!;
   for (const [rate, seconds] of [
     [100, LATENCY_SECONDS],
     [300, Math.max(5, Math.round(LATENCY_SECONDS / 2))],
@@ -485,14 +501,24 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
     console.log(
       `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${fmt(quantile(ds, 0.5), 1)} | ${fmt(quantile(ds, 0.9), 1)} | ${fmt(quantile(ds, 0.99), 1)} | ${fmt(ds[ds.length - 1] ?? NaN, 1)} | | ${idle(m0, m1)} |`,
     );
+    const main0 = threadTimes(pid, pid);
+    const all0 = cpuMicros(pid);
     const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', rate, seconds));
     const m2 = machineTicks();
+    const main1 = threadTimes(pid, pid);
+    const others = cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system);
+    const per = (us: number): string => fmt(us / 1000 / r.sent, 2);
+    anatomy.push(
+      `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms`,
+    );
     const s = [...r.latencies].sort((a, b) => a - b);
     const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
     console.log(
       `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${failed ? ` (${failed})` : ''} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1, m2)} |`,
     );
   }
+  console.log('');
+  for (const line of anatomy) console.log(line);
   for (const [line, name] of [
     ['accepted → action start', 'talon_ingest_to_action_seconds'],
     ['action duration (the PATCH)', 'talon_action_duration_seconds'],
