@@ -132,6 +132,48 @@ describe('Deduplicator', () => {
     assert.equal(d.isDuplicate(ev({ output: 'p0' })), false, 'oldest forgotten');
   });
 
+  it('a key remembered again keeps its newer time when its older entry is forgotten (same or later millisecond)', () => {
+    const c = clock();
+    const d = new Deduplicator(1_000, c.now, 10_000);
+    d.remember('k');
+    d.remember('k'); // same millisecond: two queue entries, one map entry
+    c.advance(400);
+    d.remember('k'); // later: the map holds the newer time
+    d.remember('other');
+    c.advance(700); // the first two entries are past the window, the third is not
+    assert.equal(d.seen('k'), true, 'the newer time counts: 700 ms old');
+    assert.equal(d.size, 2);
+    c.advance(300); // now the third entry expires too
+    assert.equal(d.seen('k'), false);
+    assert.equal(d.size, 0);
+    // After the stale entries are gone a pop deletes directly again, and correctly.
+    d.remember('a');
+    c.advance(1_000);
+    d.remember('b');
+    assert.equal(d.seen('a'), false);
+    assert.equal(d.seen('b'), true);
+    assert.equal(d.size, 1);
+  });
+
+  it('the queue grows past its first ring and shrinks again, oldest first, at the cap and by expiry', () => {
+    const c = clock();
+    const d = new Deduplicator(1_000, c.now, 5_000);
+    for (let i = 0; i < 12_000; i++) {
+      d.remember(`k${i}`);
+      if (i % 1_000 === 999) c.advance(1);
+    }
+    assert.equal(d.size, 5_000);
+    assert.equal(d.seen('k6999'), false, 'the oldest beyond the cap are forgotten');
+    assert.equal(d.seen('k7000'), true);
+    assert.equal(d.seen('k11999'), true);
+    c.advance(1_000);
+    d.forgetExpired();
+    assert.equal(d.size, 0);
+    for (let i = 0; i < 3; i++) d.remember(`again${i}`);
+    assert.equal(d.size, 3);
+    assert.equal(d.seen('again0'), true);
+  });
+
   it('keys are distinct across many alerts and stable per instance', () => {
     const d = new Deduplicator(1, clock().now);
     const seen = new Set<string>();

@@ -11,6 +11,8 @@ import { hash } from 'node:crypto';
 import type { FalcoEvent } from '../falco/event.js';
 
 export const DEFAULT_DEDUP_MAX_ENTRIES = 100_000;
+/** The queue's smallest ring (slots, a power of two); it doubles when full and halves when a quarter full. */
+const MIN_RING = 1024;
 
 /** The time part of the dedup key: output_fields `evt.time` as exact decimal, else `time`. */
 function eventTime(ev: FalcoEvent): string {
@@ -26,13 +28,23 @@ export class Deduplicator {
   /** key → first-seen time. */
   readonly #seen = new Map<string, number>();
   /**
-   * (key, first-seen time) in first-seen order, from `#head`: expiry and eviction pop here.
-   * An entry whose time no longer equals the map's is stale and skipped. (Deleting from the
-   * front of a Map and iterating it again is O(deleted entries) in V8, hence this queue.)
+   * (key, first-seen time) in first-seen order, a ring of `#times.length` slots (a power of
+   * two) holding `#count` entries from `#head`: expiry and eviction pop here. Two fixed arrays
+   * instead of two growing ones sliced from time to time: under a storm at the 100,000-key cap
+   * those held up to twice the window and were copied whole at each slice (issue 15). The ring
+   * grows when full and shrinks when a quarter full. (Deleting from the front of a Map and
+   * iterating it again is O(deleted entries) in V8, hence this queue.)
    */
-  #queueKeys: string[] = [];
-  #queueTimes: number[] = [];
+  #keys: (string | undefined)[] = new Array<string | undefined>(MIN_RING).fill(undefined);
+  #times = new Float64Array(MIN_RING);
   #head = 0;
+  #count = 0;
+  /**
+   * Queue entries made stale since: their key was remembered again, so the map holds a newer
+   * time. While there are none, a pop deletes its key without looking it up first (one of the
+   * four operations per alert on a map of up to 100,000 keys).
+   */
+  #stale = 0;
 
   /**
    * @param windowMs an alert seen again within this many ms of its first sighting is a
@@ -86,11 +98,7 @@ export class Deduplicator {
     if (this.#windowMs === 0) return;
     // Whole milliseconds: a small integer is stored in the Map as it is, where a fraction is
     // a heap number per remembered alert (100,000 of them at the default cap, issue 15).
-    const now = Math.floor(this.#now());
-    while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
-    this.#seen.set(key, now);
-    this.#queueKeys.push(key);
-    this.#queueTimes.push(now);
+    this.#stamp(key, Math.floor(this.#now()));
   }
 
   /**
@@ -100,11 +108,7 @@ export class Deduplicator {
    */
   seed(key: string, ageMs: number): void {
     if (this.#windowMs === 0 || !(ageMs < this.#windowMs)) return;
-    const at = Math.floor(this.#now() - Math.max(0, ageMs));
-    while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
-    this.#seen.set(key, at);
-    this.#queueKeys.push(key);
-    this.#queueTimes.push(at);
+    this.#stamp(key, Math.floor(this.#now() - Math.max(0, ageMs)));
   }
 
   /** Forgets the alerts whose window has passed (expiry otherwise happens only as alerts arrive; the idle compaction calls this). */
@@ -112,23 +116,49 @@ export class Deduplicator {
     if (this.#windowMs > 0) this.#expire(this.#now());
   }
 
+  #stamp(key: string, at: number): void {
+    while (this.#seen.size >= this.#maxEntries) if (!this.#popOldest()) break;
+    const before = this.#seen.size;
+    this.#seen.set(key, at);
+    // The key was there already: its older queue entry no longer matches the map.
+    if (this.#seen.size === before) this.#stale += 1;
+    if (this.#count === this.#times.length) this.#resize(this.#times.length * 2);
+    const slot = (this.#head + this.#count) & (this.#times.length - 1);
+    this.#keys[slot] = key;
+    this.#times[slot] = at;
+    this.#count += 1;
+  }
+
   #expire(now: number): void {
-    while (this.#head < this.#queueTimes.length && now - (this.#queueTimes[this.#head] as number) >= this.#windowMs) {
-      this.#popOldest();
-    }
+    while (this.#count > 0 && now - (this.#times[this.#head] as number) >= this.#windowMs) this.#popOldest();
   }
 
   /** Forgets the oldest queued alert (if still current); false when the queue is empty. */
   #popOldest(): boolean {
-    if (this.#head >= this.#queueKeys.length) return false;
-    const key = this.#queueKeys[this.#head] as string;
-    if (this.#seen.get(key) === this.#queueTimes[this.#head]) this.#seen.delete(key);
-    this.#head++;
-    if (this.#head >= 1024 && this.#head * 2 >= this.#queueKeys.length) {
-      this.#queueKeys = this.#queueKeys.slice(this.#head);
-      this.#queueTimes = this.#queueTimes.slice(this.#head);
-      this.#head = 0;
-    }
+    if (this.#count === 0) return false;
+    const key = this.#keys[this.#head] as string;
+    const at = this.#times[this.#head];
+    this.#keys[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (this.#times.length - 1);
+    this.#count -= 1;
+    if (this.#stale === 0) this.#seen.delete(key);
+    else if (this.#seen.get(key) === at) this.#seen.delete(key);
+    else this.#stale -= 1;
+    if (this.#times.length > MIN_RING && this.#count * 4 <= this.#times.length) this.#resize(this.#times.length / 2);
     return true;
+  }
+
+  /** Moves the queue into a ring of `size` slots (≥ its length), oldest first. */
+  #resize(size: number): void {
+    const keys = new Array<string | undefined>(size).fill(undefined);
+    const times = new Float64Array(size);
+    for (let i = 0; i < this.#count; i++) {
+      const from = (this.#head + i) & (this.#times.length - 1);
+      keys[i] = this.#keys[from];
+      times[i] = this.#times[from] as number;
+    }
+    this.#keys = keys;
+    this.#times = times;
+    this.#head = 0;
   }
 }
