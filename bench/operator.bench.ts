@@ -23,8 +23,9 @@
  *      round-robin over 100 pods (latency.bench.ts's phase: from just before the POST until
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
  *      alerts sent (each one changes the label); under the table, that CPU split into the main
-      thread's user and system time and its sleeps per alert, and the other threads'. Before each rate, the control plane's floor:
- *      the bench PATCHes the same labels itself at that rate and times them the same way.
+ *      thread's user and system time and its sleeps per alert, and the other threads'. Before
+ *      each rate, the control plane's floor: the bench PATCHes the same labels itself at that
+ *      rate and times them the same way.
  *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
  *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
  *      operator's own client (patch-floor.ts).
@@ -91,10 +92,15 @@ const OTHER_RULES = 100;
 
 const TICK_MICROS = 1e6 / 100; // USER_HZ: 100 on Linux
 
+/** The fields of a stat(5) file after the command name: [11] is utime, [12] stime (ticks). */
+function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** utime + stime of a process, µs. */
 function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(`/proc/${pid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS; // fields 14 and 15 of stat(5)
 }
 
@@ -103,8 +109,7 @@ function cpuMicros(pid: number): number {
  * the times it went to sleep waiting (for a socket, a timer, a lock) and was woken again.
  */
 function threadTimes(pid: number, tid: number): { user: number; system: number; sleeps: number } {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(`/proc/${pid}/task/${tid}/stat`);
   const sleeps = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
   return { user: Number(fields[11]) * TICK_MICROS, system: Number(fields[12]) * TICK_MICROS, sleeps: Number(sleeps?.[1] ?? NaN) };
 }
