@@ -106,6 +106,11 @@ export interface PhaseResult {
   benchCpuSeconds?: number;
 }
 
+/** Where a phase posts its alerts: the operator, or a floor standing in for it (effect-floor.ts). */
+export interface AlertTarget {
+  readonly url: string;
+}
+
 /** The operator counters a phase moves (from its /metrics). */
 async function operatorCounters(op: OperatorProcess, actionner: string): Promise<{ actions: number; suppressed: number; cpuSeconds: number }> {
   const text = await op.metrics();
@@ -152,7 +157,7 @@ export const podName = (i: number): string => `b-${String(i).padStart(3, '0')}`;
  * `onSend` registers what the watch should see. Returns POST answer times and non-202 count.
  */
 async function pace(
-  op: OperatorProcess,
+  op: AlertTarget,
   total: number,
   alertFor: (i: number) => { pod: string; body: unknown },
   onSend: (pod: string, i: number, at: number) => void,
@@ -183,7 +188,7 @@ async function pace(
  */
 export async function labelPhase(
   kc: k8s.KubeConfig,
-  op: OperatorProcess,
+  op: AlertTarget,
   ns: string,
   rules: readonly [string, string] = ['Bench label A', 'Bench label B'],
   name = 'kubernetes:label',

@@ -25,7 +25,9 @@
  *      alerts sent (each one changes the label); under the table, that CPU split into the main
  *      thread's user and system time and its sleeps per alert, and the other threads'. Before
  *      each rate, the control plane's floor: the bench PATCHes the same labels itself at that
- *      rate and times them the same way.
+ *      rate and times them the same way; then the smallest label effect node can do
+ *      (effect-floor.ts: the same alerts parsed, answered 202, the same PATCH sent; nothing
+ *      else), warmed, timed the same way, its CPU per effect the floor under the operator's.
  *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
  *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
  *      operator's own client (patch-floor.ts).
@@ -67,6 +69,7 @@ import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transpor
 import { NODE_FLAGS, NODE_PROCESS_ENV } from '../operator/src/lib/node-flags.js';
 import type { AutocannonResult } from './intake.bench.js';
 import type { FloorAnswer, FloorRequest } from './patch-floor.js';
+import type { EffectFloorRequest } from './effect-floor.js';
 import { openLoop } from './pacing.js';
 import { summarise } from './profile-summary.js';
 import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
@@ -84,6 +87,14 @@ const WARMUP_SECONDS = 2;
 /** Label actions before the effect phase's measured rates (the label path's JIT warm-up): seconds, and their rate per second. */
 const EFFECT_WARMUP_SECONDS = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP ?? 30);
 const EFFECT_WARMUP_RATE = Number(process.env.OPERATOR_BENCH_EFFECT_WARMUP_RATE ?? 300);
+/** The label rules of the effect phase: TalonRule, the Falco rule it matches, the label value its effect sets. */
+const LABEL_RULES: readonly (readonly [name: string, rule: string, value: string])[] = [
+  ['bench-label-a', 'Bench label A', 'a'],
+  ['bench-label-b', 'Bench label B', 'b'],
+];
+const RULE_PAIR = [LABEL_RULES[0]![1], LABEL_RULES[1]![1]] as const;
+/** Seconds of label effects at EFFECT_WARMUP_RATE that warm the smallest effect before its rows (not printed). */
+const FLOOR_WARMUP_SECONDS = 20;
 const MATCHING_RULE = 'Bench intake';
 const OTHER_RULES = 100;
 
@@ -271,7 +282,7 @@ async function applyRules(kc: k8s.KubeConfig, talon: Talon): Promise<void> {
     await talon.applyRule(CLUSTER, `bench-other-${i}`, { match: { rules: [`Bench other ${i}`] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: 'x' } })] });
   }
   await applyRuleLoaded(kc, talon, CLUSTER, 'bench-intake', { match: { rules: [MATCHING_RULE] }, dryRun: true, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: 'dry' } })] }, 'cluster');
-  for (const [name, rule, value] of [['bench-label-a', 'Bench label A', 'a'], ['bench-label-b', 'Bench label B', 'b']] as const) {
+  for (const [name, rule, value] of LABEL_RULES) {
     await applyRuleLoaded(kc, talon, CLUSTER, name, { match: { rules: [rule] }, actions: [inline('mark', 'kubernetes:label', { labels: { [LABEL]: value } })] }, 'cluster');
   }
 }
@@ -471,56 +482,101 @@ async function patchFloor(kc: k8s.KubeConfig, ns: string, rates: readonly number
   return (await answer).floors;
 }
 
+/**
+ * The smallest label effect in node (effect-floor.ts), a child process with the operator's V8
+ * flags taking the same alerts: the floor under the operator's row at the same rate, its CPU
+ * read from /proc like the operator's.
+ */
+async function effectFloor(kc: k8s.KubeConfig): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./effect-floor.js', import.meta.url)), [], { execArgv: [...NODE_FLAGS], env: { ...process.env, ...NODE_PROCESS_ENV }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send({ kubeconfig: kc.exportConfig(), labels: Object.fromEntries(LABEL_RULES.map(([, rule, value]) => [rule, { [LABEL]: value }])) } satisfies EffectFloorRequest);
+  const port = await new Promise<number>((done, fail) => {
+    child.once('message', (m: { port?: number }) => (m.port ? done(m.port) : fail(new Error('effect floor: no port'))));
+    child.once('exit', (code) => fail(new Error(`effect floor exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: () => new Promise<void>((done) => (child.once('exit', () => done()), child.send('stop'))),
+  };
+}
+
 async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Promise<void> {
   console.log('\n## 2. alert to effect (kubernetes:label, every alert changes the label)\n');
-  console.log('| rate | who | alerts / PATCHes measured | effects seen | missing | p50 ms | p90 ms | p99 ms | max ms | operator CPU per label effect | machine idle |');
+  console.log('| rate | who | alerts / PATCHes measured | effects seen | missing | p50 ms | p90 ms | p99 ms | max ms | CPU per label effect | machine idle |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const idle = (a: { idle: number; total: number }, b: { idle: number; total: number }): string => `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
   if (EFFECT_WARMUP_SECONDS > 0) {
     const m0 = machineTicks();
-    const w = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', EFFECT_WARMUP_RATE, EFFECT_WARMUP_SECONDS));
+    const w = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', EFFECT_WARMUP_RATE, EFFECT_WARMUP_SECONDS));
     const m1 = machineTicks();
     const s = [...w.latencies].sort((a, b) => a - b);
     console.log(
       `| ${EFFECT_WARMUP_RATE}/s | operator: its first ${EFFECT_WARMUP_SECONDS} s of label actions (JIT warm-up) | ${w.measured} | ${w.latencies.length} | ${w.missing} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((w.operator?.cpuSeconds ?? NaN) * 1000) / w.sent, 2)} ms | ${idle(m0, m1)} |`,
     );
   }
-  for (const rate of [100, 300]) {
-    console.log(`| ${rate}/s | the bare node:http server, warmed, one POST at a time (the floor of a lone request) | ${fmt(rate * 10)} | | | | | | | ${fmt((await bareAtRate(rate, 10)) / 1000, 2)} ms per request | |`);
-  }
-  for (const f of await patchFloor(kc, ns, [100, 300], 10)) {
-    console.log(`| ${f.rate}/s | the operator's label PATCH alone, warmed, one at a time (the floor of a lone outbound PATCH) | ${fmt(f.rate * 10)}${f.failures ? ` (${f.failures} failed)` : ''} | | | | | | | ${fmt(f.cpuMicrosPerPatch / 1000, 2)} ms per PATCH | |`);
-  }
+  // The smallest label effect, warmed like the operator (its code in V8's optimising tier) at
+  // the warm-up's rate: here, so that the API server has drained that load by the rows below.
+  const floor = await effectFloor(kc);
   // Where an effect's CPU goes, printed under the table: the main thread's user and system
   // time and its sleeps (each lone alert and each PATCH answer wakes it), the other threads.
   const anatomy: string[] = [];
   const pid = op.pid!;
-  for (const [rate, seconds] of [
-    [100, LATENCY_SECONDS],
-    [300, Math.max(5, Math.round(LATENCY_SECONDS / 2))],
-  ] as const) {
-    const m0 = machineTicks();
-    const d = await directPhase(kc, ns, rate, seconds);
-    const m1 = machineTicks();
-    const ds = [...d.latencies].sort((a, b) => a - b);
-    console.log(
-      `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${fmt(quantile(ds, 0.5), 1)} | ${fmt(quantile(ds, 0.9), 1)} | ${fmt(quantile(ds, 0.99), 1)} | ${fmt(ds[ds.length - 1] ?? NaN, 1)} | | ${idle(m0, m1)} |`,
-    );
-    const main0 = threadTimes(pid, pid);
-    const all0 = cpuMicros(pid);
-    const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, ['Bench label A', 'Bench label B'], 'kubernetes:label', rate, seconds));
-    const m2 = machineTicks();
-    const main1 = threadTimes(pid, pid);
-    const others = cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system);
-    const per = (us: number): string => fmt(us / 1000 / r.sent, 2);
-    anatomy.push(
-      `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms`,
-    );
-    const s = [...r.latencies].sort((a, b) => a - b);
-    const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
-    console.log(
-      `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${failed ? ` (${failed})` : ''} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1, m2)} |`,
-    );
+  try {
+    await labelPhase(kc, floor, ns, RULE_PAIR, 'kubernetes:label', EFFECT_WARMUP_RATE, FLOOR_WARMUP_SECONDS);
+    for (const rate of [100, 300]) {
+      console.log(`| ${rate}/s | the bare node:http server, warmed, one POST at a time (the floor of a lone request) | ${fmt(rate * 10)} | | | | | | | ${fmt((await bareAtRate(rate, 10)) / 1000, 2)} ms per request | |`);
+    }
+    for (const f of await patchFloor(kc, ns, [100, 300], 10)) {
+      console.log(`| ${f.rate}/s | the operator's label PATCH alone, warmed, one at a time (the floor of a lone outbound PATCH) | ${fmt(f.rate * 10)}${f.failures ? ` (${f.failures} failed)` : ''} | | | | | | | ${fmt(f.cpuMicrosPerPatch / 1000, 2)} ms per PATCH | |`);
+    }
+    for (const [rate, seconds] of [
+      [100, LATENCY_SECONDS],
+      [300, Math.max(5, Math.round(LATENCY_SECONDS / 2))],
+    ] as const) {
+      const m0 = machineTicks();
+      const d = await directPhase(kc, ns, rate, seconds);
+      const m1 = machineTicks();
+      const ds = [...d.latencies].sort((a, b) => a - b);
+      console.log(
+        `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${fmt(quantile(ds, 0.5), 1)} | ${fmt(quantile(ds, 0.9), 1)} | ${fmt(quantile(ds, 0.99), 1)} | ${fmt(ds[ds.length - 1] ?? NaN, 1)} | | ${idle(m0, m1)} |`,
+      );
+      const f0 = cpuMicros(floor.pid);
+      const fMain0 = threadTimes(floor.pid, floor.pid);
+      const idle0 = { cpu: cpuMicros(pid), at: performance.now() };
+      const f = await labelPhase(kc, floor, ns, RULE_PAIR, 'kubernetes:label', rate, seconds);
+      const fCpu = cpuMicros(floor.pid) - f0;
+      const fMain1 = threadTimes(floor.pid, floor.pid);
+      // The operator took no alert meanwhile: what it spends with nothing to do (timers, leases).
+      const idleMsPerSecond = (cpuMicros(pid) - idle0.cpu) / (performance.now() - idle0.at);
+      const m1f = machineTicks();
+      const fs = [...f.latencies].sort((a, b) => a - b);
+      const fFailed = [...f.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
+      console.log(
+        `| ${rate}/s | the smallest label effect in node (effect-floor.ts: parse, 202, the same PATCH; no journal, matching, outcome or Event) | ${f.measured} | ${f.latencies.length} | ${f.missing}${fFailed ? ` (${fFailed})` : ''} | ${fmt(quantile(fs, 0.5), 1)} | ${fmt(quantile(fs, 0.9), 1)} | ${fmt(quantile(fs, 0.99), 1)} | ${fmt(fs[fs.length - 1] ?? NaN, 1)} | ${fmt(fCpu / 1000 / f.sent, 2)} ms | ${idle(m1, m1f)} |`,
+      );
+      const main0 = threadTimes(pid, pid);
+      const all0 = cpuMicros(pid);
+      const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', rate, seconds));
+      const m2 = machineTicks();
+      const main1 = threadTimes(pid, pid);
+      const others = cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system);
+      const per = (us: number): string => fmt(us / 1000 / r.sent, 2);
+      const fPer = (us: number): string => fmt(us / 1000 / f.sent, 2);
+      anatomy.push(
+        `the smallest effect at ${rate}/s, per alert sent: main thread ${fPer(fMain1.user - fMain0.user)} ms user + ${fPer(fMain1.system - fMain0.system)} ms system, ${fmt((fMain1.sleeps - fMain0.sleeps) / f.sent, 1)} sleeps; its other threads ${fPer(fCpu - (fMain1.user - fMain0.user) - (fMain1.system - fMain0.system))} ms`,
+      );
+      anatomy.push(
+        `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate`,
+      );
+      const s = [...r.latencies].sort((a, b) => a - b);
+      const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
+      console.log(
+        `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${failed ? ` (${failed})` : ''} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,
+      );
+    }
+  } finally {
+    await floor.stop();
   }
   console.log('');
   for (const line of anatomy) console.log(line);
