@@ -482,6 +482,40 @@ async function patchFloor(kc: k8s.KubeConfig, ns: string, rates: readonly number
   return (await answer).floors;
 }
 
+/** Per kind of V8 collection (prom-client's `nodejs_gc_duration_seconds`): how many, their total and how many took over 10 ms. */
+function gcCounts(metricsText: string): Map<string, { count: number; sumMs: number; over10ms: number }> {
+  const out = new Map<string, { count: number; sumMs: number; over10ms: number }>();
+  const at = (kind: string): { count: number; sumMs: number; over10ms: number } => {
+    let k = out.get(kind);
+    if (k === undefined) out.set(kind, (k = { count: 0, sumMs: 0, over10ms: 0 }));
+    return k;
+  };
+  const within10ms = new Map<string, number>();
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('nodejs_gc_duration_seconds')) continue;
+    const kind = /kind="([^"]+)"/.exec(line)?.[1];
+    if (kind === undefined) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('nodejs_gc_duration_seconds_count')) at(kind).count = value;
+    else if (line.startsWith('nodejs_gc_duration_seconds_sum')) at(kind).sumMs = value * 1000;
+    else if (line.includes('le="0.01"')) within10ms.set(kind, value);
+  }
+  for (const [kind, k] of out) k.over10ms = k.count - (within10ms.get(kind) ?? 0);
+  return out;
+}
+
+/** What V8's collections cost the operator between two readings of its metrics, one line. */
+function gcBetween(before: string, after: string): string {
+  const a = gcCounts(before);
+  const parts: string[] = [];
+  for (const [kind, k] of gcCounts(after)) {
+    const b = a.get(kind) ?? { count: 0, sumMs: 0, over10ms: 0 };
+    if (k.count === b.count) continue;
+    parts.push(`${kind} ${fmt(k.count - b.count)} (${fmt(k.sumMs - b.sumMs, 1)} ms, ${fmt(k.over10ms - b.over10ms)} over 10 ms)`);
+  }
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
 /**
  * The smallest label effect in node (effect-floor.ts), a child process with the operator's V8
  * flags taking the same alerts: the floor under the operator's row at the same rate, its CPU
@@ -555,9 +589,11 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       console.log(
         `| ${rate}/s | the smallest label effect in node (effect-floor.ts: parse, 202, the same PATCH; no journal, matching, outcome or Event) | ${f.measured} | ${f.latencies.length} | ${f.missing}${fFailed ? ` (${fFailed})` : ''} | ${fmt(quantile(fs, 0.5), 1)} | ${fmt(quantile(fs, 0.9), 1)} | ${fmt(quantile(fs, 0.99), 1)} | ${fmt(fs[fs.length - 1] ?? NaN, 1)} | ${fmt(fCpu / 1000 / f.sent, 2)} ms | ${idle(m1, m1f)} |`,
       );
+      const gc0 = await op.metrics();
       const main0 = threadTimes(pid, pid);
       const all0 = cpuMicros(pid);
       const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', rate, seconds));
+      const gc1 = await op.metrics();
       const m2 = machineTicks();
       const main1 = threadTimes(pid, pid);
       const others = cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system);
@@ -567,7 +603,7 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
         `the smallest effect at ${rate}/s, per alert sent: main thread ${fPer(fMain1.user - fMain0.user)} ms user + ${fPer(fMain1.system - fMain0.system)} ms system, ${fmt((fMain1.sleeps - fMain0.sleeps) / f.sent, 1)} sleeps; its other threads ${fPer(fCpu - (fMain1.user - fMain0.user) - (fMain1.system - fMain0.system))} ms`,
       );
       anatomy.push(
-        `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate`,
+        `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
       );
       const s = [...r.latencies].sort((a, b) => a - b);
       const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
