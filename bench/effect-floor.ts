@@ -65,13 +65,17 @@ function serve(req: EffectFloorRequest): void {
     const address = server.address();
     process.send!({ port: typeof address === 'object' && address !== null ? address.port : 0 });
   });
-  process.on('message', (m: unknown) => {
-    if (m !== 'stop') return;
+  const stop = (): void => {
     pooled.destroyAgent();
     server.close();
     server.closeAllConnections();
     process.exit(0);
+  };
+  process.on('message', (m: unknown) => {
+    if (m === 'stop') stop();
   });
+  // The bench died without saying so (killed, crashed): do not stay behind listening.
+  process.once('disconnect', stop);
 }
 
 process.once('message', (m: EffectFloorRequest) => serve(m));
