@@ -596,11 +596,12 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       const gc1 = await op.metrics();
       const m2 = machineTicks();
       const main1 = threadTimes(pid, pid);
-      const others = cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system);
+      // Each reading is in clock ticks: with no other thread busy the difference can come out a tick below zero.
+      const others = Math.max(0, cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system));
       const per = (us: number): string => fmt(us / 1000 / r.sent, 2);
       const fPer = (us: number): string => fmt(us / 1000 / f.sent, 2);
       anatomy.push(
-        `the smallest effect at ${rate}/s, per alert sent: main thread ${fPer(fMain1.user - fMain0.user)} ms user + ${fPer(fMain1.system - fMain0.system)} ms system, ${fmt((fMain1.sleeps - fMain0.sleeps) / f.sent, 1)} sleeps; its other threads ${fPer(fCpu - (fMain1.user - fMain0.user) - (fMain1.system - fMain0.system))} ms`,
+        `the smallest effect at ${rate}/s, per alert sent: main thread ${fPer(fMain1.user - fMain0.user)} ms user + ${fPer(fMain1.system - fMain0.system)} ms system, ${fmt((fMain1.sleeps - fMain0.sleeps) / f.sent, 1)} sleeps; its other threads ${fPer(Math.max(0, fCpu - (fMain1.user - fMain0.user) - (fMain1.system - fMain0.system)))} ms`,
       );
       anatomy.push(
         `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
