@@ -23,7 +23,9 @@
  *      round-robin over 100 pods (latency.bench.ts's phase: from just before the POST until
  *      a pod watch sees the label); CPU per label effect = operator CPU over the phase /
  *      alerts sent (each one changes the label); under the table, that CPU split into the main
- *      thread's user and system time and its sleeps per alert, and the other threads'. Before
+ *      thread's user and system time and its sleeps per alert, and the other threads'; the
+ *      operator's CPU per second while it takes no alert (during the smallest effect's row); and
+ *      V8's collections over its row (count, time, how many over 10 ms). Before
  *      each rate, the control plane's floor: the bench PATCHes the same labels itself at that
  *      rate and times them the same way; then the smallest label effect node can do
  *      (effect-floor.ts: the same alerts parsed, answered 202, the same PATCH sent; nothing
