@@ -127,6 +127,20 @@ function threadTimes(pid: number, tid: number): { user: number; system: number; 
   return { user: Number(fields[11]) * TICK_MICROS, system: Number(fields[12]) * TICK_MICROS, sleeps: Number(sleeps?.[1] ?? NaN) };
 }
 
+/**
+ * A process's CPU per alert over a row, from its main thread's readings before and after and
+ * the whole process's CPU over the row (µs): the main thread's user and system time and sleeps,
+ * and the other threads' time.
+ */
+function cpuSplit(main0: ReturnType<typeof threadTimes>, main1: ReturnType<typeof threadTimes>, processMicros: number, sent: number): string {
+  const user = main1.user - main0.user;
+  const system = main1.system - main0.system;
+  // Each reading is in clock ticks: with no other thread busy the difference can come out a tick below zero.
+  const others = Math.max(0, processMicros - user - system);
+  const per = (us: number): string => fmt(us / 1000 / sent, 2);
+  return `main thread ${per(user)} ms user + ${per(system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms`;
+}
+
 /** The machine's idle and total CPU time so far (/proc/stat, ticks). */
 function machineTicks(): { idle: number; total: number } {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -542,13 +556,19 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
   console.log('| rate | who | alerts / PATCHes measured | effects seen | missing | p50 ms | p90 ms | p99 ms | max ms | CPU per label effect | machine idle |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const idle = (a: { idle: number; total: number }, b: { idle: number; total: number }): string => `${Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total))} %`;
+  /** A row's latency cells: p50, p90, p99 and max, ms. */
+  const latencyCells = (latencies: readonly number[]): string => {
+    const s = [...latencies].sort((a, b) => a - b);
+    return [quantile(s, 0.5), quantile(s, 0.9), quantile(s, 0.99), s[s.length - 1] ?? NaN].map((v) => fmt(v, 1)).join(' | ');
+  };
+  /** The answers other than 202 of a phase, after its missing count. */
+  const notAccepted = (failures: ReadonlyMap<string, number>): string => (failures.size === 0 ? '' : ` (${[...failures].map(([k, n]) => `${n}× ${k}`).join(', ')})`);
   if (EFFECT_WARMUP_SECONDS > 0) {
     const m0 = machineTicks();
     const w = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', EFFECT_WARMUP_RATE, EFFECT_WARMUP_SECONDS));
     const m1 = machineTicks();
-    const s = [...w.latencies].sort((a, b) => a - b);
     console.log(
-      `| ${EFFECT_WARMUP_RATE}/s | operator: its first ${EFFECT_WARMUP_SECONDS} s of label actions (JIT warm-up) | ${w.measured} | ${w.latencies.length} | ${w.missing} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((w.operator?.cpuSeconds ?? NaN) * 1000) / w.sent, 2)} ms | ${idle(m0, m1)} |`,
+      `| ${EFFECT_WARMUP_RATE}/s | operator: its first ${EFFECT_WARMUP_SECONDS} s of label actions (JIT warm-up) | ${w.measured} | ${w.latencies.length} | ${w.missing} | ${latencyCells(w.latencies)} | ${fmt(((w.operator?.cpuSeconds ?? NaN) * 1000) / w.sent, 2)} ms | ${idle(m0, m1)} |`,
     );
   }
   // The smallest label effect, warmed like the operator (its code in V8's optimising tier) at
@@ -573,9 +593,8 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       const m0 = machineTicks();
       const d = await directPhase(kc, ns, rate, seconds);
       const m1 = machineTicks();
-      const ds = [...d.latencies].sort((a, b) => a - b);
       console.log(
-        `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${fmt(quantile(ds, 0.5), 1)} | ${fmt(quantile(ds, 0.9), 1)} | ${fmt(quantile(ds, 0.99), 1)} | ${fmt(ds[ds.length - 1] ?? NaN, 1)} | | ${idle(m0, m1)} |`,
+        `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${latencyCells(d.latencies)} | | ${idle(m0, m1)} |`,
       );
       const f0 = cpuMicros(floor.pid);
       const fMain0 = threadTimes(floor.pid, floor.pid);
@@ -586,32 +605,23 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       // The operator took no alert meanwhile: what it spends with nothing to do (timers, leases).
       const idleMsPerSecond = (cpuMicros(pid) - idle0.cpu) / (performance.now() - idle0.at);
       const m1f = machineTicks();
-      const fs = [...f.latencies].sort((a, b) => a - b);
-      const fFailed = [...f.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
       console.log(
-        `| ${rate}/s | the smallest label effect in node (effect-floor.ts: parse, 202, the same PATCH; no journal, matching, outcome or Event) | ${f.measured} | ${f.latencies.length} | ${f.missing}${fFailed ? ` (${fFailed})` : ''} | ${fmt(quantile(fs, 0.5), 1)} | ${fmt(quantile(fs, 0.9), 1)} | ${fmt(quantile(fs, 0.99), 1)} | ${fmt(fs[fs.length - 1] ?? NaN, 1)} | ${fmt(fCpu / 1000 / f.sent, 2)} ms | ${idle(m1, m1f)} |`,
+        `| ${rate}/s | the smallest label effect in node (effect-floor.ts: parse, 202, the same PATCH; no journal, matching, outcome or Event) | ${f.measured} | ${f.latencies.length} | ${f.missing}${notAccepted(f.failures)} | ${latencyCells(f.latencies)} | ${fmt(fCpu / 1000 / f.sent, 2)} ms | ${idle(m1, m1f)} |`,
       );
       const gc0 = await op.metrics();
       const main0 = threadTimes(pid, pid);
       const all0 = cpuMicros(pid);
       const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', rate, seconds));
-      const gc1 = await op.metrics();
       const m2 = machineTicks();
       const main1 = threadTimes(pid, pid);
-      // Each reading is in clock ticks: with no other thread busy the difference can come out a tick below zero.
-      const others = Math.max(0, cpuMicros(pid) - all0 - (main1.user - main0.user) - (main1.system - main0.system));
-      const per = (us: number): string => fmt(us / 1000 / r.sent, 2);
-      const fPer = (us: number): string => fmt(us / 1000 / f.sent, 2);
+      const all1 = cpuMicros(pid);
+      const gc1 = await op.metrics();
+      anatomy.push(`the smallest effect at ${rate}/s, per alert sent: ${cpuSplit(fMain0, fMain1, fCpu, f.sent)}`);
       anatomy.push(
-        `the smallest effect at ${rate}/s, per alert sent: main thread ${fPer(fMain1.user - fMain0.user)} ms user + ${fPer(fMain1.system - fMain0.system)} ms system, ${fmt((fMain1.sleeps - fMain0.sleeps) / f.sent, 1)} sleeps; its other threads ${fPer(Math.max(0, fCpu - (fMain1.user - fMain0.user) - (fMain1.system - fMain0.system)))} ms`,
+        `operator at ${rate}/s, per alert sent: ${cpuSplit(main0, main1, all1 - all0, r.sent)}; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
       );
-      anatomy.push(
-        `operator at ${rate}/s, per alert sent: main thread ${per(main1.user - main0.user)} ms user + ${per(main1.system - main0.system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / r.sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
-      );
-      const s = [...r.latencies].sort((a, b) => a - b);
-      const failed = [...r.failures].map(([k, n]) => `${n}× ${k}`).join(', ');
       console.log(
-        `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${failed ? ` (${failed})` : ''} | ${fmt(quantile(s, 0.5), 1)} | ${fmt(quantile(s, 0.9), 1)} | ${fmt(quantile(s, 0.99), 1)} | ${fmt(s[s.length - 1] ?? NaN, 1)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,
+        `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${notAccepted(r.failures)} | ${latencyCells(r.latencies)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,
       );
     }
   } finally {
