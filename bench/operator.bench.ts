@@ -231,17 +231,27 @@ function load(port: number, body: string | (() => string), seconds: number, amou
 // servers
 
 /** The bare server of intake.bench.ts (node:http, read the body, JSON.parse, 202) in a child process. */
-async function bareServer(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const proc: ChildProcess = fork(fileURLToPath(new URL('./intake.bench.js', import.meta.url)), ['--serve', 'bare'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** A server in a forked child: the port it sends once it listens, its pid, and `stop` (sends `'stop'`, waits for its exit). */
+interface ChildServer {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function childServer(child: ChildProcess, what: string): Promise<ChildServer> {
   const port = await new Promise<number>((done, fail) => {
-    proc.once('message', (m: { port?: number }) => (m.port ? done(m.port) : fail(new Error('bare server: no port'))));
-    proc.once('exit', (code) => fail(new Error(`bare server exited with ${code}`)));
+    child.once('message', (m: { port?: number }) => (m.port ? done(m.port) : fail(new Error(`${what}: no port`))));
+    child.once('exit', (code) => fail(new Error(`${what} exited with ${code}`)));
   });
   return {
     port,
-    pid: proc.pid!,
-    stop: () => new Promise<void>((done) => (proc.once('exit', () => done()), proc.send('stop'))),
+    pid: child.pid!,
+    stop: () => new Promise<void>((done) => (child.once('exit', () => done()), child.send('stop'))),
   };
+}
+
+function bareServer(): Promise<ChildServer> {
+  return childServer(fork(fileURLToPath(new URL('./intake.bench.js', import.meta.url)), ['--serve', 'bare'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'bare server');
 }
 
 /** Waits until the operator has finished every accepted alert (journal unfinished 0, queue empty). */
@@ -537,18 +547,11 @@ function gcBetween(before: string, after: string): string {
  * flags taking the same alerts: the floor under the operator's row at the same rate, its CPU
  * read from /proc like the operator's.
  */
-async function effectFloor(kc: k8s.KubeConfig): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+async function effectFloor(kc: k8s.KubeConfig): Promise<ChildServer & { readonly url: string }> {
   const child: ChildProcess = fork(fileURLToPath(new URL('./effect-floor.js', import.meta.url)), [], { execArgv: [...NODE_FLAGS], env: { ...process.env, ...NODE_PROCESS_ENV }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.send({ kubeconfig: kc.exportConfig(), labels: Object.fromEntries(LABEL_RULES.map(([, rule, value]) => [rule, { [LABEL]: value }])) } satisfies EffectFloorRequest);
-  const port = await new Promise<number>((done, fail) => {
-    child.once('message', (m: { port?: number }) => (m.port ? done(m.port) : fail(new Error('effect floor: no port'))));
-    child.once('exit', (code) => fail(new Error(`effect floor exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    stop: () => new Promise<void>((done) => (child.once('exit', () => done()), child.send('stop'))),
-  };
+  const server = await childServer(child, 'effect floor');
+  return { ...server, url: `http://127.0.0.1:${server.port}` };
 }
 
 async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Promise<void> {
