@@ -183,6 +183,26 @@ async function pace(
 }
 
 /**
+ * Alerts for a dry-run rule, paced like the label phase (`rate` alerts/s for `seconds`, WARMUP s
+ * more first) to the same pods: no effect to wait for, only the answers. Resolves with how many
+ * were sent and the answers other than 202.
+ */
+export async function dryRunPhase(op: AlertTarget, ns: string, rule: string, rate: number, seconds: number): Promise<{ sent: number; failures: Map<string, number> }> {
+  const total = (WARMUP + seconds) * rate;
+  const { failures } = await pace(
+    op,
+    total,
+    (i) => {
+      const pod = podName(i % PODS);
+      return { pod, body: podAlert({ rule, namespace: ns, pod }) };
+    },
+    () => undefined,
+    rate,
+  );
+  return { sent: total, failures };
+}
+
+/**
  * The label phase; `rules` are the Falco rule names of the two label rules (A, B), `name` labels
  * the report; `rate` alerts/s for `seconds` (+ WARMUP s not counted).
  */

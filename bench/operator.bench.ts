@@ -30,6 +30,9 @@
  *      rate and times them the same way; then the smallest label effect node can do
  *      (effect-floor.ts: the same alerts parsed, answered 202, the same PATCH sent; nothing
  *      else), warmed, timed the same way, its CPU per effect the floor under the operator's.
+ *      After the operator's row, the same alerts at the same rate for its dry-run rule: the
+ *      alert's whole path (intake, journal, match, dispatch, a DryRun outcome with its Event
+ *      and status) without the PATCH, its CPU per alert split the same way under the table.
  *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
  *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
  *      operator's own client (patch-floor.ts).
@@ -74,7 +77,7 @@ import type { FloorAnswer, FloorRequest } from './patch-floor.js';
 import type { EffectFloorRequest } from './effect-floor.js';
 import { openLoop } from './pacing.js';
 import { summarise } from './profile-summary.js';
-import { connectControlPlane, createBenchPods, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
+import { connectControlPlane, createBenchPods, dryRunPhase, histogramQuantiles, labelPhase, LABEL, measured, PODS, podName, quantile, SECONDS as LATENCY_SECONDS } from './latency.bench.js';
 
 const SECONDS = Number(process.env.OPERATOR_BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.OPERATOR_BENCH_ROUNDS ?? 2);
@@ -626,6 +629,15 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       console.log(
         `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${notAccepted(r.failures)} | ${latencyCells(r.latencies)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,
       );
+      // The same process, the same pods and pacing, its dry-run rule: the alert's whole path
+      // (intake, journal, match, dispatch, a DryRun outcome with its Event and status) without
+      // the PATCH — what the operator spends on a lone alert before and after its effect's I/O.
+      const dryMain0 = threadTimes(pid, pid);
+      const dry0 = cpuMicros(pid);
+      const dry = await dryRunPhase(op, ns, MATCHING_RULE, rate, seconds);
+      const dryCpu = cpuMicros(pid) - dry0;
+      anatomy.push(`operator at ${rate}/s, its dry-run rule (no PATCH), per alert sent: ${cpuSplit(dryMain0, threadTimes(pid, pid), dryCpu, dry.sent)}`);
+      console.log(`| ${rate}/s | operator, the same alerts for its dry-run rule (no PATCH: intake, journal, match, a DryRun outcome) | ${fmt(dry.sent)}${notAccepted(dry.failures)} | | | | | | | ${fmt(dryCpu / 1000 / dry.sent, 2)} ms per alert | |`);
     }
   } finally {
     await floor.stop();
