@@ -155,6 +155,7 @@ export const podName = (i: number): string => `b-${String(i).padStart(3, '0')}`;
 /**
  * Posts `total` alerts open-loop at RATE/s; `alertFor(i)` names the pod and builds the alert;
  * `onSend` registers what the watch should see. Returns POST answer times and non-202 count.
+ * `burst` > 1: the same mean rate, `burst` alerts sent together every `burst / rate` s.
  */
 async function pace(
   op: AlertTarget,
@@ -162,11 +163,12 @@ async function pace(
   alertFor: (i: number) => { pod: string; body: unknown },
   onSend: (pod: string, i: number, at: number) => void,
   rate = RATE,
+  burst = 1,
 ): Promise<{ post: number[]; failures: Map<string, number> }> {
   const post: number[] = [];
   const failures = new Map<string, number>();
   const fail = (what: string): void => void failures.set(what, (failures.get(what) ?? 0) + 1);
-  await openLoop(rate, total, (i) => {
+  const send = (i: number): Promise<void> => {
     const { pod, body } = alertFor(i);
     const text = JSON.stringify(body);
     const sentAt = performance.now();
@@ -178,16 +180,19 @@ async function pace(
         if (r.status !== 202) fail(`HTTP ${r.status}`);
       })
       .catch((err: unknown) => fail(String((err as { cause?: unknown }).cause ?? err)));
-  });
+  };
+  if (burst === 1) await openLoop(rate, total, send);
+  else await openLoop(rate / burst, Math.ceil(total / burst), (b) => Promise.all(Array.from({ length: Math.min(burst, total - b * burst) }, (_, k) => send(b * burst + k))));
   return { post, failures };
 }
 
 /**
  * Alerts for a dry-run rule, paced like the label phase (`rate` alerts/s for `seconds`, WARMUP s
- * more first) to the same pods: no effect to wait for, only the answers. Resolves with how many
- * were sent and the answers other than 202.
+ * more first) to the same pods: no effect to wait for, only the answers. `burst` > 1 sends them
+ * that many at a time at the same mean rate. Resolves with how many were sent and the answers
+ * other than 202.
  */
-export async function dryRunPhase(op: AlertTarget, ns: string, rule: string, rate: number, seconds: number): Promise<{ sent: number; failures: Map<string, number> }> {
+export async function dryRunPhase(op: AlertTarget, ns: string, rule: string, rate: number, seconds: number, burst = 1): Promise<{ sent: number; failures: Map<string, number> }> {
   const total = (WARMUP + seconds) * rate;
   const { failures } = await pace(
     op,
@@ -198,6 +203,7 @@ export async function dryRunPhase(op: AlertTarget, ns: string, rule: string, rat
     },
     () => undefined,
     rate,
+    burst,
   );
   return { sent: total, failures };
 }

@@ -32,7 +32,9 @@
  *      else), warmed, timed the same way, its CPU per effect the floor under the operator's.
  *      After the operator's row, the same alerts at the same rate for its dry-run rule: the
  *      alert's whole path (intake, journal, match, dispatch, a DryRun outcome with its Event
- *      and status) without the PATCH, its CPU per alert split the same way under the table.
+ *      and status) without the PATCH, its CPU per alert split the same way under the table;
+ *      then the same in bursts of ten at the same mean rate (a lone alert's cost against the
+ *      same work done a few at a time).
  *      Before the rates, the floors under the CPU per effect, each in its own warmed process at
  *      100 and 300/s: a lone request to the bare server, and a lone label PATCH sent with the
  *      operator's own client (patch-floor.ts).
@@ -100,6 +102,8 @@ const LABEL_RULES: readonly (readonly [name: string, rule: string, value: string
 const RULE_PAIR = [LABEL_RULES[0]![1], LABEL_RULES[1]![1]] as const;
 /** Seconds of label effects at EFFECT_WARMUP_RATE that warm the smallest effect before its rows (not printed). */
 const FLOOR_WARMUP_SECONDS = 20;
+/** The dry-run rows' second pass sends its alerts this many at a time, at the same mean rate. */
+const DRY_RUN_BURST = 10;
 const MATCHING_RULE = 'Bench intake';
 const OTHER_RULES = 100;
 
@@ -632,12 +636,19 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       // The same process, the same pods and pacing, its dry-run rule: the alert's whole path
       // (intake, journal, match, dispatch, a DryRun outcome with its Event and status) without
       // the PATCH — what the operator spends on a lone alert before and after its effect's I/O.
-      const dryMain0 = threadTimes(pid, pid);
-      const dry0 = cpuMicros(pid);
-      const dry = await dryRunPhase(op, ns, MATCHING_RULE, rate, seconds);
-      const dryCpu = cpuMicros(pid) - dry0;
-      anatomy.push(`operator at ${rate}/s, its dry-run rule (no PATCH), per alert sent: ${cpuSplit(dryMain0, threadTimes(pid, pid), dryCpu, dry.sent)}`);
-      console.log(`| ${rate}/s | operator, the same alerts for its dry-run rule (no PATCH: intake, journal, match, a DryRun outcome) | ${fmt(dry.sent)}${notAccepted(dry.failures)} | | | | | | | ${fmt(dryCpu / 1000 / dry.sent, 2)} ms per alert | |`);
+      // Then the same in bursts of DRY_RUN_BURST at the same mean rate: the same work, not
+      // alone — how much dearer an alert is when it comes by itself.
+      for (const burst of [1, DRY_RUN_BURST]) {
+        const dryMain0 = threadTimes(pid, pid);
+        const dry0 = cpuMicros(pid);
+        const dry = await dryRunPhase(op, ns, MATCHING_RULE, rate, seconds, burst);
+        const dryCpu = cpuMicros(pid) - dry0;
+        const how = burst === 1 ? 'one at a time' : `in bursts of ${burst}`;
+        anatomy.push(`operator at ${rate}/s, its dry-run rule (no PATCH), ${how}, per alert sent: ${cpuSplit(dryMain0, threadTimes(pid, pid), dryCpu, dry.sent)}`);
+        console.log(
+          `| ${rate}/s | operator, the same alerts for its dry-run rule, ${how} (no PATCH: intake, journal, match, a DryRun outcome) | ${fmt(dry.sent)}${notAccepted(dry.failures)} | | | | | | | ${fmt(dryCpu / 1000 / dry.sent, 2)} ms per alert | |`,
+        );
+      }
     }
   } finally {
     await floor.stop();
