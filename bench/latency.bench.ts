@@ -181,8 +181,7 @@ async function pace(
       })
       .catch((err: unknown) => fail(String((err as { cause?: unknown }).cause ?? err)));
   };
-  if (burst === 1) await openLoop(rate, total, send);
-  else await openLoop(rate / burst, Math.ceil(total / burst), (b) => Promise.all(Array.from({ length: Math.min(burst, total - b * burst) }, (_, k) => send(b * burst + k))));
+  await openLoop(rate / burst, Math.ceil(total / burst), (b) => Promise.all(Array.from({ length: Math.min(burst, total - b * burst) }, (_, k) => send(b * burst + k))));
   return { post, failures };
 }
 
