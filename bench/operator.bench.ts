@@ -237,7 +237,6 @@ function load(port: number, body: string | (() => string), seconds: number, amou
 // ---------------------------------------------------------------------------------------
 // servers
 
-/** The bare server of intake.bench.ts (node:http, read the body, JSON.parse, 202) in a child process. */
 /** A server in a forked child: the port it sends once it listens, its pid, and `stop` (sends `'stop'`, waits for its exit). */
 interface ChildServer {
   readonly port: number;
@@ -257,6 +256,7 @@ async function childServer(child: ChildProcess, what: string): Promise<ChildServ
   };
 }
 
+/** The bare server of intake.bench.ts (node:http, read the body, JSON.parse, 202) in a child process. */
 function bareServer(): Promise<ChildServer> {
   return childServer(fork(fileURLToPath(new URL('./intake.bench.js', import.meta.url)), ['--serve', 'bare'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'bare server');
 }
