@@ -134,18 +134,28 @@ function threadTimes(pid: number, tid: number): { user: number; system: number; 
   return { user: Number(fields[11]) * TICK_MICROS, system: Number(fields[12]) * TICK_MICROS, sleeps: Number(sleeps?.[1] ?? NaN) };
 }
 
+/** A process's CPU so far: its main thread's times and sleeps, and the whole process's CPU (µs). */
+interface CpuReading {
+  readonly main: ReturnType<typeof threadTimes>;
+  readonly all: number;
+}
+
+function cpuReading(pid: number): CpuReading {
+  return { main: threadTimes(pid, pid), all: cpuMicros(pid) };
+}
+
 /**
- * A process's CPU per alert over a row, from its main thread's readings before and after and
- * the whole process's CPU over the row (µs): the main thread's user and system time and sleeps,
- * and the other threads' time.
+ * A process's CPU per alert over a row, from readings before and after it: the main thread's
+ * user and system time and sleeps, and the other threads' time.
  */
-function cpuSplit(main0: ReturnType<typeof threadTimes>, main1: ReturnType<typeof threadTimes>, processMicros: number, sent: number): string {
-  const user = main1.user - main0.user;
-  const system = main1.system - main0.system;
+function cpuSplit(before: CpuReading, after: CpuReading, sent: number): string {
+  const user = after.main.user - before.main.user;
+  const system = after.main.system - before.main.system;
+  const sleeps = after.main.sleeps - before.main.sleeps;
   // Each reading is in clock ticks: with no other thread busy the difference can come out a tick below zero.
-  const others = Math.max(0, processMicros - user - system);
+  const others = Math.max(0, after.all - before.all - user - system);
   const per = (us: number): string => fmt(us / 1000 / sent, 2);
-  return `main thread ${per(user)} ms user + ${per(system)} ms system, ${fmt((main1.sleeps - main0.sleeps) / sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms`;
+  return `main thread ${per(user)} ms user + ${per(system)} ms system, ${fmt(sleeps / sent, 1)} sleeps (voluntary context switches); its other threads (V8's GC and compiler, libuv's pool) ${per(others)} ms`;
 }
 
 /** The machine's idle and total CPU time so far (/proc/stat, ticks). */
@@ -606,12 +616,11 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       console.log(
         `| ${rate}/s | the bench PATCHing directly (control-plane floor) | ${d.measured} | ${d.latencies.length} | ${d.missing}${d.failures ? ` (${d.failures} failed)` : ''} | ${latencyCells(d.latencies)} | | ${idle(m0, m1)} |`,
       );
-      const f0 = cpuMicros(floor.pid);
-      const fMain0 = threadTimes(floor.pid, floor.pid);
+      const f0 = cpuReading(floor.pid);
       const idle0 = { cpu: cpuMicros(pid), at: performance.now() };
       const f = await labelPhase(kc, floor, ns, RULE_PAIR, 'kubernetes:label', rate, seconds);
-      const fCpu = cpuMicros(floor.pid) - f0;
-      const fMain1 = threadTimes(floor.pid, floor.pid);
+      const f1 = cpuReading(floor.pid);
+      const fCpu = f1.all - f0.all;
       // The operator took no alert meanwhile: what it spends with nothing to do (timers, leases).
       const idleMsPerSecond = (cpuMicros(pid) - idle0.cpu) / (performance.now() - idle0.at);
       const m1f = machineTicks();
@@ -619,16 +628,14 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
         `| ${rate}/s | the smallest label effect in node (effect-floor.ts: parse, 202, the same PATCH; no journal, matching, outcome or Event) | ${f.measured} | ${f.latencies.length} | ${f.missing}${notAccepted(f.failures)} | ${latencyCells(f.latencies)} | ${fmt(fCpu / 1000 / f.sent, 2)} ms | ${idle(m1, m1f)} |`,
       );
       const gc0 = await op.metrics();
-      const main0 = threadTimes(pid, pid);
-      const all0 = cpuMicros(pid);
+      const o0 = cpuReading(pid);
       const r = await measured(op, 'kubernetes:label', () => labelPhase(kc, op, ns, RULE_PAIR, 'kubernetes:label', rate, seconds));
       const m2 = machineTicks();
-      const main1 = threadTimes(pid, pid);
-      const all1 = cpuMicros(pid);
+      const o1 = cpuReading(pid);
       const gc1 = await op.metrics();
-      anatomy.push(`the smallest effect at ${rate}/s, per alert sent: ${cpuSplit(fMain0, fMain1, fCpu, f.sent)}`);
+      anatomy.push(`the smallest effect at ${rate}/s, per alert sent: ${cpuSplit(f0, f1, f.sent)}`);
       anatomy.push(
-        `operator at ${rate}/s, per alert sent: ${cpuSplit(main0, main1, all1 - all0, r.sent)}; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
+        `operator at ${rate}/s, per alert sent: ${cpuSplit(o0, o1, r.sent)}; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
       );
       console.log(
         `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${notAccepted(r.failures)} | ${latencyCells(r.latencies)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,
@@ -639,14 +646,13 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       // Then the same in bursts of DRY_RUN_BURST at the same mean rate: the same work, not
       // alone — how much dearer an alert is when it comes by itself.
       for (const burst of [1, DRY_RUN_BURST]) {
-        const dryMain0 = threadTimes(pid, pid);
-        const dry0 = cpuMicros(pid);
+        const d0 = cpuReading(pid);
         const dry = await dryRunPhase(op, ns, MATCHING_RULE, rate, seconds, burst);
-        const dryCpu = cpuMicros(pid) - dry0;
+        const d1 = cpuReading(pid);
         const how = burst === 1 ? 'one at a time' : `in bursts of ${burst}`;
-        anatomy.push(`operator at ${rate}/s, its dry-run rule (no PATCH), ${how}, per alert sent: ${cpuSplit(dryMain0, threadTimes(pid, pid), dryCpu, dry.sent)}`);
+        anatomy.push(`operator at ${rate}/s, its dry-run rule (no PATCH), ${how}, per alert sent: ${cpuSplit(d0, d1, dry.sent)}`);
         console.log(
-          `| ${rate}/s | operator, the same alerts for its dry-run rule, ${how} (no PATCH: intake, journal, match, a DryRun outcome) | ${fmt(dry.sent)}${notAccepted(dry.failures)} | | | | | | | ${fmt(dryCpu / 1000 / dry.sent, 2)} ms per alert | |`,
+          `| ${rate}/s | operator, the same alerts for its dry-run rule, ${how} (no PATCH: intake, journal, match, a DryRun outcome) | ${fmt(dry.sent)}${notAccepted(dry.failures)} | | | | | | | ${fmt((d1.all - d0.all) / 1000 / dry.sent, 2)} ms per alert | |`,
         );
       }
     }
