@@ -12,11 +12,21 @@
  *
  * Folding: a series is written at most once per `seriesIntervalMs` (default 10 s): its first
  * occurrence is created at once (a new kind of Event shows without delay), later ones are
- * folded and one merge patch writes them all when the interval since the series' previous
- * write has passed — at the next periodic `tick()` (main.ts: every second). So a series that
- * occurs 100 times a second costs one API call per 10 s, not one per occurrence, and the
- * Event writes stay off the API server's back while it serves the actions themselves.
- * `flush()` ignores the interval (shutdown, tests): once flushed, the counting contract holds.
+ * folded and one merge patch writes them all once the interval since the series' previous
+ * write has passed — by the series' first occurrence after that, or, for a series that went
+ * quiet, by the periodic `tick()` (main.ts: every second) once it has been due for half an
+ * interval. So a series that occurs 100 times a second costs one API call per 10 s, not one per
+ * occurrence, and the Event writes stay off the API server's back while it serves the actions
+ * themselves. `flush()` ignores the interval (shutdown, tests): once flushed, the counting
+ * contract holds.
+ *
+ * Spreading: the series' writes are spread over time as their occurrences are, and at most
+ * `maxInFlight` calls are in flight at once; a write due while that many are is queued and
+ * started as one ends. Before (issue 15), the tick wrote every series due in its second at once:
+ * 100 targets labelled once a second each had their series fall due together, and every 10 s
+ * the tick sent ≈ 100 Event patches at the same moment, which opened ≈ 50 new TLS connections to
+ * the API server and delayed the actions' own PATCHes by up to 160 ms (the p99 of alert to
+ * effect at 100 alerts/s).
  *
  * Rate limit: every API call for a regarding object takes a token from that object's bucket
  * (`burst`, one token back per `refillMs`). Without a token the occurrences stay pending in
@@ -114,11 +124,20 @@ export interface EventRecorderOptions {
   readonly clusterPerMinute?: number;
   /** A series is written at most once per this period (default SERIES_INTERVAL_MS; see the module doc). */
   readonly seriesIntervalMs?: number;
+  /** Event API calls in flight at most (default MAX_IN_FLIGHT); a further write waits for one to end. */
+  readonly maxInFlight?: number;
   readonly log?: LogPort;
 }
 
 /** Default period between two writes of one series (README "Events"). */
 export const SERIES_INTERVAL_MS = 10_000;
+
+/**
+ * Default cap on Event API calls in flight. Four calls of a few ms each write hundreds of
+ * Events a second, well above the creation budget (600/min) and the folded series' writes,
+ * while the operator keeps a handful of connections to the API server for them.
+ */
+export const MAX_IN_FLIGHT = 4;
 
 /** Namespaces whose creation buckets are remembered at most; full ones are forgotten first. */
 const MAX_BUDGET_BUCKETS = 10_000;
@@ -252,6 +271,9 @@ export class EventRecorder {
   private readonly byObject = new Map<string, Map<string, Series[]>>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly maxInFlight: number;
+  /** Series whose write is due but found `maxInFlight` calls in flight, in the order they came. */
+  private readonly waiting = new Set<Series>();
   private readonly nsPerMinute: number;
   private readonly clusterPerMinute: number;
   private readonly nsBudget = new Map<string, Bucket>();
@@ -278,6 +300,7 @@ export class EventRecorder {
     this.nsPerMinute = opts.perNamespacePerMinute ?? 60;
     this.clusterPerMinute = opts.clusterPerMinute ?? 600;
     this.seriesIntervalMs = opts.seriesIntervalMs ?? SERIES_INTERVAL_MS;
+    this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? MAX_IN_FLIGHT));
     this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
   }
@@ -292,15 +315,19 @@ export class EventRecorder {
     await this.sweep(true);
   }
 
-  /** The periodic pass: writes the series whose interval has passed (and that have a token); forgets idle ones. */
+  /**
+   * The periodic pass: writes the series that have been due for half an interval (and have a
+   * token) — those still taking occurrences are written by their next one; forgets idle ones.
+   */
   async tick(): Promise<void> {
     await this.sweep(false);
   }
 
   private async sweep(force: boolean): Promise<void> {
     const now = this.now();
+    const dueBy = now - this.seriesIntervalMs / 2;
     for (const s of this.series) {
-      if (s.pending > 0) this.write(s, force ? undefined : now);
+      if (s.pending > 0) this.write(s, force ? undefined : dueBy);
       else if (!s.inFlight && now - s.lastObserved > this.windowMs) this.forget(s);
     }
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
@@ -308,7 +335,7 @@ export class EventRecorder {
     await this.idle();
   }
 
-  /** Resolves once no API call is in flight. */
+  /** Resolves once no API call is in flight (nor waiting for a slot). */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
@@ -369,6 +396,7 @@ export class EventRecorder {
   /** Forgets a series (and its place in the index). */
   private forget(s: Series): void {
     this.series.delete(s);
+    this.waiting.delete(s);
     const byRelated = this.byObject.get(s.objectKey);
     const list = byRelated?.get(s.relatedKey);
     if (byRelated === undefined || list === undefined) return;
@@ -553,20 +581,39 @@ export class EventRecorder {
     return true;
   }
 
-  /** Starts one write of the series' pending occurrences; `now` given: only if its interval has passed. */
-  private write(s: Series, now: number | undefined): void {
-    if (s.inFlight || s.pending === 0 || (now !== undefined && now < s.nextWriteAt) || !this.takeToken(s.objectKey)) return;
+  /**
+   * Starts one write of the series' pending occurrences: at once (`dueBy` undefined), or only if
+   * its interval had passed by `dueBy`. With `maxInFlight` calls in flight it waits its turn.
+   */
+  private write(s: Series, dueBy: number | undefined): void {
+    if (s.inFlight || s.pending === 0 || (dueBy !== undefined && dueBy < s.nextWriteAt)) return;
+    if (this.inFlight.size >= this.maxInFlight) {
+      this.waiting.add(s);
+      return;
+    }
+    this.waiting.delete(s);
+    if (!this.takeToken(s.objectKey)) return;
     const n = s.pending;
     s.pending = 0;
     s.inFlight = true;
-    s.nextWriteAt = (now ?? this.now()) + this.seriesIntervalMs;
+    s.nextWriteAt = this.now() + this.seriesIntervalMs;
     const p = this.send(s, n).finally(() => {
       s.inFlight = false;
       this.inFlight.delete(p);
       // A new series' Event is created at once; a re-created one (404) too.
       if (s.pending > 0 && s.failures === 0) this.write(s, s.eventName === undefined ? undefined : this.now());
+      this.startWaiting();
     });
     this.inFlight.add(p);
+  }
+
+  /** Starts the waiting writes (they were due when they came) while a slot is free. */
+  private startWaiting(): void {
+    for (const s of this.waiting) {
+      if (this.inFlight.size >= this.maxInFlight) return;
+      this.waiting.delete(s);
+      this.write(s, undefined);
+    }
   }
 
   private async send(s: Series, n: number): Promise<void> {
