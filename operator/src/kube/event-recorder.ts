@@ -20,13 +20,17 @@
  * themselves. `flush()` ignores the interval (shutdown, tests): once flushed, the counting
  * contract holds.
  *
- * Spreading: the series' writes are spread over time as their occurrences are, and at most
- * `maxInFlight` calls are in flight at once; a write due while that many are is queued and
- * started as one ends. Before (issue 15), the tick wrote every series due in its second at once:
- * 100 targets labelled once a second each had their series fall due together, and every 10 s
- * the tick sent ≈ 100 Event patches at the same moment, which opened ≈ 50 new TLS connections to
- * the API server and delayed the actions' own PATCHes by up to 160 ms (the p99 of alert to
- * effect at 100 alerts/s).
+ * Pacing: at most `maxInFlight` calls are in flight at once and at most `writesPerSecond` start
+ * per second (a token bucket, burst the same); a write due beyond either waits its turn, in the
+ * order it came, and starts as a call ends or a token comes. `flush()` is held only to
+ * `maxInFlight`. Series tend to fall due together — 100 targets labelled once a second each
+ * start their series within a second or two, and every 10 s they are due again in the same
+ * window — and the API server that writes those Events is the one serving the actions. Before
+ * (issue 15), the tick wrote every series due in its second at once: every 10 s ≈ 100 Event
+ * patches at the same moment, which opened ≈ 50 new TLS connections and delayed the actions'
+ * own PATCHes by up to 160 ms (the p99 of alert to effect at 100 alerts/s); written instead by
+ * their occurrences, the 200 series of the bench still took the API server ≈ 100 writes a
+ * second for two seconds in ten, and the actions' latency with them.
  *
  * Rate limit: every API call for a regarding object takes a token from that object's bucket
  * (`burst`, one token back per `refillMs`). Without a token the occurrences stay pending in
@@ -126,6 +130,8 @@ export interface EventRecorderOptions {
   readonly seriesIntervalMs?: number;
   /** Event API calls in flight at most (default MAX_IN_FLIGHT); a further write waits for one to end. */
   readonly maxInFlight?: number;
+  /** Event API calls started per second at most (default WRITES_PER_SECOND, burst the same; Infinity: no limit); `flush()` is not held to it. */
+  readonly writesPerSecond?: number;
   readonly log?: LogPort;
 }
 
@@ -138,6 +144,14 @@ export const SERIES_INTERVAL_MS = 10_000;
  * while the operator keeps a handful of connections to the API server for them.
  */
 export const MAX_IN_FLIGHT = 4;
+
+/**
+ * Default Event API calls started per second. Above the creation budget (600/min = 10/s) and
+ * the folded writes of 200 busy series (20/s), so a series is still written about once per
+ * interval; below what would compete with the actions' own calls when many series fall due
+ * together. Beyond it the writes wait: their occurrences stay counted.
+ */
+export const WRITES_PER_SECOND = 25;
 
 /** Namespaces whose creation buckets are remembered at most; full ones are forgotten first. */
 const MAX_BUDGET_BUCKETS = 10_000;
@@ -272,8 +286,15 @@ export class EventRecorder {
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly maxInFlight: number;
-  /** Series whose write is due but found `maxInFlight` calls in flight, in the order they came. */
+  /** Series whose write is due but found `maxInFlight` calls in flight or no write token, in the order they came. */
   private readonly waiting = new Set<Series>();
+  private readonly writesPerSecond: number;
+  /** The token bucket of `writesPerSecond`. */
+  private readonly writeTokens: Bucket;
+  /** Starts the waiting writes when the next write token comes. */
+  private pacer: NodeJS.Timeout | undefined;
+  /** In `flush()`: writes are held to `maxInFlight` only. */
+  private flushing = false;
   private readonly nsPerMinute: number;
   private readonly clusterPerMinute: number;
   private readonly nsBudget = new Map<string, Bucket>();
@@ -301,6 +322,8 @@ export class EventRecorder {
     this.clusterPerMinute = opts.clusterPerMinute ?? 600;
     this.seriesIntervalMs = opts.seriesIntervalMs ?? SERIES_INTERVAL_MS;
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? MAX_IN_FLIGHT));
+    this.writesPerSecond = Math.max(1, opts.writesPerSecond ?? WRITES_PER_SECOND);
+    this.writeTokens = { tokens: this.writesPerSecond, last: this.now() };
     this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
   }
@@ -312,7 +335,12 @@ export class EventRecorder {
 
   /** Writes every pending occurrence that has a token, due or not (shutdown), and forgets idle series past their window. */
   async flush(): Promise<void> {
-    await this.sweep(true);
+    this.flushing = true;
+    try {
+      await this.sweep(true);
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /**
@@ -332,6 +360,7 @@ export class EventRecorder {
     }
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.last) / this.refillMs >= this.burst) this.buckets.delete(k);
     for (const [k, b] of this.nsBudget) if (b.tokens + ((now - b.last) / 60_000) * this.nsPerMinute >= this.nsPerMinute) this.nsBudget.delete(k);
+    this.startWaiting();
     await this.idle();
   }
 
@@ -359,6 +388,8 @@ export class EventRecorder {
 
   stop(): void {
     this.periodic.stop();
+    if (this.pacer !== undefined) clearTimeout(this.pacer);
+    this.pacer = undefined;
   }
 
   /** Records one occurrence; never blocks and never throws. `note` is cut to NOTE_MAX. */
@@ -583,16 +614,19 @@ export class EventRecorder {
 
   /**
    * Starts one write of the series' pending occurrences: at once (`dueBy` undefined), or only if
-   * its interval had passed by `dueBy`. With `maxInFlight` calls in flight it waits its turn.
+   * its interval had passed by `dueBy`. With `maxInFlight` calls in flight, or no write token,
+   * it waits its turn.
    */
   private write(s: Series, dueBy: number | undefined): void {
     if (s.inFlight || s.pending === 0 || (dueBy !== undefined && dueBy < s.nextWriteAt)) return;
-    if (this.inFlight.size >= this.maxInFlight) {
+    if (this.inFlight.size >= this.maxInFlight || !this.hasWriteToken()) {
       this.waiting.add(s);
+      this.pace();
       return;
     }
     this.waiting.delete(s);
     if (!this.takeToken(s.objectKey)) return;
+    if (!this.flushing) this.writeTokens.tokens -= 1;
     const n = s.pending;
     s.pending = 0;
     s.inFlight = true;
@@ -607,13 +641,38 @@ export class EventRecorder {
     this.inFlight.add(p);
   }
 
-  /** Starts the waiting writes (they were due when they came) while a slot is free. */
+  /** Starts the waiting writes (they were due when they came) while a slot and a write token are free. */
   private startWaiting(): void {
     for (const s of this.waiting) {
       if (this.inFlight.size >= this.maxInFlight) return;
+      if (!this.hasWriteToken()) {
+        this.pace();
+        return;
+      }
       this.waiting.delete(s);
       this.write(s, undefined);
     }
+  }
+
+  /** Whether a write may start now by `writesPerSecond` (refills the bucket; takes nothing). */
+  private hasWriteToken(): boolean {
+    if (this.flushing || this.writesPerSecond === Infinity) return true;
+    const now = this.now();
+    const b = this.writeTokens;
+    b.tokens = Math.min(this.writesPerSecond, b.tokens + (Math.max(0, now - b.last) / 1000) * this.writesPerSecond);
+    b.last = now;
+    return b.tokens >= 1;
+  }
+
+  /** Arms one timer that starts the waiting writes when the next write token is due. */
+  private pace(): void {
+    if (this.pacer !== undefined || this.waiting.size === 0 || this.inFlight.size >= this.maxInFlight) return;
+    const ms = Math.max(1, Math.ceil(((1 - this.writeTokens.tokens) / this.writesPerSecond) * 1000));
+    this.pacer = setTimeout(() => {
+      this.pacer = undefined;
+      this.startWaiting();
+    }, ms);
+    this.pacer.unref();
   }
 
   private async send(s: Series, n: number): Promise<void> {
