@@ -188,6 +188,12 @@ interface Bucket {
   last: number;
 }
 
+/** Adds to a token bucket what `now` brings at `perMs` tokens a ms, up to `capacity`. */
+function refill(b: Bucket, capacity: number, perMs: number, now: number): void {
+  b.tokens = Math.min(capacity, b.tokens + Math.max(0, now - b.last) * perMs);
+  b.last = now;
+}
+
 /** MicroTime text of a ms timestamp. */
 export function microTime(ms: number): string {
   const iso = new Date(Math.floor(ms)).toISOString();
@@ -364,7 +370,7 @@ export class EventRecorder {
     await this.idle();
   }
 
-  /** Resolves once no API call is in flight (nor waiting for a slot). */
+  /** Resolves once no API call is in flight (a write waiting for a slot starts before the call it waits for ends; one waiting for a write token does not hold this). */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
@@ -497,18 +503,14 @@ export class EventRecorder {
 
   /** One token from the namespace's and the cluster's creation budgets, or false (none taken). */
   private takeBudget(namespace: string, now: number): boolean {
-    const refill = (b: Bucket, perMinute: number): void => {
-      b.tokens = Math.min(perMinute, b.tokens + (Math.max(0, now - b.last) / 60_000) * perMinute);
-      b.last = now;
-    };
     let ns = this.nsBudget.get(namespace);
     if (ns === undefined) {
       if (this.nsBudget.size >= MAX_BUDGET_BUCKETS) this.nsBudget.delete(this.nsBudget.keys().next().value as string);
       ns = { tokens: this.nsPerMinute, last: now };
       this.nsBudget.set(namespace, ns);
     }
-    refill(ns, this.nsPerMinute);
-    refill(this.clusterBudget, this.clusterPerMinute);
+    refill(ns, this.nsPerMinute, this.nsPerMinute / 60_000, now);
+    refill(this.clusterBudget, this.clusterPerMinute, this.clusterPerMinute / 60_000, now);
     if (ns.tokens < 1 || this.clusterBudget.tokens < 1) return false;
     ns.tokens -= 1;
     this.clusterBudget.tokens -= 1;
@@ -605,8 +607,7 @@ export class EventRecorder {
       b = { tokens: this.burst, last: now };
       this.buckets.set(objectKey, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + Math.max(0, now - b.last) / this.refillMs);
-    b.last = now;
+    refill(b, this.burst, 1 / this.refillMs, now);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
@@ -657,11 +658,8 @@ export class EventRecorder {
   /** Whether a write may start now by `writesPerSecond` (refills the bucket; takes nothing). */
   private hasWriteToken(): boolean {
     if (this.flushing || this.writesPerSecond === Infinity) return true;
-    const now = this.now();
-    const b = this.writeTokens;
-    b.tokens = Math.min(this.writesPerSecond, b.tokens + (Math.max(0, now - b.last) / 1000) * this.writesPerSecond);
-    b.last = now;
-    return b.tokens >= 1;
+    refill(this.writeTokens, this.writesPerSecond, this.writesPerSecond / 1000, this.now());
+    return this.writeTokens.tokens >= 1;
   }
 
   /** Arms one timer that starts the waiting writes when the next write token is due. */
