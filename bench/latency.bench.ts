@@ -91,11 +91,39 @@ interface Pending {
   readonly value?: string;
 }
 
+/** Measured alerts still waiting for their effect. */
+export function measuredLeft(pending: ReadonlyMap<string, { readonly measured: boolean }>): number {
+  let n = 0;
+  for (const p of pending.values()) if (p.measured) n++;
+  return n;
+}
+
+/**
+ * When the slow effects were sent: the measured effects over `overMs`, counted by the second of
+ * the row they were sent in (from the first measured alert), e.g. `11 s: 15, 21 s: 7` — a cause
+ * that recurs every few seconds (a timer, a batch of writes) shows as evenly spaced seconds.
+ */
+export function slowBySecond(r: Pick<PhaseResult, 'latencies' | 'sentAt'>, overMs: number): string {
+  if (r.sentAt.length === 0) return 'none measured';
+  const start = Math.min(...r.sentAt);
+  const bySecond = new Map<number, number>();
+  r.latencies.forEach((ms, i) => {
+    if (ms <= overMs) return;
+    const second = Math.floor((r.sentAt[i]! - start) / 1000);
+    bySecond.set(second, (bySecond.get(second) ?? 0) + 1);
+  });
+  if (bySecond.size === 0) return 'none';
+  return [...bySecond].sort((a, b) => a[0] - b[0]).map(([second, n]) => `${second} s: ${n}`).join(', ');
+}
+
 export interface PhaseResult {
   readonly name: string;
   readonly sent: number;
   readonly measured: number;
   readonly latencies: number[];
+  /** When each of `latencies`' alerts was sent (performance.now(), ms), in the same order. */
+  readonly sentAt: number[];
+  /** Measured alerts whose effect never showed (warm-up alerts are not counted): seen + missing = measured. */
   readonly missing: number;
   readonly postLatencies: number[];
   /** Answers other than 202 and transport errors, by status or error text. */
@@ -222,13 +250,17 @@ export async function labelPhase(
 ): Promise<PhaseResult> {
   const pending = new Map<string, Pending>();
   const latencies: number[] = [];
+  const sentAt: number[] = [];
   const watch = await watchPods(kc, ns, 'bench=latency', (type, pod, at) => {
     if (type !== 'MODIFIED') return;
     const name = pod.metadata?.name ?? '';
     const p = pending.get(name);
     if (p === undefined || pod.metadata?.labels?.[LABEL] !== p.value) return;
     pending.delete(name);
-    if (p.measured) latencies.push(at - p.sentAt);
+    if (p.measured) {
+      latencies.push(at - p.sentAt);
+      sentAt.push(p.sentAt);
+    }
   });
   const warm = WARMUP * rate;
   const total = warm + seconds * rate;
@@ -243,14 +275,14 @@ export async function labelPhase(
         return { pod, body: podAlert({ rule: round % 2 === 0 ? rules[0] : rules[1], namespace: ns, pod }) };
       },
       (pod, i, at) => {
-        if (pending.has(pod)) missing++; // the previous round's effect never showed
+        if (pending.get(pod)?.measured === true) missing++; // the previous round's effect never showed
         pending.set(pod, { sentAt: at, measured: i >= warm, value: Math.floor(i / PODS) % 2 === 0 ? 'a' : 'b' });
       },
       rate,
     );
     await eventually('the last label effects', () => pending.size === 0, 10_000, 20).catch(() => undefined);
-    missing += pending.size;
-    return { name, sent: total, measured: total - warm, latencies, missing, postLatencies: post.slice(warm), failures };
+    missing += measuredLeft(pending);
+    return { name, sent: total, measured: total - warm, latencies, sentAt, missing, postLatencies: post.slice(warm), failures };
   } finally {
     watch.stop();
   }
@@ -263,6 +295,7 @@ async function terminatePhase(kc: k8s.KubeConfig, core: k8s.CoreV1Api, op: Opera
   const generation = new Array<number>(PODS).fill(0);
   const pending = new Map<string, Pending>();
   const latencies: number[] = [];
+  const sentAt: number[] = [];
   let recreateFailures = 0;
   let unexpected = 0;
   const watch = await watchPods(kc, ns, 'bench=latency', (type, pod, at) => {
@@ -274,7 +307,10 @@ async function terminatePhase(kc: k8s.KubeConfig, core: k8s.CoreV1Api, op: Opera
       return;
     }
     pending.delete(name);
-    if (p.measured) latencies.push(at - p.sentAt);
+    if (p.measured) {
+      latencies.push(at - p.sentAt);
+      sentAt.push(p.sentAt);
+    }
     const slot = Number(name.slice(2, 5));
     const next = `${podName(slot)}-g${++generation[slot]!}`;
     core.createNamespacedPod({ namespace: ns, body: benchPod(next) }).then(
@@ -294,14 +330,14 @@ async function terminatePhase(kc: k8s.KubeConfig, core: k8s.CoreV1Api, op: Opera
         return { pod, body: podAlert({ rule: 'Bench terminate', namespace: ns, pod }) };
       },
       (pod, i, at) => {
-        if (pending.has(pod)) missing++; // its previous alert has not killed it yet, or it was not re-created in time
+        if (pending.get(pod)?.measured === true) missing++; // its previous alert has not killed it yet, or it was not re-created in time
         pending.set(pod, { sentAt: at, measured: i >= warm });
       },
     );
     await eventually('the last deletions', () => pending.size === 0, 10_000, 20).catch(() => undefined);
-    missing += pending.size;
+    missing += measuredLeft(pending);
     if (recreateFailures + unexpected > 0) console.log(`  (terminate: ${unexpected} deletions not caused by an alert, ${recreateFailures} pod re-creations failed)`);
-    return { name: 'kubernetes:terminate', sent: total, measured: total - warm, latencies, missing, postLatencies: post.slice(warm), failures };
+    return { name: 'kubernetes:terminate', sent: total, measured: total - warm, latencies, sentAt, missing, postLatencies: post.slice(warm), failures };
   } finally {
     watch.stop();
   }
