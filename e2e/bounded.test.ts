@@ -8,7 +8,7 @@
  *     allows (its 63rd character a dash): status stays writable, the quarantine is applied
  *     with valid label values;
  * (c) 10,000 alerts naming distinct pods write a bounded number of Events, and the Events
- *     still add up to every outcome.
+ *     still add up to every outcome, with the Event writes held to a tight events.writesPerSecond.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,8 +16,12 @@ import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually, loadE2EKubeConfig, podManifest, waitForPodRunning } from './support/cluster.js';
 import { OperatorProcess, installCRDs } from './support/operator.js';
 import { CLUSTER, Talon } from './support/talon.js';
-import { about, applyRuleLoaded, inline, podAlert, postAccepted, postMany, ruleStatus, waitOutcome, REPORTING_CONTROLLER } from './support/alerts.js';
+import { about, applyRuleLoaded, inline, metricValue, podAlert, postAccepted, postMany, ruleStatus, waitOutcome, REPORTING_CONTROLLER } from './support/alerts.js';
 import { issueCondition } from '../operator/test/builders.js';
+
+/** events.writesPerSecond and events.maxInFlight of this operator (the defaults are 25 and 4). */
+const WRITES_PER_SECOND = 3;
+const MAX_IN_FLIGHT = 2;
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
@@ -37,7 +41,8 @@ describe('bounded cost', () => {
       config: {
         statusFlushInterval: '1s',
         bodyLimit: '4MiB',
-        events: { perNamespacePerMinute: 20, clusterPerMinute: 40 },
+        // A tight pace for the Event writes (c): the counts must still add up, and no more calls start than it allows.
+        events: { perNamespacePerMinute: 20, clusterPerMinute: 40, writesPerSecond: WRITES_PER_SECOND, maxInFlight: MAX_IN_FLIGHT },
         // (c) counts every occurrence: no outcome may be dropped by the notifier's own queue.
         notifiers: { k8sevents: { type: 'k8sevents', queueSize: 20_000 } },
       },
@@ -124,6 +129,18 @@ describe('bounded cost', () => {
       actions: [inline('mark', 'kubernetes:label', { labels: { 'talon.dev/many': 'yes' } })],
     }, 'cluster');
     const started = Date.now();
+    // The Event API calls ended so far, sampled until the Events add up (checked below).
+    const samples: { sentAt: number; answeredAt: number; writes: number }[] = [];
+    let sampling = true;
+    t.after(() => void (sampling = false)); // the test failed before the samples were checked
+    const sampler = (async () => {
+      while (sampling) {
+        const sentAt = performance.now();
+        const writes = await metricValue(op, 'talon_kube_event_writes_total').catch(() => undefined);
+        if (writes !== undefined) samples.push({ sentAt, answeredAt: performance.now(), writes });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
     const statuses = await postMany(op, N, (i) => podAlert({ rule: 'E2E many pods', namespace: ns, pod: `pod-${i}` }), 20);
     assert.deepEqual([...statuses], [[202, N]]);
     await eventually('10,000 DryRun outcomes in the status', async () => ((await ruleStatus(talon, CLUSTER, 'many-pods')).results.dryRun === N ? true : undefined), 120_000, 1000);
@@ -157,6 +174,27 @@ describe('bounded cost', () => {
     assert.ok(events.length <= bound, `${events.length} Events > ${bound}`);
     assert.ok(aggregates.length >= 1);
     for (const e of aggregates) assert.equal(e.regarding?.kind, 'ClusterTalonRule');
+    sampling = false;
+    await sampler;
+    // events.writesPerSecond held: a token bucket (burst = rate) lets at most burst + rate × d
+    // calls start in any d seconds, and at most maxInFlight more end in them (started before).
+    // Between two samples the counter was read at most (answered − sent) apart. Unpaced, the
+    // budget's burst of 40 creations ended within the first half second.
+    let worst = '';
+    let worstExcess = -Infinity;
+    for (let i = 1; i < samples.length; i++) {
+      const a = samples[i - 1]!;
+      const b = samples[i]!;
+      const d = (b.answeredAt - a.sentAt) / 1000;
+      const allowed = WRITES_PER_SECOND + MAX_IN_FLIGHT + WRITES_PER_SECOND * d;
+      const excess = b.writes - a.writes - allowed;
+      if (excess > worstExcess) [worstExcess, worst] = [excess, `${b.writes - a.writes} calls in ≤ ${d.toFixed(2)} s (allowed ${allowed.toFixed(1)})`];
+    }
+    const writes = samples.at(-1)?.writes ?? 0;
+    const failed = await metricValue(op, 'talon_kube_event_writes_total', { result: 'failed' });
+    t.diagnostic(`${writes} Event API calls (${failed} failed), ${samples.length} samples; the closest to the pace: ${worst}`);
+    assert.ok(samples.length >= 10 && writes >= events.length, `${writes} Event API calls for ${events.length} Events, ${samples.length} samples`);
+    assert.ok(worstExcess <= 0, `more Event API calls than events.writesPerSecond allows: ${worst}`);
     assert.equal((await fetch(`${op.url}/healthz`)).status, 200);
   });
 });

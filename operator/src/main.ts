@@ -242,6 +242,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     reportingInstance,
     perNamespacePerMinute: config.events.perNamespacePerMinute,
     clusterPerMinute: config.events.clusterPerMinute,
+    writesPerSecond: config.events.writesPerSecond,
+    maxInFlight: config.events.maxInFlight,
+    onWrite: (verb, ok) => metrics.kubeEventWrites.inc({ verb, result: ok ? 'ok' : 'failed' }),
     log,
     port: rawEventsPort(clients.raw),
   });
@@ -367,6 +370,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     metrics.queueDepth.set(dispatcher.depth());
     metrics.alertsUnfinished.set(ledger.count());
     metrics.alertsUnfinishedBytes.set(ledger.bytes());
+    metrics.kubeEventWritesWaiting.set(events.waitingWrites());
     if (budget instanceof TokenBucketBudget) metrics.budgetAvailable.set(Math.floor(budget.available()));
   }, 1_000);
   queueGauge.unref();

@@ -360,7 +360,12 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
       perClientRequestsPerSecond: file.webhook.perClientRequestsPerSecond,
       perClientBurst: file.webhook.perClientBurst,
     },
-    events: { perNamespacePerMinute: file.events.perNamespacePerMinute, clusterPerMinute: file.events.clusterPerMinute },
+    events: {
+      perNamespacePerMinute: file.events.perNamespacePerMinute,
+      clusterPerMinute: file.events.clusterPerMinute,
+      writesPerSecond: file.events.writesPerSecond,
+      maxInFlight: file.events.maxInFlight,
+    },
     queue: { concurrency: file.queue.concurrency, maxPending: file.queue.maxPending, maxBytes, maxHeldBytes },
     journal: { enabled: file.journal.enabled, dir: file.journal.dir, fsync: file.journal.fsync, fsyncIntervalMs: duration('journal.fsyncInterval', file.journal.fsyncInterval, errors) },
     retry,

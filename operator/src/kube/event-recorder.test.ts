@@ -85,8 +85,8 @@ describe('EventRecorder budget', () => {
 });
 
 describe('EventRecorder series folding', () => {
-  const mk = (clock: { t: number }, api: FakeEvents & { patches?: number }) =>
-    new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, seriesIntervalMs: 10_000 });
+  const mk = (clock: { t: number }, api: FakeEvents & { patches?: number }, onWrite?: (verb: 'create' | 'update', ok: boolean) => void) =>
+    new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, seriesIntervalMs: 10_000, ...(onWrite ? { onWrite } : {}) });
   const labelled = { reason: 'Succeeded', action: 'kubernetes:label', type: 'Normal' as const };
 
   /** FakeEvents counting patches too. */
@@ -180,17 +180,31 @@ describe('EventRecorder series folding', () => {
   it('at most writesPerSecond calls start per second; the rest start as tokens come, and flush() is not held to it', async () => {
     const clock = { t: 1_700_000_000_000 };
     const api = new CountingEvents();
-    const rec = new EventRecorder({ port: api, reportingInstance: 'talon-0', now: () => clock.t, writesPerSecond: 10, burst: 1000, perNamespacePerMinute: 1000, clusterPerMinute: 1000 });
+    const written: string[] = [];
+    const rec = new EventRecorder({
+      port: api,
+      reportingInstance: 'talon-0',
+      now: () => clock.t,
+      writesPerSecond: 10,
+      burst: 1000,
+      perNamespacePerMinute: 1000,
+      clusterPerMinute: 1000,
+      onWrite: (verb, ok) => written.push(`${verb} ${ok ? 'ok' : 'failed'}`),
+    });
     for (let i = 0; i < 40; i++) rec.emit(pod(i), undefined, 'labeled', labelled);
     await rec.idle();
     assert.equal(api.creates, 10, 'the burst');
+    assert.equal(rec.waitingWrites(), 30, 'the talon_kube_event_writes_waiting gauge');
     // A second later (the recorder's clock), its own timer starts the next ten.
     clock.t += 1000;
     await new Promise((resolve) => setTimeout(resolve, 300));
     await rec.idle();
     assert.equal(api.creates, 20);
+    assert.equal(rec.waitingWrites(), 20);
     await rec.flush();
     assert.equal(api.creates, 40);
+    assert.equal(rec.waitingWrites(), 0);
+    assert.deepEqual(written, new Array<string>(40).fill('create ok'), 'one onWrite per call (talon_kube_event_writes_total)');
     assert.equal(api.occurrences(), 40);
     assert.equal(rec.pending(), 0);
     rec.stop();
@@ -308,7 +322,8 @@ describe('EventRecorder series folding', () => {
   it('a series whose Event vanished is created again at once with what was pending', async () => {
     const clock = { t: 1_700_000_000_000 };
     const api = new CountingEvents();
-    const rec = mk(clock, api);
+    const written: string[] = [];
+    const rec = mk(clock, api, (verb, ok) => written.push(`${verb} ${ok ? 'ok' : 'failed'}`));
     rec.emit(pod(1), rule, 'labeled', labelled);
     await rec.idle();
     api.stored.clear();
@@ -319,6 +334,7 @@ describe('EventRecorder series folding', () => {
     assert.equal(api.creates, 2);
     assert.equal(api.occurrences(), 2);
     assert.equal(rec.pending(), 0);
+    assert.deepEqual(written, ['create ok', 'update failed', 'create ok']);
   });
 });
 

@@ -132,6 +132,8 @@ export interface EventRecorderOptions {
   readonly maxInFlight?: number;
   /** Event API calls started per second at most (default WRITES_PER_SECOND, burst the same; Infinity: no limit); `flush()` is not held to it. */
   readonly writesPerSecond?: number;
+  /** Each Event API call as it ends: a creation or a series update, and whether it succeeded (metrics). */
+  readonly onWrite?: (verb: 'create' | 'update', ok: boolean) => void;
   readonly log?: LogPort;
 }
 
@@ -278,6 +280,7 @@ export class EventRecorder {
   private readonly maxSeries: number;
   private readonly maxFailures: number;
   private readonly log: LogPort;
+  private readonly onWrite: (verb: 'create' | 'update', ok: boolean) => void;
   /** Every series, least recently used first (makeRoom evicts from the front). */
   private readonly series = new Set<Series>();
   /**
@@ -332,6 +335,7 @@ export class EventRecorder {
     this.writeTokens = { tokens: this.writesPerSecond, last: this.now() };
     this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
+    this.onWrite = opts.onWrite ?? (() => undefined);
   }
 
   /** Occurrences folded into aggregate series because the Event budget was spent. */
@@ -380,6 +384,11 @@ export class EventRecorder {
     let n = 0;
     for (const s of this.series) n += s.pending;
     return n;
+  }
+
+  /** Series whose write is due but waits for a call in flight to end or for a write token (`writesPerSecond`). */
+  waitingWrites(): number {
+    return this.waiting.size;
   }
 
   /** Occurrences given up on (persistent API failures or memory bound). */
@@ -676,6 +685,7 @@ export class EventRecorder {
   private async send(s: Series, n: number): Promise<void> {
     const observed = microTime(s.lastObserved);
     const traced = s.traceId === undefined ? undefined : { annotations: { [TRACE_ID_ANNOTATION]: s.traceId } };
+    const verb = s.eventName === undefined ? 'create' : 'update';
     try {
       if (s.eventName === undefined) {
         const name = this.eventName(s.template.regarding.name);
@@ -688,7 +698,9 @@ export class EventRecorder {
         s.written += n;
       }
       s.failures = 0;
+      this.onWrite(verb, true);
     } catch (err) {
+      this.onWrite(verb, false);
       const e = fromKubeError(err);
       s.pending += n;
       if (e.status === 404 && s.eventName !== undefined) {

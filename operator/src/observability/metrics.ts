@@ -81,6 +81,10 @@ export interface Metrics {
   readonly celErrors: Counter;
   /** Accepted alerts dropped because the pre-readiness buffer was full (should stay 0). */
   readonly eventsDropped: Counter;
+  /** Kubernetes Event API calls by verb (create, update) and result (ok, failed). */
+  readonly kubeEventWrites: Counter<'verb' | 'result'>;
+  /** Event series whose write is due and waits its turn (events.maxInFlight, events.writesPerSecond). */
+  readonly kubeEventWritesWaiting: Gauge;
   /** Accepted alerts whose work is not finished (journaled when the journal is on). */
   readonly alertsUnfinished: Gauge;
   /** Body bytes of those: what admission by bytes (queue.maxBytes) compares. */
@@ -207,6 +211,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     eventsDropped: new Counter({
       name: 'talon_events_dropped_total',
       help: 'Accepted alerts dropped because the buffer held while the rule index was loading was full.',
+      registers,
+    }),
+    kubeEventWrites: new Counter({
+      name: 'talon_kube_event_writes_total',
+      help: 'Kubernetes Event API calls by verb (create: a new Event; update: a series count) and result (ok, failed).',
+      labelNames: ['verb', 'result'] as const,
+      registers,
+    }),
+    kubeEventWritesWaiting: new Gauge({
+      name: 'talon_kube_event_writes_waiting',
+      help: 'Event series whose write is due and waits for a call in flight (events.maxInFlight) or a write token (events.writesPerSecond); their occurrences stay counted. Staying high: raise events.writesPerSecond.',
       registers,
     }),
     celErrors: new Counter({
