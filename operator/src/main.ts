@@ -242,7 +242,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     reportingInstance,
     perNamespacePerMinute: config.events.perNamespacePerMinute,
     clusterPerMinute: config.events.clusterPerMinute,
-    writesPerSecond: config.events.writesPerSecond,
+    updatesPerSecond: config.events.updatesPerSecond,
     maxInFlight: config.events.maxInFlight,
     onWrite: (verb, ok) => metrics.kubeEventWrites.inc({ verb, result: ok ? 'ok' : 'failed' }),
     log,

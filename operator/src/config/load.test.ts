@@ -39,7 +39,7 @@ describe('loadConfig', () => {
       bodyLimitBytes: 1048576,
       dedup: { windowMs: 10_000 },
       webhook: { maxConnections: 1024, idleTimeoutMs: 10_000, keepAliveTimeoutMs: 125_000, perClientRequestsPerSecond: 0, perClientBurst: 1000 },
-      events: { perNamespacePerMinute: 60, clusterPerMinute: 600, writesPerSecond: 25, maxInFlight: 4 },
+      events: { perNamespacePerMinute: 60, clusterPerMinute: 600, updatesPerSecond: 5, maxInFlight: 4 },
       queue: { concurrency: 32, maxPending: 100_000, maxBytes: 32 * 1024 * 1024, maxHeldBytes: 8 * 1024 * 1024 },
       journal: { enabled: true, dir: '/var/lib/talon/journal', fsync: 'interval', fsyncIntervalMs: 1000 },
       retry: { horizonMs: 300_000, initialBackoffMs: 500, maxBackoffMs: 30_000 },
@@ -110,10 +110,10 @@ describe('loadConfig', () => {
   });
 
   test("the Event writes' pace: from the file or the environment, bounded", () => {
-    const c = ok(loadConfig({ file: file('events.yaml', 'auth: {mode: none}\nevents: {writesPerSecond: 100}\n'), env: { TALON_EVENTS_MAXINFLIGHT: '16' } }));
-    assert.deepEqual(c.events, { perNamespacePerMinute: 60, clusterPerMinute: 600, writesPerSecond: 100, maxInFlight: 16 });
-    const errs = errors(loadConfig({ file: file('events-bad.yaml', 'auth: {mode: none}\nevents: {writesPerSecond: 0, maxInFlight: 65}\n'), env: {} }));
-    for (const e of ['events.writesPerSecond: must be >= 1', 'events.maxInFlight: must be <= 64']) {
+    const c = ok(loadConfig({ file: file('events.yaml', 'auth: {mode: none}\nevents: {updatesPerSecond: 100}\n'), env: { TALON_EVENTS_MAXINFLIGHT: '16' } }));
+    assert.deepEqual(c.events, { perNamespacePerMinute: 60, clusterPerMinute: 600, updatesPerSecond: 100, maxInFlight: 16 });
+    const errs = errors(loadConfig({ file: file('events-bad.yaml', 'auth: {mode: none}\nevents: {updatesPerSecond: 0, maxInFlight: 65}\n'), env: {} }));
+    for (const e of ['events.updatesPerSecond: must be >= 1', 'events.maxInFlight: must be <= 64']) {
       assert.ok(errs.some((x) => x.startsWith(e)), `missing "${e}" in:\n${errs.join('\n')}`);
     }
   });

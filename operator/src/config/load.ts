@@ -363,7 +363,7 @@ function resolve(file: ConfigFile, plugins: ResolvedPlugins, env: NodeJS.Process
     events: {
       perNamespacePerMinute: file.events.perNamespacePerMinute,
       clusterPerMinute: file.events.clusterPerMinute,
-      writesPerSecond: file.events.writesPerSecond,
+      updatesPerSecond: file.events.updatesPerSecond,
       maxInFlight: file.events.maxInFlight,
     },
     queue: { concurrency: file.queue.concurrency, maxPending: file.queue.maxPending, maxBytes, maxHeldBytes },

@@ -103,10 +103,10 @@ export const ConfigFileSchema = Type.Object(
       {
         perNamespacePerMinute: Type.Integer({ minimum: 1, default: 60, description: 'New Events per namespace per minute; beyond, occurrences are aggregated.' }),
         clusterPerMinute: Type.Integer({ minimum: 1, default: 600, description: 'New Events per minute cluster-wide; beyond, occurrences are aggregated.' }),
-        writesPerSecond: Type.Integer({
+        updatesPerSecond: Type.Integer({
           minimum: 1,
-          default: 25,
-          description: 'Event API calls (creations and series updates) started per second at most; beyond, writes wait their turn with their occurrences counted.',
+          default: 5,
+          description: 'Event series updates (count refreshes) started per second at most; beyond, they wait their turn with their occurrences counted. Creations are paced by the budgets above.',
         }),
         maxInFlight: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Event API calls in flight at once at most.' }),
       },
@@ -254,7 +254,7 @@ export interface Config {
     readonly perClientRequestsPerSecond: number;
     readonly perClientBurst: number;
   };
-  readonly events: { readonly perNamespacePerMinute: number; readonly clusterPerMinute: number; readonly writesPerSecond: number; readonly maxInFlight: number };
+  readonly events: { readonly perNamespacePerMinute: number; readonly clusterPerMinute: number; readonly updatesPerSecond: number; readonly maxInFlight: number };
   readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly maxBytes: number; readonly maxHeldBytes: number };
   readonly journal: { readonly enabled: boolean; readonly dir: string; readonly fsync: 'always' | 'interval' | 'never'; readonly fsyncIntervalMs: number };
   readonly retry: { readonly horizonMs: number; readonly initialBackoffMs: number; readonly maxBackoffMs: number };
@@ -348,7 +348,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'webhook.perClientBurst', env: 'TALON_WEBHOOK_PERCLIENTBURST', kind: 'integer', default: '1000', description: 'Requests a client may send at once before its rate applies.' },
   { path: 'events.perNamespacePerMinute', env: 'TALON_EVENTS_PERNAMESPACEPERMINUTE', kind: 'integer', default: '60', description: 'New Events per namespace per minute; beyond, aggregated.' },
   { path: 'events.clusterPerMinute', env: 'TALON_EVENTS_CLUSTERPERMINUTE', kind: 'integer', default: '600', description: 'New Events per minute cluster-wide; beyond, aggregated.' },
-  { path: 'events.writesPerSecond', env: 'TALON_EVENTS_WRITESPERSECOND', kind: 'integer', default: '25', description: 'Event API calls started per second at most; beyond, they wait (counted).' },
+  { path: 'events.updatesPerSecond', env: 'TALON_EVENTS_UPDATESPERSECOND', kind: 'integer', default: '5', description: 'Event series updates started per second at most; beyond, they wait (counted).' },
   { path: 'events.maxInFlight', env: 'TALON_EVENTS_MAXINFLIGHT', kind: 'integer', default: '4', description: 'Event API calls in flight at once at most (1–64).' },
   { path: 'queue.concurrency', env: 'TALON_QUEUE_CONCURRENCY', kind: 'integer', default: '32', description: 'Targets worked on concurrently.' },
   { path: 'queue.maxPending', env: 'TALON_QUEUE_MAXPENDING', kind: 'integer', default: '100000', description: 'Work items held at most.' },

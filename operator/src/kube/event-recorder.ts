@@ -20,17 +20,23 @@
  * themselves. `flush()` ignores the interval (shutdown, tests): once flushed, the counting
  * contract holds.
  *
- * Pacing: at most `maxInFlight` calls are in flight at once and at most `writesPerSecond` start
- * per second (a token bucket, burst the same); a write due beyond either waits its turn, in the
- * order it came, and starts as a call ends or a token comes. `flush()` is held only to
- * `maxInFlight`. Series tend to fall due together — 100 targets labelled once a second each
+ * Pacing: at most `maxInFlight` calls are in flight at once, and at most `updatesPerSecond`
+ * series updates (count refreshes) start per second (a token bucket, burst the same). A write
+ * due beyond either waits its turn and starts as a call ends or a token comes: creations first
+ * (a new Event shows as soon as a call slot is free; the creation budget below already paces
+ * them), then updates in the order they came. `flush()` is held only to `maxInFlight`. Series tend to fall due together — 100 targets labelled once a second each
  * start their series within a second or two, and every 10 s they are due again in the same
  * window — and the API server that writes those Events is the one serving the actions. Before
  * (issue 15), the tick wrote every series due in its second at once: every 10 s ≈ 100 Event
  * patches at the same moment, which opened ≈ 50 new TLS connections and delayed the actions'
  * own PATCHes by up to 160 ms (the p99 of alert to effect at 100 alerts/s); written instead by
  * their occurrences, the 200 series of the bench still took the API server ≈ 100 writes a
- * second for two seconds in ten, and the actions' latency with them.
+ * second for two seconds in ten, and the actions' latency with them. Paced at 25 writes a
+ * second, the bench's 400 busy series (a pod's and its rule's per target) still cost ≈ 20
+ * updates a second: 0.2 API calls per label effect at 100 alerts/s, and at 300/s a share of a
+ * saturated API server the actions needed. At 5 updates a second a series is refreshed every
+ * max(10 s, busy series / 5 s) — 80 s for those 400 — its count exact, its Event created at
+ * once (bench/RESULTS.md §15).
  *
  * Rate limit: every API call for a regarding object takes a token from that object's bucket
  * (`burst`, one token back per `refillMs`). Without a token the occurrences stay pending in
@@ -130,8 +136,8 @@ export interface EventRecorderOptions {
   readonly seriesIntervalMs?: number;
   /** Event API calls in flight at most (default MAX_IN_FLIGHT); a further write waits for one to end. */
   readonly maxInFlight?: number;
-  /** Event API calls started per second at most (default WRITES_PER_SECOND, burst the same; Infinity: no limit); `flush()` is not held to it. */
-  readonly writesPerSecond?: number;
+  /** Series updates (Event API calls other than creations) started per second at most (default UPDATES_PER_SECOND, burst the same; Infinity: no limit); `flush()` is not held to it. */
+  readonly updatesPerSecond?: number;
   /** Each Event API call as it ends: a creation or a series update, and whether it succeeded (metrics). */
   readonly onWrite?: (verb: 'create' | 'update', ok: boolean) => void;
   readonly log?: LogPort;
@@ -148,12 +154,13 @@ export const SERIES_INTERVAL_MS = 10_000;
 export const MAX_IN_FLIGHT = 4;
 
 /**
- * Default Event API calls started per second. Above the creation budget (600/min = 10/s) and
- * the folded writes of 200 busy series (20/s), so a series is still written about once per
- * interval; below what would compete with the actions' own calls when many series fall due
- * together. Beyond it the writes wait: their occurrences stay counted.
+ * Default series updates started per second: a refresh of 50 busy series' counts every 10 s,
+ * of more less often (their occurrences stay counted, and written at shutdown). Creations are
+ * not held to it: the creation budget (600/min cluster-wide) paces them. At 25 the updates of
+ * the bench's 400 busy series took 0.1–0.3 ms of the operator's CPU per label effect at 100
+ * alerts/s and pushed the tail at 300/s past 250 ms (bench/RESULTS.md §15).
  */
-export const WRITES_PER_SECOND = 25;
+export const UPDATES_PER_SECOND = 5;
 
 /** Namespaces whose creation buckets are remembered at most; full ones are forgotten first. */
 const MAX_BUDGET_BUCKETS = 10_000;
@@ -295,12 +302,14 @@ export class EventRecorder {
   private readonly buckets = new Map<string, Bucket>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly maxInFlight: number;
-  /** Series whose write is due but found `maxInFlight` calls in flight or no write token, in the order they came. */
-  private readonly waiting = new Set<Series>();
-  private readonly writesPerSecond: number;
-  /** The token bucket of `writesPerSecond`. */
-  private readonly writeTokens: Bucket;
-  /** Starts the waiting writes when the next write token comes. */
+  /** New series whose creation is due but found `maxInFlight` calls in flight, in the order they came. */
+  private readonly waitingCreates = new Set<Series>();
+  /** Series whose update is due but found `maxInFlight` calls in flight or no update token, in the order they came. */
+  private readonly waitingUpdates = new Set<Series>();
+  private readonly updatesPerSecond: number;
+  /** The token bucket of `updatesPerSecond`. */
+  private readonly updateTokens: Bucket;
+  /** Starts the waiting updates when the next update token comes. */
   private pacer: NodeJS.Timeout | undefined;
   /** In `flush()`: writes are held to `maxInFlight` only. */
   private flushing = false;
@@ -331,8 +340,8 @@ export class EventRecorder {
     this.clusterPerMinute = opts.clusterPerMinute ?? 600;
     this.seriesIntervalMs = opts.seriesIntervalMs ?? SERIES_INTERVAL_MS;
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? MAX_IN_FLIGHT));
-    this.writesPerSecond = Math.max(1, opts.writesPerSecond ?? WRITES_PER_SECOND);
-    this.writeTokens = { tokens: this.writesPerSecond, last: this.now() };
+    this.updatesPerSecond = Math.max(1, opts.updatesPerSecond ?? UPDATES_PER_SECOND);
+    this.updateTokens = { tokens: this.updatesPerSecond, last: this.now() };
     this.clusterBudget = { tokens: this.clusterPerMinute, last: this.now() };
     this.log = opts.log ?? silentLog;
     this.onWrite = opts.onWrite ?? (() => undefined);
@@ -374,7 +383,7 @@ export class EventRecorder {
     await this.idle();
   }
 
-  /** Resolves once no API call is in flight (a write waiting for a slot starts before the call it waits for ends; one waiting for a write token does not hold this). */
+  /** Resolves once no API call is in flight (a write waiting for a slot starts before the call it waits for ends; one waiting for an update token does not hold this). */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
@@ -386,9 +395,9 @@ export class EventRecorder {
     return n;
   }
 
-  /** Series whose write is due but waits for a call in flight to end or for a write token (`writesPerSecond`). */
+  /** Series whose write is due but waits for a call in flight to end (`maxInFlight`) or, for an update, a token (`updatesPerSecond`). */
   waitingWrites(): number {
-    return this.waiting.size;
+    return this.waitingCreates.size + this.waitingUpdates.size;
   }
 
   /** Occurrences given up on (persistent API failures or memory bound). */
@@ -442,7 +451,8 @@ export class EventRecorder {
   /** Forgets a series (and its place in the index). */
   private forget(s: Series): void {
     this.series.delete(s);
-    this.waiting.delete(s);
+    this.waitingCreates.delete(s);
+    this.waitingUpdates.delete(s);
     const byRelated = this.byObject.get(s.objectKey);
     const list = byRelated?.get(s.relatedKey);
     if (byRelated === undefined || list === undefined) return;
@@ -624,19 +634,21 @@ export class EventRecorder {
 
   /**
    * Starts one write of the series' pending occurrences: at once (`dueBy` undefined), or only if
-   * its interval had passed by `dueBy`. With `maxInFlight` calls in flight, or no write token,
+   * its interval had passed by `dueBy`. With `maxInFlight` calls in flight, or (an update) no update token,
    * it waits its turn.
    */
   private write(s: Series, dueBy: number | undefined): void {
     if (s.inFlight || s.pending === 0 || (dueBy !== undefined && dueBy < s.nextWriteAt)) return;
-    if (this.inFlight.size >= this.maxInFlight || !this.hasWriteToken()) {
-      this.waiting.add(s);
+    const update = s.eventName !== undefined;
+    if (this.inFlight.size >= this.maxInFlight || (update && !this.hasUpdateToken())) {
+      (update ? this.waitingUpdates : this.waitingCreates).add(s);
       this.pace();
       return;
     }
-    this.waiting.delete(s);
+    this.waitingCreates.delete(s);
+    this.waitingUpdates.delete(s);
     if (!this.takeToken(s.objectKey)) return;
-    if (!this.flushing) this.writeTokens.tokens -= 1;
+    if (update && !this.flushing) this.updateTokens.tokens -= 1;
     const n = s.pending;
     s.pending = 0;
     s.inFlight = true;
@@ -651,30 +663,35 @@ export class EventRecorder {
     this.inFlight.add(p);
   }
 
-  /** Starts the waiting writes (they were due when they came) while a slot and a write token are free. */
+  /** Starts the waiting writes (they were due when they came) while a slot is free: creations, then updates while an update token is free. */
   private startWaiting(): void {
-    for (const s of this.waiting) {
+    for (const s of this.waitingCreates) {
       if (this.inFlight.size >= this.maxInFlight) return;
-      if (!this.hasWriteToken()) {
+      this.waitingCreates.delete(s);
+      this.write(s, undefined);
+    }
+    for (const s of this.waitingUpdates) {
+      if (this.inFlight.size >= this.maxInFlight) return;
+      if (!this.hasUpdateToken()) {
         this.pace();
         return;
       }
-      this.waiting.delete(s);
+      this.waitingUpdates.delete(s);
       this.write(s, undefined);
     }
   }
 
-  /** Whether a write may start now by `writesPerSecond` (refills the bucket; takes nothing). */
-  private hasWriteToken(): boolean {
-    if (this.flushing || this.writesPerSecond === Infinity) return true;
-    refill(this.writeTokens, this.writesPerSecond, this.writesPerSecond / 1000, this.now());
-    return this.writeTokens.tokens >= 1;
+  /** Whether an update may start now by `updatesPerSecond` (refills the bucket; takes nothing). */
+  private hasUpdateToken(): boolean {
+    if (this.flushing || this.updatesPerSecond === Infinity) return true;
+    refill(this.updateTokens, this.updatesPerSecond, this.updatesPerSecond / 1000, this.now());
+    return this.updateTokens.tokens >= 1;
   }
 
-  /** Arms one timer that starts the waiting writes when the next write token is due. */
+  /** Arms one timer that starts the waiting updates when the next update token is due. */
   private pace(): void {
-    if (this.pacer !== undefined || this.waiting.size === 0 || this.inFlight.size >= this.maxInFlight) return;
-    const ms = Math.max(1, Math.ceil(((1 - this.writeTokens.tokens) / this.writesPerSecond) * 1000));
+    if (this.pacer !== undefined || this.waitingUpdates.size === 0 || this.inFlight.size >= this.maxInFlight) return;
+    const ms = Math.max(1, Math.ceil(((1 - this.updateTokens.tokens) / this.updatesPerSecond) * 1000));
     this.pacer = setTimeout(() => {
       this.pacer = undefined;
       this.startWaiting();

@@ -83,7 +83,7 @@ export interface Metrics {
   readonly eventsDropped: Counter;
   /** Kubernetes Event API calls by verb (create, update) and result (ok, failed). */
   readonly kubeEventWrites: Counter<'verb' | 'result'>;
-  /** Event series whose write is due and waits its turn (events.maxInFlight, events.writesPerSecond). */
+  /** Event series whose write is due and waits its turn (events.maxInFlight, events.updatesPerSecond). */
   readonly kubeEventWritesWaiting: Gauge;
   /** Accepted alerts whose work is not finished (journaled when the journal is on). */
   readonly alertsUnfinished: Gauge;
@@ -221,7 +221,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     kubeEventWritesWaiting: new Gauge({
       name: 'talon_kube_event_writes_waiting',
-      help: 'Event series whose write is due and waits for a call in flight (events.maxInFlight) or a write token (events.writesPerSecond); their occurrences stay counted. Staying high: raise events.writesPerSecond.',
+      help: 'Event series whose write is due and waits for a call in flight (events.maxInFlight) or, for an update, a token (events.updatesPerSecond); their occurrences stay counted. Staying high: counts are refreshed less often than every 10 s (raise events.updatesPerSecond for fresher counts).',
       registers,
     }),
     celErrors: new Counter({
