@@ -29,7 +29,8 @@
  *      did every 10 s, RESULTS.md §14), and that CPU split into the main
  *      thread's user and system time and its sleeps per alert, and the other threads'; the
  *      operator's CPU per second while it takes no alert (during the smallest effect's row); and
- *      V8's collections over its row (count, time, how many over 10 ms). Before
+ *      V8's collections over its row (count, time, how many over 10 ms) and its Event API calls
+ *      (creations, series updates). Before
  *      each rate, the control plane's floor: the bench PATCHes the same labels itself at that
  *      rate and times them the same way; then the smallest label effect node can do
  *      (effect-floor.ts: the same alerts parsed, answered 202, the same PATCH sent; nothing
@@ -569,6 +570,18 @@ function gcBetween(before: string, after: string): string {
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
+/** The operator's Kubernetes Event API calls between two readings of its metrics (`talon_kube_event_writes_total`), one line. */
+function eventWritesBetween(before: string, after: string, alerts: number): string {
+  const calls = (text: string, verb: string): number => {
+    let n = 0;
+    for (const line of text.split('\n')) if (line.startsWith('talon_kube_event_writes_total{') && line.includes(`verb="${verb}"`)) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return n;
+  };
+  const created = calls(after, 'create') - calls(before, 'create');
+  const updated = calls(after, 'update') - calls(before, 'update');
+  return `${fmt(created)} created, ${fmt(updated)} updated (${fmt((created + updated) / alerts, 2)} calls per alert)`;
+}
+
 /**
  * The smallest label effect in node (effect-floor.ts), a child process with the operator's V8
  * flags taking the same alerts: the floor under the operator's row at the same rate, its CPU
@@ -650,7 +663,7 @@ async function effect(kc: k8s.KubeConfig, op: OperatorProcess, ns: string): Prom
       );
       anatomy.push(`the smallest effect at ${rate}/s, per alert sent: ${cpuSplit(f0, f1, f.sent)}`);
       anatomy.push(
-        `operator at ${rate}/s, per alert sent: ${cpuSplit(o0, o1, r.sent)}; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}`,
+        `operator at ${rate}/s, per alert sent: ${cpuSplit(o0, o1, r.sent)}; with no alert (during the smallest effect's row) it spent ${fmt(idleMsPerSecond, 1)} ms of CPU per second, ${fmt(idleMsPerSecond / rate, 2)} ms per alert at this rate; V8's collections over the row: ${gcBetween(gc0, gc1)}; Kubernetes Events over the row: ${eventWritesBetween(gc0, gc1, r.sent)}`,
       );
       console.log(
         `| ${rate}/s | **operator** (alert → label) | ${r.measured} | ${r.latencies.length} | ${r.missing}${notAccepted(r.failures)} | ${latencyCells(r.latencies)} | ${fmt(((r.operator?.cpuSeconds ?? NaN) * 1000) / r.sent, 2)} ms | ${idle(m1f, m2)} |`,

@@ -32,9 +32,10 @@
  * own PATCHes by up to 160 ms (the p99 of alert to effect at 100 alerts/s); written instead by
  * their occurrences, the 200 series of the bench still took the API server ≈ 100 writes a
  * second for two seconds in ten, and the actions' latency with them. Paced at 25 writes a
- * second, the bench's 400 busy series (a pod's and its rule's per target) still cost ≈ 20
- * updates a second: 0.2 API calls per label effect at 100 alerts/s, and at 300/s a share of a
- * saturated API server the actions needed. At 5 updates a second a series is refreshed every
+ * second, the bench's 400 busy series (a pod's and its rule's per target, each due every 10 s)
+ * still took up to 25 updates a second from the API server serving the actions: at 300
+ * alerts/s, when that server saturates the machine, the actions' tail passed 250 ms in most
+ * runs. At 5 updates a second a series is refreshed every
  * max(10 s, busy series / 5 s) — 80 s for those 400 — its count exact, its Event created at
  * once (bench/RESULTS.md §15).
  *
@@ -157,8 +158,8 @@ export const MAX_IN_FLIGHT = 4;
  * Default series updates started per second: a refresh of 50 busy series' counts every 10 s,
  * of more less often (their occurrences stay counted, and written at shutdown). Creations are
  * not held to it: the creation budget (600/min cluster-wide) paces them. At 25 the updates of
- * the bench's 400 busy series took 0.1–0.3 ms of the operator's CPU per label effect at 100
- * alerts/s and pushed the tail at 300/s past 250 ms (bench/RESULTS.md §15).
+ * the bench's 400 busy series pushed the tail of alert to effect at 300/s past 250 ms in 5 of
+ * 6 runs; at 5, in 1 of 6, when the machine was saturated without them (bench/RESULTS.md §15).
  */
 export const UPDATES_PER_SECOND = 5;
 
