@@ -75,7 +75,7 @@ import * as k8s from '@kubernetes/client-node';
 import { createNamespace, deleteNamespace, eventually } from '../e2e/support/cluster.js';
 import { OperatorProcess, installCRDs } from '../e2e/support/operator.js';
 import { CLUSTER, Talon } from '../e2e/support/talon.js';
-import { applyRuleLoaded, inline, podAlert, watchPods } from '../e2e/support/alerts.js';
+import { applyRuleLoaded, inline, metricSum, podAlert, watchPods } from '../e2e/support/alerts.js';
 import { apiPath, MERGE_PATCH, RawClient } from '../operator/src/kube/raw.js';
 import { KeepAliveKubeConfig, authSourceOf } from '../operator/src/kube/transport.js';
 import { NODE_FLAGS, NODE_PROCESS_ENV } from '../operator/src/lib/node-flags.js';
@@ -572,11 +572,7 @@ function gcBetween(before: string, after: string): string {
 
 /** The operator's Kubernetes Event API calls between two readings of its metrics (`talon_kube_event_writes_total`), one line. */
 function eventWritesBetween(before: string, after: string, alerts: number): string {
-  const calls = (text: string, verb: string): number => {
-    let n = 0;
-    for (const line of text.split('\n')) if (line.startsWith('talon_kube_event_writes_total{') && line.includes(`verb="${verb}"`)) n += Number(line.slice(line.lastIndexOf(' ') + 1));
-    return n;
-  };
+  const calls = (text: string, verb: string): number => metricSum(text, 'talon_kube_event_writes_total', { verb });
   const created = calls(after, 'create') - calls(before, 'create');
   const updated = calls(after, 'update') - calls(before, 'update');
   return `${fmt(created)} created, ${fmt(updated)} updated (${fmt((created + updated) / alerts, 2)} calls per alert)`;

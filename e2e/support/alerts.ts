@@ -390,7 +390,11 @@ export class PodBinder {
 
 /** Value of the Prometheus sample `name` whose labels include `labels` (any order), 0 when absent. */
 export async function metricValue(op: OperatorProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await op.metrics();
+  return metricSum(await op.metrics(), name, labels);
+}
+
+/** The sum of the samples `name` in a /metrics text whose labels include `labels` (any order), 0 when none. */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;

@@ -24,7 +24,8 @@
  * series updates (count refreshes) start per second (a token bucket, burst the same). A write
  * due beyond either waits its turn and starts as a call ends or a token comes: creations first
  * (a new Event shows as soon as a call slot is free; the creation budget below already paces
- * them), then updates in the order they came. `flush()` is held only to `maxInFlight`. Series tend to fall due together — 100 targets labelled once a second each
+ * them), then updates in the order they came. `flush()` is held only to `maxInFlight`.
+ * Series tend to fall due together — 100 targets labelled once a second each
  * start their series within a second or two, and every 10 s they are due again in the same
  * window — and the API server that writes those Events is the one serving the actions. Before
  * (issue 15), the tick wrote every series due in its second at once: every 10 s ≈ 100 Event
