@@ -24,7 +24,9 @@
  * series updates (count refreshes) start per second (a token bucket, burst the same). A write
  * due beyond either waits its turn and starts as a call ends or a token comes: creations first
  * (a new Event shows as soon as a call slot is free; the creation budget below already paces
- * them), then updates in the order they came. `flush()` is held only to `maxInFlight`.
+ * them), then waiting updates in the order they came (an occurrence that finds a token free
+ * writes its own due series at once, as it would with nothing waiting). `flush()` is held only
+ * to `maxInFlight`.
  * Series tend to fall due together — 100 targets labelled once a second each
  * start their series within a second or two, and every 10 s they are due again in the same
  * window — and the API server that writes those Events is the one serving the actions. Before
